@@ -1,0 +1,47 @@
+# hybridlib — two commands: `make run` (the study, quick preset) and `make test`.
+# Each installs what it needs first; re-running skips what is already up to date.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PRESET ?= quick
+PYTEST_ARGS ?=
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup run test test-unit bench chromium clean help
+help:  ## this list
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+setup: $(VENV)/.stamp node_modules/.stamp chromium  ## venv + pinned Python deps, npm assets, Debian chromium
+
+$(VENV)/.stamp: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name hybridlib --display-name "hybridlib (.venv)" >/dev/null
+	@touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+chromium:  ## Debian's chromium for the browser parts (never a browser download)
+	@bash scripts/ensure-chromium.sh
+
+run: setup  ## run the whole study (PRESET=quick by default) into reports/$(PRESET)/
+	$(BIN)/hybridlib run --preset $(PRESET)
+
+test: setup  ## unit, integration and notebook tests
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup  ## benchmarks/ scripts: side-by-side ratios, never timed tests
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:  ## remove generated data and reports (keeps data/raw and the venv)
+	rm -rf data/synthetic data/processed reports/smoke reports/quick reports/full

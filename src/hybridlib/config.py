@@ -1,0 +1,186 @@
+"""Presets (one table) and the run context every notebook starts from.
+
+A preset sets the size of everything at once: ``smoke`` is what tests use (minutes),
+``quick`` is ``make run``'s default (≤ 15 min on 2 cores), ``full`` is the seeds'
+setting (FER-2013, 25 epochs, 1–10 users; hours on CPU). Notebooks take ``preset`` as a
+papermill parameter and read all sizes from here, so the table below is the only place
+where "how big" is decided.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .utils import InputError, project_root, write_json_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .data import Dataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """All size knobs of one study run. Add fields here, never constants in notebooks."""
+
+    name: str
+    # data
+    data_size: str  # synthetic size when no FER-2013 is given: smoke|quick|full
+    # training (01_train)
+    epochs: int
+    batch_size: int
+    sweep_lr: tuple[float, ...]
+    sweep_dropout: tuple[float, ...]
+    sweep_batch: tuple[int, ...]
+    sweep_epochs: int
+    patience: int
+    # export (02_export)
+    parity_samples: int
+    # profiling / partition (04, 05)
+    profile_repeats: int
+    predictor_corpus: int
+    # early exit (06)
+    exit_epochs: int
+    # load study (07)
+    load_users: tuple[int, ...]
+    load_duration_s: float
+    load_fps: int
+    load_size: tuple[int, int]  # (width, height) of the synthetic users' camera
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke", data_size="smoke",
+        epochs=1, batch_size=64,
+        sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2,
+        parity_samples=32,
+        profile_repeats=3, predictor_corpus=40,
+        exit_epochs=1,
+        load_users=(1, 2), load_duration_s=4.0, load_fps=10, load_size=(320, 240),
+    ),
+    "quick": Preset(
+        name="quick", data_size="quick",
+        epochs=6, batch_size=64,
+        sweep_lr=(1e-3, 3e-4), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=2,
+        patience=3,
+        parity_samples=200,
+        profile_repeats=7, predictor_corpus=200,
+        exit_epochs=4,
+        load_users=(1, 2, 4, 6), load_duration_s=10.0, load_fps=15, load_size=(640, 480),
+    ),
+    "full": Preset(
+        name="full", data_size="full",
+        epochs=25, batch_size=64,
+        sweep_lr=(1e-3, 3e-4, 1e-4), sweep_dropout=(0.25, 0.4, 0.5), sweep_batch=(32, 64, 128),
+        sweep_epochs=8, patience=6,
+        parity_samples=500,
+        profile_repeats=21, predictor_corpus=600,
+        exit_epochs=15,
+        load_users=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), load_duration_s=30.0, load_fps=15,
+        load_size=(640, 480),
+    ),
+}
+
+
+def get_preset(name: str | Preset) -> Preset:
+    if isinstance(name, Preset):
+        return name
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+@dataclass
+class RunContext:
+    """Where one notebook (or CLI run) reads inputs and writes outputs.
+
+    ``reports_dir`` holds what a reader looks at (executed notebooks, figures, results);
+    ``artifacts_dir`` (under ``data/processed/<preset>``) holds what later notebooks load
+    (models, profiles). Nothing else carries state between notebooks.
+    """
+
+    preset: Preset
+    root: Path
+    reports_dir: Path
+    data_path: Path | None = None
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.reports_dir / "figures"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.reports_dir / "results"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.root / "data" / "processed" / self.preset.name
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the study runs on the synthetic FER-format data (labelled everywhere)."""
+        return self.data_path is None
+
+    @property
+    def data_label(self) -> str:
+        return "synthetic FER-format data" if self.synthetic else f"FER-2013 ({self.data_path.name})"
+
+    def dataset(self) -> Dataset:
+        """The preset's dataset: the given FER-2013 path, else the synthetic csv (made once)."""
+        from . import data
+
+        if self.data_path is not None:
+            return data.load(self.data_path)
+        path = data.ensure_synthetic(self.root / "data" / "synthetic", size=self.preset.data_size)
+        return data.load(path)
+
+    def save_result(self, name: str, obj: Any) -> Path:
+        """Write ``results/<name>.json`` atomically; tests and summaries read these back."""
+        if isinstance(obj, dict):
+            obj = {"preset": self.preset.name, "synthetic": self.synthetic, **obj}
+        return write_json_atomic(self.results_dir / f"{name}.json", obj)
+
+    def save_table(self, name: str, df: Any) -> Path:
+        """Write ``results/<name>.csv`` atomically (a pandas DataFrame)."""
+        from .utils import atomic_path
+
+        path = self.results_dir / f"{name}.csv"
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False)
+        return path
+
+    def save_figure(self, fig: Figure, name: str, dpi: int = 120) -> Path:
+        """Save ``figures/<name>.png`` atomically, stamped with the data's provenance."""
+        from .plots import save_figure
+
+        return save_figure(fig, self.figures_dir / f"{name}.png", provenance=self.provenance(), dpi=dpi)
+
+    def provenance(self) -> str:
+        return f"hybridlib · preset {self.preset.name} · {self.data_label}"
+
+
+def context(preset: str | Preset = "quick", data_path: str | Path | None = None,
+            reports_dir: str | Path | None = None, root: str | Path | None = None) -> RunContext:
+    """Build the :class:`RunContext` a notebook's parameters describe.
+
+    ``data_path`` None or "" means synthetic. ``reports_dir`` defaults to ``reports/<preset>``.
+    """
+    p = get_preset(preset)
+    r = Path(root).resolve() if root else project_root()
+    dp = Path(data_path).expanduser().resolve() if data_path else None
+    if dp is not None and not dp.exists():
+        raise InputError(f"data path {dp} does not exist")
+    rd = Path(reports_dir).resolve() if reports_dir else r / "reports" / p.name
+    for d in (rd / "figures", rd / "results"):
+        d.mkdir(parents=True, exist_ok=True)
+    return RunContext(preset=p, root=r, reports_dir=rd, data_path=dp)

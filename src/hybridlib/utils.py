@@ -1,0 +1,145 @@
+"""Small shared helpers: atomic writes, hashing, JSON with numpy types, project paths.
+
+Atomic writes matter here because notebooks, the CLI and tests all read each other's
+files: a crash half-way through writing a csv or a model must never leave a file that
+looks complete. Every writer goes through :func:`atomic_path`.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class HybridlibError(Exception):
+    """An error a user can act on; the CLI prints its message without a traceback."""
+
+    exit_code = 1
+
+
+class InputError(HybridlibError):
+    """Bad user input (file, argument, payload). The CLI exits with code 2."""
+
+    exit_code = 2
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it into place only on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched, so no
+    partial artifact is ever left behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean_nan(obj: Any) -> Any:
+    """Replace NaN/inf by None: strict JSON has no NaN and browsers reject it."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean_nan(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean_nan(v) for v in obj]
+    return obj
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Round-trip through json so numpy scalars/arrays become plain Python."""
+    return _clean_nan(json.loads(json.dumps(obj, default=_json_default)))
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
+    text = json.dumps(to_jsonable(obj), indent=indent, sort_keys=False, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The checkout's root: ``$HYBRIDLIB_ROOT``, else the nearest parent with our pyproject.
+
+    Notebooks run with ``notebooks/`` as working directory (JupyterLab and papermill
+    alike); the library resolves every data/report path from here so they agree.
+    """
+    env = os.environ.get("HYBRIDLIB_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        pp = p / "pyproject.toml"
+        if pp.is_file() and 'name = "hybridlib"' in pp.read_text(encoding="utf-8", errors="ignore"):
+            return p
+    # Installed elsewhere (not editable): fall back to the package's checkout if any.
+    pkg = Path(__file__).resolve().parents[2]
+    if (pkg / "pyproject.toml").is_file():
+        return pkg
+    return here
+
+
+def package_versions(names: tuple[str, ...] = (
+    "tensorflow", "tf_keras", "tensorflowjs", "numpy", "pandas", "scikit-learn",
+    "opencv-python-headless", "aiortc", "aiohttp", "networkx")) -> dict[str, str]:
+    """Installed versions of the packages that shape our numbers (for manifests)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str] = {}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            out[n] = "absent"
+    return out
