@@ -1,0 +1,362 @@
+"""Headless Chromium for tests and measurements: launch it right, serve it files, run TF.js.
+
+Why a module: three parts of the study run real browser code (parity of the TF.js export,
+the hybrid app's integration tests, per-layer TF.js profiling) and every one of them trips
+over the same things on these offline machines (DESIGN.md §7, §8):
+
+* Debian's ``/usr/bin/chromium`` is used through Playwright's ``executable_path``; never
+  ``playwright install``.
+* Without ``--disable-background-networking`` & co. the closed network refuses Chromium's
+  own connections, many at a time, and pages stall.
+* Playwright refuses ``--user-data-dir`` in ``args``: a plain ``launch()`` already uses a
+  fresh temporary profile, so that is what :func:`launch` does.
+* TF.js defaults to ``webgl`` on SwiftShader in headless Chromium (~15× slower than
+  ``wasm``): pick the backend explicitly and record it with every timing.
+
+The small API:
+
+``chromium_path()``
+    the browser binary (``$HYBRIDLIB_CHROMIUM`` overrides).
+``CHROMIUM_FLAGS``, ``FAKE_CAMERA_FLAGS``
+    the flag lists.
+``launch(fake_video=None, headless=True, camera=True)``
+    context manager → a Playwright ``BrowserContext`` (sync API); ``ctx.browser`` is the browser.
+``serve_static({"/": dir, "/vendor/": ...})``
+    context manager → base URL of a threaded HTTP server on a free 127.0.0.1 port.
+``tfjs_page(context, base_url, backend="wasm")``
+    opens the TF.js harness page (served by :func:`tfjs_routes`) with the backend set, so
+    ``page.evaluate`` can call ``window.hl.*`` (see ``HARNESS_JS``) or plain ``tf``.
+``tfjs_session(models={"full": dir}, backend="wasm")``
+    all of the above in one ``with`` → ``(page, base_url)``.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import logging
+import mimetypes
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .utils import HybridlibError, InputError, project_root
+
+log = logging.getLogger(__name__)
+
+#: DESIGN.md §7: the flags that make Chromium behave on a closed network.
+CHROMIUM_FLAGS: tuple[str, ...] = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--mute-audio",
+)
+#: a camera that exists and is granted without a prompt
+FAKE_CAMERA_FLAGS: tuple[str, ...] = (
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+)
+
+#: URL prefix under /vendor/ → (npm package dist folder, allowed file names). Only these files
+#: are ever served from node_modules: read-only, no listing, no traversal.
+VENDOR: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tfjs": ("@tensorflow/tfjs/dist", ("tf.min.js", "tf.min.js.map", "tf.js")),
+    "tfjs-backend-wasm": ("@tensorflow/tfjs-backend-wasm/dist", (
+        "tf-backend-wasm.min.js", "tf-backend-wasm.min.js.map", "tf-backend-wasm.js",
+        "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
+        "tfjs-backend-wasm-threaded-simd.wasm")),
+    "face-api": ("@vladmandic/face-api/dist", ("face-api.js", "face-api.esm.js")),
+    "face-api-model": ("@vladmandic/face-api/model", (
+        "tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin")),
+}
+
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("application/json", ".map")
+
+
+def chromium_path() -> str:
+    """Path of the Chromium binary: ``$HYBRIDLIB_CHROMIUM``, ``/usr/bin/chromium``, or PATH."""
+    env = os.environ.get("HYBRIDLIB_CHROMIUM")
+    cands = [env] if env else []
+    cands += ["/usr/bin/chromium", shutil.which("chromium") or "", shutil.which("chromium-browser") or ""]
+    for c in cands:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise HybridlibError("Chromium not found: install Debian's `chromium` (apt-get install chromium) "
+                         "or set HYBRIDLIB_CHROMIUM; never `playwright install`")
+
+
+def have_chromium() -> bool:
+    try:
+        chromium_path()
+        return True
+    except HybridlibError:
+        return False
+
+
+def node_modules() -> Path:
+    """The checkout's ``node_modules`` (``$HYBRIDLIB_NODE_MODULES`` overrides)."""
+    env = os.environ.get("HYBRIDLIB_NODE_MODULES")
+    return Path(env) if env else project_root() / "node_modules"
+
+
+def vendor_file(relpath: str) -> Path | None:
+    """Map ``"<prefix>/<file>"`` (the part after ``/vendor/``) to a file, or None if not allowed.
+
+    Only names in :data:`VENDOR` pass, so ``..``, absolute paths and listings cannot escape.
+    """
+    prefix, _, name = relpath.partition("/")
+    entry = VENDOR.get(prefix)
+    if entry is None or name not in entry[1]:
+        return None
+    p = node_modules() / entry[0] / name
+    return p if p.is_file() else None
+
+
+def missing_vendor_files() -> list[str]:
+    """Allowed vendor files that are absent (``npm ci`` not run); maps excluded."""
+    out = []
+    for prefix, (_, names) in VENDOR.items():
+        for n in names:
+            if not n.endswith(".map") and n != "tf.js" and n != "tf-backend-wasm.js" \
+                    and vendor_file(f"{prefix}/{n}") is None:
+                out.append(f"{prefix}/{n}")
+    return out
+
+
+# ----------------------------------------------------------------------------- launch
+
+
+@contextlib.contextmanager
+def launch(fake_video: str | os.PathLike[str] | None = None, headless: bool = True,
+           camera: bool = True, extra_args: tuple[str, ...] = (),
+           viewport: tuple[int, int] = (1280, 860)) -> Iterator[Any]:
+    """Start Chromium and yield a fresh Playwright ``BrowserContext`` (sync API).
+
+    ``camera``: add the fake camera flags (granted without prompt); with ``fake_video`` the
+    camera plays that y4m file in a loop, else Chromium's synthetic pattern. ``camera=False``
+    gives a browser without any camera (getUserMedia → NotFoundError), which tests use for
+    the "no camera" message. The profile is a fresh temporary one (plain ``launch()``).
+    """
+    from playwright.sync_api import sync_playwright
+
+    args = [a for a in CHROMIUM_FLAGS if a != "--headless" or headless]
+    if camera:
+        args += list(FAKE_CAMERA_FLAGS)
+        if fake_video is not None:
+            fv = Path(fake_video)
+            if not fv.is_file():
+                raise InputError(f"fake video {fv} does not exist")
+            args.append(f"--use-file-for-fake-video-capture={fv.resolve()}")
+    args += list(extra_args)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), headless=headless, args=args)
+        try:
+            ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+            try:
+                yield ctx
+            finally:
+                ctx.close()
+        finally:
+            browser.close()
+
+
+# ----------------------------------------------------------------------------- static server
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free right now on ``host`` (tiny race window; fine for tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: list[tuple[str, Path | Any]] = []
+    headers_extra: dict[str, str] = {}
+
+    def log_message(self, fmt: str, *a: Any) -> None:  # quiet; debug only
+        log.debug("static: " + fmt, *a)
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = unquote(urlsplit(self.path).path)
+        for prefix, target in self.routes:
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix):]
+            if callable(target):
+                f = target(rest)
+            else:
+                base = Path(target).resolve()
+                f = (base / (rest or "index.html")).resolve()
+                if base != f and base not in f.parents:
+                    f = None
+            if f is not None and Path(f).is_file():
+                data = Path(f).read_bytes()
+                self.send_response(200)
+                ctype = mimetypes.guess_type(str(f))[0] or "application/octet-stream"
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Cache-Control", "no-store")
+                for k, v in self.headers_extra.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+                return
+        self.send_error(404, "not found")
+
+
+@contextlib.contextmanager
+def serve_static(routes: Mapping[str, str | os.PathLike[str] | Any],
+                 headers: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve directories on a free ``host`` port in a background thread; yield the base URL.
+
+    ``routes`` maps URL prefixes (longest match first, e.g. ``"/model/full/"``, ``"/"``) to a
+    directory, or to a callable ``rest -> Path | None`` (how ``/vendor/`` is served from the
+    whitelist). Paths cannot leave their directory. ``headers`` are added to every answer
+    (e.g. COOP/COEP for threaded wasm).
+    """
+    ordered = sorted(((p if p.endswith("/") else p + "/", t) for p, t in routes.items()),
+                     key=lambda kv: -len(kv[0]))
+    handler = type("Handler", (_Handler,), {"routes": ordered, "headers_extra": dict(headers or {})})
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    t = threading.Thread(target=server.serve_forever, name="hybridlib-static", daemon=True)
+    t.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ----------------------------------------------------------------------------- TF.js harness
+
+HARNESS_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>hybridlib tfjs harness</title>
+<script src="/vendor/tfjs/tf.min.js"></script>
+<script src="/vendor/tfjs-backend-wasm/tf-backend-wasm.min.js"></script>
+<script src="/harness.js"></script></head><body>tfjs harness</body></html>
+"""
+
+#: ``window.hl``: load models by name, predict on flat Float32 data, time runs. Used through
+#: ``page.evaluate`` by parity checks, browser benchmarks and per-layer profiling.
+HARNESS_JS = r"""
+window.hl = {
+  models: {},
+  async setBackend(name) {
+    if (name === 'wasm') tf.wasm.setWasmPaths('/vendor/tfjs-backend-wasm/');
+    const ok = await tf.setBackend(name);
+    await tf.ready();
+    if (!ok || tf.getBackend() !== name) throw new Error('backend ' + name + ' unavailable');
+    return tf.getBackend();
+  },
+  async load(name, url) {
+    const t0 = performance.now();
+    const m = await tf.loadLayersModel(url || ('/model/' + name + '/model.json'));
+    const t1 = performance.now();
+    this.models[name] = m;
+    return {load_ms: t1 - t0, inputs: m.inputs.map(i => i.shape), outputs: m.outputs.map(o => o.shape),
+            layers: m.layers.map(l => l.name)};
+  },
+  _inputs(m, flats, shapes) {
+    // flats: one flat array per model input (a single array allowed), shapes: matching shapes
+    if (!Array.isArray(flats[0]) && !(flats[0] instanceof Float32Array)) { flats = [flats]; shapes = [shapes]; }
+    return flats.map((f, i) => tf.tensor(Float32Array.from(f), shapes[i], 'float32'));
+  },
+  async predict(name, flats, shapes) {
+    const m = this.models[name];
+    const xs = this._inputs(m, flats, shapes);
+    let y = m.predict(xs.length === 1 ? xs[0] : xs);
+    const ys = Array.isArray(y) ? y : [y];
+    const out = [];
+    for (const t of ys) out.push({shape: t.shape, data: Array.from(await t.data())});
+    xs.forEach(t => t.dispose()); ys.forEach(t => t.dispose());
+    return out;
+  },
+  async time(name, shape, runs, warmup) {
+    // ms per call of predict on a random input (data() awaited, so the work is done)
+    const m = this.models[name];
+    const x = tf.randomUniform(shape, 0, 1, 'float32');
+    const once = async () => { const y = m.predict(x); await (Array.isArray(y) ? y[0] : y).data();
+                               tf.dispose(y); };
+    const t0 = performance.now(); await once(); const first = performance.now() - t0;
+    for (let i = 0; i < (warmup || 2); i++) await once();
+    const times = [];
+    for (let i = 0; i < runs; i++) { const s = performance.now(); await once(); times.push(performance.now() - s); }
+    x.dispose();
+    return {backend: tf.getBackend(), first_ms: first, times_ms: times};
+  },
+};
+"""
+
+
+def tfjs_routes(models: Mapping[str, str | os.PathLike[str]] | None = None,
+                extra: Mapping[str, Any] | None = None, workdir: str | os.PathLike[str] | None = None
+                ) -> dict[str, Any]:
+    """Routes for :func:`serve_static`: harness page at ``/``, ``/vendor/``, ``/model/<name>/``."""
+    import tempfile
+
+    wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="hl-harness-"))
+    (wd / "index.html").write_text(HARNESS_HTML)
+    (wd / "harness.js").write_text(HARNESS_JS)
+    routes: dict[str, Any] = {"/": wd, "/vendor/": vendor_file}
+    for name, d in (models or {}).items():
+        if not (Path(d) / "model.json").is_file():
+            raise InputError(f"model {name!r}: {d}/model.json does not exist")
+        routes[f"/model/{name}/"] = Path(d)
+    routes.update(extra or {})
+    return routes
+
+
+def tfjs_page(context: Any, base_url: str, backend: str = "wasm", timeout_s: float = 60) -> Any:
+    """Open the harness page in ``context`` and switch TF.js to ``backend`` (wasm|webgl|cpu)."""
+    page = context.new_page()
+    page.set_default_timeout(timeout_s * 1000)
+    page.on("pageerror", lambda e: log.warning("page error: %s", e))
+    page.goto(base_url + "/")
+    page.wait_for_function("() => window.tf && window.hl")
+    got = page.evaluate("b => hl.setBackend(b)", backend)
+    log.info("tfjs backend %s", got)
+    return page
+
+
+@contextlib.contextmanager
+def tfjs_session(models: Mapping[str, str | os.PathLike[str]] | None = None, backend: str = "wasm",
+                 timeout_s: float = 120) -> Iterator[tuple[Any, str]]:
+    """Serve the harness + ``models`` (name → TF.js dir), start Chromium, yield ``(page, base_url)``.
+
+    Example::
+
+        with tfjs_session({"full": out_dir}) as (page, url):
+            page.evaluate("n => hl.load(n)", "full")
+            res = page.evaluate("([n, x, s]) => hl.predict(n, x, s)", ["full", flat, [1, 48, 48, 1]])
+    """
+    import tempfile
+
+    missing = missing_vendor_files()
+    if missing:
+        raise HybridlibError(f"npm assets missing under {node_modules()}: {', '.join(missing)} (run `npm ci`)")
+    with tempfile.TemporaryDirectory(prefix="hl-harness-") as wd, \
+            serve_static(tfjs_routes(models, workdir=wd)) as url, \
+            launch(camera=False) as ctx:
+        t0 = time.perf_counter()
+        page = tfjs_page(ctx, url, backend=backend, timeout_s=timeout_s)
+        log.debug("harness ready in %.0f ms", (time.perf_counter() - t0) * 1000)
+        yield page, url
+
+
+@functools.lru_cache(maxsize=1)
+def chromium_version() -> str:
+    """``Chromium 1xx.…`` for provenance of browser timings (empty if unknown)."""
+    import subprocess
+
+    try:
+        return subprocess.run([chromium_path(), "--version"], capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+    except Exception:  # noqa: BLE001 - provenance only
+        return ""
