@@ -136,12 +136,13 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                                     execution_timeout=timeout_s)
             except PapermillExecutionError as e:
                 run_ = NotebookRun(nb.stem, "failed", time.perf_counter() - t0, str(out),
-                                   error=f"{e.ename}: {e.evalue}", cell=e.exec_count)
+                                   error=f"{e.ename}: {e.evalue}", cell=e.cell_index)
                 result.runs.append(run_)
                 _finish(ctx, result)
+                where = _failed_cell(out, e.cell_index)
                 raise NotebookFailed(
-                    f"notebook {nb.name} failed in cell {e.exec_count} (code cell index {e.cell_index}): "
-                    f"{e.ename}: {e.evalue}\n  executed copy with the traceback: {out}") from None
+                    f"notebook {nb.name} failed in {where}: {e.ename}: {e.evalue}\n"
+                    f"  executed copy with the traceback: {out}") from None
             result.runs.append(NotebookRun(nb.stem, "ok", time.perf_counter() - t0, str(out)))
             if bar is not None:
                 bar.update(1)
@@ -150,6 +151,29 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
             bar.close()
     _finish(ctx, result)
     return result
+
+
+def _failed_cell(executed: Path, cell_index: int) -> str:
+    """Name the failing cell as the author sees it: its number among the source notebook's
+    code cells (papermill's injected-parameters cell not counted) and its first line.
+
+    The failing cell is the one with an ``error`` output (papermill also inserts a banner
+    cell at the top of the saved copy, so ``cell_index`` is off by one there)."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+    except Exception:  # the copy may be unreadable if the kernel died mid-write
+        return f"cell index {cell_index}"
+    n = 0
+    for c in cells:
+        if c.cell_type != "code" or "injected-parameters" in c.metadata.get("tags", []):
+            continue
+        n += 1
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            lines = c.source.strip().splitlines()
+            return f"code cell {n} (`{lines[0][:80] if lines else ''}`)"
+    return f"cell index {cell_index}"
 
 
 def _finish(ctx, result: PipelineResult) -> None:

@@ -1,0 +1,76 @@
+"""The papermill pipeline: order, --only, failure naming notebook and cell, summaries."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from hybridlib import pipeline
+from hybridlib.utils import InputError
+
+
+def _nb(path: Path, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('preset = "quick"\ndata_path = None\nreports_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def fake_root(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "hybridlib"\n')
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _nb(nbs / "00_first.ipynb",
+        "from hybridlib import config\nctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)\n"
+        "ctx.save_result('first', {'answer': 42})")
+    _nb(nbs / "01_second.ipynb", "x = 1", "raise ValueError('deliberate failure ' + preset)", "y = 2")
+    _nb(nbs / "02_third.ipynb", "z = 3")
+    return tmp_path
+
+
+def test_select():
+    nbs = [Path("00_data.ipynb"), Path("01_train.ipynb"), Path("05_partition.ipynb")]
+    assert pipeline.select(nbs, "00,05") == [nbs[0], nbs[2]]
+    assert pipeline.select(nbs, ["1"]) == [nbs[1]]
+    assert pipeline.select(nbs, None) == nbs
+    with pytest.raises(InputError, match="no notebook matches 07"):
+        pipeline.select(nbs, "07")
+
+
+def test_only_runs_selected_and_writes_summary(fake_root):
+    res = pipeline.run("smoke", only="00,02", root=fake_root, progress=False)
+    assert [r.name for r in res.runs] == ["00_first", "02_third"] and res.ok
+    out = fake_root / "reports" / "smoke"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["results"]["first"]["answer"] == 42
+    assert summary["results"]["first"]["synthetic"] is True
+    assert "| answer | 42 |" in (out / "summary.md").read_text()
+
+
+def test_failure_names_notebook_and_cell_and_keeps_copy(fake_root):
+    with pytest.raises(pipeline.NotebookFailed) as e:
+        pipeline.run("smoke", root=fake_root, progress=False)
+    msg = str(e.value)
+    assert "01_second.ipynb" in msg and "code cell 3 (`raise ValueError" in msg and "deliberate failure smoke" in msg
+    failed = fake_root / "reports" / "smoke" / "01_second.ipynb"
+    assert failed.is_file()
+    assert "deliberate failure" in failed.read_text()
+    assert not (fake_root / "reports" / "smoke" / "02_third.ipynb").exists()
+    summary = json.loads((fake_root / "reports" / "smoke" / "summary.json").read_text())
+    assert [r["status"] for r in summary["pipeline"]["runs"]] == ["ok", "failed"]
+
+
+def test_cli_exit_code_on_failure(fake_root):
+    env = {**os.environ, "HYBRIDLIB_ROOT": str(fake_root)}
+    r = subprocess.run([sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--only", "01"],
+                       capture_output=True, text=True, env=env, cwd=fake_root)
+    assert r.returncode == 1
+    assert "notebook 01_second.ipynb failed in code cell 3" in r.stderr
