@@ -51,6 +51,8 @@ class Preset:
     load_duration_s: float
     load_fps: int
     load_size: tuple[int, int]  # (width, height) of the synthetic users' camera
+    # 01_train: the sweep trains each config on at most this many images (0 = all of train)
+    sweep_max_train: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,7 +63,7 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         name="smoke", data_size="smoke",
         epochs=1, batch_size=64,
-        sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2,
+        sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2, sweep_max_train=0,
         parity_samples=32,
         profile_repeats=3, predictor_corpus=40,
         exit_epochs=1,
@@ -71,7 +73,7 @@ PRESETS: dict[str, Preset] = {
         name="quick", data_size="quick",
         epochs=6, batch_size=64,
         sweep_lr=(1e-3, 3e-4), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=2,
-        patience=3,
+        patience=3, sweep_max_train=2000,
         parity_samples=200,
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,
@@ -81,7 +83,7 @@ PRESETS: dict[str, Preset] = {
         name="full", data_size="full",
         epochs=25, batch_size=64,
         sweep_lr=(1e-3, 3e-4, 1e-4), sweep_dropout=(0.25, 0.4, 0.5), sweep_batch=(32, 64, 128),
-        sweep_epochs=8, patience=6,
+        sweep_epochs=8, patience=6, sweep_max_train=0,
         parity_samples=500,
         profile_repeats=21, predictor_corpus=600,
         exit_epochs=15,
