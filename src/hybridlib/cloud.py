@@ -1,0 +1,722 @@
+"""Cloud mode over WebRTC: the browser (or a load-test peer) streams its camera to the server,
+the server finds faces, classifies their emotion and sends the answer back twice — drawn on a
+returned video track and as one JSON message per processed frame on the ``results`` data channel
+(DESIGN.md §6).
+
+Two pipelines share the signalling, the admission control and the message format so the load
+study can compare them on equal terms:
+
+``ours`` (default)
+    Frames are read off each peer's track as soon as aiortc decodes them, and only the *newest*
+    one per session is kept (a stale one is counted as dropped): lag can never build up. One
+    :class:`BatchWorker` thread does all the work off the event loop: Haar detection on a
+    downscaled frame, re-detected fully every ``redetect_every`` frames and tracked in between
+    by searching only a region around the previous box at a narrow scale range, then ONE
+    classifier call (a traced ``tf.function``) for the faces of every session in the batch, then
+    the overlay. The event loop only moves packets and messages.
+
+``seed``
+    Seed 000's server as its text describes it (aiortc's server example with a transform track):
+    Haar on the full frame, one ``model.predict`` per face, drawing with OpenCV — all inline in
+    the track's ``recv`` on the event loop, every frame in order, nothing batched or dropped. It
+    is the baseline that shows why the seed's server fell over at 6 users.
+
+Admission control: at most ``max_sessions`` peer connections; the next ``/offer`` gets 503 with a
+JSON reason, and admitted users keep their service. Malformed offers get 4xx JSON, never 500.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .utils import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+EMOTIONS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+PIPELINES = ("ours", "seed")
+#: largest accepted ``/offer`` body: a browser SDP offer is 3–10 KB.
+MAX_OFFER_BYTES = 64 * 1024
+#: 90 kHz RTP video clock: the ``pts`` we report is in these units, relative to the first frame.
+VIDEO_CLOCK = 90_000
+
+_APP_KEY = "hybridlib.cloud"
+
+
+# --------------------------------------------------------------------------------------------
+# detection and classification
+
+
+class FaceDetector:
+    """OpenCV Haar cascade (frontal face), as the seed used; opencv-python-headless must be < 5."""
+
+    def __init__(self, detect_width: int = 320, redetect_every: int = 10) -> None:
+        import cv2
+
+        if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+            raise InputError("this OpenCV has no Haar cascades (opencv-python-headless>=5?); "
+                             "install opencv-python-headless<5")
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise InputError(f"could not load the Haar cascade {path}")
+        self.detect_width = detect_width
+        self.redetect_every = max(1, redetect_every)
+
+    def detect_full(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Seed-style: the whole full-resolution frame, the common ``(1.3, 5)`` parameters."""
+        faces = self.cascade.detectMultiScale(gray, 1.3, 5)
+        return [tuple(int(v) for v in f) for f in faces]
+
+    def detect_scaled(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Whole frame downscaled to ``detect_width``: 4× fewer pixels, boxes mapped back."""
+        import cv2
+
+        h, w = gray.shape[:2]
+        s = min(1.0, self.detect_width / w)
+        small = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else gray
+        faces = self.cascade.detectMultiScale(small, 1.2, 4, minSize=(24, 24))
+        return [tuple(int(round(v / s)) for v in f) for f in faces]
+
+    def track(self, gray: np.ndarray, prev: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        """Look for a face near ``prev`` only, at scales 0.75–1.35× its size (≈ 10× cheaper).
+
+        The region is resized so the face is ≈ 48 px, which is all the classifier uses anyway.
+        """
+        import cv2
+
+        x, y, w, h = prev
+        H, W = gray.shape[:2]
+        m = int(0.5 * max(w, h))
+        x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
+        roi = gray[y0:y1, x0:x1]
+        if roi.size == 0:
+            return None
+        s = min(1.0, 56.0 / max(w, h))
+        small = cv2.resize(roi, (max(1, round(roi.shape[1] * s)), max(1, round(roi.shape[0] * s))),
+                           interpolation=cv2.INTER_AREA) if s < 1 else roi
+        lo, hi = int(0.75 * max(w, h) * s), int(1.35 * max(w, h) * s) + 1
+        faces = self.cascade.detectMultiScale(small, 1.1, 3, minSize=(max(lo, 20), max(lo, 20)),
+                                              maxSize=(hi, hi))
+        if len(faces) == 0:
+            return None
+        fx, fy, fw, fh = max(faces, key=lambda f: f[2] * f[3])
+        return (int(x0 + fx / s), int(y0 + fy / s), int(fw / s), int(fh / s))
+
+
+def crop_faces(gray: np.ndarray, boxes: list[tuple[int, int, int, int]], size: int = 48) -> np.ndarray:
+    """48×48 uint8 crops of ``boxes`` (the classifier's input, as in FER-2013)."""
+    import cv2
+
+    out = np.zeros((len(boxes), size, size), np.uint8)
+    for i, (x, y, w, h) in enumerate(boxes):
+        roi = gray[max(0, y):y + h, max(0, x):x + w]
+        if roi.size:
+            out[i] = cv2.resize(roi, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def preprocess(faces: np.ndarray) -> np.ndarray:
+    """uint8 N×48×48 → float32 [0,1] N×48×48×1 (the models' input convention)."""
+    try:
+        from .models import preprocess as _pp  # the models helper's single definition
+        return _pp(faces)
+    except (ImportError, AttributeError):
+        return (faces.astype(np.float32) / 255.0)[..., None]
+
+
+class Classifier:
+    """The emotion CNN behind two call styles: ``batch`` (ours) and ``predict_one`` (the seed's)."""
+
+    def __init__(self, model: Any) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        shape = tuple(model.input_shape[1:])
+        self.input_shape = shape
+        # One trace for every batch size: ``model.predict`` rebuilds a data pipeline per call
+        # (≈ 50 ms of overhead for one face), a traced function costs only the convolutions.
+        self._fn = tf.function(lambda x: model(x, training=False),
+                               input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
+        self.batch(np.zeros((1, 48, 48), np.uint8))  # trace now, not on the first user's frame
+
+    @classmethod
+    def load(cls, path: str | Path) -> Classifier:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"model file {path} does not exist")
+        try:
+            from .train import load_model  # the models helper's loader (custom objects etc.)
+            model = load_model(path)
+        except ImportError:
+            import tf_keras as keras
+            model = keras.models.load_model(path, compile=False)
+        return cls(model)
+
+    def batch(self, faces: np.ndarray) -> np.ndarray:
+        if len(faces) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        return np.asarray(self._fn(preprocess(faces)))
+
+    def predict_one(self, face: np.ndarray) -> np.ndarray:
+        """The seed's call: ``model.predict`` on a single face."""
+        return self.model.predict(preprocess(face[None]), verbose=0)[0]
+
+
+def face_result(box: tuple[int, int, int, int], probs: np.ndarray) -> dict[str, Any]:
+    """One face of a DESIGN §6 message."""
+    p = [float(v) for v in probs[:len(EMOTIONS)]]
+    return {"box": [int(v) for v in box], "emotion": EMOTIONS[int(np.argmax(p))],
+            "probs": {e: round(v, 5) for e, v in zip(EMOTIONS, p)}}
+
+
+def draw_overlay(img: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
+    """Box and "Emotion 87%" label on the BGR frame, in place (OpenCV drawing, as the seed)."""
+    import cv2
+
+    for f in faces:
+        x, y, w, h = f["box"]
+        cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), 2)
+        label = f"{f['emotion']} {100 * f['probs'][f['emotion']]:.0f}%"
+        cv2.putText(img, label, (x, max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
+    return img
+
+
+# --------------------------------------------------------------------------------------------
+# sessions and the batching worker
+
+
+def _pct(values: Any, q: float) -> float | None:
+    v = list(values)
+    return float(np.percentile(v, q)) if v else None
+
+
+@dataclass
+class Stats:
+    """Server-wide counters behind ``/metrics`` (all sessions, since start)."""
+
+    sessions_total: int = 0
+    refused: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_dropped: int = 0
+    infer_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+    server_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+
+
+class Session:
+    """One admitted peer: its newest unprocessed frame, its tracked faces, its result channel."""
+
+    def __init__(self, pc: Any, stats: Stats) -> None:
+        self.id = uuid.uuid4().hex[:8]
+        self.pc = pc
+        self.stats = stats
+        self.channel: Any = None
+        self.frames_in = 0
+        self.frames_out = 0
+        self.dropped = 0
+        self.closed = False
+        # slot written by the loop, taken by the worker (under the worker's lock)
+        self.pending: tuple[Any, int, float] | None = None
+        self.boxes: list[tuple[int, int, int, int]] = []
+        self.since_detect = 0
+        self._out: Any = None
+        self._out_event = asyncio.Event()
+        self.rx_bytes = 0
+        self.tx_bytes = 0
+
+    def send(self, msg: dict[str, Any]) -> None:
+        ch = self.channel
+        if ch is not None and ch.readyState == "open":
+            with contextlib.suppress(Exception):
+                ch.send(json.dumps(msg))
+
+    def deliver(self, frame: Any, msg: dict[str, Any]) -> None:
+        """Loop side of a finished frame: results message now, video frame for the sender."""
+        if self.closed:
+            return
+        self.frames_out += 1
+        self.stats.frames_out += 1
+        self.stats.server_ms.append(msg["server_ms"])
+        self.send(msg)
+        self._out = frame
+        self._out_event.set()
+
+    async def next_output(self) -> Any:
+        await self._out_event.wait()
+        self._out_event.clear()
+        return self._out
+
+    def byte_counts(self) -> tuple[int, int]:
+        """(received, sent) bytes on this peer's DTLS transports (RTP, RTCP and SCTP alike)."""
+        rx = tx = 0
+        seen: set[int] = set()
+        transports = [t.receiver.transport for t in self.pc.getTransceivers()]
+        if self.pc.sctp is not None:
+            transports.append(self.pc.sctp.transport)
+        for t in transports:
+            if t is None or id(t) in seen:
+                continue
+            seen.add(id(t))
+            rx += getattr(t, "_RTCDtlsTransport__rx_bytes", 0)
+            tx += getattr(t, "_RTCDtlsTransport__tx_bytes", 0)
+        self.rx_bytes, self.tx_bytes = max(self.rx_bytes, rx), max(self.tx_bytes, tx)
+        return self.rx_bytes, self.tx_bytes
+
+
+class BatchWorker(threading.Thread):
+    """One thread does every session's detection, classification and drawing.
+
+    Each round takes the newest pending frame of every session that has one, so a slow round
+    makes the next one bigger (better batched) instead of making a queue longer.
+    """
+
+    def __init__(self, detector: FaceDetector, classifier: Classifier, stats: Stats,
+                 loop: asyncio.AbstractEventLoop, max_batch: int = 32) -> None:
+        super().__init__(name="hybridlib-cloud-worker", daemon=True)
+        self.detector, self.classifier, self.stats, self.loop = detector, classifier, stats, loop
+        self.max_batch = max_batch
+        self.cond = threading.Condition()
+        self.sessions: list[Session] = []
+        self._stopping = False
+
+    def submit(self, s: Session, frame: Any, seq: int) -> None:
+        """Loop side: replace the session's pending frame by this newer one (the old is dropped)."""
+        with self.cond:
+            if s.pending is not None:
+                s.dropped += 1
+                self.stats.frames_dropped += 1
+            s.pending = (frame, seq, time.perf_counter())
+            if s not in self.sessions:
+                self.sessions.append(s)
+            self.cond.notify()
+
+    def stop(self) -> None:
+        with self.cond:
+            self._stopping = True
+            self.cond.notify()
+
+    def _take(self) -> list[tuple[Session, Any, int, float]]:
+        with self.cond:
+            while not self._stopping and not any(s.pending for s in self.sessions):
+                self.cond.wait(0.5)
+            if self._stopping:
+                return []
+            work = []
+            for s in list(self.sessions):
+                if s.closed:
+                    self.sessions.remove(s)
+                elif s.pending is not None:
+                    work.append((s, *s.pending))
+                    s.pending = None
+            return work
+
+    def run(self) -> None:
+        while not self._stopping:
+            work = self._take()
+            if not work:
+                continue
+            try:
+                self._process(work)
+            except Exception:  # one bad frame must not kill the service
+                log.exception("cloud worker: batch failed")
+
+    def _process(self, work: list[tuple[Session, Any, int, float]]) -> None:
+        import av
+        import cv2
+
+        t0 = time.perf_counter()
+        imgs, grays, boxes_per = [], [], []
+        for s, frame, _seq, _t in work:
+            img = frame.to_ndarray(format="bgr24")
+            gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+            boxes: list[tuple[int, int, int, int]] = []
+            if s.boxes and s.since_detect < self.detector.redetect_every:
+                for b in s.boxes:
+                    nb = self.detector.track(gray, b)
+                    if nb is not None:
+                        boxes.append(nb)
+                s.since_detect += 1
+            if not boxes:  # nothing tracked (or time to look again): search the whole frame
+                boxes = self.detector.detect_scaled(gray)
+                s.since_detect = 0
+            s.boxes = boxes
+            imgs.append(img)
+            grays.append(gray)
+            boxes_per.append(boxes)
+        crops = [crop_faces(g, b) for g, b in zip(grays, boxes_per)]
+        allc = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
+        probs = []
+        for i in range(0, len(allc), self.max_batch):
+            probs.append(self.classifier.batch(allc[i:i + self.max_batch]))
+        probs_all = np.concatenate(probs) if probs else np.zeros((0, len(EMOTIONS)))
+        k = 0
+        done = time.perf_counter()
+        per_frame_ms = (done - t0) * 1000 / len(work)
+        for (s, frame, seq, t_in), img, boxes in zip(work, imgs, boxes_per):
+            faces = [face_result(b, probs_all[k + j]) for j, b in enumerate(boxes)]
+            k += len(boxes)
+            draw_overlay(img, faces)
+            out = av.VideoFrame.from_ndarray(img, format="bgr24")
+            out.pts, out.time_base = frame.pts, frame.time_base
+            msg = {"frame": seq, "pts": _pts90(frame), "faces": faces,
+                   "server_ms": round((time.perf_counter() - t_in) * 1000, 2)}
+            self.stats.infer_ms.append(per_frame_ms)
+            self.loop.call_soon_threadsafe(s.deliver, out, msg)
+
+
+def _pts90(frame: Any) -> int | None:
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return int(round(frame.pts * frame.time_base * VIDEO_CLOCK))
+
+
+def _video_track_class() -> type:
+    """Built lazily so importing this module does not import aiortc."""
+    from aiortc import MediaStreamTrack
+
+    class OursTrack(MediaStreamTrack):
+        """The returned video: whatever the worker last finished for this session."""
+
+        kind = "video"
+
+        def __init__(self, session: Session) -> None:
+            super().__init__()
+            self.session = session
+
+        async def recv(self) -> Any:
+            return await self.session.next_output()
+
+    class SeedTrack(MediaStreamTrack):
+        """Seed 000's transform track: everything inline in ``recv``, on the event loop."""
+
+        kind = "video"
+
+        def __init__(self, track: Any, session: Session, cloud: CloudService) -> None:
+            super().__init__()
+            self.track, self.session, self.cloud = track, session, cloud
+
+        async def recv(self) -> Any:
+            import av
+            import cv2
+
+            frame = await self.track.recv()
+            s, st = self.session, self.cloud.stats
+            t_in = time.perf_counter()
+            s.frames_in += 1
+            st.frames_in += 1
+            img = frame.to_ndarray(format="bgr24")
+            gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+            faces = []
+            for box in self.cloud.detector.detect_full(gray):
+                face = crop_faces(gray, [box])[0]
+                faces.append(face_result(box, self.cloud.classifier.predict_one(face)))
+            draw_overlay(img, faces)
+            out = av.VideoFrame.from_ndarray(img, format="bgr24")
+            out.pts, out.time_base = frame.pts, frame.time_base
+            ms = round((time.perf_counter() - t_in) * 1000, 2)
+            st.infer_ms.append(ms)
+            s.frames_out += 1
+            st.frames_out += 1
+            st.server_ms.append(ms)
+            s.send({"frame": s.frames_in, "pts": _pts90(frame), "faces": faces, "server_ms": ms})
+            return out
+
+    return OursTrack, SeedTrack
+
+
+# --------------------------------------------------------------------------------------------
+# the service: /offer, admission control, metrics
+
+
+@dataclass
+class CloudConfig:
+    max_sessions: int = 4
+    pipeline: str = "ours"
+    detect_width: int = 320
+    redetect_every: int = 10
+    max_batch: int = 32
+
+    def __post_init__(self) -> None:
+        if self.pipeline not in PIPELINES:
+            raise InputError(f"pipeline {self.pipeline!r}: choose one of {', '.join(PIPELINES)}")
+        if self.max_sessions < 1:
+            raise InputError(f"max_sessions must be ≥ 1, got {self.max_sessions}")
+
+
+class CloudService:
+    """Everything cloud mode keeps per server: peers, sessions, the worker, the counters."""
+
+    def __init__(self, classifier: Classifier, config: CloudConfig | None = None,
+                 detector: FaceDetector | None = None) -> None:
+        self.config = config or CloudConfig()
+        self.classifier = classifier
+        self.detector = detector or FaceDetector(self.config.detect_width, self.config.redetect_every)
+        self.stats = Stats()
+        self.sessions: dict[str, Session] = {}
+        self.reserved = 0
+        self.worker: BatchWorker | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._closed_bytes = [0, 0]
+
+    # ---- HTTP
+    async def handle_offer(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        def err(status: int, msg: str, **extra: Any) -> web.Response:
+            return web.json_response({"error": msg, **extra}, status=status)
+
+        ctype = request.content_type
+        if ctype != "application/json":
+            return err(415, f"Content-Type must be application/json, got {ctype or 'none'!r}")
+        if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+            return err(413, f"offer body of {request.content_length} bytes exceeds {MAX_OFFER_BYTES}")
+        try:
+            body = await request.content.read(MAX_OFFER_BYTES + 1)
+        except Exception as e:  # client went away mid-body, bad chunking …
+            return err(400, f"could not read the request body: {e}")
+        if len(body) > MAX_OFFER_BYTES:
+            return err(413, f"offer body exceeds {MAX_OFFER_BYTES} bytes")
+        try:
+            params = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return err(400, f"body is not valid JSON: {e}")
+        if not isinstance(params, dict):
+            return err(400, "body must be a JSON object {\"sdp\": …, \"type\": \"offer\"}")
+        sdp, typ = params.get("sdp"), params.get("type")
+        if not isinstance(sdp, str) or not sdp.strip():
+            return err(400, "field 'sdp' must be a non-empty string")
+        if typ != "offer":
+            return err(400, f"field 'type' must be \"offer\", got {typ!r}")
+        if "m=video" not in sdp:
+            return err(400, "the offer has no video track (m=video): cloud mode needs the camera")
+        if len(self.sessions) + self.reserved >= self.config.max_sessions:
+            self.stats.refused += 1
+            return err(503, f"server at capacity: {self.config.max_sessions} session(s) in use",
+                       reason="capacity", max_sessions=self.config.max_sessions)
+        self.reserved += 1
+        try:
+            answer = await self._accept(sdp)
+        except _BadOffer as e:
+            return err(400, f"bad SDP offer: {e}")
+        finally:
+            self.reserved -= 1
+        return web.json_response(answer)
+
+    async def _accept(self, sdp: str) -> dict[str, str]:
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        OursTrack, SeedTrack = _video_track_class()
+        pc = RTCPeerConnection()
+        s = Session(pc, self.stats)
+        self.sessions[s.id] = s
+        self.stats.sessions_total += 1
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: Any) -> None:
+            if channel.label == "results":
+                s.channel = channel
+
+                @channel.on("message")
+                def on_message(m: Any) -> None:  # tiny ping/pong for a client's RTT estimate
+                    with contextlib.suppress(Exception):
+                        d = json.loads(m)
+                        if isinstance(d, dict) and "ping" in d:
+                            channel.send(json.dumps({"pong": d["ping"]}))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self._close(s)
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if track.kind != "video":
+                return
+            if self.config.pipeline == "seed":
+                pc.addTrack(SeedTrack(track, s, self))
+            else:
+                pc.addTrack(OursTrack(s))
+                self._spawn(self._read(s, track))
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as e:
+            await self._close(s)
+            raise _BadOffer(str(e) or type(e).__name__) from e
+        log.info("session %s admitted (%d/%d, pipeline %s)", s.id, len(self.sessions),
+                 self.config.max_sessions, self.config.pipeline)
+        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _read(self, s: Session, track: Any) -> None:
+        """Drain the decoded frames as they come; hand only the newest to the worker."""
+        from aiortc.mediastreams import MediaStreamError
+
+        if self.worker is None:
+            self.worker = BatchWorker(self.detector, self.classifier, self.stats,
+                                      asyncio.get_running_loop(), self.config.max_batch)
+            self.worker.start()
+        while not s.closed:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            s.frames_in += 1
+            self.stats.frames_in += 1
+            self.worker.submit(s, frame, s.frames_in)
+
+    async def _close(self, s: Session) -> None:
+        if s.closed:
+            return
+        s.closed = True
+        rx, tx = s.byte_counts()
+        self._closed_bytes[0] += rx
+        self._closed_bytes[1] += tx
+        self.sessions.pop(s.id, None)
+        s._out_event.set()
+        with contextlib.suppress(Exception):
+            await s.pc.close()
+        log.info("session %s closed (in %d, out %d, dropped %d)", s.id, s.frames_in, s.frames_out,
+                 s.dropped)
+
+    async def shutdown(self, app: Any = None) -> None:
+        for s in list(self.sessions.values()):
+            await self._close(s)
+        if self.worker is not None:
+            self.worker.stop()
+            await asyncio.get_running_loop().run_in_executor(None, self.worker.join, 5)
+            self.worker = None
+        for t in list(self._tasks):
+            t.cancel()
+
+    def metrics(self) -> dict[str, Any]:
+        st = self.stats
+        rx, tx = self._closed_bytes
+        for s in list(self.sessions.values()):
+            a, b = s.byte_counts()
+            rx += a
+            tx += b
+        return {"mode": "cloud", "pipeline": self.config.pipeline,
+                "sessions": len(self.sessions), "max_sessions": self.config.max_sessions,
+                "sessions_total": st.sessions_total, "refused": st.refused,
+                "frames_in": st.frames_in, "frames_out": st.frames_out,
+                "frames_dropped": st.frames_dropped,
+                "inference_ms_p50": _pct(st.infer_ms, 50), "inference_ms_p95": _pct(st.infer_ms, 95),
+                "server_ms_p50": _pct(st.server_ms, 50), "server_ms_p95": _pct(st.server_ms, 95),
+                "bytes_in": rx, "bytes_out": tx}
+
+
+class _BadOffer(Exception):
+    pass
+
+
+def setup_cloud(app: web.Application, model_path: str | Path | None = None, max_sessions: int = 4,
+                pipeline: str = "ours", classifier: Classifier | None = None,
+                **config: Any) -> CloudService:
+    """Add cloud mode to an aiohttp app: ``POST /offer``, a metrics provider, clean shutdown.
+
+    ``serve.make_app`` calls this when ``mode == "cloud"``; tests may pass a ``classifier``
+    directly instead of a model file.
+    """
+    cfg = CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **config)
+    if classifier is None:
+        if model_path is None:
+            raise InputError("cloud mode needs a model file (--model PATH.h5)")
+        classifier = Classifier.load(model_path)
+    if pipeline == "ours":
+        import cv2
+        cv2.setNumThreads(1)  # one worker thread; OpenCV's own pool only adds contention
+    svc = CloudService(classifier, cfg)
+    app[_APP_KEY] = svc
+    app.router.add_post("/offer", svc.handle_offer)
+    providers: list[Callable[[], dict]] = app.get("metrics_providers") if "metrics_providers" in app else None
+    if providers is None:
+        providers = []
+        app["metrics_providers"] = providers
+    providers.append(svc.metrics)
+    app.on_shutdown.append(svc.shutdown)
+    return svc
+
+
+def make_dev_model(path: str | Path, seed: int = 0) -> Path:
+    """An UNTRAINED seed-shaped CNN (~3M params) saved as .h5, for when no trained model exists.
+
+    Load numbers depend on the network's cost, not on its weights, so the load study can run on
+    it; its labels are meaningless and everything that uses it says so.
+    """
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((48, 48, 1))
+    x = inp
+    for f in (64, 128, 256):
+        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(x)
+        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(256, activation="relu")(x)
+    out = keras.layers.Dense(len(EMOTIONS), activation="softmax")(x)
+    model = keras.Model(inp, out, name="dev_untrained")
+    from .utils import atomic_path
+
+    path = Path(path)
+    with atomic_path(path.with_suffix(".h5")) as tmp:
+        model.save(tmp, save_format="h5")
+    return path.with_suffix(".h5")
+
+
+# --------------------------------------------------------------------------------------------
+# standalone server (used by the load generator when ``hybridlib serve`` is unavailable)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from aiohttp import web
+
+    p = argparse.ArgumentParser(prog="python -m hybridlib.cloud",
+                                description="Cloud-mode server alone (/offer, /metrics, /healthz).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--model", required=True)
+    p.add_argument("--max-sessions", type=int, default=4)
+    p.add_argument("--pipeline", choices=PIPELINES, default="ours")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    app = web.Application()
+    svc = setup_cloud(app, model_path=a.model, max_sessions=a.max_sessions, pipeline=a.pipeline)
+
+    async def healthz(_r: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "mode": "cloud"})
+
+    async def metrics(_r: web.Request) -> web.Response:
+        return web.json_response(svc.metrics())
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    web.run_app(app, host=a.host, port=a.port, print=None)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())

@@ -1,0 +1,681 @@
+"""Load generator: synthetic users against a real server process, on loopback only.
+
+Why real parts: seed 000's load curve (CPU 40% at 1 user → 82% at 5, crash at 6) is about what
+a WebRTC server spends per user — decoding, detecting, classifying, encoding, SRTP — so the users
+here are real aiortc peers streaming a real face clip (webcam size and rate), spread over worker
+processes, against ``hybridlib serve`` started as its own process so its CPU can be measured
+alone (psutil, children included). Hybrid users fetch the page and the model over HTTP and
+then run locally, as the browser app does; the server's cost after the download is what is left.
+
+Every run is bounded (users ≤ :data:`MAX_USERS`, duration ≤ :data:`MAX_DURATION_S`) and the
+target is always 127.0.0.1.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .utils import InputError
+
+log = logging.getLogger(__name__)
+
+MODES = ("cloud", "hybrid")
+HOST = "127.0.0.1"
+MAX_USERS = 64
+MAX_DURATION_S = 300.0
+USERS_PER_WORKER = 4
+VIDEO_CLOCK = 90_000
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class UserResult:
+    """What one synthetic user saw (client side)."""
+
+    admitted: bool
+    status: int = 0
+    error: str | None = None
+    frames_sent: int = 0
+    answered: int = 0
+    video_frames: int = 0
+    rtt_ms: list[float] = field(default_factory=list)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    setup_bytes: int = 0  # hybrid: page + model download
+    setup_s: float = 0.0
+    t_start: float = 0.0  # wall clock (time.time) when streaming began
+    t_end: float = 0.0
+    faces_seen: int = 0
+    last_message: dict | None = None
+
+
+@dataclass
+class StepResult:
+    """One load step: N users for D seconds, the server measured over their common window."""
+
+    mode: str
+    pipeline: str
+    users: int
+    duration_s: float
+    fps: int
+    width: int
+    height: int
+    admitted: int
+    refused: int
+    errors: int
+    window_s: float
+    cpu_pct: float  # % of ONE core (100 = one core busy), server process + children
+    cpu_pct_machine: float  # % of all logical CPUs, the seed's axis
+    cpu_s_per_user_min: float
+    bytes_in_per_s: float  # server receive rate (= what clients sent)
+    bytes_out_per_s: float
+    bytes_per_user_min: float  # in + out
+    setup_bytes_per_user: float
+    frames_sent: int
+    answered: int
+    dropped: int  # sent but never answered (client view)
+    server_dropped: int  # stale frames the server skipped (server view, /metrics)
+    fps_per_user: float  # answered frames per second per admitted user
+    rtt_p50_ms: float | None
+    rtt_p95_ms: float | None
+    answered_per_cpu_s: float | None
+    rss_mb: float
+    faces_per_answer: float
+    server_metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pct(v: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(v, q)) if len(v) else None
+
+
+def summarize_step(mode: str, pipeline: str, users: int, duration_s: float, fps: int,
+                   size: tuple[int, int], results: list[UserResult],
+                   cpu_samples: list[tuple[float, float, float]],
+                   metrics_before: dict, metrics_after: dict) -> StepResult:
+    """Fold per-user results and server CPU samples ``(wall, cpu_s, rss_mb)`` into one step.
+
+    The window is the span during which every admitted user was streaming, so connection
+    setup and teardown do not dilute (or inflate) the steady-state numbers.
+    """
+    adm = [r for r in results if r.admitted]
+    refused = sum(1 for r in results if not r.admitted and r.status == 503)
+    errors = sum(1 for r in results if not r.admitted and r.status != 503)
+    if adm:
+        w0 = max(r.t_start for r in adm)
+        w1 = min(r.t_end for r in adm)
+    else:
+        w0 = min((s[0] for s in cpu_samples), default=0.0)
+        w1 = max((s[0] for s in cpu_samples), default=0.0)
+    if w1 - w0 < 0.5 and cpu_samples:  # users did not overlap long enough: whole sampled span
+        w0, w1 = cpu_samples[0][0], cpu_samples[-1][0]
+    cpu_s = _interp_delta(cpu_samples, w0, w1)
+    window = max(w1 - w0, 1e-9)
+    ncpu = os.cpu_count() or 1
+    cpu_pct = 100.0 * cpu_s / window
+    # rates over each user's own streaming span (bytes are counted per user, not per window)
+    b_in = sum(r.bytes_sent / max(r.t_end - r.t_start, 1e-9) for r in adm)
+    b_out = sum(r.bytes_received / max(r.t_end - r.t_start, 1e-9) for r in adm)
+    sent = sum(r.frames_sent for r in adm)
+    ans = sum(r.answered for r in adm)
+    user_s = sum(max(r.t_end - r.t_start, 1e-9) for r in adm)
+    rtts = [x for r in adm for x in r.rtt_ms]
+    n_adm = max(len(adm), 1)
+    rss = max((s[2] for s in cpu_samples), default=0.0)
+    return StepResult(
+        mode=mode, pipeline=pipeline, users=users, duration_s=duration_s, fps=fps,
+        width=size[0], height=size[1], admitted=len(adm), refused=refused, errors=errors,
+        window_s=round(window, 3), cpu_pct=round(cpu_pct, 2), cpu_pct_machine=round(cpu_pct / ncpu, 2),
+        cpu_s_per_user_min=round(cpu_s / window * 60 / n_adm, 4) if adm else 0.0,
+        bytes_in_per_s=round(b_in, 1), bytes_out_per_s=round(b_out, 1),
+        bytes_per_user_min=round((b_in + b_out) * 60 / n_adm, 1) if adm else 0.0,
+        setup_bytes_per_user=round(sum(r.setup_bytes for r in adm) / n_adm, 1),
+        frames_sent=sent, answered=ans, dropped=max(0, sent - ans),
+        server_dropped=int((metrics_after.get("frames_dropped") or 0) - (metrics_before.get("frames_dropped") or 0)),
+        fps_per_user=round(ans / user_s, 3) if adm else 0.0,
+        rtt_p50_ms=_round(_pct(rtts, 50)), rtt_p95_ms=_round(_pct(rtts, 95)),
+        answered_per_cpu_s=round(ans * (window / max(user_s / n_adm, 1e-9)) / cpu_s, 3)
+        if cpu_s > 0 and ans else None,
+        rss_mb=round(rss, 1),
+        faces_per_answer=round(sum(r.faces_seen for r in adm) / ans, 3) if ans else 0.0,
+        server_metrics={k: metrics_after.get(k) for k in
+                        ("sessions_total", "refused", "frames_in", "frames_out", "frames_dropped",
+                         "inference_ms_p50", "inference_ms_p95", "bytes_in", "bytes_out")},
+    )
+
+
+def _round(v: float | None, n: int = 2) -> float | None:
+    return None if v is None else round(v, n)
+
+
+def _interp_delta(samples: list[tuple[float, float, float]], t0: float, t1: float) -> float:
+    """CPU-seconds spent between wall times t0 and t1, interpolated from cumulative samples."""
+    if len(samples) < 2:
+        return 0.0
+    ts = np.array([s[0] for s in samples])
+    cs = np.array([s[1] for s in samples])
+    return float(np.interp(t1, ts, cs) - np.interp(t0, ts, cs))
+
+
+# --------------------------------------------------------------------------------------------
+# the clip and the cloud user (an aiortc peer)
+
+
+def make_clip(size: tuple[int, int] = (640, 480), n_frames: int = 30) -> list[np.ndarray]:
+    """BGR frames of a real face photo drifting a little (``hybridlib.media``)."""
+    from . import media
+
+    return media.face_clip("astronaut", size=tuple(size), n_frames=n_frames)
+
+
+def _clip_track(frames: list[np.ndarray], fps: int, sent: dict[int, float]) -> Any:
+    from aiortc import VideoStreamTrack
+    import av
+
+    class ClipTrack(VideoStreamTrack):
+        """Loops the clip at ``fps``; remembers when frame k left (for the round trip)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.k = -1
+            self.vframes = [av.VideoFrame.from_ndarray(f, format="bgr24") for f in frames]
+            self.t0: float | None = None
+
+        async def recv(self) -> Any:
+            self.k += 1
+            if self.t0 is None:
+                self.t0 = time.perf_counter()
+            else:
+                wait = self.t0 + self.k / fps - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            f = self.vframes[self.k % len(self.vframes)]
+            f.pts, f.time_base = self.k * (VIDEO_CLOCK // fps), Fraction(1, VIDEO_CLOCK)
+            sent[self.k] = time.perf_counter()
+            return f
+
+    return ClipTrack()
+
+
+def _dtls_bytes(pc: Any) -> tuple[int, int]:
+    """(sent, received) bytes over this peer's DTLS transports (RTP + RTCP + data channel)."""
+    seen: set[int] = set()
+    tx = rx = 0
+    ts = [t.sender.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        ts.append(pc.sctp.transport)
+    for t in ts:
+        if t is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        tx += getattr(t, "_RTCDtlsTransport__tx_bytes", 0)
+        rx += getattr(t, "_RTCDtlsTransport__rx_bytes", 0)
+    return tx, rx
+
+
+async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: float,
+                     keep_video_frame: bool = False, connect_timeout_s: float = 20.0) -> UserResult:
+    """One cloud-mode user: offer, stream the clip for ``duration_s``, collect the answers.
+
+    Round trip = time from frame k leaving the clip track to its results message arriving;
+    the server reports each frame's RTP time (``pts``, 90 kHz from the first frame), so k is
+    ``pts / (90000 / fps)``.
+    """
+    import aiohttp
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc.mediastreams import MediaStreamError
+
+    res = UserResult(admitted=False)
+    sent: dict[int, float] = {}
+    step = VIDEO_CLOCK // fps
+    pc = RTCPeerConnection()
+    track = _clip_track(frames, fps, sent)
+    pc.addTrack(track)
+    channel = pc.createDataChannel("results")
+    opened = asyncio.Event()
+    got_video = asyncio.Event()
+    kept: dict[str, Any] = {}
+
+    @channel.on("open")
+    def _open() -> None:
+        opened.set()
+
+    @channel.on("message")
+    def _msg(m: Any) -> None:
+        now = time.perf_counter()
+        try:
+            d = json.loads(m)
+        except (TypeError, ValueError):
+            return
+        if "faces" not in d:
+            return
+        res.answered += 1
+        res.faces_seen += len(d.get("faces") or [])
+        res.last_message = d
+        pts = d.get("pts")
+        if pts is not None:
+            t = sent.get(int(round(pts / step)))
+            if t is not None and now >= t:
+                res.rtt_ms.append((now - t) * 1000)
+
+    async def drain(tr: Any) -> None:
+        while True:
+            try:
+                f = await tr.recv()
+            except MediaStreamError:
+                return
+            res.video_frames += 1
+            if keep_video_frame and res.video_frames >= 3 and "frame" not in kept:
+                kept["frame"] = f.to_ndarray(format="bgr24")
+                got_video.set()
+
+    tasks: list[asyncio.Task] = []
+
+    @pc.on("track")
+    def _track(tr: Any) -> None:
+        if tr.kind == "video":
+            tasks.append(asyncio.ensure_future(drain(tr)))
+
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{url}/offer", json={"sdp": pc.localDescription.sdp,
+                                                       "type": pc.localDescription.type}) as r:
+                res.status = r.status
+                body = await r.json(content_type=None)
+        if res.status != 200:
+            res.error = body.get("error") if isinstance(body, dict) else str(body)
+            return res
+        res.admitted = True
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
+        await asyncio.wait_for(opened.wait(), connect_timeout_s)
+        res.t_start = time.time()
+        tx0, rx0 = _dtls_bytes(pc)
+        k0 = len(sent)
+        await asyncio.sleep(duration_s)
+        res.t_end = time.time()
+        tx1, rx1 = _dtls_bytes(pc)
+        res.bytes_sent, res.bytes_received = tx1 - tx0, rx1 - rx0
+        res.frames_sent = len(sent) - k0
+        if keep_video_frame:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(got_video.wait(), 5)
+            res.last_message = {**(res.last_message or {}), "_video_frame": kept.get("frame")}
+        # answers for frames sent before streaming "began" count towards the window's total;
+        # keep answered ≤ sent so the drop count stays meaningful
+        res.answered = min(res.answered, res.frames_sent) if res.frames_sent else res.answered
+    except Exception as e:  # a user that fails is a result, not a crash of the run
+        res.error = f"{type(e).__name__}: {e}"
+        log.warning("cloud user failed: %s", res.error)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await pc.close()
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# the hybrid user (HTTP fetches; the page then runs locally)
+
+
+_SRC_RE = re.compile(r"""(?:src|href)\s*=\s*["']([^"'#?]+)""")
+
+
+async def hybrid_user(url: str, duration_s: float, variant: str | None = None) -> UserResult:
+    """One hybrid-mode user: fetch the page, its scripts, /config and the model, then idle.
+
+    After the download the browser app infers locally and never calls the server again; the
+    idle span is where the server's per-user cost (≈ nothing) is measured.
+    """
+    import aiohttp
+
+    res = UserResult(admitted=False)
+    t0 = time.perf_counter()
+    nbytes = 0
+
+    async def get(http: Any, path: str) -> bytes:
+        nonlocal nbytes
+        async with http.get(f"{url}{path}") as r:
+            body = await r.read()
+            nbytes += len(body) + sum(len(k) + len(v) + 4 for k, v in r.raw_headers) + 20
+            nbytes += len(path) + 80  # the request line and headers, roughly
+            if r.status >= 400:
+                raise RuntimeError(f"GET {path} → {r.status}")
+            res.status = r.status
+            return body
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            page = (await get(http, "/")).decode("utf-8", "replace")
+            for ref in _SRC_RE.findall(page):
+                if ref.startswith(("http:", "https:", "//", "data:")):
+                    continue
+                await get(http, ref if ref.startswith("/") else "/" + ref)
+            cfg = json.loads(await get(http, "/config"))
+            base = _model_base(cfg, variant)
+            manifest = json.loads(await get(http, f"{base}/model.json"))
+            for group in manifest.get("weightsManifest", []):
+                for p in group.get("paths", []):
+                    await get(http, f"{base}/{p}")
+        res.admitted = True
+        res.setup_bytes = nbytes
+        res.setup_s = time.perf_counter() - t0
+        res.t_start = time.time()
+        await asyncio.sleep(duration_s)  # inference happens in the user's browser now
+        res.t_end = time.time()
+    except Exception as e:
+        res.error = f"{type(e).__name__}: {e}"
+        log.warning("hybrid user failed: %s", res.error)
+    return res
+
+
+def _model_base(cfg: dict, variant: str | None) -> str:
+    """Where the page would load its model from, read from ``/config`` (served by ``serve``)."""
+    for key in ("model_url", "model"):
+        v = cfg.get(key)
+        if isinstance(v, str) and v.endswith("model.json"):
+            return v.rsplit("/", 1)[0]
+    variants = cfg.get("variants") or cfg.get("models") or []
+    if isinstance(variants, dict):
+        variants = list(variants)
+    v = variant or cfg.get("default_variant") or cfg.get("variant") or (variants[0] if variants else "fp32")
+    if isinstance(v, dict):
+        v = v.get("name", "fp32")
+    return f"/model/{v}"
+
+
+# --------------------------------------------------------------------------------------------
+# worker processes
+
+
+def _worker(mode: str, url: str, n: int, duration_s: float, fps: int, size: tuple[int, int],
+            stagger_s: float) -> list[dict]:
+    """Runs in a worker process: ``n`` users on one event loop."""
+    logging.basicConfig(level=logging.WARNING)
+
+    async def main() -> list[UserResult]:
+        frames = make_clip(size, n_frames=2 * fps) if mode == "cloud" else []
+
+        async def one(i: int) -> UserResult:
+            await asyncio.sleep(i * stagger_s)
+            extra = (n - 1 - i) * stagger_s  # everyone stops together
+            if mode == "cloud":
+                return await cloud_user(url, frames, fps, duration_s + extra)
+            return await hybrid_user(url, duration_s + extra)
+
+        return await asyncio.gather(*(one(i) for i in range(n)))
+
+    out = []
+    for r in asyncio.run(main()):
+        d = asdict(r)
+        d["last_message"] = None
+        out.append(d)
+    return out
+
+
+def run_users(mode: str, url: str, users: int, duration_s: float, fps: int = 15,
+              size: tuple[int, int] = (640, 480), users_per_worker: int = USERS_PER_WORKER,
+              stagger_s: float = 0.2) -> list[UserResult]:
+    """``users`` synthetic users in ⌈users / users_per_worker⌉ processes (blocking)."""
+    _check(mode, [users], duration_s, fps, size)
+    _check_url(url)
+    n_workers = max(1, -(-users // users_per_worker))
+    split = [users // n_workers + (1 if i < users % n_workers else 0) for i in range(n_workers)]
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = [ex.submit(_worker, mode, url, k, duration_s, fps, tuple(size), stagger_s)
+                for k in split if k]
+        return [UserResult(**d) for f in futs for d in f.result(timeout=duration_s + 120)]
+
+
+# --------------------------------------------------------------------------------------------
+# the server process and its sampler
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen
+    url: str
+    mode: str
+    pipeline: str
+
+    def cpu_sample(self) -> tuple[float, float, float]:
+        """(wall, CPU-seconds of the server and its children so far, RSS MB)."""
+        import psutil
+
+        t = time.time()
+        try:
+            p = psutil.Process(self.proc.pid)
+            procs = [p] + p.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return t, 0.0, 0.0
+        cpu = rss = 0.0
+        for q in procs:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                c = q.cpu_times()
+                cpu += c.user + c.system
+                rss += q.memory_info().rss / 2 ** 20
+        return t, cpu, rss
+
+    def metrics(self) -> dict:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
+                d = json.loads(r.read())
+        except Exception:
+            return {}
+        # serve's /metrics may nest providers' dicts; find the cloud one
+        if isinstance(d, dict) and "frames_dropped" not in d:
+            for v in d.values():
+                if isinstance(v, dict) and "frames_dropped" in v:
+                    return v
+        return d if isinstance(d, dict) else {}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _check_url(url: str) -> None:
+    if not (url.startswith(f"http://{HOST}:") or url.startswith("http://localhost:")):
+        raise InputError(f"load tests target loopback only (http://{HOST}:PORT), got {url!r}")
+
+
+def _serve_cmd(mode: str, port: int, model_path: Path | None, max_sessions: int, pipeline: str,
+               models_dir: Path | None) -> list[str]:
+    try:
+        import hybridlib.serve  # noqa: F401  (the real server, when the serve module exists)
+        have_serve = True
+    except ImportError:
+        have_serve = False
+    if have_serve:
+        cmd = [sys.executable, "-m", "hybridlib.cli", "serve", "--mode", mode, "--host", HOST,
+               "--port", str(port), "--max-sessions", str(max_sessions)]
+        if model_path is not None:
+            cmd += ["--model", str(model_path)]
+        if models_dir is not None:
+            cmd += ["--models-dir", str(models_dir)]
+        if mode == "cloud":
+            cmd += ["--pipeline", pipeline]
+        return cmd
+    if mode != "cloud":
+        raise InputError("hybrid load needs hybridlib.serve (the hybrid app server)")
+    return [sys.executable, "-m", "hybridlib.cloud", "--host", HOST, "--port", str(port),
+            "--model", str(model_path), "--max-sessions", str(max_sessions), "--pipeline", pipeline]
+
+
+@contextlib.contextmanager
+def server(mode: str, model_path: str | Path | None = None, max_sessions: int = 8,
+           pipeline: str = "ours", models_dir: str | Path | None = None,
+           startup_timeout_s: float = 120.0, log_path: str | Path | None = None) -> Iterator[ServerProcess]:
+    """Start ``hybridlib serve`` on a free loopback port as a separate process; stop it after."""
+    import urllib.request
+
+    port = _free_port()
+    cmd = _serve_cmd(mode, port, Path(model_path) if model_path else None, max_sessions, pipeline,
+                     Path(models_dir) if models_dir else None)
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    logf = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
+                            env=env)
+    url = f"http://{HOST}:{port}"
+    try:
+        t_end = time.time() + startup_timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with code {proc.returncode}: {' '.join(cmd)}")
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                pass
+            if time.time() > t_end:
+                raise RuntimeError(f"server did not answer /healthz in {startup_timeout_s}s")
+            time.sleep(0.3)
+        yield ServerProcess(proc, url, mode, pipeline)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if log_path:
+            logf.close()
+
+
+# --------------------------------------------------------------------------------------------
+# a load run
+
+
+def _check(mode: str, users: Sequence[int], duration_s: float, fps: int, size: Sequence[int]) -> None:
+    if mode not in MODES:
+        raise InputError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
+    if not users or any(not isinstance(u, (int, np.integer)) or u < 1 or u > MAX_USERS for u in users):
+        raise InputError(f"users must be integers in 1..{MAX_USERS}, got {list(users)!r}")
+    if not 0 < duration_s <= MAX_DURATION_S:
+        raise InputError(f"duration must be in (0, {MAX_DURATION_S}] seconds, got {duration_s}")
+    if not 1 <= fps <= 60:
+        raise InputError(f"fps must be in 1..60, got {fps}")
+    if len(size) != 2 or min(size) < 16 or any(int(v) % 2 for v in size) or max(size) > 1920:
+        raise InputError(f"size must be WIDTHxHEIGHT, even, 16..1920 pixels, got {tuple(size)!r}")
+
+
+def parse_users(text: str) -> list[int]:
+    """``"1,2,4"`` or ``"1-5"`` → a list of user counts (validated)."""
+    out: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                out += list(range(a, b + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise InputError(f"--users {text!r}: give counts like 1,2,4 or 1-5") from None
+    _check("cloud", out, 1, 15, (640, 480))
+    return out
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", str(text))
+    if not m:
+        raise InputError(f"--size {text!r}: give WIDTHxHEIGHT, e.g. 640x480")
+    size = (int(m.group(1)), int(m.group(2)))
+    _check("cloud", [1], 1, 15, size)
+    return size
+
+
+def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
+             size: tuple[int, int] = (640, 480), pipeline: str = "ours",
+             model_path: str | Path | None = None, max_sessions: int | None = None,
+             models_dir: str | Path | None = None, settle_s: float = 1.0,
+             progress: bool = True, log_path: str | Path | None = None) -> list[StepResult]:
+    """One server process, one step per entry of ``users``; returns a :class:`StepResult` each.
+
+    ``max_sessions`` defaults to the largest step (nobody refused); pass a smaller cap to
+    measure admission control.
+    """
+    _check(mode, users, duration_s, fps, size)
+    if mode == "cloud" and model_path is None:
+        raise InputError("cloud mode load needs a model file (model_path)")
+    cap = max_sessions or max(users)
+    steps: list[StepResult] = []
+    from tqdm.auto import tqdm
+
+    with server(mode, model_path, cap, pipeline, models_dir, log_path=log_path) as srv:
+        for n in tqdm(list(users), desc=f"load {mode}/{pipeline}", disable=not progress):
+            m0 = srv.metrics()
+            samples = [srv.cpu_sample()]
+            stop = [False]
+
+            import threading
+
+            def sampler() -> None:
+                while not stop[0]:
+                    time.sleep(0.25)
+                    samples.append(srv.cpu_sample())
+
+            th = threading.Thread(target=sampler, daemon=True)
+            th.start()
+            try:
+                results = run_users(mode, srv.url, n, duration_s, fps, size)
+            finally:
+                stop[0] = True
+                th.join()
+            samples.append(srv.cpu_sample())
+            m1 = srv.metrics()
+            st = summarize_step(mode, pipeline, n, duration_s, fps, size, results, samples, m0, m1)
+            log.info("step %s/%s %d users: cpu %.0f%% answered %d rtt p95 %s", mode, pipeline, n,
+                     st.cpu_pct, st.answered, st.rtt_p95_ms)
+            steps.append(st)
+            if srv.proc.poll() is not None:
+                log.warning("server died during the %d-user step", n)
+                break
+            time.sleep(settle_s)  # let closed sessions drain before the next step
+    return steps
+
+
+def saturation_point(steps: Sequence[StepResult | dict], fps: int | None = None,
+                     min_fraction: float = 0.8, p95_limit_ms: float = 250.0) -> int | None:
+    """Largest user count whose admitted users all still got ≥ ``min_fraction`` of the frame
+    rate with p95 round trip ≤ ``p95_limit_ms`` (None if even the smallest step failed)."""
+    best = None
+    for s in steps:
+        d = s.to_dict() if hasattr(s, "to_dict") else dict(s)
+        target = (fps or d["fps"]) * min_fraction
+        ok = (d["admitted"] == d["users"] and d["fps_per_user"] >= target
+              and d["rtt_p95_ms"] is not None and d["rtt_p95_ms"] <= p95_limit_ms)
+        if d["mode"] == "hybrid":
+            ok = d["admitted"] == d["users"]
+        if ok:
+            best = max(best or 0, d["users"])
+    return best
