@@ -1,0 +1,488 @@
+"""The aiohttp server: the browser app, TF.js models, ``/split`` tails, health and metrics.
+
+One short file in the spirit of aiortc's ``examples/server/server.py`` (DESIGN.md §10):
+:func:`make_app` lists every route. Two modes share it (DESIGN.md §6):
+
+* **hybrid** — the server sends the page, TF.js, the face detector and the model once;
+  the browser does all per-frame work. ``POST /split/<k>`` additionally runs the tail of
+  the CNN from layer ``k`` on a tensor the browser (or a partition experiment) posts.
+* **cloud** — the same page streams the camera over WebRTC; ``hybridlib.cloud.setup_cloud``
+  (imported lazily) adds ``POST /offer``, its metrics and its shutdown hooks.
+
+Routes: ``GET /`` (app), ``GET /app.js|style.css|cloud.js|…`` (files in ``web/``),
+``GET /config`` (mode, model variants, class names, input convention), ``GET /vendor/…``
+(only whitelisted files from ``node_modules``: see :data:`hybridlib.browser.VENDOR`),
+``GET /model/<variant>/<file>``, ``GET /healthz``, ``GET /metrics``, ``POST /split/<k>``.
+
+Bad input never gives a 500: :func:`error_middleware` turns every HTTP error into JSON
+``{"error": …}`` and :class:`~hybridlib.utils.InputError` into a 400. Inference runs on a
+one-thread executor (TF is not re-entrant and the event loop must stay free).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from .utils import InputError
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+MODES = ("hybrid", "cloud")
+PIPELINES = ("ours", "seed")
+CODECS = ("none", "zlib", "zstd", "lz4")
+DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+MAX_SPLIT_BODY = 16 * 1024 * 1024
+MAX_SPLIT_BATCH = 64
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def error_middleware_factory() -> Callable:
+    @web.middleware
+    async def error_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
+        """Every error becomes JSON ``{"error": …}``; bad input is 4xx, never a 500."""
+        try:
+            return await handler(request)
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            msg = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+            if e.content_type == "application/json" and e.text:
+                return web.Response(status=e.status, text=e.text, content_type="application/json",
+                                    headers={k: v for k, v in e.headers.items() if k.lower() == "retry-after"})
+            return web.json_response({"error": msg}, status=e.status)
+        except InputError as e:
+            return web.json_response({"error": str(e)}, status=400)
+        except Exception as e:  # noqa: BLE001 - last resort: log, answer, keep serving
+            log.exception("internal error on %s %s", request.method, request.path)
+            return web.json_response({"error": f"internal error: {type(e).__name__}"}, status=500)
+
+    return error_middleware
+
+
+def json_error(status: int, message: str) -> web.HTTPException:
+    cls = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 413: web.HTTPRequestEntityTooLarge,
+           415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity,
+           503: web.HTTPServiceUnavailable}.get(status, web.HTTPBadRequest)
+    if cls is web.HTTPRequestEntityTooLarge:
+        return cls(max_size=MAX_SPLIT_BODY, actual_size=0, text=json.dumps({"error": message}),
+                   content_type="application/json")
+    return cls(text=json.dumps({"error": message}), content_type="application/json")
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def list_variants(models_dir: Path | None) -> list[dict[str, Any]]:
+    """TF.js model variants under ``models_dir`` (each ``<variant>/model.json``), fp32 first."""
+    if models_dir is None or not models_dir.is_dir():
+        return []
+    order = {"fp32": 0, "float16": 1, "uint8": 2}
+    out = []
+    for d in sorted(models_dir.iterdir(), key=lambda p: (order.get(p.name, 9), p.name)):
+        if (d / "model.json").is_file() and _SAFE_NAME.match(d.name):
+            size = sum(p.stat().st_size for p in d.iterdir() if p.is_file() and p.name != "manifest.json")
+            out.append({"name": d.name, "url": f"/model/{d.name}/model.json", "bytes": size})
+    return out
+
+
+class TailRunner:
+    """Loads the ``.h5`` once and caches the tail sub-model of every requested cut."""
+
+    def __init__(self, model_path: Path | None):
+        self.model_path = model_path
+        self._model: Any = None
+        self._tails: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                if self.model_path is None:
+                    raise InputError("this server has no Keras model (start it with --model PATH.h5)")
+                from . import export
+
+                self._model = export.load_model(self.model_path)
+            return self._model
+
+    def split(self, layer: str) -> Any:
+        from . import export
+
+        m = self.model()
+        idx = export.resolve_layer(m, layer)
+        name = m.layers[idx].name
+        with self._lock:
+            sp = self._tails.get(name)
+        if sp is None:
+            sp = export.split_model(m, name)
+            with self._lock:
+                self._tails[name] = sp
+        return sp
+
+    def run(self, layer: str, x: np.ndarray) -> tuple[np.ndarray, str]:
+        sp = self.split(layer)
+        return np.asarray(sp.tail(x, training=False)), sp.layer
+
+
+# ----------------------------------------------------------------------------- split payloads
+
+
+def decode_tensor(body: bytes, headers: Any, expected: tuple[int, ...]) -> np.ndarray:
+    """The ``/split`` body (DESIGN.md §6) → float32 array ``N×expected``; InputError if bad."""
+    shape_s = headers.get("X-Shape")
+    if not shape_s:
+        raise InputError("missing X-Shape header (e.g. X-Shape: 1,24,24,64)")
+    try:
+        shape = tuple(int(v) for v in shape_s.replace(" ", "").split(","))
+    except ValueError:
+        raise InputError(f"X-Shape {shape_s!r} is not a comma-separated list of integers") from None
+    dtype_s = headers.get("X-Dtype", "float32")
+    if dtype_s not in DTYPES:
+        raise InputError(f"X-Dtype {dtype_s!r} not supported; use one of {', '.join(DTYPES)}")
+    codec = headers.get("X-Codec", "none")
+    if codec not in CODECS:
+        raise InputError(f"X-Codec {codec!r} not supported; use one of {', '.join(CODECS)}")
+    if len(shape) != len(expected) + 1 or tuple(shape[1:]) != tuple(expected):
+        raise InputError(f"X-Shape {shape_s} does not match the layer's output N,{','.join(map(str, expected))}")
+    if not 1 <= shape[0] <= MAX_SPLIT_BATCH:
+        raise InputError(f"batch size {shape[0]} out of range 1..{MAX_SPLIT_BATCH}")
+    dt = np.dtype(DTYPES[dtype_s]).newbyteorder("<")
+    n_bytes = int(np.prod(shape)) * dt.itemsize
+    raw = _decompress(body, codec, n_bytes)
+    if len(raw) != n_bytes:
+        raise InputError(f"body has {len(raw)} bytes after X-Codec {codec}; X-Shape {shape_s} × {dtype_s} "
+                         f"needs {n_bytes}")
+    a = np.frombuffer(raw, dtype=dt).reshape(shape)
+    if dtype_s == "uint8":
+        try:
+            scale = float(headers["X-Scale"])
+            zero = float(headers.get("X-Zero-Point", "0"))
+        except (KeyError, ValueError):
+            raise InputError("X-Dtype uint8 needs numeric X-Scale (and X-Zero-Point) headers") from None
+        if not np.isfinite(scale) or scale <= 0 or not np.isfinite(zero):
+            raise InputError(f"X-Scale must be a positive finite number; got {headers.get('X-Scale')!r}")
+        a = (a.astype(np.float32) - np.float32(zero)) * np.float32(scale)
+    else:
+        a = a.astype(np.float32)
+        if not np.isfinite(a).all():
+            raise InputError("tensor contains NaN or infinite values")
+    return a
+
+
+def _decompress(body: bytes, codec: str, limit: int) -> bytes:
+    try:
+        if codec == "none":
+            return body
+        if codec == "zlib":
+            d = zlib.decompressobj()
+            out = d.decompress(body, limit + 1)
+            return out
+        if codec == "zstd":
+            import zstandard
+
+            return zstandard.ZstdDecompressor().decompress(body, max_output_size=limit + 1)
+        if codec == "lz4":
+            import lz4.frame
+
+            return lz4.frame.decompress(body)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - each codec has its own error types
+        raise InputError(f"body is not valid {codec} data ({type(e).__name__})") from None
+    raise InputError(f"X-Codec {codec!r} not supported")  # pragma: no cover
+
+
+def encode_tensor(x: np.ndarray, dtype: str = "float32", codec: str = "none") -> tuple[bytes, dict[str, str]]:
+    """Client side of ``/split``: array → (body, headers). uint8 uses min/max affine quantisation."""
+    x = np.asarray(x, dtype=np.float32)
+    headers = {"X-Shape": ",".join(map(str, x.shape)), "X-Dtype": dtype, "X-Codec": codec}
+    if dtype == "uint8":
+        lo, hi = float(x.min()), float(x.max())
+        scale = (hi - lo) / 255.0 or 1.0
+        zero = round(-lo / scale)
+        q = np.clip(np.round(x / scale) + zero, 0, 255).astype(np.uint8)
+        headers.update({"X-Scale": repr(scale), "X-Zero-Point": str(zero)})
+        raw = q.tobytes()
+    elif dtype in ("float32", "float16"):
+        raw = x.astype(np.dtype(dtype).newbyteorder("<")).tobytes()
+    else:
+        raise InputError(f"dtype {dtype!r} not supported")
+    if codec == "zlib":
+        raw = zlib.compress(raw, 6)
+    elif codec == "zstd":
+        import zstandard
+
+        raw = zstandard.ZstdCompressor(level=3).compress(raw)
+    elif codec == "lz4":
+        import lz4.frame
+
+        raw = lz4.frame.compress(raw)
+    elif codec != "none":
+        raise InputError(f"codec {codec!r} not supported")
+    return raw, headers
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def web_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    p = WEB_DIR / name
+    if not _SAFE_NAME.match(name) or not p.is_file():
+        raise json_error(404, f"no such file: /{name}")
+    return web.FileResponse(p, headers={"Cache-Control": "no-store"})
+
+
+async def vendor(request: web.Request) -> web.StreamResponse:
+    from .browser import vendor_file
+
+    rel = request.match_info["path"]
+    p = vendor_file(rel)
+    if p is None:
+        raise json_error(404, f"no such vendor file: {rel} (only the app's npm assets are served)")
+    return web.FileResponse(p, headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def model_file(request: web.Request) -> web.StreamResponse:
+    variant, name = request.match_info["variant"], request.match_info["name"]
+    models_dir: Path | None = request.app["models_dir"]
+    if models_dir is None or not _SAFE_NAME.match(variant) or not _SAFE_NAME.match(name):
+        raise json_error(404, f"no model variant {variant!r}")
+    p = models_dir / variant / name
+    if not p.is_file():
+        raise json_error(404, f"model file {variant}/{name} not found on the server")
+    return web.FileResponse(p, headers={"Cache-Control": "no-cache"})
+
+
+async def config_handler(request: web.Request) -> web.Response:
+    from .data import CLASS_NAMES
+
+    app = request.app
+    variants = list_variants(app["models_dir"])
+    return web.json_response({
+        "mode": app["mode"], "pipeline": app["pipeline"], "max_sessions": app["max_sessions"],
+        "variants": variants, "default_variant": variants[0]["name"] if variants else None,
+        "class_names": list(CLASS_NAMES),
+        "input": {"shape": [48, 48, 1], "dtype": "float32", "scale": "gray / 255",
+                  "gray": "0.299 R + 0.587 G + 0.114 B", "layout": "NHWC"},
+        "detector": {"name": "face-api tiny_face_detector", "input_size": 224, "score_threshold": 0.5,
+                     "weights": "/vendor/face-api-model/"},
+        "backend": "wasm",
+        "split": app["model_path"] is not None,
+    })
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "mode": request.app["mode"]})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    st = app["stats"]
+    out: dict[str, Any] = {
+        "mode": app["mode"], "uptime_s": round(time.monotonic() - st["t0"], 3),
+        "sessions": 0, "split_requests": st["split_requests"], "split_errors": st["split_errors"],
+        "split_ms_p50": _pct(st["split_ms"], 50), "split_ms_p95": _pct(st["split_ms"], 95),
+        "bytes_in": st["bytes_in"], "bytes_out": st["bytes_out"],
+        "process_cpu_percent": _cpu_percent(app),
+    }
+    for provider in app["metrics_providers"]:
+        try:
+            out.update(provider())
+        except Exception:  # noqa: BLE001 - one broken provider must not hide the rest
+            log.exception("metrics provider %r failed", provider)
+    return web.json_response(out)
+
+
+def _pct(values: Any, q: float) -> float | None:
+    v = list(values)
+    return round(float(np.percentile(v, q)), 3) if v else None
+
+
+def _cpu_percent(app: web.Application) -> float | None:
+    try:
+        import psutil
+
+        proc = app.get("psutil_proc")
+        if proc is None:
+            proc = psutil.Process()
+            proc.cpu_percent(None)
+            app["psutil_proc"] = proc
+            return 0.0
+        return float(proc.cpu_percent(None))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+async def split_handler(request: web.Request) -> web.Response:
+    from .data import CLASS_NAMES
+
+    app = request.app
+    st = app["stats"]
+    st["split_requests"] += 1
+    try:
+        layer = request.match_info["layer"]
+        runner: TailRunner = app["tail_runner"]
+        loop = asyncio.get_running_loop()
+        if request.content_length is not None and request.content_length > MAX_SPLIT_BODY:
+            raise json_error(413, f"body of {request.content_length} bytes exceeds {MAX_SPLIT_BODY}")
+        body = await request.read()
+        st["bytes_in"] += len(body)
+        sp = await loop.run_in_executor(app["executor"], runner.split, layer)
+        if sp.n_tensors != 1:
+            raise InputError(f"a cut after {sp.layer!r} needs {sp.n_tensors} tensors "
+                             f"({', '.join(sp.cut)}); /split takes one — choose a chain cut point")
+        x = decode_tensor(body, request.headers, sp.shapes[0])
+        t0 = time.perf_counter()
+        probs, name = await loop.run_in_executor(app["executor"], runner.run, layer, x)
+        ms = (time.perf_counter() - t0) * 1000
+        st["split_ms"].append(ms)
+        rows = [{"probs": {c: float(p) for c, p in zip(CLASS_NAMES, row)},
+                 "emotion": CLASS_NAMES[int(np.argmax(row))]} for row in probs]
+        out = {**rows[0], "layer": name, "server_ms": round(ms, 3)}
+        if len(rows) > 1:
+            out["batch"] = rows
+        resp = web.json_response(out)
+        st["bytes_out"] += len(resp.body)
+        return resp
+    except (InputError, web.HTTPException):
+        st["split_errors"] += 1
+        raise
+
+
+# ----------------------------------------------------------------------------- app
+
+
+def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = None,
+             models_dir: str | os.PathLike[str] | None = None, max_sessions: int = 4,
+             pipeline: str = "ours", **cloud_options: Any) -> web.Application:
+    """Build the aiohttp application (see module doc for routes).
+
+    ``model_path``: the tf_keras ``.h5`` (``/split`` tails; the cloud classifier).
+    ``models_dir``: folder of TF.js variants (``<variant>/model.json``) served to the page;
+    the page reports "model failed to load" when it is empty or a file is missing.
+    """
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if pipeline not in PIPELINES:
+        raise InputError(f"pipeline must be one of {', '.join(PIPELINES)}; got {pipeline!r}")
+    if max_sessions < 1:
+        raise InputError(f"max_sessions must be ≥ 1; got {max_sessions}")
+    mp = Path(model_path) if model_path else None
+    if mp is not None and not mp.is_file():
+        raise InputError(f"model file {mp} does not exist")
+    md = Path(models_dir) if models_dir else None
+    if md is not None and not md.is_dir():
+        raise InputError(f"models directory {md} does not exist")
+
+    app = web.Application(middlewares=[error_middleware_factory()], client_max_size=MAX_SPLIT_BODY)
+    app["mode"], app["pipeline"], app["max_sessions"] = mode, pipeline, max_sessions
+    app["model_path"], app["models_dir"] = mp, md
+    app["metrics_providers"] = []
+    app["stats"] = {"t0": time.monotonic(), "split_requests": 0, "split_errors": 0,
+                    "split_ms": deque(maxlen=1000), "bytes_in": 0, "bytes_out": 0}
+    app["tail_runner"] = TailRunner(mp)
+    app["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hl-split")
+
+    r = app.router
+    r.add_get("/", index)
+    r.add_get("/config", config_handler)
+    r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
+    r.add_get("/vendor/{path:.+}", vendor)
+    r.add_get("/model/{variant}/{name}", model_file)
+    r.add_post("/split/{layer}", split_handler)
+    r.add_get("/{name}", web_file)
+
+    async def _close_executor(app: web.Application) -> None:
+        app["executor"].shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(_close_executor)
+    if mode == "cloud":
+        from . import cloud  # lazy: aiortc is heavy and hybrid mode does not need it
+
+        cloud.setup_cloud(app, model_path=mp, max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
+    return app
+
+
+def ensure_tfjs(model_path: str | os.PathLike[str], out_root: str | os.PathLike[str] | None = None) -> Path:
+    """TF.js variants of ``model_path`` in ``out_root`` (default ``<model>_tfjs/`` beside it),
+    re-exported only when missing or made from a different ``.h5`` (SHA-256 in the manifest)."""
+    from . import export
+    from .utils import sha256_file
+
+    mp = Path(model_path)
+    out = Path(out_root) if out_root else mp.with_name(mp.stem + "_tfjs")
+    digest = sha256_file(mp)
+    for v in export.VARIANTS:
+        man = out / v / "manifest.json"
+        ok = man.is_file() and json.loads(man.read_text()).get("source", {}).get("sha256") == digest \
+            and not export.verify_manifest(out / v)
+        if not ok:
+            export.export_tfjs(mp, out / v, "none" if v == "fp32" else v)
+    return out
+
+
+@contextlib.contextmanager
+def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run ``app`` on its own event loop in a background thread; yield ``http://host:port``.
+
+    For tests, notebooks and benchmarks that need a real server beside synchronous code
+    (Playwright's sync API). Port 0 picks a free port.
+    """
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def _start() -> None:
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        state["runner"] = runner
+        state["port"] = runner.addresses[0][1]
+
+    def _run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(_start())
+        except BaseException as e:  # noqa: BLE001 - hand the error to the caller
+            state["error"] = e
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=_run, name="hybridlib-serve", daemon=True)
+    t.start()
+    started.wait(60)
+    if "error" in state:
+        raise state["error"]
+    try:
+        yield f"http://{host}:{state['port']}"
+    finally:
+        fut = asyncio.run_coroutine_threadsafe(state["runner"].cleanup(), loop)
+        with contextlib.suppress(Exception):
+            fut.result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(30)
+        loop.close()
