@@ -690,7 +690,7 @@ def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
                   flow_func: Any = None) -> np.ndarray:
     """Exact s–t min-cut (device = source side) for any DAG and both schedules."""
     import networkx as nx
-    from networkx.algorithms.flow import boykov_kolmogorov
+    from networkx.algorithms.flow import preflow_push
 
     a, b = c.unary(*w)
     up, down = c.ship(*w)
@@ -742,7 +742,7 @@ def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
                 G[v][u].pop("capacity", None)
     if T not in G:
         G.add_node(T)
-    _, (src_side, _) = nx.minimum_cut(G, S, T, flow_func=flow_func or boykov_kolmogorov)
+    _, (src_side, _) = nx.minimum_cut(G, S, T, flow_func=flow_func or preflow_push)
     cloud = np.ones(n, bool)
     for x in src_side:
         if isinstance(x, (int, np.integer)):
