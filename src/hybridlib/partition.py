@@ -688,9 +688,13 @@ def _solve_chain_any(g: Graph, c: _Costs, w: tuple[float, float]) -> np.ndarray:
 
 def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
                   flow_func: Any = None) -> np.ndarray:
-    """Exact s–t min-cut (device = source side) for any DAG and both schedules."""
+    """Exact s–t min-cut (device = source side) for any DAG and both schedules.
+
+    Boykov–Kolmogorov: networkx's preflow_push returned a suboptimal cut on float
+    capacities in our brute-force tests, so it is not used.
+    """
     import networkx as nx
-    from networkx.algorithms.flow import preflow_push
+    from networkx.algorithms.flow import boykov_kolmogorov
 
     a, b = c.unary(*w)
     up, down = c.ship(*w)
@@ -742,7 +746,7 @@ def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
                 G[v][u].pop("capacity", None)
     if T not in G:
         G.add_node(T)
-    _, (src_side, _) = nx.minimum_cut(G, S, T, flow_func=flow_func or preflow_push)
+    _, (src_side, _) = nx.minimum_cut(G, S, T, flow_func=flow_func or boykov_kolmogorov)
     cloud = np.ones(n, bool)
     for x in src_side:
         if isinstance(x, (int, np.integer)):
