@@ -1,0 +1,339 @@
+// hybridlib emotion app: camera → face box → 48×48 gray crop → CNN → overlay.
+//
+// hybrid mode: everything runs here, in TF.js (face-api's bundled TF.js 4.22, wasm backend
+//   by default: in headless Chromium webgl is software-rendered and ~15× slower).
+// cloud mode: ./cloud.js streams the camera over WebRTC; we draw the server's results.
+//
+// window.hlState mirrors what is on screen (faces, label, timings, messages) so tests and
+// notebooks can read it without scraping the DOM. URL parameters: ?variant=uint8
+// &backend=wasm|webgl|cpu &input=224 (detector input size) &threshold=0.5.
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const state = (window.hlState = {
+  ready: false, mode: null, variant: null, backend: null, faces: [], label: null,
+  frames: 0, fps: 0, stages: {}, rtt_ms: null, message: "", messageKind: "info",
+  error: null, modelError: null, cameraError: null, ttfp_ms: {}, video: null, t0: performance.now(),
+});
+
+function setMessage(text, kind = "info") {
+  const m = $("message");
+  m.textContent = text || "";
+  m.dataset.kind = text ? kind : "hidden";
+  state.message = text || "";
+  state.messageKind = kind;
+  if (kind === "error") state.error = text;
+}
+
+const fmt = (ms) => (ms == null || !isFinite(ms) ? "–" : ms < 10 ? ms.toFixed(1) + " ms" : Math.round(ms) + " ms");
+
+// ---------------------------------------------------------------------------- overlay
+
+let classNames = [];
+function buildBars(names) {
+  classNames = names;
+  const ul = $("bars");
+  ul.innerHTML = "";
+  for (const n of names) {
+    const li = document.createElement("li");
+    li.dataset.cls = n;
+    li.innerHTML = `<span class="name">${n}</span><span class="track"><span class="fill"></span></span><span class="pct">–</span>`;
+    ul.appendChild(li);
+  }
+}
+
+function showResult(faces) {
+  // faces: [{box: [x, y, w, h], emotion, probs: {cls: p}}] in video pixels
+  state.faces = faces;
+  const main = faces.length ? faces.reduce((a, b) => (a.box[2] * a.box[3] >= b.box[2] * b.box[3] ? a : b)) : null;
+  const em = $("emotion");
+  if (!main) {
+    state.label = null;
+    em.textContent = "no face";
+    em.classList.add("none");
+    $("confidence").textContent = "Look at the camera, face lit from the front.";
+  } else {
+    state.label = main.emotion;
+    em.textContent = main.emotion;
+    em.classList.remove("none");
+    const p = main.probs[main.emotion];
+    $("confidence").textContent = `${(100 * p).toFixed(0)}% sure · ${faces.length} face${faces.length > 1 ? "s" : ""}`;
+  }
+  for (const li of $("bars").children) {
+    const p = main ? main.probs[li.dataset.cls] || 0 : 0;
+    li.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
+    li.querySelector(".pct").textContent = main ? `${(100 * p).toFixed(0)}%` : "–";
+    li.classList.toggle("top", !!main && li.dataset.cls === main.emotion);
+  }
+}
+
+function draw(video, faces) {
+  const c = $("canvas");
+  const W = video.videoWidth, H = video.videoHeight;
+  if (!W || !H) return;
+  if (c.width !== W || c.height !== H) { c.width = W; c.height = H; }
+  const g = c.getContext("2d");
+  g.drawImage(video, 0, 0, W, H);
+  const lw = Math.max(2, Math.round(W / 240));
+  g.font = `600 ${Math.max(14, Math.round(W / 32))}px system-ui, sans-serif`;
+  for (const f of faces) {
+    const [x, y, w, h] = f.box;
+    g.strokeStyle = "#38bdf8";
+    g.lineWidth = lw;
+    g.strokeRect(x, y, w, h);
+    const text = `${f.emotion} ${(100 * f.probs[f.emotion]).toFixed(0)}%`;
+    const tw = g.measureText(text).width + 12, th = Math.max(20, Math.round(W / 24));
+    const ty = y - th - 2 >= 0 ? y - th - 2 : y + h + 2;
+    g.fillStyle = "rgba(15,23,42,.85)";
+    g.fillRect(x, ty, tw, th);
+    g.fillStyle = "#e2e8f0";
+    g.fillText(text, x + 6, ty + th * 0.75);
+  }
+}
+
+let lastTick = 0, fpsEma = 0;
+function tickFps() {
+  const now = performance.now();
+  if (lastTick) {
+    const inst = 1000 / (now - lastTick);
+    fpsEma = fpsEma ? 0.85 * fpsEma + 0.15 * inst : inst;
+  }
+  lastTick = now;
+  state.frames += 1;
+  state.fps = fpsEma;
+  $("fps").textContent = fpsEma ? fpsEma.toFixed(1) : "–";
+}
+
+function showStages(st) {
+  state.stages = st;
+  $("ms-detect").textContent = fmt(st.detect);
+  $("ms-crop").textContent = fmt(st.crop);
+  $("ms-cnn").textContent = fmt(st.cnn);
+  $("ms-total").textContent = fmt(st.total);
+}
+
+// ---------------------------------------------------------------------------- camera
+
+async function openCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    return fail("camera", "This browser gives no camera access here (open the page via http://127.0.0.1 or https).");
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (e) {
+    const n = e && e.name;
+    if (n === "NotAllowedError" || n === "SecurityError" || n === "PermissionDeniedError")
+      return fail("camera", "Camera access was denied. Allow the camera for this page and reload.");
+    if (n === "NotFoundError" || n === "DevicesNotFoundError" || n === "OverconstrainedError")
+      return fail("camera", "No camera found. Connect a camera and reload.");
+    if (n === "NotReadableError" || n === "TrackStartError")
+      return fail("camera", "The camera is in use by another application.");
+    return fail("camera", `Could not open the camera (${n || e}).`);
+  }
+}
+
+function fail(what, text) {
+  if (what === "camera") state.cameraError = text;
+  if (what === "model") state.modelError = text;
+  setMessage(text, "error");
+  return null;
+}
+
+async function startVideo(stream) {
+  const v = $("video");
+  v.srcObject = stream;
+  await v.play().catch(() => {});
+  while (!v.videoWidth) await new Promise((r) => setTimeout(r, 30));
+  state.video = { width: v.videoWidth, height: v.videoHeight };
+  return v;
+}
+
+// ---------------------------------------------------------------------------- hybrid
+
+let tf = null, model = null, detectorOpts = null, cfg = null;
+
+async function setupBackend(pref) {
+  if (tf.wasm && tf.wasm.setWasmPaths) tf.wasm.setWasmPaths("/vendor/tfjs-backend-wasm/");
+  else if (tf.setWasmPaths) tf.setWasmPaths("/vendor/tfjs-backend-wasm/");
+  for (const b of [pref, "wasm", "webgl", "cpu"]) {
+    try {
+      if (b && (await tf.setBackend(b))) { await tf.ready(); break; }
+    } catch (e) { console.warn("backend", b, "failed:", e); }
+  }
+  state.backend = tf.getBackend();
+  $("backend").textContent = state.backend;
+  return state.backend;
+}
+
+async function loadVariant(name) {
+  const v = (cfg.variants || []).find((x) => x.name === name);
+  if (!v) return fail("model", `The model failed to load: no variant "${name}" on the server.`);
+  const t0 = performance.now();
+  setMessage(`Loading the ${name} model (${(v.bytes / 1e6).toFixed(1)} MB)…`);
+  let m;
+  try {
+    m = await tf.loadLayersModel(v.url);
+  } catch (e) {
+    return fail("model", `The model failed to load (${name}): ${e.message || e}`);
+  }
+  const t1 = performance.now();
+  const y = tf.tidy(() => m.predict(tf.zeros([1, 48, 48, 1])));
+  await y.data();
+  y.dispose();
+  const t2 = performance.now();
+  state.ttfp_ms[name] = { load_ms: t1 - t0, warmup_ms: t2 - t1, total_ms: t2 - t0, backend: tf.getBackend() };
+  $("ttfp").textContent = `${fmt(t2 - t0)} (${name})`;
+  if (model) model.dispose();
+  model = m;
+  state.variant = name;
+  state.modelError = null;
+  setMessage("");
+  return m;
+}
+
+async function classify(video, dets) {
+  // 48×48 gray crops of the boxes (0.299R+0.587G+0.114B, rounded like uint8, /255) → CNN
+  const W = video.videoWidth, H = video.videoHeight;
+  const t0 = performance.now();
+  const boxes = dets.map((d) => {
+    const x0 = Math.max(0, d.box.x), y0 = Math.max(0, d.box.y);
+    const x1 = Math.min(W, d.box.x + d.box.width), y1 = Math.min(H, d.box.y + d.box.height);
+    return [x0, y0, x1 - x0, y1 - y0];
+  });
+  const input = tf.tidy(() => {
+    const img = tf.browser.fromPixels(video).toFloat();
+    const gray = img.mul(tf.tensor1d([0.299, 0.587, 0.114])).sum(-1, true).expandDims(0);
+    const norm = boxes.map(([x, y, w, h]) => [y / H, x / W, (y + h) / H, (x + w) / W]);
+    return tf.image.cropAndResize(gray, norm, boxes.map(() => 0), [48, 48], "bilinear").round().div(255);
+  });
+  const t1 = performance.now();
+  const out = model.predict(input);
+  const probs = await out.data();
+  const t2 = performance.now();
+  input.dispose(); out.dispose();
+  const n = classNames.length;
+  const faces = boxes.map((b, i) => {
+    const p = {};
+    let best = 0;
+    for (let k = 0; k < n; k++) { p[classNames[k]] = probs[i * n + k]; if (probs[i * n + k] > probs[i * n + best]) best = k; }
+    return { box: b.map((v) => Math.round(v)), emotion: classNames[best], probs: p, score: dets[i].score };
+  });
+  return { faces, crop: t1 - t0, cnn: t2 - t1 };
+}
+
+async function runHybrid(video) {
+  tf = window.faceapi && window.faceapi.tf;
+  if (!tf) return fail("model", "The face detector (face-api) failed to load from /vendor/.");
+  await setupBackend(params.get("backend") || cfg.backend || "wasm");
+  const det = cfg.detector || {};
+  detectorOpts = new faceapi.TinyFaceDetectorOptions({
+    inputSize: Number(params.get("input") || det.input_size || 224),
+    scoreThreshold: Number(params.get("threshold") || det.score_threshold || 0.5),
+  });
+  try {
+    await faceapi.nets.tinyFaceDetector.loadFromUri(det.weights || "/vendor/face-api-model/");
+  } catch (e) {
+    return fail("model", `The face detector failed to load: ${e.message || e}`);
+  }
+  const sel = $("variant");
+  const want = params.get("variant") || cfg.default_variant;
+  if (!cfg.variants || !cfg.variants.length) return fail("model", "The model failed to load: the server has no TF.js model.");
+  if (!(await loadVariant(want))) return;
+  sel.value = want;
+  sel.onchange = async () => {
+    sel.disabled = true;
+    const prev = state.variant;
+    if (!(await loadVariant(sel.value)) && prev) sel.value = prev;
+    sel.disabled = false;
+  };
+  state.ready = true;
+  for (;;) {
+    if (!model) { await new Promise((r) => setTimeout(r, 100)); continue; }
+    const t0 = performance.now();
+    let dets = [];
+    try {
+      dets = await faceapi.detectAllFaces(video, detectorOpts);
+    } catch (e) { console.warn("detect failed", e); }
+    const t1 = performance.now();
+    let faces = [], crop = 0, cnn = 0;
+    if (dets.length && model) ({ faces, crop, cnn } = await classify(video, dets));
+    const t2 = performance.now();
+    draw(video, faces);
+    showResult(faces);
+    showStages({ detect: t1 - t0, crop, cnn, total: t2 - t0, backend: state.backend });
+    tickFps();
+    if (!state.modelError && !state.cameraError) setMessage(faces.length ? "" : "No face found: look at the camera.", faces.length ? "info" : "warn");
+    await new Promise((r) => requestAnimationFrame(r));
+  }
+}
+
+// ---------------------------------------------------------------------------- cloud
+
+async function runCloud(video, stream) {
+  $("variant").disabled = true;
+  $("backend").textContent = "server";
+  state.backend = "server";
+  let mod;
+  try {
+    mod = await import("./cloud.js");
+  } catch (e) {
+    return fail("model", `Cloud client failed to load: ${e.message || e}`);
+  }
+  let latest = [], sentAt = null;
+  const drawLoop = () => { draw(video, latest); requestAnimationFrame(drawLoop); };
+  requestAnimationFrame(drawLoop);
+  setMessage("Connecting to the server…");
+  try {
+    await mod.startCloud(stream, {
+      onResult: (msg) => {
+        latest = msg.faces || [];
+        showResult(latest);
+        const st = { detect: msg.detect_ms, crop: msg.crop_ms, cnn: msg.cnn_ms ?? msg.server_ms, total: msg.server_ms };
+        showStages(st);
+        if (msg.rtt_ms != null) { state.rtt_ms = msg.rtt_ms; $("ms-rtt").textContent = fmt(msg.rtt_ms); }
+        tickFps();
+        state.ready = true;
+        if (!state.error) setMessage(latest.length ? "" : "No face found: look at the camera.", latest.length ? "info" : "warn");
+      },
+      onStats: (s) => {
+        const rtt = s && (s.rtt_ms ?? s.round_trip_ms);
+        if (rtt != null) { state.rtt_ms = rtt; $("ms-rtt").textContent = fmt(rtt); }
+        state.cloudStats = s;
+      },
+    });
+  } catch (e) {
+    return fail("model", `Could not connect to the server: ${e.message || e}`);
+  }
+}
+
+// ---------------------------------------------------------------------------- main
+
+async function main() {
+  try {
+    cfg = await (await fetch("/config")).json();
+  } catch (e) {
+    return fail("model", `Cannot reach the server: ${e.message || e}`);
+  }
+  state.mode = cfg.mode;
+  const badge = $("mode");
+  badge.textContent = `${cfg.mode} mode`;
+  badge.title = cfg.mode === "cloud" ? "frames go to the server, results come back" : "the neural network runs in this browser";
+  badge.classList.toggle("cloud", cfg.mode === "cloud");
+  buildBars(cfg.class_names);
+  const sel = $("variant");
+  for (const v of cfg.variants || []) {
+    const o = document.createElement("option");
+    o.value = v.name;
+    o.textContent = `${v.name} · ${(v.bytes / 1e6).toFixed(1)} MB`;
+    sel.appendChild(o);
+  }
+  setMessage("Opening the camera…");
+  const stream = await openCamera();
+  if (!stream) return;
+  const video = await startVideo(stream);
+  setMessage("");
+  if (cfg.mode === "cloud") return runCloud(video, stream);
+  return runHybrid(video);
+}
+
+main().catch((e) => { console.error(e); fail("model", `Unexpected error: ${e.message || e}`); });
