@@ -468,7 +468,6 @@ class CloudService:
         self.detector = detector or FaceDetector(self.config.detect_width, self.config.redetect_every)
         self.stats = Stats()
         self.sessions: dict[str, Session] = {}
-        self.reserved = 0
         self.worker: BatchWorker | None = None
         self._tasks: set[asyncio.Task] = set()
         self._closed_bytes = [0, 0]
@@ -504,17 +503,16 @@ class CloudService:
             return err(400, f"field 'type' must be \"offer\", got {typ!r}")
         if "m=video" not in sdp:
             return err(400, "the offer has no video track (m=video): cloud mode needs the camera")
-        if len(self.sessions) + self.reserved >= self.config.max_sessions:
+        # check and admit with no ``await`` in between: _accept registers the session
+        # before its first await, so two concurrent offers cannot both take the last slot
+        if len(self.sessions) >= self.config.max_sessions:
             self.stats.refused += 1
             return err(503, f"server at capacity: {self.config.max_sessions} session(s) in use",
                        reason="capacity", max_sessions=self.config.max_sessions)
-        self.reserved += 1
         try:
             answer = await self._accept(sdp)
         except _BadOffer as e:
             return err(400, f"bad SDP offer: {e}")
-        finally:
-            self.reserved -= 1
         return web.json_response(answer)
 
     async def _accept(self, sdp: str) -> dict[str, str]:
@@ -547,6 +545,11 @@ class CloudService:
         def on_track(track: Any) -> None:
             if track.kind != "video":
                 return
+
+            @track.on("ended")
+            async def on_ended() -> None:  # the peer hung up (RTCP BYE): free its slot now
+                await self._close(s)
+
             if self.config.pipeline == "seed":
                 pc.addTrack(SeedTrack(track, s, self))
             else:
@@ -584,6 +587,7 @@ class CloudService:
             s.frames_in += 1
             self.stats.frames_in += 1
             self.worker.submit(s, frame, s.frames_in)
+        await self._close(s)
 
     async def _close(self, s: Session) -> None:
         if s.closed:
