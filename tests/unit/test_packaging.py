@@ -1,0 +1,63 @@
+"""Packaging invariants: one pinned set, the same everywhere it is declared."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, ver = line.partition("==")
+            assert ver, f"requirements.lock: {line!r} is not an exact pin"
+            pins[name.lower().replace("_", "-")] = ver
+    return pins
+
+
+def test_pyproject_pins_agree_with_lock():
+    lock = _lock()
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for d in deps:
+        m = re.match(r"([A-Za-z0-9_.-]+)\s*(==|<)?\s*([\w.]+)?", d)
+        name = m.group(1).lower().replace("_", "-")
+        assert name in lock, f"{name} is in pyproject.toml but not in requirements.lock"
+        if m.group(2) == "==":
+            assert lock[name] == m.group(3), f"{name}: pyproject pins {m.group(3)}, lock has {lock[name]}"
+    assert int(lock["opencv-python-headless"].split(".")[0]) < 5  # DESIGN §8: 5.x has no Haar
+
+
+def test_environment_yml_uses_the_lock():
+    text = (ROOT / "environment.yml").read_text()
+    assert "-r requirements.lock" in text and "python=3.11" in text
+
+
+def test_installed_versions_match_lock():
+    from importlib.metadata import version
+
+    lock = _lock()
+    for name in ("tensorflow", "tf-keras", "tensorflowjs", "numpy", "aiortc", "ydf"):
+        assert version(name) == lock[name], name
+
+
+def test_npm_assets_pinned_and_locked():
+    pkg = json.loads((ROOT / "package.json").read_text())
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    for name, ver in pkg["dependencies"].items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", ver), f"{name} must be an exact version, got {ver}"
+        assert lock["packages"][f"node_modules/{name}"]["version"] == ver
+
+
+def test_cli_help_is_fast_to_import():
+    """`hybridlib --help` must not import TensorFlow (heavy imports live in handlers)."""
+    code = "import sys, hybridlib.cli as c; c.build_parser(); print('tensorflow' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
