@@ -53,6 +53,9 @@ class Preset:
     load_size: tuple[int, int]  # (width, height) of the synthetic users' camera
     # 01_train: the sweep trains each config on at most this many images (0 = all of train)
     sweep_max_train: int = 0
+    # 04/05: which models to profile; 04: also profile the emotion CNN in TF.js (Chromium, wasm)
+    profile_models: tuple[str, ...] = ("emotion_cnn", "alexnet")
+    profile_browser: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,7 +68,7 @@ PRESETS: dict[str, Preset] = {
         epochs=1, batch_size=64,
         sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2, sweep_max_train=0,
         parity_samples=32,
-        profile_repeats=3, predictor_corpus=40,
+        profile_repeats=3, predictor_corpus=40, profile_models=("emotion_cnn",), profile_browser=False,
         exit_epochs=1,
         load_users=(1, 2), load_duration_s=4.0, load_fps=10, load_size=(320, 240),
     ),
