@@ -263,10 +263,24 @@ window.hl = {
     return {load_ms: t1 - t0, inputs: m.inputs.map(i => i.shape), outputs: m.outputs.map(o => o.shape),
             layers: m.layers.map(l => l.name)};
   },
+  b64ToF32(b64) {
+    const bin = atob(b64); const u8 = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
+    return new Float32Array(u8.buffer);
+  },
+  f32ToB64(f32) {
+    const u8 = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength); let s = '';
+    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+    return btoa(s);
+  },
   _inputs(m, flats, shapes) {
-    // flats: one flat array per model input (a single array allowed), shapes: matching shapes
-    if (!Array.isArray(flats[0]) && !(flats[0] instanceof Float32Array)) { flats = [flats]; shapes = [shapes]; }
-    return flats.map((f, i) => tf.tensor(Float32Array.from(f), shapes[i], 'float32'));
+    // flats: one entry per model input (a single entry allowed): a flat number array or a
+    // base64 string of little-endian float32 (fast: no per-number JSON); shapes: matching
+    if (typeof flats === 'string' || !(Array.isArray(flats[0]) || typeof flats[0] === 'string')) {
+      flats = [flats]; shapes = [shapes];
+    }
+    return flats.map((f, i) => tf.tensor(typeof f === 'string' ? this.b64ToF32(f) : Float32Array.from(f),
+                                         shapes[i], 'float32'));
   },
   async predict(name, flats, shapes) {
     const m = this.models[name];
@@ -274,10 +288,21 @@ window.hl = {
     let y = m.predict(xs.length === 1 ? xs[0] : xs);
     const ys = Array.isArray(y) ? y : [y];
     const out = [];
-    for (const t of ys) out.push({shape: t.shape, data: Array.from(await t.data())});
+    for (const t of ys) out.push({shape: t.shape, b64: this.f32ToB64(await t.data())});
     xs.forEach(t => t.dispose()); ys.forEach(t => t.dispose());
     return out;
   },
+  async chain(head, tail, flats, shapes) {
+    // head model's outputs (the cut set, in order) fed straight into the tail model
+    const xs = this._inputs(this.models[head], flats, shapes);
+    const h = this.models[head].predict(xs.length === 1 ? xs[0] : xs);
+    const y = this.models[tail].predict(h);
+    const b64 = this.f32ToB64(await y.data());
+    const shape = y.shape;
+    tf.dispose([xs, h, y]);
+    return {shape, b64};
+  },
+  unload(name) { if (this.models[name]) { this.models[name].dispose(); delete this.models[name]; } },
   async time(name, shape, runs, warmup) {
     // ms per call of predict on a random input (data() awaited, so the work is done)
     const m = this.models[name];
@@ -334,7 +359,8 @@ def tfjs_session(models: Mapping[str, str | os.PathLike[str]] | None = None, bac
 
         with tfjs_session({"full": out_dir}) as (page, url):
             page.evaluate("n => hl.load(n)", "full")
-            res = page.evaluate("([n, x, s]) => hl.predict(n, x, s)", ["full", flat, [1, 48, 48, 1]])
+            res = page.evaluate("([n, x, s]) => hl.predict(n, x, s)", ["full", b64, [1, 48, 48, 1]])
+            probs = f32_from_b64(res[0]["b64"]).reshape(res[0]["shape"])
     """
     import tempfile
 
@@ -348,6 +374,24 @@ def tfjs_session(models: Mapping[str, str | os.PathLike[str]] | None = None, bac
         page = tfjs_page(ctx, url, backend=backend, timeout_s=timeout_s)
         log.debug("harness ready in %.0f ms", (time.perf_counter() - t0) * 1000)
         yield page, url
+
+
+def f32_to_b64(x: Any) -> str:
+    """float32 array → base64 of its little-endian bytes (what ``hl.*`` accept as input)."""
+    import base64
+
+    import numpy as np
+
+    return base64.b64encode(np.ascontiguousarray(x, dtype="<f4").tobytes()).decode("ascii")
+
+
+def f32_from_b64(s: str) -> Any:
+    """base64 from ``hl.predict``/``hl.chain`` → flat float32 numpy array."""
+    import base64
+
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(s), dtype="<f4").copy()
 
 
 @functools.lru_cache(maxsize=1)

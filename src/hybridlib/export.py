@@ -113,7 +113,12 @@ class Split:
 
 
 def _inputs_of(layer: Any) -> list[Any]:
-    x = layer.input
+    x = layer.get_input_at(0)  # node 0 = the model's own call (later splits add more nodes)
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _outputs_of(layer: Any) -> list[Any]:
+    x = layer.get_output_at(0)
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
@@ -145,25 +150,29 @@ def resolve_layer(model: tf_keras.Model, layer: str | int) -> int:
     return names.index(layer)
 
 
-def split_model(model: tf_keras.Model | str | os.PathLike[str], layer: str | int) -> Split:
+def split_model(model: tf_keras.Model | str | os.PathLike[str], layer: str | int,
+                copy: bool = True) -> Split:
     """Head (input → cut set) and tail (cut set → output) for a cut after ``layer``.
 
     The cut set is every tensor made at or before ``layer`` (in topological order) and used
     after it; its order is the order of the producers in ``model.layers``. The tail's
-    inputs are named ``cut_<producer>``. Both halves get their own copy of the weights.
+    inputs are named ``cut_<producer>``. With ``copy`` (default) both halves get their own
+    copy of the weights; ``copy=False`` shares ``model``'s layers (cheap when cutting one
+    model many times; it adds call nodes to ``model``'s layers, harmless for inference).
     """
     import tf_keras as keras
 
-    model = _clone(_as_model(model))
+    model = _as_model(model)
+    if copy:
+        model = _clone(model)
     layers = model.layers
     i = resolve_layer(model, layer)
     name = layers[i].name
     if name not in split_points(model):
         raise InputError(f"cannot split after {name!r}: it is the model's input or output")
-    pos = {id(l): j for j, l in enumerate(layers)}
     produced: dict[int, tuple[int, Any]] = {}  # tensor id → (producer index, tensor)
     for j, l in enumerate(layers[: i + 1]):
-        for t in (l.output if isinstance(l.output, (list, tuple)) else [l.output]):
+        for t in _outputs_of(l):
             produced[_key(t)] = (j, t)
     cut: dict[int, tuple[int, Any]] = {}
     for l in layers[i + 1:]:
@@ -184,22 +193,23 @@ def split_model(model: tf_keras.Model | str | os.PathLike[str], layer: str | int
         tail_inputs.append(inp)
     for l in layers[i + 1:]:
         ins = [mapping[_key(t)] for t in _inputs_of(l)]
-        out = l(ins if isinstance(l.input, (list, tuple)) else ins[0])
-        for t_old, t_new in zip(l.output if isinstance(l.output, (list, tuple)) else [l.output],
-                                out if isinstance(out, (list, tuple)) else [out]):
+        out = l(ins if isinstance(l.get_input_at(0), (list, tuple)) else ins[0])
+        for t_old, t_new in zip(_outputs_of(l), out if isinstance(out, (list, tuple)) else [out]):
             mapping[_key(t_old)] = t_new
     tail = keras.Model(tail_inputs if len(tail_inputs) > 1 else tail_inputs[0],
                        [mapping[_key(t)] for t in model.outputs] if len(model.outputs) > 1
                        else mapping[_key(model.outputs[0])], name=f"tail_{name}")
-    del pos
     return Split(layer=name, index=i, head=head, tail=tail, cut=[layers[j].name for j, _ in order],
                  shapes=[tuple(int(d) for d in t.shape[1:]) for _, t in order])
 
 
 def run_split(split: Split, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Head then tail in Keras (the reference the browser split must match)."""
-    h = split.head.predict(x, batch_size=batch_size, verbose=0)
-    return split.tail.predict(h, batch_size=batch_size, verbose=0)
+    out = []
+    for i in range(0, len(x), batch_size):  # eager calls: no tf.function tracing per sub-model
+        h = split.head(x[i:i + batch_size], training=False)
+        out.append(np.asarray(split.tail(h, training=False)))
+    return np.concatenate(out)
 
 
 # ----------------------------------------------------------------------------- TF.js export
@@ -345,3 +355,130 @@ def verify_manifest(d: str | os.PathLike[str]) -> list[str]:
         elif sha256_file(p) != f["sha256"]:
             errs.append(f"{p} sha256 mismatch")
     return errs
+
+
+# ----------------------------------------------------------------------------- parity in Chromium
+
+
+def browser_predict(page: Any, name: str, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities of the TF.js model ``name`` (loaded in a harness page) on ``x``.
+
+    Float32 values travel as base64 of their bytes: exact, and far cheaper than JSON numbers.
+    """
+    from .browser import f32_from_b64, f32_to_b64
+
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
+        res = page.evaluate("([n, f, s]) => hl.predict(n, f, s)", [name, f32_to_b64(xb), list(xb.shape)])
+        out.append(f32_from_b64(res[0]["b64"]).reshape(res[0]["shape"]))
+    return np.concatenate(out)
+
+
+def browser_chain(page: Any, head: str, tail: str, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Head then tail, both in TF.js (the cut-set tensors never leave the browser)."""
+    from .browser import f32_from_b64, f32_to_b64
+
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
+        res = page.evaluate("([h, t, f, s]) => hl.chain(h, t, f, s)", [head, tail, f32_to_b64(xb), list(xb.shape)])
+        out.append(f32_from_b64(res["b64"]).reshape(res["shape"]))
+    return np.concatenate(out)
+
+
+def parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray, y: np.ndarray | None,
+           variants_root: str | os.PathLike[str], variants: Sequence[str] = VARIANTS,
+           backend: str = "wasm") -> dict[str, Any]:
+    """Keras vs TF.js in headless Chromium for each exported variant.
+
+    Returns ``{"backend", "n", "keras_accuracy", "variants": {v: {"max_abs_diff",
+    "mean_abs_diff", "top1_agreement", "accuracy", "accuracy_delta_points", "bytes"}}}``.
+    """
+    from . import browser
+
+    m = _as_model(model)
+    x = np.asarray(x, np.float32)
+    ref = m.predict(x, batch_size=128, verbose=0)
+    out: dict[str, Any] = {"backend": backend, "n": int(len(x)), "variants": {},
+                           "keras_accuracy": float((ref.argmax(1) == y).mean()) if y is not None else None}
+    dirs = {v: Path(variants_root) / v for v in variants}
+    with browser.tfjs_session(dirs, backend=backend) as (page, _):
+        out["tfjs_backend"] = page.evaluate("() => tf.getBackend()")
+        out["tfjs_version"] = page.evaluate("() => tf.version.tfjs")
+        for v in variants:
+            page.evaluate("n => hl.load(n)", v)
+            p = browser_predict(page, v, x)
+            d = np.abs(p - ref)
+            row = {"max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean()),
+                   "top1_agreement": float((p.argmax(1) == ref.argmax(1)).mean()),
+                   "bytes": sum(f.stat().st_size for f in dirs[v].iterdir()
+                                if f.is_file() and f.name != "manifest.json")}
+            if y is not None:
+                row["accuracy"] = float((p.argmax(1) == y).mean())
+                row["accuracy_delta_points"] = 100.0 * (row["accuracy"] - out["keras_accuracy"])
+            out["variants"][v] = row
+            page.evaluate("n => hl.unload(n)", v)
+    return out
+
+
+def pick_splits(model: tf_keras.Model, limit: int = 0) -> list[str]:
+    """All split points (``limit`` 0), else ``limit`` of them evenly spread, always including
+    at least one multi-tensor cut (inside an Inception module) when the model has one."""
+    pts = split_points(model)
+    if not limit or limit >= len(pts):
+        return pts
+    idx = sorted({round(i * (len(pts) - 1) / max(limit - 1, 1)) for i in range(limit)})
+    chosen = [pts[i] for i in idx]
+    inner = [p for p in pts if "_b" in p and p not in chosen]
+    if inner and not any("_b" in c for c in chosen):
+        chosen[len(chosen) // 2] = inner[len(inner) // 2]
+    names = [l.name for l in model.layers]
+    return sorted(set(chosen), key=names.index)
+
+
+def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
+                 layers: Sequence[str] | None = None, backend: str = "wasm",
+                 workdir: str | os.PathLike[str] | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """At each split: exported TF.js head→tail vs the TF.js full model (same backend) and vs
+    Keras, plus Keras head→tail vs Keras full. One row per split."""
+    from tqdm.auto import tqdm
+
+    from . import browser
+
+    m = _clone(_as_model(model))  # one private copy, cut many times (copy=False below)
+    x = np.asarray(x, np.float32)
+    ref = m.predict(x, batch_size=128, verbose=0)
+    layers = list(layers) if layers is not None else split_points(m)
+    with tempfile.TemporaryDirectory(prefix="hl-splits-", dir=workdir) as td:
+        root = Path(td)
+        export_tfjs(m, root / "full")
+        info = {}
+        for ly in tqdm(layers, desc="export splits", disable=not progress):
+            sp = split_model(m, ly, copy=False)
+            k = run_split(sp, x)
+            export_tfjs(sp.head, root / f"head_{sp.index}")
+            export_tfjs(sp.tail, root / f"tail_{sp.index}")
+            info[ly] = (sp, float(np.abs(k - ref).max()))
+        models = {"full": root / "full"}
+        for ly, (sp, _) in info.items():
+            models[f"head_{sp.index}"] = root / f"head_{sp.index}"
+            models[f"tail_{sp.index}"] = root / f"tail_{sp.index}"
+        rows = []
+        with browser.tfjs_session(models, backend=backend) as (page, _):
+            page.evaluate("n => hl.load(n)", "full")
+            full_js = browser_predict(page, "full", x)
+            for ly in tqdm(layers, desc="browser splits", disable=not progress):
+                sp, keras_d = info[ly]
+                h, t = f"head_{sp.index}", f"tail_{sp.index}"
+                page.evaluate("n => hl.load(n)", h)
+                page.evaluate("n => hl.load(n)", t)
+                p = browser_chain(page, h, t, x)
+                page.evaluate("n => hl.unload(n)", h)
+                page.evaluate("n => hl.unload(n)", t)
+                rows.append({"layer": ly, "index": sp.index, "n_tensors": sp.n_tensors,
+                             "cut_bytes_fp32": sp.cut_bytes,
+                             "max_abs_diff_vs_tfjs_full": float(np.abs(p - full_js).max()),
+                             "max_abs_diff_vs_keras": float(np.abs(p - ref).max()),
+                             "keras_split_max_abs_diff": keras_d, "backend": backend})
+    return rows
