@@ -46,6 +46,9 @@ ALEXNET_PARAMS = 62_378_344
 #: (each Inception module counts once: see :func:`emotion_cnn`).
 CONV_LAYERS: tuple[str, ...] = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1",
                                 "incept3", "incept4", "conv5_1", "conv5_2")
+#: BatchNorm moving-average momentum. Keras' 0.99 needs ~500 steps before the inference
+#: statistics are usable; the quick preset's sweep runs ~60 steps per config, so 0.9.
+BN_MOMENTUM = 0.9
 POOL_LAYERS: tuple[str, ...] = ("pool1", "pool2", "pool3", "pool4", "pool5")
 DENSE_LAYERS: tuple[str, ...] = ("dense1", "dense2", "predictions")
 
@@ -84,7 +87,7 @@ def _conv_bn_relu(x, filters: int, name: str, kernel: int = 3):
     keras = _keras()
     L = keras.layers
     x = L.Conv2D(filters, kernel, padding="same", use_bias=False, name=name)(x)
-    x = L.BatchNormalization(name=f"{name}_bn")(x)
+    x = L.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return L.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -105,7 +108,7 @@ def _inception(x, name: str, f1: int, f3r: int, f3: int, f5r: int, f5: int, fp: 
     bp = L.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_bpool")(x)
     bp = L.Conv2D(fp, 1, padding="same", activation=relu, name=f"{name}_bpool_proj")(bp)
     y = L.Concatenate(name=name)([b1, b3, b5, bp])
-    y = L.BatchNormalization(name=f"{name}_bn")(y)
+    y = L.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(y)
     return L.Activation("relu", name=f"{name}_relu")(y)
 
 

@@ -524,14 +524,17 @@ def _pixel_features(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def baseline_logreg(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                    *, max_train: int = 4000, size: int = 24, seed: int = 0,
+                    *, max_train: int = 4000, size: int = 24, pca: int = 64, seed: int = 0,
                     class_names: tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
-    """Multinomial logistic regression on (downsampled, standardised) pixels — the floor a CNN must beat.
+    """Multinomial logistic regression on pixels — the floor a CNN must beat.
 
-    Pixels are area-downsampled to ``size``×``size`` (24×24 = 576 features) and at most
-    ``max_train`` training rows are used: a full 48×48 fit on 5.7k rows takes ~25 s for
-    the same accuracy within a point, and this is a baseline, not a contender.
+    Pixels are area-downsampled to ``size``×``size`` (24×24 = 576), standardised and
+    projected on their first ``pca`` principal components; at most ``max_train`` rows
+    are used. On raw 48×48 pixels lbfgs needs ~25–40 s on 5.7k rows here and still
+    stops unconverged; with the PCA step it converges in a few seconds to the same
+    accuracy within a point. It is a baseline, not a contender.
     """
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -542,11 +545,13 @@ def baseline_logreg(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
         pick = np.random.default_rng(seed).permutation(len(x_train))[:max_train]
         x_train, y_train = x_train[pick], np.asarray(y_train)[pick]
     t0 = time.perf_counter()
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, C=0.05, random_state=seed))
+    n_comp = int(min(pca, len(x_train), size * size))
+    clf = make_pipeline(StandardScaler(), PCA(n_comp, random_state=seed),
+                        LogisticRegression(max_iter=500, random_state=seed))
     clf.fit(_pixel_features(x_train, size), y_train)
     out = metrics(np.asarray(y_test), clf.predict(_pixel_features(x_test, size)), class_names)
     out.update({"seconds": time.perf_counter() - t0, "train_rows": int(len(x_train)),
-                "features": f"{size}x{size} pixels, standardised"})
+                "features": f"{size}x{size} pixels, standardised, PCA {n_comp}"})
     return out
 
 

@@ -1,0 +1,230 @@
+"""Training: real learning, determinism, save → load, manifest, bad model files, metrics, CLI."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+tf_keras = pytest.importorskip("tf_keras")
+
+from hybridlib import config, data, models, train  # noqa: E402
+from hybridlib.utils import InputError, sha256_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ds():
+    """A small synthetic dataset (seeded, balanced) with all three splits."""
+    return data.generate_synthetic("smoke", seed=3, balanced=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_cfg():
+    return train.TrainConfig(lr=1e-3, dropout=0.2, batch_size=32, epochs=2, patience=2, seed=7, max_train=96)
+
+
+@pytest.fixture(scope="module")
+def fitted(ds, tiny_cfg):
+    xv, yv = ds.split("val")
+    return train.fit(*ds.split("train"), xv[:64], yv[:64], tiny_cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, ds, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "emotion_cnn.h5"
+    man = train.save(fitted, path, dataset=ds, preset="smoke", data_label="synthetic FER-format data")
+    return path, man
+
+
+def test_a_few_steps_lower_the_loss_clearly(ds):
+    """Real learning: Adam on one small batch of faces drives its loss well down."""
+    tf_keras.utils.set_random_seed(0)
+    x, y = ds.split("train")
+    x, y = models.preprocess(x[:32]), y[:32]
+    m = models.emotion_cnn(dropout=0.0)
+    m.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    loss = tf_keras.losses.SparseCategoricalCrossentropy()
+    # training-mode forward (batch statistics): what the optimiser actually minimises
+    first = float(loss(y, m(x, training=True)))
+    for _ in range(25):
+        m.train_on_batch(x, y)
+    last = float(loss(y, m(x, training=True)))
+    assert last < 0.5 * first, (first, last)
+    # and the model now gets most of this batch right (chance is 1/7)
+    assert (m(x, training=True).numpy().argmax(1) == y).mean() > 0.7
+
+
+def test_fit_reports_what_happened(fitted, tiny_cfg):
+    assert fitted.epochs_run == 2
+    assert set(fitted.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert 1 <= fitted.best_epoch <= 2
+    assert fitted.best_val_accuracy == pytest.approx(max(fitted.history["val_accuracy"]))
+    assert fitted.images_seen == 2 * tiny_cfg.max_train
+    assert fitted.images_per_s > 0 and fitted.train_seconds <= fitted.seconds
+
+
+def test_best_weights_are_restored(fitted, ds):
+    """The returned model is the best epoch's: its val accuracy equals the recorded best."""
+    xv, yv = ds.split("val")
+    ev = train.evaluate(fitted.model, xv[:64], yv[:64])
+    assert ev["accuracy"] == pytest.approx(fitted.best_val_accuracy, abs=1e-6)
+
+
+def test_training_is_deterministic(ds, tiny_cfg, fitted):
+    xv, yv = ds.split("val")
+    cfg = dataclasses.replace(tiny_cfg, epochs=1)
+    a = train.fit(*ds.split("train"), xv[:64], yv[:64], cfg, progress=False)
+    b = train.fit(*ds.split("train"), xv[:64], yv[:64], cfg, progress=False)
+    assert a.history == b.history
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    c = train.fit(*ds.split("train"), xv[:64], yv[:64], dataclasses.replace(cfg, seed=8), progress=False)
+    assert not np.array_equal(a.model.get_weights()[0], c.model.get_weights()[0])
+
+
+def test_save_load_identical_predictions(fitted, saved, ds):
+    path, _ = saved
+    loaded = train.load_model(path, check_manifest=True)
+    x, _ = ds.split("test")
+    np.testing.assert_array_equal(train.predict(loaded, x[:40]), train.predict(fitted.model, x[:40]))
+    assert [l.name for l in loaded.layers] == [l.name for l in fitted.model.layers]
+
+
+def test_manifest_matches_file(saved, ds, tiny_cfg):
+    path, man = saved
+    assert man["sha256"] == sha256_file(path)
+    on_disk = train.read_manifest(path)
+    assert on_disk["sha256"] == sha256_file(path)
+    assert on_disk["dataset"]["fingerprint"] == ds.fingerprint()
+    assert on_disk["hyperparameters"] == tiny_cfg.to_dict()
+    assert on_disk["preset"] == "smoke" and on_disk["params"] == models.emotion_cnn().count_params()
+    assert on_disk["versions"]["tf_keras"].startswith("2.")
+    hist = json.loads((path.parent / "emotion_cnn.history.json").read_text())
+    assert len(hist["loss"]) == 2
+    assert not list(path.parent.glob("*.tmp"))  # atomic writes leave no temporaries
+    assert train.verify(path)["sha256"] == man["sha256"]
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match=r"nope\.h5 does not exist"):
+        train.load_model(tmp_path / "nope.h5")
+    with pytest.raises(InputError, match="is not a file"):
+        train.load_model(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupt_model_is_a_clear_error(saved, tmp_path, damage):
+    good = saved[0].read_bytes()
+    bad = tmp_path / f"{damage}.h5"
+    bad.write_bytes({"garbage": b"this is not hdf5" * 100, "truncated": good[: len(good) // 3],
+                     "empty": b""}[damage])
+    with pytest.raises(InputError, match=f"{damage}.h5 is not a readable Keras .h5 model"):
+        train.load_model(bad)
+
+
+def test_modified_model_fails_manifest_check(saved, tmp_path):
+    import shutil
+
+    path, _ = saved
+    copy = tmp_path / "emotion_cnn.h5"
+    shutil.copy(path, copy)
+    shutil.copy(train.manifest_path(path), train.manifest_path(copy))
+    with open(copy, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(InputError, match="does not match its manifest"):
+        train.load_model(copy, check_manifest=True)
+    assert not train.is_valid(copy)
+    with pytest.raises(InputError, match="no manifest"):
+        train.read_manifest(tmp_path / "other.h5")
+
+
+def test_save_refuses_non_h5(fitted, tmp_path):
+    with pytest.raises(InputError, match=r"must end in \.h5"):
+        train.save(fitted, tmp_path / "m.keras")
+    assert not list(tmp_path.iterdir())
+
+
+def test_ensure_model_reuses_a_valid_model_and_replaces_a_broken_one(saved, fitted, ds, tmp_path, monkeypatch):
+    import shutil
+
+    ctx = config.context("smoke", root=tmp_path, reports_dir=tmp_path / "rep")
+    target = train.default_model_path(ctx)
+    target.parent.mkdir(parents=True)
+    shutil.copy(saved[0], target)
+    man = train.read_manifest(saved[0])
+    man["data_label"] = ctx.data_label
+    train.write_json_atomic(train.manifest_path(target), man)
+    calls = []
+
+    def fake_fit(*a, **k):
+        calls.append(a[4] if len(a) > 4 else k.get("config"))
+        return fitted
+
+    monkeypatch.setattr(train, "fit", fake_fit)
+    monkeypatch.setattr(config.RunContext, "dataset", lambda self: ds)
+    assert train.ensure_model(ctx, progress=False) == target and calls == []
+    target.write_bytes(b"corrupt")
+    assert train.ensure_model(ctx, progress=False) == target
+    assert len(calls) == 1 and calls[0].epochs == ctx.preset.epochs == 1
+    assert train.verify(target)["sha256"] == sha256_file(target)
+    train.load_model(target)
+
+
+def test_config_validation_names_the_bad_value():
+    for kw, match in [({"lr": 0}, "learning rate"), ({"dropout": 1.0}, "dropout"),
+                      ({"batch_size": 0}, "batch size"), ({"epochs": 0}, "epochs"),
+                      ({"max_train": 0}, "max_train")]:
+        with pytest.raises(InputError, match=match):
+            train.TrainConfig(**kw).validate()
+
+
+def test_from_preset_uses_first_grid_values():
+    p = config.get_preset("quick")
+    cfg = train.TrainConfig.from_preset(p, epochs=9)
+    assert (cfg.lr, cfg.dropout, cfg.batch_size, cfg.epochs) == (p.sweep_lr[0], p.sweep_dropout[0], p.batch_size, 9)
+    assert len(train.grid(p)) == len(p.sweep_lr) * len(p.sweep_dropout) * len(p.sweep_batch)
+
+
+def test_class_weights_balanced():
+    w = train.class_weights(np.array([0, 0, 0, 1, 2, 2]), n_classes=4)
+    np.testing.assert_allclose(w, [6 / 9, 2.0, 1.0, 0.0])
+
+
+def test_metrics_on_known_predictions():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    p = np.array([0, 1, 1, 1, 2, 0])
+    m = train.metrics(y, p, class_names=("a", "b", "c"))
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
+    assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert m["macro_f1"] == pytest.approx(np.mean([0.5, 0.8, 2 / 3]))
+
+
+def test_baseline_learns_something(ds):
+    (xt, yt), (xs, ys) = ds.split("train"), ds.split("test")
+    b = train.baseline_logreg(xt, yt, xs, ys, max_train=400)
+    assert b["train_rows"] == 400 and sum(map(sum, b["confusion"])) == len(ys)
+    assert 0.0 <= b["macro_f1"] <= b["accuracy"] + 0.5 and 0 <= b["accuracy"] <= 1
+
+
+def test_sweep_table_and_best(ds):
+    xv, yv = ds.split("val")
+    cfgs = [{"lr": 1e-3, "dropout": 0.2, "batch_size": 32}, {"lr": 1e-4, "dropout": 0.2, "batch_size": 32}]
+    t = train.sweep(*ds.split("train"), xv[:48], yv[:48], cfgs, epochs=1, max_train=64, progress=False)
+    assert list(t["lr"]) == [1e-3, 1e-4] and list(t["default"]) == [True, False]
+    assert t["val_accuracy"].between(0, 1).all()
+    best = train.best_config(t)
+    assert best == cfgs[int(t["val_accuracy"].idxmax())] or t["val_accuracy"].nunique() == 1
+
+
+def test_cli_rejects_bad_input_before_training(tmp_path, capsys):
+    from hybridlib import cli
+
+    assert cli.main(["train", "--preset", "smoke", "--out", str(tmp_path / "m.txt")]) == 2
+    assert "m.txt must end in .h5" in capsys.readouterr().err
+    assert cli.main(["train", "--preset", "smoke", "--data", str(tmp_path / "none.csv")]) == 2
+    assert "none.csv does not exist" in capsys.readouterr().err
+    assert cli.main(["train", "--preset", "smoke", "--lr", "5", "--out", str(tmp_path / "m.h5")]) == 2
+    assert "learning rate" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
