@@ -158,13 +158,13 @@ def time_model_layers(model: tf_keras.Model, repeats: int = 5, warmup: int = 2, 
                "out_shape": list(out_shape), "out_bytes": int(np.prod(out_shape)) * 4,
                "params": int(layer.count_params())}
         if isinstance(layer, keras.layers.InputLayer):
-            row.update(ms=0.0, ms_raw=0.0, ms_all=[0.0])
+            row.update(ms=0.0, ms_raw=0.0, ms_min=0.0, ms_all=[0.0])
         else:
             args = [acts[n] for n in row["inputs"]]
             arg = args[0] if len(args) == 1 else args
             fn = tf.function(lambda a, _l=layer: _l(a, training=False))
             ms, ts = _median_ms(lambda: fn(arg), repeats, warmup)
-            row.update(ms=max(ms - overhead, 0.0), ms_raw=ms, ms_all=ts)
+            row.update(ms=max(ms - overhead, 0.0), ms_raw=ms, ms_min=min(ts), ms_all=ts)
         rows.append(row)
     # end-to-end, for the "sum of layers vs whole model" check
     whole = tf.function(lambda a: model(a, training=False))
@@ -391,3 +391,83 @@ def load_table(path: str | Path) -> pd.DataFrame:
 
 def spec_dict(spec: ProfileSpec) -> dict[str, Any]:
     return asdict(spec)
+
+
+# ------------------------------------------------------------------------------ study helpers
+
+
+def model_source(ctx: Any, model: str) -> str:
+    """What to profile for ``model``: the trained emotion CNN if 01_train left a valid one,
+    else a freshly initialised one (latency does not depend on the weights' values)."""
+    if model != "emotion_cnn":
+        return model
+    try:
+        from . import train
+
+        path = train.default_model_path(ctx)
+        if train.is_valid(path, ctx.data_label):
+            return str(path)
+    except Exception as e:  # noqa: BLE001 - fall back to the builder, say why
+        log.info("trained emotion CNN unavailable (%s); profiling fresh weights", e)
+    return "emotion_cnn"
+
+
+def ensure_profile(ctx: Any, model: str, browser: bool = False, refresh: bool = False,
+                   progress: bool = True) -> pd.DataFrame:
+    """The cached tidy profile of ``model`` for ``ctx``'s preset (``artifacts_dir``), made if missing.
+
+    TF device and cloud rows always; TF.js (Chromium, wasm) device rows too when ``browser``
+    is true and Chromium + the npm assets are there (otherwise logged and skipped).
+    """
+    import pandas as pd
+
+    path = Path(ctx.artifacts_dir) / f"profile_{model}.parquet"
+    df = None
+    if path.is_file() and not refresh:
+        df = load_table(path)
+        if not browser or df["backend"].str.startswith("tfjs").any():
+            return df
+    reps = ctx.preset.profile_repeats
+    if df is None:
+        df = profile_model(model_source(ctx, model), repeats=reps, warmup=2, progress=progress)
+        df["model"] = model
+    if browser:
+        try:
+            from . import browser as br
+
+            if br.have_chromium() and not br.missing_vendor_files():
+                js = profile_tfjs(model_source(ctx, model), repeats=reps, warmup=2)
+                js["model"] = model
+                meta = df[df["side"] == "cloud"].set_index("layer")
+                for c in ("type", "index", "inputs", "out_shape", "out_bytes", "params"):
+                    js[c] = js["layer"].map(meta[c])
+                js["side"] = "device"
+                df = pd.concat([df, js], ignore_index=True)
+            else:
+                log.warning("TF.js profiling skipped: Chromium or npm assets missing")
+        except Exception as e:  # noqa: BLE001 - the TF sides stand on their own
+            log.warning("TF.js profiling failed: %s", e)
+    save_table(df, path)
+    return df
+
+
+def plot_layers(df: pd.DataFrame, model: str, title: str = "") -> Any:
+    """Neurosurgeon's per-layer figure: latency per layer on each side (bars) and output size."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    t = df[df["model"] == model].copy()
+    t["where"] = t["side"] + " (" + t["backend"] + ")"
+    order = t[t["side"] == "cloud"].sort_values("index")["layer"].tolist()
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, 0.22 * len(order) + 3), 7), sharex=True)
+    sns.barplot(data=t, x="layer", y="ms", hue="where", order=order, ax=a1)
+    a1.set_ylabel("latency per layer (ms, median)")
+    a1.set_xlabel("")
+    a1.set_title(title or f"{model}: per-layer latency and output size")
+    sizes = t[t["side"] == "cloud"].set_index("layer").loc[order, "out_bytes"] / 1024
+    a2.bar(range(len(order)), sizes.to_numpy(), color="0.5")
+    a2.set_ylabel("output size (KiB, float32)")
+    a2.set_xticks(range(len(order)))
+    a2.set_xticklabels(order, rotation=90, fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,149 @@
+# %% [markdown]
+# # 04 · Per-layer profile: latency, output size and energy on device and cloud
+#
+# Neurosurgeon's starting point: profile every layer once on the **device** and in the
+# **cloud**, record its output size, and decide where to cut from those cached costs.
+# Here the *device* is TensorFlow on **one thread** (and, where Chromium is available, TF.js
+# on the **wasm** backend in headless Chromium — the hybrid app's real device runtime); the
+# *cloud* is TensorFlow on all cores of this machine. Each layer is timed alone on the
+# activations it sees in the model (median of repeats after warm-up, minus the fixed
+# `tf.function` call cost). Device energy comes from a **power model** (no power meter exists
+# here): device ms × an assumed 2 W.
+#
+# Then Neurosurgeon's per-layer-type regressions: a corpus of randomly configured layers is
+# timed on both sides, and a linear model on Neurosurgeon's features is compared with gradient
+# boosting on log latency (held-out MAPE per type and side), then both are checked on the real
+# layers of the emotion CNN.
+
+# %% parameters
+preset = "quick"      # smoke | quick | full
+data_path = None      # FER-2013 csv or folder; None → synthetic
+reports_dir = None    # default: reports/<preset>/
+
+# %%
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from hybridlib import config, plots, predict, profile
+
+ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
+plots.setup_style()
+power = profile.PowerModel()
+display(Markdown(f"**Preset** `{ctx.preset.name}` · models {', '.join(ctx.preset.profile_models)} · "
+                 f"{ctx.preset.profile_repeats} repeats · energy: *model* ({power.active_w} W; {power.source})"))
+
+# %% [markdown]
+# ## Profile the models (cached in `data/processed/<preset>/profile_<model>.parquet`)
+
+# %%
+tables = {}
+for i, m in enumerate(ctx.preset.profile_models):
+    browser = ctx.preset.profile_browser and m == "emotion_cnn"
+    tables[m] = profile.ensure_profile(ctx, m, browser=browser)
+prof = pd.concat(tables.values(), ignore_index=True)
+ctx.save_table("04_profile_layers", prof.drop(columns=["ms_all"]))
+summary = (prof.groupby(["model", "side", "backend"])
+           .agg(layers=("layer", "size"), sum_ms=("ms", "sum"), model_ms=("model_ms", "first"),
+                energy_mj=("energy_mj", "sum"))
+           .reset_index())
+display(summary)
+
+# %% [markdown]
+# ## Per-layer latency and output size (Neurosurgeon's Figure 3 for our models)
+# Early convolutions produce the largest tensors; the dense layers hold most parameters. Where
+# the bars of output size drop below the input's, a cut may pay off — if the network is slow
+# enough and the cloud fast enough.
+
+# %%
+for m in ctx.preset.profile_models:
+    fig = profile.plot_layers(prof, m, title=f"{m}: per-layer latency and output size ({ctx.data_label})")
+    ctx.save_figure(fig, f"04_layers_{m}")
+
+# %% [markdown]
+# ## Per-layer-type predictors: Neurosurgeon's linear regressions vs gradient boosting
+# A corpus of `Preset.predictor_corpus` random layer configurations (conv, pool, dense,
+# activation, normalisation), each timed on both sides. Held-out MAPE per type and side:
+
+# %%
+corpus = predict.ensure_corpus(ctx)
+ev = pd.concat([predict.evaluate(corpus, test_size=0.25, seed=0, target=t) for t in ("ms", "ms_min")],
+               ignore_index=True)
+display(ev.pivot_table(index=["side", "type"], columns=["target", "method"], values="mape").round(1))
+ev_all = ev
+ev = ev[ev.target == "ms"]
+ctx.save_table("04_predictor_mape", ev_all)
+best = {side: ev[ev.side == side].groupby("method")["mape"].mean().idxmin() for side in ev.side.unique()}
+display(Markdown("Mean held-out MAPE by method: " + "; ".join(
+    f"{side}: " + ", ".join(f"{k} {v:.1f}%" for k, v in ev[ev.side == side].groupby('method')['mape'].mean().items())
+    for side in ev.side.unique())))
+
+# %% [markdown]
+# ## Predicted vs measured on the emotion CNN's own layers
+# Both predictors are fitted on the whole corpus and asked about the real layers (a config
+# never seen in training). Per-call latency (`ms_raw`) is compared, as in the corpus.
+
+# %%
+import tf_keras as keras  # noqa: E402
+
+from hybridlib import models  # noqa: E402
+
+cfg = predict.configs_from_keras(models.emotion_cnn())
+rows = []
+for side in ("device", "cloud"):
+    c = corpus[corpus.side == side]
+    meas = prof[(prof.model == "emotion_cnn") & (prof.side == side) & (prof.backend == "tf-cpu")].set_index("layer")
+    for method in predict.METHODS:
+        est = predict.LayerLatencyPredictor(method=method).fit(c, c["ms"])
+        rows.append(cfg.assign(side=side, method=method, predicted_ms=est.predict(cfg),
+                               measured_ms=cfg["layer"].map(meas["ms_raw"]).to_numpy()))
+pm = pd.concat(rows, ignore_index=True)
+model_mape = (pm.groupby(["side", "method"])
+              .apply(lambda g: predict.mape(g.measured_ms.to_numpy(), g.predicted_ms.to_numpy()), include_groups=False)
+              .rename("mape").reset_index())
+display(model_mape)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharex=True, sharey=True)
+for ax, side in zip(axes, ("device", "cloud")):
+    d = pm[pm.side == side]
+    sns.scatterplot(data=d, x="measured_ms", y="predicted_ms", hue="type", style="method", ax=ax, s=45)
+    lo, hi = max(1e-3, d[["measured_ms", "predicted_ms"]].min().min()), d[["measured_ms", "predicted_ms"]].max().max()
+    ax.plot([lo, hi], [lo, hi], color="0.4", lw=1, ls="--")
+    ax.set_xscale("log"); ax.set_yscale("log")
+    mm = model_mape[model_mape.side == side].set_index("method")["mape"]
+    ax.set_title(f"{side}: MAPE " + ", ".join(f"{k} {v:.0f}%" for k, v in mm.items()))
+fig.suptitle(f"Emotion CNN layers: predicted vs measured latency ({ctx.data_label})")
+fig.tight_layout()
+ctx.save_figure(fig, "04_predicted_vs_measured")
+
+# %%
+res = {
+    "models": {m: {
+        "layers": int((t.side == "cloud").sum()),
+        "sides": {f"{r.side}/{r.backend}": {"sum_ms": float(r.sum_ms), "model_ms": float(r.model_ms),
+                                            "energy_mj": float(r.energy_mj)}
+                  for r in summary[summary.model == m].itertuples()},
+        "input_bytes": int(t[t.side == "cloud"].sort_values("index").out_bytes.iloc[0]),
+        "max_out_bytes": int(t.out_bytes.max()),
+    } for m, t in tables.items()},
+    "backends": sorted(prof.backend.unique().tolist()),
+    "power_model": {"active_w": power.active_w, "source": power.source, "measured": False},
+    "predictor": {
+        "corpus_configs": int(corpus.config_id.nunique()),
+        "heldout_mape": {f"{r.side}/{r.method}/{r.type}": float(r.mape) for r in ev.itertuples()},
+        "heldout_mean_mape": {f"{s}/{m}": float(v) for (s, m), v in ev.groupby(["side", "method"])["mape"].mean().items()},
+        "heldout_mean_mape_min_target": {f"{s}/{m}": float(v) for (s, m), v in
+                                         ev_all[ev_all.target == "ms_min"].groupby(["side", "method"])["mape"].mean().items()},
+        "best_method": best,
+        "emotion_cnn_mape": {f"{r.side}/{r.method}": float(r.mape) for r in model_mape.itertuples()},
+    },
+}
+ctx.save_result("profile", res)
+display(Markdown(f"Best predictor per side: {best}"))

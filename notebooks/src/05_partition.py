@@ -1,0 +1,239 @@
+# %% [markdown]
+# # 05 · Partition: where should each layer run?
+#
+# From the cached per-layer profile (04), each model becomes a graph (layers → nodes, tensors
+# → edges) and `hybridlib.partition` finds the **exact** best placement for each network
+# (Neurosurgeon's 3G / LTE / Wi-Fi figures), objective (latency or device energy) and server
+# load. Chains use argmin over cuts (Neurosurgeon) or shortest path (CollabDNN's multi-switch
+# schedules); the Inception DAG uses an s–t minimum cut. All solvers agree with brute force in
+# the unit tests. The cost model is stated in `hybridlib.partition`'s docstring.
+#
+# **Caveat for this machine:** "cloud" here is the same 2-core CPU with all threads, so it is
+# barely faster than the 1-thread "device". The server-load sweep therefore runs from 0.05 (a
+# server 20× faster than this machine, the regime of Neurosurgeon's GPU server) to 4.
+
+# %% parameters
+preset = "quick"      # smoke | quick | full
+data_path = None      # FER-2013 csv or folder; None → synthetic
+reports_dir = None    # default: reports/<preset>/
+
+# %%
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
+
+from hybridlib import config, partition, plots, profile
+
+ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
+plots.setup_style()
+graphs = {m: profile.to_graph(profile.ensure_profile(ctx, m), m) for m in ctx.preset.profile_models}
+for m, g in graphs.items():
+    g.save(ctx.artifacts_dir / f"graph_{m}.json")
+display(Markdown(", ".join(f"**{m}**: {len(g)} nodes, {len(g.edges)} edges, "
+                           f"{'chain' if g.is_chain() else 'DAG'}" for m, g in graphs.items())))
+pd.DataFrame([{"network": n, **net.to_dict(), "source": partition.NETWORK_SOURCES[n]}
+              for n, net in partition.NETWORKS.items()])
+
+# %% [markdown]
+# ## Choice table: network × objective (as in Neurosurgeon's benchmark tables)
+# `cut` names the layers whose outputs go up (empty = device-only, `input` = cloud-only).
+# Speedups and energy savings are against the better of device-only and cloud-only
+# (the "status quo" of 003 is cloud-only).
+
+# %%
+LOADS = {"this machine (load 1)": 1.0, "10x faster server (load 0.1)": 0.1}
+rows = []
+for m, g in graphs.items():
+    for load_name, load in LOADS.items():
+        for net in partition.NETWORKS:
+            base = partition.baselines(g, net, load=load)
+            for obj in partition.OBJECTIVES:
+                for sched in partition.SCHEDULES:
+                    p = partition.solve(g, net, obj, sched, load=load)
+                    dev, cl = base["device-only"], base["cloud-only"]
+                    rows.append({
+                        "model": m, "server": load_name, "load": load, "network": net, "objective": obj,
+                        "schedule": sched, "solver": p.solver, "kind": p.kind,
+                        "cut": ",".join(t["node"] for t in p.transfers if t["direction"] == "up"),
+                        "cloud_layers": len(p.cloud_nodes), "latency_ms": p.latency_ms, "energy_mj": p.energy_mj,
+                        "device_only_ms": dev.latency_ms, "cloud_only_ms": cl.latency_ms,
+                        "device_only_mj": dev.energy_mj, "cloud_only_mj": cl.energy_mj,
+                        "speedup_vs_cloud": cl.latency_ms / p.latency_ms,
+                        "speedup_vs_device": dev.latency_ms / p.latency_ms,
+                        "energy_saving_vs_cloud_pct": 100 * (1 - p.energy_mj / cl.energy_mj) if cl.energy_mj else 0.0,
+                        "solve_ms": p.solve_ms,
+                    })
+choices = pd.DataFrame(rows)
+ctx.save_table("05_choices", choices)
+display(choices[choices.schedule == "single"].pivot_table(
+    index=["model", "server", "network"], columns="objective", values="cut", aggfunc="first").fillna(""))
+
+# %% [markdown]
+# ## Best plan vs device-only and cloud-only
+
+# %%
+sel = choices[(choices.schedule == "single")]
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+for ax, (obj, col, dcol, ccol, unit) in zip(axes, [("latency", "latency_ms", "device_only_ms", "cloud_only_ms", "ms"),
+                                                    ("energy", "energy_mj", "device_only_mj", "cloud_only_mj", "mJ")]):
+    d = sel[(sel.objective == obj) & (sel.load == 0.1)]
+    long = pd.concat([d.assign(plan="best", v=d[col]), d.assign(plan="device-only", v=d[dcol]),
+                      d.assign(plan="cloud-only", v=d[ccol])])
+    long["case"] = long["model"] + " · " + long["network"]
+    sns.barplot(data=long, x="case", y="v", hue="plan", ax=ax)
+    ax.set_yscale("log"); ax.set_ylabel(f"{obj} ({unit})"); ax.set_xlabel("")
+    ax.set_title(f"objective = {obj} (server 10× this machine)")
+    ax.tick_params(axis="x", rotation=30)
+fig.suptitle(f"Best single-cut plan vs device-only / cloud-only ({ctx.data_label})")
+fig.tight_layout()
+ctx.save_figure(fig, "05_best_vs_baselines")
+
+# %% [markdown]
+# ## Multi-switch (CollabDNN) vs single cut (Neurosurgeon)
+# `any` can never be worse than `single`; the table shows where it is strictly better.
+
+# %%
+ms = choices.pivot_table(index=["model", "server", "network", "objective"], columns="schedule",
+                         values=["latency_ms", "energy_mj"], aggfunc="first")
+ms_gain = pd.DataFrame({
+    "latency_gain_pct": 100 * (1 - ms[("latency_ms", "any")] / ms[("latency_ms", "single")]),
+    "energy_gain_pct": 100 * (1 - ms[("energy_mj", "any")] / ms[("energy_mj", "single")]),
+}).reset_index()
+display(ms_gain.round(2))
+
+# %% [markdown]
+# ## Pareto fronts: latency × device energy
+# 003's critique: pick a point on the trade-off instead of latency *xor* energy.
+
+# %%
+fronts = []
+for m, g in graphs.items():
+    for net in partition.NETWORKS:
+        for sched in partition.SCHEDULES:
+            for p in partition.pareto(g, net, schedule=sched, load=0.1):
+                fronts.append({"model": m, "network": net, "schedule": sched, "latency_ms": p.latency_ms,
+                               "energy_mj": p.energy_mj, "kind": p.kind, "method": p.solver})
+fronts = pd.DataFrame(fronts)
+g = sns.relplot(data=fronts, x="latency_ms", y="energy_mj", hue="network", style="schedule", col="model",
+                kind="line", marker="o", facet_kws={"sharex": False, "sharey": False}, height=4)
+g.set(xscale="log", yscale="log")
+g.figure.suptitle(f"Pareto fronts (server 10× this machine) — {ctx.data_label}", y=1.03)
+ctx.save_figure(g.figure, "05_pareto")
+
+# %% [markdown]
+# ## Server load sweep (Wi-Fi, latency objective)
+# As the server gets busier, the best plan moves layers back to the device.
+
+# %%
+loads = np.geomspace(0.05, 4, 13 if ctx.preset.name != "smoke" else 6)
+sweep = []
+for m, g in graphs.items():
+    for load in loads:
+        base = partition.baselines(g, "wifi", load=load)
+        p = partition.solve(g, "wifi", "latency", "single", load=load)
+        sweep += [{"model": m, "load": load, "plan": "best", "latency_ms": p.latency_ms,
+                   "cloud_layers": len(p.cloud_nodes)},
+                  {"model": m, "load": load, "plan": "device-only", "latency_ms": base["device-only"].latency_ms},
+                  {"model": m, "load": load, "plan": "cloud-only", "latency_ms": base["cloud-only"].latency_ms}]
+sweep = pd.DataFrame(sweep)
+g = sns.relplot(data=sweep, x="load", y="latency_ms", hue="plan", col="model", kind="line", marker="o",
+                facet_kws={"sharey": False}, height=4)
+g.set(xscale="log", yscale="log")
+g.figure.suptitle(f"Server load sweep, Wi-Fi ({ctx.data_label})", y=1.03)
+ctx.save_figure(g.figure, "05_load_sweep")
+
+# %% [markdown]
+# ## Lossless compression of the shipped tensors (CollabDNN)
+# Real activations of the emotion CNN on a synthetic face, compressed per layer with zlib, zstd
+# and lz4 (float32 and float16 bytes; the round trip is checked bit-exact). Ratio and time:
+
+# %%
+import tf_keras as keras  # noqa: E402
+
+from hybridlib import models  # noqa: E402
+
+src = profile.model_source(ctx, "emotion_cnn")
+net_model = models.emotion_cnn() if src == "emotion_cnn" else keras.models.load_model(src, compile=False)
+x = np.asarray(ctx.dataset().split("test")[0][:1], np.float32).reshape(1, 48, 48, 1) / 255.0
+probe = keras.Model(net_model.inputs, [l.output for l in net_model.layers])
+acts = dict(zip([l.name for l in net_model.layers], probe(x, training=False)))
+codec_rows, measures = [], {}
+for name, a in acts.items():
+    for codec in ("zlib", "zstd", "lz4"):
+        for dtype in ("float32", "float16"):
+            cm = partition.measure_codec(np.asarray(a), codec, dtype, repeats=3)
+            codec_rows.append({"layer": name, **cm.to_dict()})
+            if codec == "zstd" and dtype == "float32":
+                measures[name] = cm
+codecs = pd.DataFrame(codec_rows)
+ctx.save_table("05_compression", codecs)
+display(codecs.groupby(["codec", "dtype"])[["ratio", "compress_ms", "decompress_ms"]].median().round(3))
+gz = partition.with_compression(graphs["emotion_cnn"], measures, device_slowdown=2.0,
+                                device_power_w=profile.PowerModel().active_w)
+comp_rows = []
+for net in partition.NETWORKS:
+    for label, gg in (("raw float32", graphs["emotion_cnn"]), ("zstd float32", gz)):
+        p = partition.solve(gg, net, "latency", "any", load=0.1)
+        comp_rows.append({"network": net, "tensors": label, "latency_ms": p.latency_ms, "kind": p.kind,
+                          "bytes_up": p.breakdown["bytes_up"]})
+comp = pd.DataFrame(comp_rows)
+display(comp)
+
+# %% [markdown]
+# ## Explorer
+# Bandwidth, RTT, load and objective → plan. In a live notebook the sliders re-solve
+# instantly (the solver takes milliseconds); under papermill a static plot of the plan for
+# the default settings stands in.
+
+# %%
+def plan_figure(model="emotion_cnn", uplink=5.85, rtt=70.0, load=0.1, objective="latency", schedule="single"):
+    g = graphs[model]
+    net = partition.get_network("lte", uplink_mbps=uplink, rtt_ms=rtt)
+    p = partition.solve(g, net, objective, schedule, load=load)
+    order = [n.id for n in g.nodes]
+    fig, ax = plt.subplots(figsize=(max(8, 0.2 * len(order) + 2), 2.6))
+    colors = ["tab:blue" if p.placement[i] == "device" else "tab:orange" for i in order]
+    ax.bar(range(len(order)), [max(n.device_ms if p.placement[n.id] == "device" else n.cloud_ms * load, 1e-3)
+                               for n in g.nodes], color=colors)
+    ax.set_yscale("log"); ax.set_xticks(range(len(order))); ax.set_xticklabels(order, rotation=90, fontsize=7)
+    ax.set_title(f"{model}: {p.kind}, {p.latency_ms:.1f} ms, {p.energy_mj:.1f} mJ "
+                 f"(blue device, orange cloud; up {uplink} Mbps, RTT {rtt} ms, load {load})")
+    fig.tight_layout()
+    return fig
+
+
+fig = plan_figure()
+ctx.save_figure(fig, "05_explorer_static")
+try:
+    import ipywidgets as W
+
+    W.interact(lambda model, uplink, rtt, load, objective, schedule: plt.show(
+                   plan_figure(model, uplink, rtt, load, objective, schedule)),
+               model=list(graphs), uplink=W.FloatLogSlider(value=5.85, base=10, min=-1, max=2.5),
+               rtt=W.FloatSlider(value=70, min=0, max=300, step=5),
+               load=W.FloatLogSlider(value=0.1, base=10, min=-1.5, max=0.7),
+               objective=list(partition.OBJECTIVES), schedule=list(partition.SCHEDULES))
+except Exception as e:  # noqa: BLE001 - widgets are optional; the static plot above stands
+    display(Markdown(f"(widgets unavailable: {e})"))
+
+# %%
+key = choices[(choices.schedule == "single")]
+res = {
+    "choices": [{k: r[k] for k in ("model", "load", "network", "objective", "schedule", "kind", "cut",
+                                   "latency_ms", "energy_mj", "speedup_vs_cloud", "speedup_vs_device",
+                                   "energy_saving_vs_cloud_pct", "solver")} for r in choices.to_dict("records")],
+    "multi_switch_gain": ms_gain.to_dict("records"),
+    "pareto_points": {f"{m}/{n}/{s}": int(len(d)) for (m, n, s), d in fronts.groupby(["model", "network", "schedule"])},
+    "load_sweep": sweep.to_dict("records"),
+    "compression": {"median_ratio": {f"{c}/{d}": float(v) for (c, d), v in codecs.groupby(["codec", "dtype"])["ratio"].median().items()},
+                    "plans": comp.to_dict("records")},
+    "networks": {n: net.to_dict() for n, net in partition.NETWORKS.items()},
+    "max_solve_ms": float(choices.solve_ms.max()),
+}
+ctx.save_result("partition", res)
