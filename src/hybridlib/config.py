@@ -66,7 +66,7 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         name="smoke", data_size="smoke",
         epochs=1, batch_size=64,
-        sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2, sweep_max_train=0,
+        sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2, sweep_max_train=128,
         parity_samples=32,
         profile_repeats=3, predictor_corpus=40, profile_models=("emotion_cnn",), profile_browser=False,
         exit_epochs=1,

@@ -457,13 +457,14 @@ def sweep(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np
 
     Rows carry ``lr, dropout, batch_size, val_accuracy`` (best epoch), ``val_loss``,
     ``train_accuracy``, ``seconds``, ``images_per_s``; sorted as given (first = default).
+    Each run's per-epoch history is kept in ``table.attrs["histories"]`` (same order).
     """
     import pandas as pd
     from tqdm.auto import tqdm
 
     if not configs:
         raise InputError("sweep needs at least one configuration")
-    rows = []
+    rows, histories = [], []
     for i, c in enumerate(tqdm(configs, desc="sweep", unit="config", disable=not progress)):
         cfg = TrainConfig(epochs=epochs, patience=epochs, seed=seed, max_train=max_train, **c)
         r = fit(x_train, y_train, x_val, y_val, cfg, progress=progress,
@@ -472,7 +473,10 @@ def sweep(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np
         rows.append({**c, "val_accuracy": r.best_val_accuracy, "val_loss": r.history["val_loss"][k],
                      "train_accuracy": r.history["accuracy"][k], "best_epoch": r.best_epoch,
                      "seconds": r.seconds, "images_per_s": r.images_per_s, "default": i == 0})
-    return pd.DataFrame(rows)
+        histories.append(r.history)
+    table = pd.DataFrame(rows)
+    table.attrs["histories"] = histories
+    return table
 
 
 def best_config(table: pd.DataFrame) -> dict[str, Any]:
@@ -480,6 +484,36 @@ def best_config(table: pd.DataFrame) -> dict[str, Any]:
     t = table.sort_values(["val_accuracy", "val_loss"], ascending=[False, True])
     row = t.iloc[0]
     return {"lr": float(row["lr"]), "dropout": float(row["dropout"]), "batch_size": int(row["batch_size"])}
+
+
+def comparison_table(*, baseline: dict[str, Any], sweep_table: pd.DataFrame | None, final_config: TrainConfig,
+                     final_val: dict[str, Any], final_test: dict[str, Any], sweep_epochs: int | None = None,
+                     sweep_max_train: int | None = None, train_rows: int | None = None) -> pd.DataFrame:
+    """The before/after table: baseline, default vs tuned config (same sweep budget), final model.
+
+    Sweep rows carry validation accuracy only (the test split is kept for the final model);
+    the baseline has test numbers only (it is not tuned on validation).
+    """
+    import pandas as pd
+
+    rows = [{"model": "logistic regression on pixels (baseline)", "config": baseline.get("features", ""),
+             "budget": f"{baseline.get('train_rows')} rows", "val_accuracy": np.nan,
+             "test_accuracy": baseline["accuracy"], "test_macro_f1": baseline["macro_f1"]}]
+    if sweep_table is not None and len(sweep_table):
+        budget = f"{sweep_epochs} ep × {sweep_max_train or train_rows} img"
+        d = sweep_table[sweep_table["default"]].iloc[0]
+        b = sweep_table.sort_values(["val_accuracy", "val_loss"], ascending=[False, True]).iloc[0]
+        for label, r in (("CNN, default config (before tuning)", d), ("CNN, best sweep config (after tuning)", b)):
+            rows.append({"model": label, "config": f"lr={r.lr:g} dropout={r.dropout:g} batch={int(r.batch_size)}",
+                         "budget": budget, "val_accuracy": float(r.val_accuracy),
+                         "test_accuracy": np.nan, "test_macro_f1": np.nan})
+    c = final_config
+    rows.append({"model": "CNN, final (best config, full training)",
+                 "config": f"lr={c.lr:g} dropout={c.dropout:g} batch={c.batch_size}",
+                 "budget": f"≤{c.epochs} ep × {train_rows if c.max_train is None else c.max_train} img",
+                 "val_accuracy": final_val["accuracy"], "test_accuracy": final_test["accuracy"],
+                 "test_macro_f1": final_test["macro_f1"]})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -634,6 +668,10 @@ def plot_sweep(table: pd.DataFrame, title: str = "Tuning sweep: validation accur
     t["role"] = np.where(t["default"], "default (before tuning)", "candidate")
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(t)), 3.8))
     sns.barplot(data=t, x="config", y="val_accuracy", hue="role", dodge=False, ax=ax)
+    for c in ax.containers:
+        ax.bar_label(c, fmt="%.3f", fontsize=8)
+    ax.set_ylim(0, min(1.0, float(t["val_accuracy"].max()) * 1.25 + 0.02))
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("")
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
@@ -642,6 +680,6 @@ def plot_sweep(table: pd.DataFrame, title: str = "Tuning sweep: validation accur
 
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "save", "load_model", "verify", "read_manifest",
-           "ensure_model", "default_model_path", "is_valid", "grid", "sweep", "best_config",
+           "ensure_model", "default_model_path", "is_valid", "grid", "sweep", "best_config", "comparison_table",
            "predict", "metrics", "evaluate", "baseline_logreg", "class_weights",
            "plot_history", "plot_confusion", "plot_per_class", "plot_sweep"]
