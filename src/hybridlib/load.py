@@ -679,3 +679,194 @@ def saturation_point(steps: Sequence[StepResult | dict], fps: int | None = None,
         if ok:
             best = max(best or 0, d["users"])
     return best
+
+
+# --------------------------------------------------------------------------------------------
+# the study (07_load) and its figures
+
+#: seed 000's reported numbers (its text, section "Evaluation"): server with 4 cores / 8 logical
+#: processors, 16 GB; cloud mode CPU 40% at 1 user → 82% at 5 users, crashed at 6; bandwidth
+#: "linear in users" (no values given); hybrid CPU and bandwidth flat up to 10 users.
+SEED_REPORTED = {
+    "source": "seed 000 text (reported, not measured here)",
+    "server": "4 cores / 8 logical processors, 2.4 GHz, 16 GB",
+    "cloud_cpu_pct": {1: 40.0, 5: 82.0},
+    "cloud_max_users": 5,
+    "cloud_crashed_at": 6,
+    "hybrid": "CPU and bandwidth flat up to 10 users",
+}
+
+
+@dataclass
+class StudyPlan:
+    """Which runs 07_load makes; sizes from the preset (``Preset.load_*``)."""
+
+    users: tuple[int, ...]
+    seed_users: tuple[int, ...]
+    duration_s: float
+    fps: int
+    size: tuple[int, int]
+
+    @classmethod
+    def from_preset(cls, preset: Any) -> StudyPlan:
+        users = tuple(preset.load_users)
+        # the seed pipeline cannot keep up beyond a couple of users at 640×480 here; its curve
+        # needs fewer points (and each point costs the same wall time)
+        seed_users = users if len(users) <= 2 else users[:3]
+        if preset.name == "smoke":
+            seed_users = users[:1]
+        return cls(users, seed_users, float(preset.load_duration_s), int(preset.load_fps),
+                   tuple(preset.load_size))
+
+
+def run_study(plan: StudyPlan, model_path: str | Path, models_dir: str | Path | None,
+              progress: bool = True) -> dict[str, Any]:
+    """All runs of the load study: cloud ours, cloud seed, hybrid, then overload at 2× capacity."""
+    kw = dict(fps=plan.fps, size=plan.size, progress=progress)
+    out: dict[str, Any] = {}
+    out["ours"] = run_load("cloud", plan.users, plan.duration_s, pipeline="ours", model_path=model_path, **kw)
+    out["seed"] = run_load("cloud", plan.seed_users, plan.duration_s, pipeline="seed",
+                           model_path=model_path, **kw)
+    try:
+        out["hybrid"] = run_load("hybrid", plan.users, plan.duration_s, model_path=model_path,
+                                 models_dir=models_dir, **kw)
+    except (RuntimeError, InputError) as e:  # no hybrid server available: say so, keep the rest
+        log.warning("hybrid run skipped: %s", e)
+        out["hybrid"] = []
+    cap = saturation_point(out["ours"], plan.fps) or 1
+    cap = min(cap, max(1, MAX_USERS // 2))
+    over = run_load("cloud", [2 * cap], plan.duration_s, pipeline="ours", model_path=model_path,
+                    max_sessions=cap, **kw)
+    out["capacity"] = cap
+    out["overload"] = over
+    return out
+
+
+def steps_frame(study: dict[str, Any]) -> Any:
+    """One tidy table of every step of every run (``series`` = cloud·ours, cloud·seed, hybrid)."""
+    import pandas as pd
+
+    rows = []
+    for key, label in (("ours", "cloud · ours"), ("seed", "cloud · seed pipeline"), ("hybrid", "hybrid")):
+        for s in study.get(key, []):
+            d = s.to_dict() if hasattr(s, "to_dict") else dict(s)
+            d.pop("server_metrics", None)
+            rows.append({"series": label, **d})
+    return pd.DataFrame(rows)
+
+
+def per_user_minute(df: Any) -> Any:
+    """CPU-seconds and MB per user-minute for each series (mean over its steps)."""
+    g = df[df.admitted > 0].groupby("series")
+    return g.agg(cpu_s_per_user_min=("cpu_s_per_user_min", "mean"),
+                 mb_per_user_min=("bytes_per_user_min", lambda v: v.mean() / 1e6),
+                 setup_mb_per_user=("setup_bytes_per_user", lambda v: v.mean() / 1e6)).reset_index()
+
+
+def summarize_study(study: dict[str, Any], plan: StudyPlan) -> dict[str, Any]:
+    """The numbers 07_load records (and its tests read back)."""
+    df = steps_frame(study)
+    pum = per_user_minute(df)
+
+    def eff(key: str) -> float | None:
+        vals = [s.answered_per_cpu_s for s in study.get(key, []) if s.answered_per_cpu_s]
+        return float(np.median(vals)) if vals else None
+
+    e_ours, e_seed = eff("ours"), eff("seed")
+    cost = dict(zip(pum.series, pum.cpu_s_per_user_min))
+    c_cloud, c_hyb = cost.get("cloud · ours"), cost.get("hybrid")
+    cap = study["capacity"]
+    over = study["overload"][0] if study["overload"] else None
+    at_cap = next((s for s in study["ours"] if s.users == cap), None)
+    return {
+        "plan": asdict(plan),
+        "cpu_count": os.cpu_count(),
+        "steps": df.to_dict(orient="records"),
+        "per_user_minute": pum.to_dict(orient="records"),
+        "answered_per_cpu_s": {"ours": e_ours, "seed": e_seed,
+                               "ratio": (e_ours / e_seed) if e_ours and e_seed else None},
+        "hybrid_vs_cloud_cpu_ratio": (c_hyb / c_cloud) if c_hyb is not None and c_cloud else None,
+        "saturation_users": {"ours": saturation_point(study["ours"], plan.fps),
+                             "seed": saturation_point(study["seed"], plan.fps),
+                             "hybrid": saturation_point(study["hybrid"], plan.fps) if study["hybrid"] else None},
+        "capacity": cap,
+        "overload": None if over is None else {
+            "users": over.users, "max_sessions": cap, "admitted": over.admitted,
+            "refused": over.refused, "errors": over.errors,
+            "fps_per_user": over.fps_per_user, "rtt_p95_ms": over.rtt_p95_ms,
+            "baseline_fps_per_user": at_cap.fps_per_user if at_cap else None,
+            "baseline_rtt_p95_ms": at_cap.rtt_p95_ms if at_cap else None},
+        "seed_reported": {**SEED_REPORTED,
+                          "cloud_cpu_pct": {str(k): v for k, v in SEED_REPORTED["cloud_cpu_pct"].items()}},
+    }
+
+
+def plot_cpu_bandwidth(df: Any, title_suffix: str = "") -> Any:
+    """Seed figures 11 and 12 side by side: server CPU and bandwidth vs users, all series."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    sns.lineplot(data=df, x="users", y="cpu_pct_machine", hue="series", marker="o", ax=axes[0])
+    seed = SEED_REPORTED["cloud_cpu_pct"]
+    axes[0].plot(list(seed), list(seed.values()), "k^--", label="seed 000 cloud (reported; 8 threads)")
+    axes[0].axvline(SEED_REPORTED["cloud_crashed_at"], color="k", ls=":", lw=1)
+    axes[0].text(SEED_REPORTED["cloud_crashed_at"], 5, " seed crashed", fontsize=8)
+    axes[0].set(ylabel=f"server CPU, % of all {os.cpu_count()} CPUs", xlabel="users",
+                title="Fig. 11 analogue: server CPU vs users" + title_suffix)
+    axes[0].legend(fontsize=8)
+    d = df.assign(mbps=(df.bytes_in_per_s + df.bytes_out_per_s) * 8 / 1e6)
+    sns.lineplot(data=d, x="users", y="mbps", hue="series", marker="o", ax=axes[1])
+    axes[1].set(ylabel="server bandwidth in+out, Mbit/s (steady state)", xlabel="users",
+                title="Fig. 12 analogue: bandwidth vs users" + title_suffix)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency(df: Any) -> Any:
+    """Round trip p50/p95 and answered fps per user vs users (cloud series)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    c = df[df.series.str.startswith("cloud")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    long = c.melt(id_vars=["series", "users"], value_vars=["rtt_p50_ms", "rtt_p95_ms"],
+                  var_name="stat", value_name="ms").dropna()
+    sns.lineplot(data=long, x="users", y="ms", hue="series", style="stat", marker="o", ax=axes[0])
+    axes[0].set_yscale("log")
+    axes[0].axhline(250, color="r", ls=":", lw=1)
+    axes[0].set(title="Frame round trip vs users (loopback)", ylabel="ms (log)")
+    sns.lineplot(data=c, x="users", y="fps_per_user", hue="series", marker="o", ax=axes[1])
+    axes[1].axhline(float(c.fps.max()), color="0.5", ls=":", lw=1)
+    axes[1].set(title="Answered frames per second per user", ylabel="fps")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_costs(pum: Any, summary: dict[str, Any]) -> Any:
+    """CPU-seconds and MB per user-minute per mode; the overload run."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    sns.barplot(data=pum, x="series", y="cpu_s_per_user_min", ax=axes[0])
+    axes[0].set(title="Server CPU-seconds per user-minute", xlabel="", yscale="log")
+    sns.barplot(data=pum, x="series", y="mb_per_user_min", ax=axes[1])
+    axes[1].set(title="Server MB per user-minute (after setup)", xlabel="", yscale="log")
+    for ax in axes[:2]:
+        ax.tick_params(axis="x", labelsize=8)
+        for cont in ax.containers:
+            ax.bar_label(cont, fmt="%.3g", fontsize=8)
+    o = summary.get("overload")
+    if o:
+        vals = {"admitted": o["admitted"], "refused (503)": o["refused"]}
+        axes[2].bar(list(vals), list(vals.values()), color=["tab:green", "tab:red"])
+        axes[2].set(title=f"Overload: {o['users']} users, capacity {o['max_sessions']}\n"
+                          f"admitted fps {o['fps_per_user']} (at capacity {o['baseline_fps_per_user']}), "
+                          f"p95 {o['rtt_p95_ms']} ms ({o['baseline_rtt_p95_ms']})")
+        axes[2].title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
