@@ -101,19 +101,35 @@ def _input_shape(cfg: dict[str, Any]) -> tuple[int, ...]:
 
 
 def _time_configs(args: tuple[list[dict[str, Any]], int, int]) -> list[dict[str, Any]]:
-    """Worker: build each one-layer model and time it like :func:`profile.time_model_layers`."""
+    """Worker: one-layer model per config, timed interleaved (see :func:`profile.round_robin`)
+    in chunks, with the fixed ``tf.function`` call cost measured alongside."""
+    import tensorflow as tf
     import tf_keras as keras
 
-    from .profile import time_model_layers
+    from .profile import round_robin
 
     cfgs, repeats, warmup = args
     rows = []
-    for cfg in cfgs:
-        inp = keras.Input(shape=_input_shape(cfg))
-        model = keras.Model(inp, _layer(cfg)(inp))
-        r = time_model_layers(model, repeats=repeats, warmup=warmup)[1]
-        rows.append({**cfg, "ms": r["ms_raw"], "ms_net": r["ms"], "ms_min": r["ms_min"], "call_overhead_ms": r["call_overhead_ms"],
-                     "out_bytes": r["out_bytes"]})
+    rng = np.random.default_rng(0)
+    x0 = tf.constant(rng.random((1, 8), dtype=np.float32))
+    ident = tf.function(lambda a: tf.identity(a))
+    chunk = 20
+    for start in range(0, len(cfgs), chunk):
+        part = cfgs[start:start + chunk]
+        fns, outs = [lambda: ident(x0)], []
+        for cfg in part:
+            layer = _layer(cfg)
+            x = tf.constant(rng.random((1, *_input_shape(cfg)), dtype=np.float32))
+            y = layer(x)  # builds the layer
+            outs.append(int(np.prod(y.shape[1:])) * 4)
+            f = tf.function(lambda a, _l=layer: _l(a, training=False))
+            fns.append(lambda _f=f, _x=x: _f(_x))
+        times = round_robin(fns, repeats, warmup)
+        overhead = float(np.median(times[0]))
+        for cfg, ts, ob in zip(part, times[1:], outs):
+            med = float(np.median(ts))
+            rows.append({**cfg, "ms": med, "ms_net": max(med - overhead, 0.0), "ms_min": float(min(ts)),
+                         "call_overhead_ms": overhead, "out_bytes": ob})
         keras.backend.clear_session()
     return rows
 

@@ -134,6 +134,25 @@ def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int) -> tuple[float,
     return statistics.median(ts), ts
 
 
+def round_robin(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int) -> list[list[float]]:
+    """Time each of ``fns`` ``repeats`` times, interleaved: round r times every fn once.
+
+    On a shared machine a burst of foreign load lasts tens of ms; timing one layer's repeats
+    back to back lets one burst corrupt all of them (and its median), while interleaving
+    spreads the burst over many layers' *different* rounds, where the median discards it.
+    """
+    for f in fns:
+        for _ in range(warmup):
+            f()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            f()
+            times[i].append((time.perf_counter() - t0) * 1000.0)
+    return times
+
+
 def time_model_layers(model: tf_keras.Model, repeats: int = 5, warmup: int = 2, batch: int = 1,
                       seed: int = 0) -> list[dict[str, Any]]:
     """Per-layer median latency of ``model`` in this process (its thread settings apply)."""
@@ -149,29 +168,36 @@ def time_model_layers(model: tf_keras.Model, repeats: int = 5, warmup: int = 2, 
     # the fixed cost of calling a tf.function at all (measured on an identity), subtracted
     # from every layer so that 50 tiny layers do not add up to a phantom 20 ms
     ident = tf.function(lambda a: tf.identity(a))
-    overhead, _ = _median_ms(lambda: ident(x), max(repeats, 5), warmup + 1)
+    fns: list[Callable[[], Any]] = [lambda: ident(x)]
+    whole = tf.function(lambda a: model(a, training=False))
+    fns.append(lambda: whole(x))
     rows = []
     for i, layer in enumerate(model.layers):
         out_shape = tuple(int(d) for d in acts[layer.name].shape[1:])
         row = {"layer": layer.name, "type": type(layer).__name__, "index": i,
                "inputs": [] if isinstance(layer, keras.layers.InputLayer) else _inbound(layer),
                "out_shape": list(out_shape), "out_bytes": int(np.prod(out_shape)) * 4,
-               "params": int(layer.count_params())}
-        if isinstance(layer, keras.layers.InputLayer):
-            row.update(ms=0.0, ms_raw=0.0, ms_min=0.0, ms_all=[0.0])
-        else:
+               "params": int(layer.count_params()), "_fn": None}
+        if not isinstance(layer, keras.layers.InputLayer):
             args = [acts[n] for n in row["inputs"]]
             arg = args[0] if len(args) == 1 else args
             fn = tf.function(lambda a, _l=layer: _l(a, training=False))
-            ms, ts = _median_ms(lambda: fn(arg), repeats, warmup)
-            row.update(ms=max(ms - overhead, 0.0), ms_raw=ms, ms_min=min(ts), ms_all=ts)
+            row["_fn"] = len(fns)
+            fns.append(lambda _f=fn, _a=arg: _f(_a))
         rows.append(row)
-    # end-to-end, for the "sum of layers vs whole model" check
-    whole = tf.function(lambda a: model(a, training=False))
-    ms, _ = _median_ms(lambda: whole(x), repeats, warmup)
-    for r in rows:
-        r["model_ms"] = ms
-        r["call_overhead_ms"] = overhead
+    times = round_robin(fns, repeats, warmup)
+    overhead = statistics.median(times[0])
+    model_ms = statistics.median(times[1])
+    for row in rows:
+        k = row.pop("_fn")
+        if k is None:
+            row.update(ms=0.0, ms_raw=0.0, ms_min=0.0, ms_all=[0.0])
+        else:
+            ts = times[k]
+            ms = statistics.median(ts)
+            row.update(ms=max(ms - overhead, 0.0), ms_raw=ms, ms_min=min(ts), ms_all=ts)
+        row["model_ms"] = model_ms
+        row["call_overhead_ms"] = overhead
     return rows
 
 

@@ -1,0 +1,29 @@
+"""04_profile at smoke: per-layer profile of the emotion CNN on both sides, predictor MAPEs."""
+from __future__ import annotations
+
+import math
+
+from hybridlib import predict
+
+from .conftest import read_result
+
+
+def test_profile_result(smoke_reports):
+    res = read_result(smoke_reports, "profile")
+    assert res["preset"] == "smoke" and res["synthetic"] is True
+    emo = res["models"]["emotion_cnn"]
+    assert emo["layers"] > 40 and emo["input_bytes"] == 48 * 48 * 4
+    sides = emo["sides"]
+    assert {"device/tf-cpu", "cloud/tf-cpu"} <= set(sides)
+    for s in sides.values():
+        assert s["sum_ms"] > 0 and s["model_ms"] > 0
+    assert sides["device/tf-cpu"]["energy_mj"] > 0 and sides["cloud/tf-cpu"]["energy_mj"] == 0
+    assert res["power_model"]["measured"] is False
+    p = res["predictor"]
+    assert p["corpus_configs"] == 40
+    assert {k.split("/")[2] for k in p["heldout_mape"]} == set(predict.TYPES)
+    assert all(math.isfinite(v) and v >= 0 for v in p["heldout_mape"].values())
+    assert set(p["best_method"].values()) <= set(predict.METHODS)
+    for fig in ("04_layers_emotion_cnn", "04_predicted_vs_measured"):
+        assert (smoke_reports / "figures" / f"{fig}.png").stat().st_size > 5000
+    assert (smoke_reports / "results" / "04_profile_layers.csv").is_file()

@@ -1,0 +1,37 @@
+"""05_partition at smoke: the choice table is consistent with the cost model's guarantees."""
+from __future__ import annotations
+
+import pytest
+
+from .conftest import read_result
+
+
+def test_partition_result(smoke_reports):
+    res = read_result(smoke_reports, "partition")
+    ch = res["choices"]
+    assert {c["network"] for c in ch} == {"3g", "lte", "wifi"}
+    assert {c["objective"] for c in ch} == {"latency", "energy"}
+    by = {(c["model"], c["load"], c["network"], c["objective"], c["schedule"]): c for c in ch}
+    for (m, load, net, obj, sched), c in by.items():
+        # optimal plans are never worse than either baseline, on their own objective
+        if obj == "latency":
+            assert c["speedup_vs_cloud"] >= 1 - 1e-9 and c["speedup_vs_device"] >= 1 - 1e-9
+        # multi-switch is never worse than single cut
+        if sched == "any":
+            single = by[(m, load, net, obj, "single")]
+            key = "latency_ms" if obj == "latency" else "energy_mj"
+            assert c[key] <= single[key] * (1 + 1e-9)
+    assert all(v >= 1 for v in res["pareto_points"].values())
+    assert res["compression"]["median_ratio"]["zstd/float32"] > 1
+    assert set(res["networks"]) == {"3g", "lte", "wifi"}
+    for fig in ("05_best_vs_baselines", "05_pareto", "05_load_sweep", "05_explorer_static"):
+        assert (smoke_reports / "figures" / f"{fig}.png").stat().st_size > 5000
+
+
+def test_load_sweep_monotone(smoke_reports):
+    sweep = read_result(smoke_reports, "partition")["load_sweep"]
+    best = sorted((r["load"], r["latency_ms"]) for r in sweep if r["plan"] == "best")
+    # a busier server can only make the best plan slower (or equal)
+    assert all(b[1] >= a[1] - 1e-9 for a, b in zip(best, best[1:]))
+    if not best:
+        pytest.fail("no load sweep rows")

@@ -1,0 +1,108 @@
+"""Per-layer-type predictors: features, estimator contract, held-out evaluation."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybridlib import predict
+from hybridlib.utils import InputError
+
+
+def synthetic_corpus(n: int = 150, noise: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """A corpus whose latency is a known function of FLOPs (no TF needed)."""
+    cfgs = pd.DataFrame(predict.random_configs(n, seed=seed))
+    d = predict.derived(cfgs)
+    rng = np.random.default_rng(seed)
+    base = 0.05 + d["flops"].to_numpy() / 2e9 * 1000 + d["in_size"].to_numpy() * 4 / 1e10 * 1000
+    frames = []
+    for side, speed in (("device", 1.0), ("cloud", 3.0)):
+        ms = base / speed * np.exp(rng.normal(0, noise, len(base)))
+        frames.append(cfgs.assign(side=side, ms=ms, ms_min=ms * 0.95, config_id=range(n)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_random_configs_cover_types_and_are_deterministic():
+    a, b = predict.random_configs(50, seed=3), predict.random_configs(50, seed=3)
+    assert a == b
+    assert {c["type"] for c in a} == set(predict.TYPES)
+    with pytest.raises(InputError, match="corpus size"):
+        predict.random_configs(3)
+
+
+def test_derived_conv_shapes_and_flops():
+    df = pd.DataFrame([{"type": "conv", "h": 48, "w": 48, "c_in": 1, "kernel": 3, "stride": 1,
+                        "filters": 32, "padding": "same"},
+                       {"type": "conv", "h": 227, "w": 227, "c_in": 3, "kernel": 11, "stride": 4,
+                        "filters": 96, "padding": "valid"},
+                       {"type": "dense", "h": 1, "w": 1, "c_in": 1024, "units": 512}])
+    d = predict.derived(df)
+    assert list(d["out_h"][:2]) == [48, 55]  # AlexNet conv1: (227-11)/4+1 = 55
+    assert d["flops"][0] == 2 * 48 * 48 * 32 * 9 * 1
+    assert d["flops"][2] == 2 * 1024 * 512 and d["out_size"][2] == 512
+
+
+def test_neurosurgeon_features_match_paper():
+    df = pd.DataFrame([{"type": "conv", "h": 12, "w": 12, "c_in": 8, "kernel": 3, "stride": 1,
+                        "filters": 16, "padding": "same"}])
+    f = predict.neurosurgeon_features(df, "conv")
+    assert f.tolist() == [[9 * 16, 12 * 12 * 8]]
+
+
+@pytest.mark.parametrize("method", predict.METHODS)
+def test_fit_predict_contract(method):
+    c = synthetic_corpus()
+    dev = c[c.side == "device"].reset_index(drop=True)
+    est = predict.LayerLatencyPredictor(method=method).fit(dev, dev["ms"])
+    pred = est.predict(dev)
+    assert pred.shape == (len(dev),) and np.all(pred >= 0)
+    assert est.score(dev, dev["ms"]) <= 0
+
+
+def test_gbr_beats_linear_on_held_out_and_is_accurate():
+    ev = predict.evaluate(synthetic_corpus(300, noise=0.03), test_size=0.25, seed=0)
+    mean = ev.groupby("method")["mape"].mean()
+    assert mean["gbr"] < mean["linear"]
+    assert mean["gbr"] < 25  # a learnable law with 3% noise must be predicted well
+    assert set(ev["type"]) == set(predict.TYPES) and set(ev["side"]) == {"device", "cloud"}
+
+
+def test_evaluate_min_target():
+    ev = predict.evaluate(synthetic_corpus(100), target="ms_min")
+    assert (ev["target"] == "ms_min").all()
+    with pytest.raises(InputError, match="no column 'nope'"):
+        predict.evaluate(synthetic_corpus(100), target="nope")
+
+
+@pytest.mark.parametrize("kw,msg", [({"method": "svm"}, "method"), ({"n_estimators": 0}, "n_estimators"),
+                                    ({"learning_rate": 2.0}, "learning_rate"), ({"max_depth": 0}, "max_depth")])
+def test_params_validated(kw, msg):
+    with pytest.raises(InputError, match=msg):
+        predict.LayerLatencyPredictor(**kw)
+
+
+def test_bad_inputs():
+    c = synthetic_corpus(50)
+    est = predict.LayerLatencyPredictor()
+    with pytest.raises(InputError, match="not fitted"):
+        est.predict(c)
+    with pytest.raises(InputError, match="'type' column"):
+        est.fit(pd.DataFrame({"h": [1, 2]}), [1, 2])
+    with pytest.raises(InputError, match="rows"):
+        est.fit(c, [1.0, 2.0])
+    bad = c.copy()
+    bad.loc[0, "type"] = "lstm"
+    with pytest.raises(InputError, match="'lstm'"):
+        est.fit(bad, bad["ms"])
+    with pytest.raises(InputError, match="finite"):
+        est.fit(c, np.r_[np.nan, c["ms"].to_numpy()[1:]])
+
+
+def test_configs_from_keras_emotion_cnn():
+    from hybridlib import models
+
+    cfg = predict.configs_from_keras(models.emotion_cnn())
+    assert set(cfg["type"]) == set(predict.TYPES)
+    first = cfg[cfg.layer == "conv1_1"].iloc[0]
+    assert (first.h, first.c_in, first.filters, first.kernel) == (48, 1, 32, 3)
+    assert cfg[cfg.layer == "predictions"].iloc[0].units == 7
