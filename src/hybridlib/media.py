@@ -12,7 +12,9 @@ finds exactly one face on ``astronaut`` (177, 66, 95, 95) and ``grace_hopper`` (
 222, 222) and none on ``coffee``, ``camera`` and ``chelsea`` (checked with OpenCV 4.14;
 :func:`face_box` recomputes it, the unit tests pin the values). Detectors disagree about
 where a face ends (face-api's boxes reach the chin), so compare boxes by "centre inside"
-plus IoU ≥ 0.4, never exactly (DESIGN.md §8).
+plus IoU ≥ 0.4, never exactly (DESIGN.md §8). Note that ``camera`` (the cameraman) *does*
+show a small, turned face: Haar misses it, face-api at inputSize ≥ 320 finds it, so use
+``coffee`` or ``chelsea`` as the no-face negatives for browser tests.
 
 Frames are BGR ``uint8`` (OpenCV's convention) everywhere in this module.
 """
