@@ -686,80 +686,180 @@ def _solve_chain_any(g: Graph, c: _Costs, w: tuple[float, float]) -> np.ndarray:
     return cloud
 
 
-def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
-                  flow_func: Any = None) -> np.ndarray:
-    """Exact s–t min-cut (device = source side) for any DAG and both schedules.
+def _cut_network(g: Graph, c: _Costs, w: tuple[float, float], schedule: str
+                 ) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """The s–t network whose minimum cut is the optimal placement (device = source side).
 
-    Boykov–Kolmogorov: networkx's preflow_push returned a suboptimal cut on float
-    capacities in our brute-force tests, so it is not used.
+    Returns ``(n_vertices, S, T, src, dst, cap)``; vertices ``0..n-1`` are the layers, then
+    auxiliary vertices, then S and T; ``cap`` may hold ``inf``. Construction:
+
+    * unary costs: device cost ``a_v`` is paid when v ∈ S (edge v→T), cloud cost ``b_v``
+      when v ∈ T (edge S→v); only the difference matters, so one edge per node;
+    * S→input is infinite: the input stays on the device;
+    * a producer u with one consumer v: u→v costs u's uplink, v→u its downlink (``any``) or
+      is infinite (``single``: a cloud node may not feed a device node);
+    * a producer with several consumers (the output counts the device-side result as one
+      more) ships once per direction: u→up_u (uplink cost) with up_u→v infinite for every
+      consumer, and v→down_u infinite with down_u→u (downlink cost). If any consumer is on
+      the other side, the auxiliary vertex is forced there and the cost is paid once.
     """
-    import networkx as nx
-    from networkx.algorithms.flow import boykov_kolmogorov
-
     a, b = c.unary(*w)
     up, down = c.ship(*w)
     n = len(g)
     s_idx, t_idx = g.index(g.input), g.index(g.output)
     b = b.copy()
-    G = nx.DiGraph()
-    S, T = "__S__", "__T__"
-    G.add_nodes_from(range(n))
-    G.add_edge(S, s_idx)  # no capacity attribute = infinite: the input stays on the device
-    # unary: device cost a_v paid when v ∈ S (edge v→T cut), cloud cost b_v when v ∈ T (S→v)
     consumers = [list(g.succ[u]) for u in range(n)]
     result_sink = not consumers[t_idx]
     if result_sink:
         b[t_idx] += down[t_idx]  # output with no consumers: its result goes down iff it is in the cloud
+    multi = [u for u in range(n) if len(consumers[u]) + (u == t_idx and not result_sink) >= 2]
+    aux_up = {u: n + 2 * k for k, u in enumerate(multi)}
+    aux_dn = {u: n + 2 * k + 1 for k, u in enumerate(multi)}
+    S, T = n + 2 * len(multi), n + 2 * len(multi) + 1
+    INF = math.inf
+    src: list[int] = [S]
+    dst: list[int] = [s_idx]
+    cap: list[float] = [INF]
+    d = a - b
     for v in range(n):
-        d = a[v] - b[v]
-        if d > 0:
-            G.add_edge(v, T, capacity=float(d))
-        elif d < 0:
-            G.add_edge(S, v, capacity=float(-d))
+        if d[v] > 0:
+            src.append(v), dst.append(T), cap.append(float(d[v]))
+        elif d[v] < 0:
+            src.append(S), dst.append(v), cap.append(float(-d[v]))
     for u in range(n):
         cons = consumers[u]
-        if u == t_idx and not result_sink:
-            cons = cons + [S]  # the result is one more consumer, fixed on the device
-        if not cons:
-            continue
-        if len(cons) == 1 and cons[0] != S:
+        if u not in aux_up:
+            if not cons:
+                continue
             v = cons[0]
-            _add_cap(G, u, v, up[u])
-            if schedule == "single":
-                G.add_edge(v, u)  # infinite: cloud u may not feed device v
-                G[v][u].pop("capacity", None)
-            else:
-                _add_cap(G, v, u, down[u])
+            src += [u, v]
+            dst += [v, u]
+            cap += [float(up[u]), INF if schedule == "single" else float(down[u])]
             continue
-        # several consumers: ship once per direction through auxiliary nodes
-        au = ("up", u)
-        G.add_edge(u, au, capacity=float(up[u]))
+        au, ad = aux_up[u], aux_dn[u]
+        src += [u, ad]
+        dst += [au, u]
+        cap += [float(up[u]), float(down[u])]
         for v in cons:
-            if v != S:
-                G.add_edge(au, v)
-        ad = ("down", u)
-        G.add_edge(ad, u, capacity=float(down[u]))
-        for v in cons:
-            G.add_edge(v, ad)
-            if schedule == "single" and v != S:
-                G.add_edge(v, u)
-                G[v][u].pop("capacity", None)
-    if T not in G:
-        G.add_node(T)
-    _, (src_side, _) = nx.minimum_cut(G, S, T, flow_func=flow_func or boykov_kolmogorov)
-    cloud = np.ones(n, bool)
-    for x in src_side:
-        if isinstance(x, (int, np.integer)):
-            cloud[x] = False
-    return cloud
+            src += [au, v]
+            dst += [v, ad]
+            cap += [INF, INF]
+            if schedule == "single":
+                src.append(v), dst.append(u), cap.append(INF)
+        if u == t_idx and not result_sink:
+            src.append(S), dst.append(ad), cap.append(INF)  # the result: a consumer fixed on the device
+    return T + 1, S, T, np.array(src, np.int64), np.array(dst, np.int64), np.array(cap, float)
 
 
-def _add_cap(G: Any, u: Any, v: Any, cap: float) -> None:
-    if G.has_edge(u, v):
-        if "capacity" in G[u][v]:
-            G[u][v]["capacity"] += float(cap)
-    else:
-        G.add_edge(u, v, capacity=float(cap))
+def _mincut_networkx(N: int, S: int, T: int, src: np.ndarray, dst: np.ndarray, cap: np.ndarray,
+                     flow_func: Any = None) -> np.ndarray:
+    """Source-side mask by networkx (Boykov–Kolmogorov; its preflow_push returned a suboptimal
+    cut on float capacities in our brute-force tests)."""
+    import networkx as nx
+    from networkx.algorithms.flow import boykov_kolmogorov
+
+    G = nx.DiGraph()
+    G.add_nodes_from(range(N))
+    for u, v, k in zip(src.tolist(), dst.tolist(), cap.tolist()):
+        if G.has_edge(u, v):
+            if "capacity" in G[u][v]:
+                if math.isinf(k):
+                    del G[u][v]["capacity"]
+                else:
+                    G[u][v]["capacity"] += k
+        elif math.isinf(k):
+            G.add_edge(u, v)  # no capacity attribute = infinite
+        else:
+            G.add_edge(u, v, capacity=k)
+    _, (side, _) = nx.minimum_cut(G, S, T, flow_func=flow_func or boykov_kolmogorov)
+    mask = np.zeros(N, bool)
+    mask[list(side)] = True
+    return mask
+
+
+_I32 = 2**31 - 2
+
+
+def _mincut_scipy(N: int, S: int, T: int, src: np.ndarray, dst: np.ndarray, cap: np.ndarray,
+                  rel_tol: float = 1e-13, max_rounds: int = 12) -> np.ndarray | None:
+    """Source-side mask by scipy's C max-flow (Dinic, int32 capacities), made exact by
+    iterative refinement with an optimality certificate; ``None`` if not certified.
+
+    Round k floors the (clipped) residual capacities at a scale that fits int32 and pushes
+    a maximum integer flow, which is feasible for the real capacities. Let X be the set
+    reachable from S in that round's integer residual. For the accumulated flow f,
+    ``cap(X) = |f| + r(X)`` where r(X) is X's *real* residual capacity, and ``|f| ≤ OPT ≤
+    cap(X)``: once ``r(X) ≤ rel_tol·cap(X)`` X is optimal to that tolerance (the tests ask
+    1e-9). Otherwise the remaining flow is at most r(X), so every residual capacity is
+    clipped at 2·r(X) (a cut through a clipped edge then costs more than the remaining
+    minimum, so min-cut sets are unchanged) and the next round resolves finer.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+
+    finite = np.isfinite(cap)
+    big = float(cap[finite].sum()) + 1.0  # more than any cut made of finite edges (device-only is one)
+    cap = np.where(finite, cap, big)
+    # structure with both directions present, duplicates summed
+    rows = np.concatenate([src, dst])
+    cols = np.concatenate([dst, src])
+    C = csr_matrix((np.concatenate([cap, np.zeros_like(cap)]), (rows, cols)), shape=(N, N))
+    C.sum_duplicates()
+    C.sort_indices()
+    resid = C.data.astype(float).copy()  # real residual capacities on C's structure
+    indptr, indices = C.indptr, C.indices
+    row_of = np.repeat(np.arange(N), np.diff(indptr))
+    pushed = 0.0
+    clip = math.inf
+    for _ in range(max_rounds):
+        cl = np.minimum(resid, clip)
+        out_s = cl[row_of == S].sum()
+        into_t = cl[indices == T].sum()
+        denom = max(min(out_s, into_t), float(cl.max(initial=0.0)), 1e-300)
+        scale = _I32 / denom
+        icap = np.floor(cl * scale).astype(np.int32)
+        M = csr_matrix((icap, indices.copy(), indptr.copy()), shape=(N, N))
+        res = maximum_flow(M, S, T, method="dinic")
+        F = res.flow.tocsr()
+        F.sort_indices()
+        # align the flow with C's structure (its nonzeros are a subset of C's entries)
+        fk = np.asarray(F[row_of, indices]).ravel().astype(float) / scale
+        resid = resid - fk  # antisymmetric flow: forward entries lose, reverse entries gain
+        pushed += res.flow_value / scale
+        ires = icap.astype(np.int64) - np.asarray(F[row_of, indices]).ravel().astype(np.int64)
+        Rg = csr_matrix(((ires > 0).astype(np.int8), indices.copy(), indptr.copy()), shape=(N, N))
+        Rg.eliminate_zeros()  # csgraph treats stored zeros as edges
+        reach = breadth_first_order(Rg, S, directed=True, return_predecessors=False)
+        X = np.zeros(N, bool)
+        X[reach] = True
+        if X[T]:  # cannot happen after a maximum flow; be safe
+            return None
+        crossing = X[row_of] & ~X[indices]
+        rX = float(np.maximum(resid[crossing], 0.0).sum())
+        capX = pushed + rX
+        if rX <= rel_tol * max(capX, 1e-300):
+            return X
+        clip = 2.0 * rX
+        resid = np.maximum(resid, 0.0)  # float round-off only; real residuals are ≥ 0
+    return None
+
+
+def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
+                  backend: str = "auto") -> np.ndarray:
+    """Exact s–t min-cut placement for any DAG and both schedules (see :func:`_cut_network`).
+
+    ``backend="auto"`` uses scipy's C max-flow with a certified refinement and falls back to
+    networkx when the certificate fails; ``"networkx"`` forces the pure-Python path.
+    """
+    N, S, T, src, dst, cap = _cut_network(g, c, w, schedule)
+    side = None
+    if backend in ("auto", "scipy"):
+        side = _mincut_scipy(N, S, T, src, dst, cap)
+        if side is None:
+            log.info("scipy min-cut not certified; falling back to networkx")
+    if side is None:
+        side = _mincut_networkx(N, S, T, src, dst, cap)
+    return ~side[: len(g)]
 
 
 def _brute_force_points(g: Graph, c: _Costs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -129,6 +129,26 @@ def test_solvers_match_brute_force(seed: int, chain: bool):
                 assert close(again.latency_ms, p.latency_ms) and close(again.energy_mj, p.energy_mj)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_both_mincut_backends_exact_and_scipy_certifies(seed: int):
+    rng = np.random.default_rng(7000 + seed)
+    g = P.random_graph(int(rng.integers(2, 13)), rng, edge_prob=float(rng.uniform(0.1, 0.5)))
+    net = P.random_network(rng)
+    c = P._costs(g, net, float(rng.uniform(0.3, 3)))
+    _, lat, en, ok = P._brute_force_points(g, c)
+    for w in ((1.0, 0.0), (0.0, 1.0), (float(rng.uniform()), float(rng.uniform()))):
+        vals = w[0] * lat + w[1] * en
+        for sched in P.SCHEDULES:
+            best = float(np.min(np.where(ok, vals, np.inf)) if sched == "single" else np.min(vals))
+            N, S, T, src, dst, cap = P._cut_network(g, c, w, sched)
+            side = P._mincut_scipy(N, S, T, src, dst, cap)
+            assert side is not None, "scipy refinement did not certify"
+            for s in (side, P._mincut_networkx(N, S, T, src, dst, cap)):
+                assert s[S] and not s[T]
+                la, e, _, _ = P._eval_mask(g, c, ~s[: len(g)])
+                assert close(w[0] * la + w[1] * e, best)
+
+
 def test_mincut_on_larger_dags_matches_brute_force_at_16_nodes():
     for seed in range(6):
         rng = np.random.default_rng(seed)
