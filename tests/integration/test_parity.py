@@ -1,0 +1,58 @@
+"""TF.js in headless Chromium gives the Keras model's answers (issue 5's parity criteria)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hybridlib import export
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("need_chromium")]
+
+
+@pytest.fixture(scope="module")
+def trained(work_dir):
+    """The smoke preset's trained CNN (trained once if missing) and held-out val+test samples."""
+    from hybridlib import config, models, train
+
+    ctx = config.context("smoke", reports_dir=work_dir / "reports")
+    path = train.ensure_model(ctx, progress=False)
+    ds = ctx.dataset()
+    xs, ys = zip(ds.split("val"), ds.split("test"))
+    return path, models.preprocess(np.concatenate(xs)), np.concatenate(ys)
+
+
+def test_variants_match_keras(trained, work_dir):
+    path, x, y = trained
+    assert len(x) >= 100
+    export.export_variants(path, work_dir / "trained_tfjs")
+    r = export.parity(path, x, y, work_dir / "trained_tfjs")
+    assert r["tfjs_backend"] == "wasm" and r["n"] == len(x)
+    v = r["variants"]
+    assert v["fp32"]["max_abs_diff"] <= 1e-4
+    assert v["fp32"]["top1_agreement"] == 1.0
+    for q in ("float16", "uint8"):
+        assert v[q]["top1_agreement"] >= 0.99, (q, v[q])
+        assert abs(v[q]["accuracy_delta_points"]) <= 0.5, (q, v[q])
+    assert v["uint8"]["bytes"] < 0.3 * v["fp32"]["bytes"] < v["float16"]["bytes"]
+
+
+def test_fp32_parity_on_cpu_backend(untrained_h5, tfjs_variants):
+    x = np.random.default_rng(4).random((24, 48, 48, 1)).astype("float32")
+    r = export.parity(untrained_h5, x, None, tfjs_variants, variants=("fp32",), backend="cpu")
+    assert r["tfjs_backend"] == "cpu"
+    assert r["variants"]["fp32"]["max_abs_diff"] <= 1e-4
+
+
+def test_head_tail_equals_full_at_every_split(untrained_h5):
+    import tf_keras as keras
+
+    m = export.load_model(untrained_h5)
+    x = np.random.default_rng(5).random((6, 48, 48, 1)).astype("float32")
+    rows = export.split_parity(m, x)
+    assert [r["layer"] for r in rows] == export.split_points(m)
+    assert any(r["n_tensors"] > 1 for r in rows)  # cuts inside Inception modules are covered
+    for r in rows:
+        assert r["max_abs_diff_vs_tfjs_full"] <= 1e-5, r
+        assert r["keras_split_max_abs_diff"] <= 1e-5, r
+        assert r["max_abs_diff_vs_keras"] <= 1e-4, r
+    assert isinstance(m, keras.Model)
