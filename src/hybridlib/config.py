@@ -41,6 +41,8 @@ class Preset:
     patience: int
     # export (02_export)
     parity_samples: int
+    parity_splits: int  # splits checked in Chromium (0 = every split); export (02)
+    browser_runs: int  # timed TF.js runs per variant × backend (02)
     # profiling / partition (04, 05)
     profile_repeats: int
     predictor_corpus: int
@@ -67,7 +69,7 @@ PRESETS: dict[str, Preset] = {
         name="smoke", data_size="smoke",
         epochs=1, batch_size=64,
         sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2, sweep_max_train=128,
-        parity_samples=32,
+        parity_samples=32, parity_splits=8, browser_runs=5,
         profile_repeats=3, predictor_corpus=40, profile_models=("emotion_cnn",), profile_browser=False,
         exit_epochs=1,
         load_users=(1, 2), load_duration_s=4.0, load_fps=10, load_size=(320, 240),
@@ -77,7 +79,7 @@ PRESETS: dict[str, Preset] = {
         epochs=6, batch_size=64,
         sweep_lr=(1e-3, 3e-4), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=2,
         patience=3, sweep_max_train=2000,
-        parity_samples=200,
+        parity_samples=200, parity_splits=0, browser_runs=30,
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,
         load_users=(1, 2, 4, 6), load_duration_s=10.0, load_fps=15, load_size=(640, 480),
@@ -87,7 +89,7 @@ PRESETS: dict[str, Preset] = {
         epochs=25, batch_size=64,
         sweep_lr=(1e-3, 3e-4, 1e-4), sweep_dropout=(0.25, 0.4, 0.5), sweep_batch=(32, 64, 128),
         sweep_epochs=8, patience=6, sweep_max_train=0,
-        parity_samples=500,
+        parity_samples=500, parity_splits=0, browser_runs=100,
         profile_repeats=21, predictor_corpus=600,
         exit_epochs=15,
         load_users=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), load_duration_s=30.0, load_fps=15,
