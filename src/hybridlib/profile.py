@@ -319,7 +319,7 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     with tempfile.TemporaryDirectory(prefix="hl-prof-", dir=workdir) as td:
         out = Path(td) / "m"
         export.export_tfjs(keras_model, out)
-        with browser.tfjs_session({"m": out}, backend=backend, timeout_s=600) as (page, _url):
+        with browser.tfjs_session({"m": out}, backend=backend, timeout_s=300) as (page, _url):
             res = page.evaluate(PROFILE_JS, ["m", repeats, warmup])
     df = pd.DataFrame(res["rows"])
     df["model"] = keras_model.name
