@@ -482,3 +482,34 @@ def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
                              "max_abs_diff_vs_keras": float(np.abs(p - ref).max()),
                              "keras_split_max_abs_diff": keras_d, "backend": backend})
     return rows
+
+
+def browser_timings(variants_root: str | os.PathLike[str], variants: Sequence[str] = VARIANTS,
+                    backends: Sequence[str] = ("wasm", "webgl", "cpu"), runs: int = 30, warmup: int = 3,
+                    batch: int = 1) -> list[dict[str, Any]]:
+    """TF.js ms per forward pass (batch ``batch``, one face per frame) in headless Chromium,
+    per variant × backend. Each row records the backend TF.js really used, load and first-call ms.
+
+    A backend that cannot start is reported with ``error`` instead of numbers.
+    """
+    from . import browser
+
+    dirs = {v: Path(variants_root) / v for v in variants}
+    rows: list[dict[str, Any]] = []
+    for backend in backends:
+        try:
+            with browser.tfjs_session(dirs, backend=backend) as (page, _):
+                for v in variants:
+                    info = page.evaluate("n => hl.load(n)", v)
+                    t = page.evaluate("([n, s, r, w]) => hl.time(n, s, r, w)",
+                                      [v, [batch, *info["inputs"][0][1:]], runs, warmup])
+                    ms = np.asarray(t["times_ms"], float)
+                    rows.append({"variant": v, "backend": t["backend"], "batch": batch, "runs": runs,
+                                 "ms_median": float(np.median(ms)), "ms_p95": float(np.percentile(ms, 95)),
+                                 "ms_min": float(ms.min()), "first_call_ms": float(t["first_ms"]),
+                                 "load_ms": float(info["load_ms"])})
+                    page.evaluate("n => hl.unload(n)", v)
+        except Exception as e:  # noqa: BLE001 - a missing backend is a result, not a crash
+            log.warning("backend %s failed: %s", backend, e)
+            rows.extend({"variant": v, "backend": backend, "error": str(e)[:200]} for v in variants)
+    return rows

@@ -497,3 +497,56 @@ def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) 
         loop.call_soon_threadsafe(loop.stop)
         t.join(30)
         loop.close()
+
+
+def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str],
+                frames: int = 15, screenshot: str | os.PathLike[str] | None = None,
+                screenshot_variant: str | None = None, timeout_s: float = 180) -> list[dict[str, Any]]:
+    """Open the running app in headless Chromium (fake camera = ``fake_video``) once per variant,
+    each in a fresh browser context (empty cache), and read back what the page measured:
+
+    ``ttfp_ms`` (model download + warm-up), ``first_prediction_ms`` (navigation start → first
+    classified face), and the median per-stage ms (detect, crop, cnn, total) and FPS over
+    ``frames`` frames. Saves a PNG screenshot of ``screenshot_variant`` (default: the first).
+    """
+    from . import browser
+    from .utils import atomic_path
+
+    rows = []
+    shot_v = screenshot_variant or variants[0]
+    with browser.launch(fake_video=fake_video) as ctx0:
+        for v in variants:
+            ctx = ctx0.browser.new_context(viewport={"width": 1280, "height": 860})
+            try:
+                page = ctx.new_page()
+                page.set_default_timeout(timeout_s * 1000)
+                page.goto(f"{url}/?variant={v}")
+                page.wait_for_function("() => window.hlState && (hlState.ready || hlState.error)")
+                st = page.evaluate("() => hlState")
+                if st.get("error"):
+                    rows.append({"variant": v, "error": st["error"]})
+                    continue
+                samples = []
+                last = page.evaluate("() => hlState.frames")
+                for _ in range(frames):
+                    page.wait_for_function(f"() => hlState.frames > {last}")
+                    s = page.evaluate("() => ({f: hlState.frames, st: hlState.stages, n: hlState.faces.length,"
+                                      " fps: hlState.fps})")
+                    last = s["f"]
+                    samples.append(s)
+                st = page.evaluate("() => hlState")
+                med = {k: float(np.median([s["st"].get(k) or 0.0 for s in samples]))
+                       for k in ("detect", "crop", "cnn", "total")}
+                rows.append({"variant": v, "backend": st["backend"], **{f"{k}_ms": m for k, m in med.items()},
+                             "fps": float(samples[-1]["fps"]), "faces_per_frame": float(np.mean([s["n"] for s in samples])),
+                             "ttfp_ms": st["ttfp_ms"][v]["total_ms"], "model_load_ms": st["ttfp_ms"][v]["load_ms"],
+                             "warmup_ms": st["ttfp_ms"][v]["warmup_ms"],
+                             "first_prediction_ms": st.get("first_prediction_ms"),
+                             "label": st.get("label"), "video": st.get("video")})
+                if screenshot and v == shot_v:
+                    with atomic_path(screenshot) as tmp:
+                        page.screenshot(path=str(tmp.with_suffix(".png")))
+                        tmp.with_suffix(".png").replace(tmp)
+            finally:
+                ctx.close()
+    return rows

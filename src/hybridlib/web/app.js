@@ -13,7 +13,8 @@ const params = new URLSearchParams(location.search);
 const state = (window.hlState = {
   ready: false, mode: null, variant: null, backend: null, faces: [], label: null,
   frames: 0, fps: 0, stages: {}, rtt_ms: null, message: "", messageKind: "info",
-  error: null, modelError: null, cameraError: null, ttfp_ms: {}, video: null, t0: performance.now(),
+  error: null, modelError: null, cameraError: null, ttfp_ms: {}, video: null,
+  first_prediction_ms: null, // ms from navigation start to the first frame with a classified face
 });
 
 function setMessage(text, kind = "info") {
@@ -201,10 +202,12 @@ async function classify(video, dets) {
     return [x0, y0, x1 - x0, y1 - y0];
   });
   const input = tf.tidy(() => {
-    const img = tf.browser.fromPixels(video).toFloat();
-    const gray = img.mul(tf.tensor1d([0.299, 0.587, 0.114])).sum(-1, true).expandDims(0);
+    // crop+resize the RGB frame first (bilinear and the gray weights are both linear, so the
+    // order does not matter) — 48×48 pixels get the gray conversion, not the whole frame
+    const img = tf.browser.fromPixels(video).toFloat().expandDims(0);
     const norm = boxes.map(([x, y, w, h]) => [y / H, x / W, (y + h) / H, (x + w) / W]);
-    return tf.image.cropAndResize(gray, norm, boxes.map(() => 0), [48, 48], "bilinear").round().div(255);
+    const rgb = tf.image.cropAndResize(img, norm, boxes.map(() => 0), [48, 48], "bilinear");
+    return rgb.mul(tf.tensor1d([0.299, 0.587, 0.114])).sum(-1, true).round().div(255);
   });
   const t1 = performance.now();
   const out = model.predict(input);
@@ -261,6 +264,7 @@ async function runHybrid(video) {
     draw(video, faces);
     showResult(faces);
     showStages({ detect: t1 - t0, crop, cnn, total: t2 - t0, backend: state.backend });
+    if (faces.length && state.first_prediction_ms == null) state.first_prediction_ms = performance.now();
     tickFps();
     if (!state.modelError && !state.cameraError) setMessage(faces.length ? "" : "No face found: look at the camera.", faces.length ? "info" : "warn");
     await new Promise((r) => requestAnimationFrame(r));
