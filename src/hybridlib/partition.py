@@ -1013,9 +1013,10 @@ def pareto(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network
     Exact for chains (enumerated cuts for ``single``, label-setting DP for ``any``) and for
     graphs up to :data:`BRUTE_FORCE_MAX_NODES` nodes (enumeration). Larger DAGs get the
     *supported* front (the convex hull's vertices) by dichotomic weighted-sum min-cuts
-    (Aneja & Nair) — every returned plan is optimal for some weighting and non-dominated,
-    and both single-objective optima are on it, but unsupported points between hull
-    vertices may be missing (finding them is NP-hard in general).
+    (Aneja & Nair) — every returned plan is optimal for some strictly positive weighting,
+    hence non-dominated; its ends minimise latency (energy) with the other objective as a
+    1e-7-weighted tie-break; unsupported points between hull vertices may be missing
+    (finding them is NP-hard in general).
     """
     g, net, load = as_graph(graph), get_network(network), _check_load(load)
     _check_choice("schedule", schedule, SCHEDULES)

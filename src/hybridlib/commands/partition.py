@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             description=f"{helptext.capitalize()}. Network presets (Neurosurgeon's 3G/LTE/Wi-Fi "
                         "uplinks, Huang et al.'s radio power model) can be overridden per field.")
         s.add_argument("graph", help="graph JSON: nodes, edges, input, output")
-        s.add_argument("--network", default="wifi", help="3g | lte | wifi (default wifi)")
+        s.add_argument("--network", default="wifi",
+                       help="3g | lte | wifi (default wifi) or a JSON file with uplink_mbps, "
+                            "downlink_mbps, rtt_ms[, p_tx_w, p_rx_w, p_idle_w]")
         s.add_argument("--uplink-mbps", type=float)
         s.add_argument("--downlink-mbps", type=float)
         s.add_argument("--rtt-ms", type=float)
@@ -34,9 +36,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _network(args: argparse.Namespace):
-    from hybridlib import partition
+    import json
+    from pathlib import Path
 
-    return partition.get_network(args.network, uplink_mbps=args.uplink_mbps,
+    from hybridlib import partition
+    from hybridlib.utils import InputError
+
+    net = args.network
+    if net.endswith(".json"):
+        try:
+            net = json.loads(Path(net).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"network file {args.network} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"network file {args.network}: invalid JSON ({e.msg} at line {e.lineno})") from None
+        if not isinstance(net, dict):
+            raise InputError(f"network file {args.network}: expected a JSON object")
+    return partition.get_network(net, uplink_mbps=args.uplink_mbps,
                                  downlink_mbps=args.downlink_mbps, rtt_ms=args.rtt_ms,
                                  p_tx_w=args.p_tx_w, p_rx_w=args.p_rx_w, p_idle_w=args.p_idle_w)
 
