@@ -160,6 +160,10 @@ def test_classifier_batch_matches_predict_one():
     assert b.shape == (3, 7)
     np.testing.assert_allclose(b[1], c.predict_one(faces[1]), atol=1e-5)
     assert c.batch(faces[:0]).shape == (0, 7)
+    # both runtimes compute the same network
+    tf_only = cloud.Classifier(m, runtime="tf")
+    np.testing.assert_allclose(tf_only.batch(faces), b, atol=1e-5)
+    assert tf_only.runtime == "tf" and c.runtime in ("tflite", "tf")
 
 
 def test_classifier_load_missing_file(tmp_path):
