@@ -211,8 +211,14 @@ def rich_features(df: pd.DataFrame) -> np.ndarray:
 # ------------------------------------------------------------------------------ estimator
 
 
-@dataclass
-class LayerLatencyPredictor:
+def _base_estimator() -> type:
+    from sklearn.base import BaseEstimator
+
+    return BaseEstimator
+
+
+@dataclass(repr=False)
+class LayerLatencyPredictor(_base_estimator()):
     """One latency regression per layer type, scikit-learn style.
 
     ``method``: ``"gbr"`` (gradient boosting on log latency, rich features; default) or
@@ -228,6 +234,11 @@ class LayerLatencyPredictor:
     random_state: int = 0
 
     def __post_init__(self) -> None:
+        self._validate()
+        self.models_: dict[str, Any] = {}
+
+    def _validate(self) -> None:
+        """Check the parameters (again in ``fit``, as ``set_params`` may have changed them)."""
         if self.method not in METHODS:
             raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if not isinstance(self.n_estimators, int) or self.n_estimators < 1:
@@ -236,12 +247,6 @@ class LayerLatencyPredictor:
             raise InputError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
         if not isinstance(self.max_depth, int) or self.max_depth < 1:
             raise InputError(f"max_depth must be a positive int, got {self.max_depth!r}")
-        self.models_: dict[str, Any] = {}
-
-    def get_params(self) -> dict[str, Any]:
-        return {"method": self.method, "n_estimators": self.n_estimators,
-                "learning_rate": self.learning_rate, "max_depth": self.max_depth,
-                "random_state": self.random_state}
 
     def _check_X(self, X: pd.DataFrame) -> None:
         if "type" not in getattr(X, "columns", []):
@@ -254,6 +259,7 @@ class LayerLatencyPredictor:
         from sklearn.ensemble import GradientBoostingRegressor
         from sklearn.linear_model import LinearRegression
 
+        self._validate()
         self._check_X(X)
         y = np.asarray(y, float)
         if len(y) != len(X):

@@ -81,6 +81,19 @@ def test_params_validated(kw, msg):
         predict.LayerLatencyPredictor(**kw)
 
 
+def test_sklearn_params_and_clone():
+    from sklearn.base import clone
+
+    est = predict.LayerLatencyPredictor(method="linear", max_depth=4)
+    assert est.get_params()["method"] == "linear"
+    c = clone(est)
+    assert c.get_params() == est.get_params() and c is not est
+    est.set_params(learning_rate=5.0)
+    c = synthetic_corpus(50)
+    with pytest.raises(InputError, match="learning_rate"):
+        est.fit(c, c["ms"])
+
+
 def test_bad_inputs():
     c = synthetic_corpus(50)
     est = predict.LayerLatencyPredictor()
