@@ -494,7 +494,7 @@ class BatchWorker(threading.Thread):
             out.pts = frame.pts
             if frame.time_base is not None:
                 out.time_base = frame.time_base
-            msg = {"frame": seq, "pts": _pts90(frame), "faces": faces,
+            msg = {"frame": seq, "pts": _pts90(frame), "size": [frame.width, frame.height], "faces": faces,
                    "server_ms": round((time.perf_counter() - t_in) * 1000, 2)}
             self.stats.infer_ms.append(per_frame_ms)
             self.loop.call_soon_threadsafe(s.deliver, out, msg)
@@ -554,7 +554,8 @@ def _video_track_class() -> type:
             s.frames_out += 1
             st.frames_out += 1
             st.server_ms.append(ms)
-            s.send({"frame": s.frames_in, "pts": _pts90(frame), "faces": faces, "server_ms": ms})
+            s.send({"frame": s.frames_in, "pts": _pts90(frame), "size": [frame.width, frame.height],
+                    "faces": faces, "server_ms": ms})
             return out
 
     return OursTrack, SeedTrack
