@@ -28,6 +28,10 @@ The small API:
     ``page.evaluate`` can call ``window.hl.*`` (see ``HARNESS_JS``) or plain ``tf``.
 ``tfjs_session(models={"full": dir}, backend="wasm")``
     all of the above in one ``with`` → ``(page, base_url)``.
+``run_sync(fn, *args)`` / ``@off_loop``
+    Playwright's sync API refuses to run in a thread with a running asyncio loop — which is
+    every Jupyter kernel's main thread. Wrap the whole browser job (launch → results) in
+    ``run_sync`` or decorate it with ``@off_loop``: it then runs in a worker thread.
 """
 from __future__ import annotations
 
@@ -127,6 +131,40 @@ def missing_vendor_files() -> list[str]:
                     and vendor_file(f"{prefix}/{n}") is None:
                 out.append(f"{prefix}/{n}")
     return out
+
+
+# ----------------------------------------------------------------------------- event loops
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn(*args, **kwargs)``; in a worker thread if this thread runs an asyncio loop
+    (Jupyter), so Playwright's sync API works from notebooks. Exceptions propagate."""
+    if not _loop_running():
+        return fn(*args, **kwargs)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hl-playwright") as ex:
+        return ex.submit(fn, *args, **kwargs).result()
+
+
+def off_loop(fn: Any) -> Any:
+    """Decorator form of :func:`run_sync` for whole browser jobs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return run_sync(fn, *args, **kwargs)
+
+    return wrapper
 
 
 # ----------------------------------------------------------------------------- launch

@@ -360,6 +360,19 @@ def verify_manifest(d: str | os.PathLike[str]) -> list[str]:
 # ----------------------------------------------------------------------------- parity in Chromium
 
 
+def _off_loop(fn: Any) -> Any:
+    """Run a browser job off the Jupyter event loop (see :func:`hybridlib.browser.run_sync`)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .browser import run_sync
+
+        return run_sync(fn, *args, **kwargs)
+
+    return wrapper
+
+
 def browser_predict(page: Any, name: str, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Probabilities of the TF.js model ``name`` (loaded in a harness page) on ``x``.
 
@@ -387,6 +400,7 @@ def browser_chain(page: Any, head: str, tail: str, x: np.ndarray, batch_size: in
     return np.concatenate(out)
 
 
+@_off_loop
 def parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray, y: np.ndarray | None,
            variants_root: str | os.PathLike[str], variants: Sequence[str] = VARIANTS,
            backend: str = "wasm") -> dict[str, Any]:
@@ -437,6 +451,7 @@ def pick_splits(model: tf_keras.Model, limit: int = 0) -> list[str]:
     return sorted(set(chosen), key=names.index)
 
 
+@_off_loop
 def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
                  layers: Sequence[str] | None = None, backend: str = "wasm",
                  workdir: str | os.PathLike[str] | None = None, progress: bool = False) -> list[dict[str, Any]]:
@@ -484,6 +499,7 @@ def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
     return rows
 
 
+@_off_loop
 def browser_timings(variants_root: str | os.PathLike[str], variants: Sequence[str] = VARIANTS,
                     backends: Sequence[str] = ("wasm", "webgl", "cpu"), runs: int = 30, warmup: int = 3,
                     batch: int = 1) -> list[dict[str, Any]]:
@@ -513,3 +529,69 @@ def browser_timings(variants_root: str | os.PathLike[str], variants: Sequence[st
             log.warning("backend %s failed: %s", backend, e)
             rows.extend({"variant": v, "backend": backend, "error": str(e)[:200]} for v in variants)
     return rows
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def default_tfjs_dir(model_path: str | os.PathLike[str]) -> Path:
+    """Where a model's TF.js variants live: ``<model stem>_tfjs/`` beside the ``.h5``
+    (what ``hybridlib serve`` serves and 02_export writes)."""
+    p = Path(model_path)
+    return p.with_name(p.stem + "_tfjs")
+
+
+def plot_sizes(table: list[dict[str, Any]], title: str = "TF.js model size per variant") -> Any:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    df = pd.DataFrame(table)
+    df["MB"] = df["total_bytes"] / 1e6
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    sns.barplot(data=df, x="variant", y="MB", ax=ax)
+    for c in ax.containers:
+        ax.bar_label(c, labels=[f"{mb:.2f} MB\n×{r:.2f}" for mb, r in zip(df["MB"], df["ratio_to_fp32"])],
+                     fontsize=8)
+    ax.set_ylim(0, df["MB"].max() * 1.3)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_browser_ms(rows: list[dict[str, Any]], title: str = "TF.js inference in headless Chromium") -> Any:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    df = pd.DataFrame([r for r in rows if "ms_median" in r])
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sns.barplot(data=df, x="variant", y="ms_median", hue="backend", ax=ax)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per frame (median, batch 1)")
+    for c in ax.containers:
+        ax.bar_label(c, fmt="%.1f", fontsize=7)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_split_parity(rows: list[dict[str, Any]], title: str = "Head→tail vs full model at each split") -> Any:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    eps = 1e-10  # exact zeros on a log axis
+    ax.semilogy(df["index"], df["max_abs_diff_vs_tfjs_full"] + eps, "o-", ms=3, label="TF.js head→tail vs TF.js full")
+    ax.semilogy(df["index"], df["max_abs_diff_vs_keras"] + eps, "s-", ms=3, label="TF.js head→tail vs Keras full")
+    ax.semilogy(df["index"], df["keras_split_max_abs_diff"] + eps, "^-", ms=3, label="Keras head→tail vs Keras full")
+    ax.axhline(1e-5, color="crimson", ls="--", lw=1, label="criterion 1e-5")
+    multi = df[df["n_tensors"] > 1]
+    ax.scatter(multi["index"], [2e-10] * len(multi), marker="|", color="0.3", label="multi-tensor cut")
+    ax.set_xlabel("split after layer # (model.layers order)")
+    ax.set_ylabel("max |Δprob|  (+1e-10)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

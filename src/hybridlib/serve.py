@@ -442,7 +442,7 @@ def ensure_tfjs(model_path: str | os.PathLike[str], out_root: str | os.PathLike[
     from .utils import sha256_file
 
     mp = Path(model_path)
-    out = Path(out_root) if out_root else mp.with_name(mp.stem + "_tfjs")
+    out = Path(out_root) if out_root else export.default_tfjs_dir(mp)
     digest = sha256_file(mp)
     for v in export.VARIANTS:
         man = out / v / "manifest.json"
@@ -509,6 +509,14 @@ def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str
     classified face), and the median per-stage ms (detect, crop, cnn, total) and FPS over
     ``frames`` frames. Saves a PNG screenshot of ``screenshot_variant`` (default: the first).
     """
+    from . import browser
+
+    return browser.run_sync(_measure_app, url, fake_video, variants, frames, screenshot,
+                            screenshot_variant, timeout_s)
+
+
+def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, screenshot: Any,
+                 screenshot_variant: str | None, timeout_s: float) -> list[dict[str, Any]]:
     from . import browser
     from .utils import atomic_path
 
