@@ -569,6 +569,8 @@ def plot_browser_ms(rows: list[dict[str, Any]], title: str = "TF.js inference in
     sns.barplot(data=df, x="variant", y="ms_median", hue="backend", ax=ax)
     ax.set_yscale("log")
     ax.set_ylabel("ms per frame (median, batch 1)")
+    ax.set_ylim(top=df["ms_median"].max() * 3)
+    ax.legend(title="TF.js backend", bbox_to_anchor=(1.01, 1), loc="upper left")
     for c in ax.containers:
         ax.bar_label(c, fmt="%.1f", fontsize=7)
     ax.set_title(title)
