@@ -32,6 +32,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -333,6 +334,11 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     return df
 
 
+def _tfjs_worker(args: tuple[str, int, int]) -> pd.DataFrame:
+    model, repeats, warmup = args
+    return profile_tfjs(model, repeats=repeats, warmup=warmup)
+
+
 # ------------------------------------------------------------------------------ graphs
 
 
@@ -469,7 +475,8 @@ def ensure_profile(ctx: Any, model: str, browser: bool = False, refresh: bool = 
             from . import browser as br
 
             if br.have_chromium() and not br.missing_vendor_files():
-                js = profile_tfjs(model_source(ctx, model), repeats=reps, warmup=2)
+                # own process: Playwright's sync API refuses to run inside a notebook's event loop
+                js = run_in_worker(_tfjs_worker, (model_source(ctx, model), reps, 2), 0)
                 js["model"] = model
                 meta = df[df["side"] == "cloud"].set_index("layer")
                 for c in ("type", "index", "inputs", "out_shape", "out_bytes", "params"):
@@ -477,9 +484,9 @@ def ensure_profile(ctx: Any, model: str, browser: bool = False, refresh: bool = 
                 js["side"] = "device"
                 df = pd.concat([df, js], ignore_index=True)
             else:
-                log.warning("TF.js profiling skipped: Chromium or npm assets missing")
-        except Exception as e:  # noqa: BLE001 - the TF sides stand on their own
-            log.warning("TF.js profiling failed: %s", e)
+                warnings.warn("TF.js profiling skipped: Chromium or npm assets missing", stacklevel=2)
+        except Exception as e:  # noqa: BLE001 - the TF sides stand on their own; say so loudly
+            warnings.warn(f"TF.js profiling failed ({type(e).__name__}: {e}); TF sides only", stacklevel=2)
     save_table(df, path)
     return df
 
