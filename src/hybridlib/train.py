@@ -19,12 +19,14 @@ Splits: ``train`` = Training, ``val`` = PublicTest (checkpoint, early stopping, 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,6 +266,28 @@ def _callbacks(cfg: TrainConfig, checkpoint: Path | None, progress: bool, desc: 
 # --------------------------------------------------------------------------- fit
 
 
+@contextlib.contextmanager
+def _op_determinism() -> Iterator[None]:
+    """TF op determinism while fitting only.
+
+    The switch is process-wide and makes some ops (that later notebooks may use in the
+    same kernel) raise instead of running, so it is switched back off afterwards.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.framework import config as tf_config
+        was_on = tf_config.is_op_determinism_enabled()
+    except (ImportError, AttributeError):  # pragma: no cover - older/newer TF layouts
+        tf_config, was_on = None, True
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if tf_config is not None and not was_on:
+            tf_config.disable_op_determinism()
+
+
 def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
         config: TrainConfig | None = None, *, checkpoint: str | Path | None = None,
         progress: bool = True, desc: str = "train") -> TrainResult:
@@ -272,7 +296,6 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     ``x_*`` are uint8 ``N×48×48`` (as :meth:`Dataset.split` returns), ``y_*`` int labels.
     ``checkpoint``: where the best model so far is written (atomically) during training.
     """
-    import tensorflow as tf
     import tf_keras as keras
 
     cfg = config or TrainConfig()
@@ -288,7 +311,6 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
     model = models.emotion_cnn(dropout=cfg.dropout)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.lr),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -296,8 +318,9 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
     seq = _batches(x_train, y_train, cfg, weights)
     cbs, best, timer = _callbacks(cfg, Path(checkpoint) if checkpoint else None, progress, desc)
     t0 = time.perf_counter()
-    hist = model.fit(seq, validation_data=(models.preprocess(x_val), y_val), validation_batch_size=256,
-                     epochs=cfg.epochs, callbacks=cbs, verbose=0, shuffle=False)
+    with _op_determinism():
+        hist = model.fit(seq, validation_data=(models.preprocess(x_val), y_val), validation_batch_size=256,
+                         epochs=cfg.epochs, callbacks=cbs, verbose=0, shuffle=False)
     seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     epochs_run = len(history.get("loss", []))
