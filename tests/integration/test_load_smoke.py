@@ -1,0 +1,62 @@
+"""A short load run at smoke size through the real CLI: well-formed results, both modes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "hybridlib.cli", "load", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=timeout)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--mode", "cloud", "--users", "0", "--duration", "2"], "users"),
+    (["--mode", "cloud", "--users", "1", "--duration", "2", "--size", "12x"], "size"),
+    (["--mode", "cloud", "--users", "1", "--duration", "9999"], "duration"),
+    (["--mode", "cloud", "--users", "1", "--duration", "2", "--model", "/nonexistent.h5"], "nonexistent"),
+])
+def test_bad_arguments_exit_2_naming_the_input(args, needle):
+    p = _cli(*args, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cloud_load_run_with_admission(untrained_h5, tmp_path):
+    out = tmp_path / "cloud.json"
+    p = _cli("--mode", "cloud", "--users", "1,2", "--duration", "3", "--fps", "10", "--size", "320x240",
+             "--max-sessions", "1", "--model", str(untrained_h5), "--out", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    d = json.loads(out.read_text())
+    assert d["mode"] == "cloud" and d["pipeline"] == "ours"
+    one, two = d["steps"]
+    assert one["users"] == 1 and one["admitted"] == 1 and one["refused"] == 0
+    assert two["users"] == 2 and two["admitted"] == 1 and two["refused"] == 1
+    for s in (one, two):
+        assert s["cpu_pct"] > 0 and s["window_s"] > 1
+        assert 0 < s["answered"] <= s["frames_sent"]
+        assert s["dropped"] == s["frames_sent"] - s["answered"]
+        assert s["bytes_in_per_s"] > 0 and s["bytes_out_per_s"] > 0
+        assert s["rtt_p50_ms"] is not None and 0 < s["rtt_p50_ms"] <= s["rtt_p95_ms"]
+        assert s["faces_per_answer"] > 0.5  # the clip shows one face
+    assert "users" in p.stdout and "rtt_p95_ms" in p.stdout
+
+
+def test_hybrid_load_run_downloads_the_model(untrained_h5, tfjs_variants, tmp_path):
+    out = tmp_path / "hybrid.json"
+    p = _cli("--mode", "hybrid", "--users", "2", "--duration", "2", "--model", str(untrained_h5),
+             "--models-dir", str(tfjs_variants), "--out", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (s,) = json.loads(out.read_text())["steps"]
+    assert s["admitted"] == 2 and s["errors"] == 0
+    shards = sum(f.stat().st_size for f in (tfjs_variants / "fp32").glob("*.bin"))
+    assert s["setup_bytes_per_user"] > shards  # page + scripts + model.json + weights
+    assert s["bytes_in_per_s"] == 0 and s["answered"] == 0  # after the download: local inference
