@@ -274,8 +274,10 @@ async function runHybrid(video) {
 // ---------------------------------------------------------------------------- cloud
 
 async function runCloud(video, stream) {
-  $("variant").disabled = true;
+  $("variant").parentElement.style.display = "none";
   $("backend").textContent = "server";
+  $("hint").textContent = "Frames travel to the server over WebRTC; boxes and emotions come back on a data channel.";
+  $("ms-cnn").previousElementSibling.textContent = "server";
   state.backend = "server";
   let mod;
   try {
@@ -296,6 +298,10 @@ async function runCloud(video, stream) {
         showStages(st);
         if (msg.rtt_ms != null) { state.rtt_ms = msg.rtt_ms; $("ms-rtt").textContent = fmt(msg.rtt_ms); }
         tickFps();
+        if (state.first_prediction_ms == null && latest.length) {
+          state.first_prediction_ms = performance.now();
+          $("ttfp").textContent = `${fmt(state.first_prediction_ms)} (page load → first result)`;
+        }
         state.ready = true;
         if (!state.error) setMessage(latest.length ? "" : "No face found: look at the camera.", latest.length ? "info" : "warn");
       },
