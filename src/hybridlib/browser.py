@@ -173,18 +173,22 @@ def off_loop(fn: Any) -> Any:
 @contextlib.contextmanager
 def launch(fake_video: str | os.PathLike[str] | None = None, headless: bool = True,
            camera: bool = True, extra_args: tuple[str, ...] = (),
-           viewport: tuple[int, int] = (1280, 860)) -> Iterator[Any]:
+           viewport: tuple[int, int] = (1280, 860), deny_camera: bool = False) -> Iterator[Any]:
     """Start Chromium and yield a fresh Playwright ``BrowserContext`` (sync API).
 
     ``camera``: add the fake camera flags (granted without prompt); with ``fake_video`` the
     camera plays that y4m file in a loop, else Chromium's synthetic pattern. ``camera=False``
     gives a browser without any camera (getUserMedia → NotFoundError), which tests use for
-    the "no camera" message. The profile is a fresh temporary one (plain ``launch()``).
+    the "no camera" message; ``deny_camera=True`` keeps the camera but answers the permission
+    prompt with "deny" (the "camera denied" message). The profile is a fresh temporary one
+    (plain ``launch()``).
     """
     from playwright.sync_api import sync_playwright
 
     args = [a for a in CHROMIUM_FLAGS if a != "--headless" or headless]
-    if camera:
+    if camera and deny_camera:
+        args += ["--use-fake-device-for-media-stream", "--deny-permission-prompts"]
+    elif camera:
         args += list(FAKE_CAMERA_FLAGS)
         if fake_video is not None:
             fv = Path(fake_video)

@@ -97,6 +97,15 @@ def test_no_camera_message(hybrid_url):
         assert page.get_attribute("#message", "data-kind") == "error"
 
 
+def test_camera_denied_message(hybrid_url, clip):
+    with browser.launch(fake_video=clip("astronaut"), deny_camera=True) as ctx:
+        page = ctx.new_page()
+        page.goto(hybrid_url + "/")
+        page.wait_for_function("() => window.hlState && hlState.cameraError", timeout=WAIT_MS)
+        assert "denied" in page.text_content("#message").lower()
+        assert page.evaluate("() => hlState.frames") == 0
+
+
 def test_variant_selector_switches_model(hybrid_url, clip):
     with browser.launch(fake_video=clip("astronaut")) as ctx:
         page, _ = _open(ctx, hybrid_url)
