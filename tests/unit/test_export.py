@@ -197,3 +197,18 @@ def test_split_tensor_rejects_bad_payloads():
         serve.decode_tensor(qb, {k: v for k, v in qh.items() if k != "X-Scale"}, (4, 4, 2))
     with pytest.raises(InputError, match="batch"):
         serve.decode_tensor(b"", {**h, "X-Shape": "0,4,4,2"}, (4, 4, 2))
+
+
+def test_cli_export_errors_and_table(tiny, tmp_path, capsys):
+    from hybridlib import cli
+
+    assert cli.main(["export", str(tmp_path / "none.h5"), "--out", str(tmp_path / "o")]) == 2
+    assert "none.h5" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    h5 = tmp_path / "tiny.h5"
+    tiny.save(h5)
+    assert cli.main(["export", str(h5), "--out", str(tmp_path / "o"), "--split", "bogus"]) == 2
+    assert "bogus" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert cli.main(["export", str(h5), "--out", str(tmp_path / "o"), "--quantize", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "fp32" in out and "uint8" in out and "ratio" in out
+    assert export.verify_manifest(tmp_path / "o" / "uint8") == []
