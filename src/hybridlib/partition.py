@@ -940,6 +940,20 @@ def solve(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network 
     return plan
 
 
+def scale(graph: Graph | Mapping[str, Any], device: float = 1.0, cloud: float = 1.0) -> Graph:
+    """A copy of ``graph`` whose device side is ``device``× slower (time and compute energy)
+    and whose cloud compute is ``cloud``× its time — for what-if studies, e.g. a phone-class
+    CPU instead of the machine that was profiled. (Server load is :func:`solve`'s ``load``.)"""
+    g = as_graph(graph)
+    for what, v in (("device", device), ("cloud", cloud)):
+        if not _finite(v) or v <= 0:
+            raise InputError(f"{what} scale must be a positive number, got {v!r}")
+    nodes = [replace(n, device_ms=n.device_ms * device, device_mj=n.device_mj * device,
+                     cloud_ms=n.cloud_ms * cloud, meta=dict(n.meta)) for n in g.nodes]
+    return Graph(nodes=nodes, edges=list(g.edges), input=g.input, output=g.output,
+                 name=f"{g.name} (device×{device:g}, cloud×{cloud:g})")
+
+
 def baselines(graph: Graph | Mapping[str, Any], network: str | Network | Mapping[str, Any],
               load: float = 1.0) -> dict[str, Plan]:
     """Device-only and cloud-only (all but the input in the cloud) plans, for speedups."""

@@ -343,14 +343,18 @@ def _tfjs_worker(args: tuple[str, int, int]) -> pd.DataFrame:
 
 
 def to_graph(table: pd.DataFrame, model: str | None = None, device: str = "tf-cpu",
-             name: str | None = None, collapse: Sequence[str] = ("Dropout",)) -> Graph:
+             name: str | None = None, input_itemsize: int = 4) -> Graph:
     """A §5 partition graph from a tidy profile: layers → nodes, inbound links → edges.
 
     ``device`` picks the device-side backend rows (``tf-cpu`` or ``tfjs-wasm``); the cloud
-    side is always TF with all cores. Layers whose type is in ``collapse`` (identity at
-    inference, e.g. Dropout) are kept as nodes with their measured (tiny) costs unless
-    ``collapse`` is emptied — they never change the optimum but keep layer names intact.
+    side is always TF with all cores. Every layer stays a node (identities such as Dropout
+    too: they never change the optimum and keep layer names intact). ``input_itemsize``
+    sets how the input travels: 4 = float32 as the model sees it (the §5 example), 1 =
+    the camera's uint8 pixels (scaling to [0, 1] is outside the model, see
+    :func:`hybridlib.models.preprocess`).
     """
+    if input_itemsize not in (1, 2, 4):
+        raise InputError(f"input_itemsize must be 1, 2 or 4 bytes, got {input_itemsize!r}")
     from .partition import Graph
 
     t = table if model is None else table[table["model"] == model]
@@ -373,6 +377,7 @@ def to_graph(table: pd.DataFrame, model: str | None = None, device: str = "tf-cp
         for src in r["inputs"]:
             edges.append([src, layer])
     first = meta_src.index[0]
+    nodes[0]["out_bytes"] = nodes[0]["out_bytes"] / 4 * input_itemsize
     consumers = {e[0] for e in edges}
     outs = [n["id"] for n in nodes if n["id"] not in consumers]
     return Graph.from_dict({"nodes": nodes, "edges": edges, "input": first, "output": outs[-1],

@@ -311,3 +311,12 @@ def test_compression_lossless_and_in_cost_model():
     assert close(p2.breakdown["bytes_up"], expect)
     assert close(p2.latency_ms - p1.latency_ms,
                  (expect - 4000) * 8 / 8000 + m.compress_ms + m.decompress_ms)
+
+
+def test_scale_what_if():
+    g = toy_chain()
+    g2 = P.scale(g, device=10, cloud=0.5)
+    a = P.evaluate(g2, NET, {"input": "device", "a": "device", "b": "cloud"})
+    assert close(a.latency_ms, 100 + 5 + 1 + 1.05) and close(a.breakdown["device_compute_mj"], 50)
+    with pytest.raises(InputError, match="device scale"):
+        P.scale(g, device=0)
