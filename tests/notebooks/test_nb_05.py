@@ -11,16 +11,27 @@ def test_partition_result(smoke_reports):
     ch = res["choices"]
     assert {c["network"] for c in ch} == {"3g", "lte", "wifi"}
     assert {c["objective"] for c in ch} == {"latency", "energy"}
-    by = {(c["model"], c["load"], c["network"], c["objective"], c["schedule"]): c for c in ch}
-    for (m, load, net, obj, sched), c in by.items():
+    by = {(c["model"], c["scenario"], c["network"], c["objective"], c["schedule"]): c for c in ch}
+    assert len(by) == len(ch)  # one row per model × scenario × network × objective × schedule
+    for (m, scen, net, obj, sched), c in by.items():
         # optimal plans are never worse than either baseline, on their own objective
         if obj == "latency":
             assert c["speedup_vs_cloud"] >= 1 - 1e-9 and c["speedup_vs_device"] >= 1 - 1e-9
         # multi-switch is never worse than single cut
         if sched == "any":
-            single = by[(m, load, net, obj, "single")]
+            single = by[(m, scen, net, obj, "single")]
             key = "latency_ms" if obj == "latency" else "energy_mj"
             assert c[key] <= single[key] * (1 + 1e-9)
+    assert set(res["scenarios"]) == {"measured", "fast server", "phone + fast server"}
+    # the sensitivity table: a slower device never makes offloading less attractive
+    sens = res["sensitivity"]
+    for m in {r["model"] for r in sens}:
+        for net in ("3g", "lte", "wifi"):
+            kinds = [r["choice"] for r in sorted(sens, key=lambda r: r["device_slowdown"])
+                     if r["model"] == m and r["network"] == net]
+            if "device-only" in kinds:
+                assert kinds.index("device-only") == 0 and all(
+                    k == "device-only" for k in kinds[: kinds.count("device-only")])
     assert all(v >= 1 for v in res["pareto_points"].values())
     assert res["compression"]["median_ratio"]["zstd/float32"] > 1
     assert set(res["networks"]) == {"3g", "lte", "wifi"}
