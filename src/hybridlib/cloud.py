@@ -455,8 +455,9 @@ class BatchWorker(threading.Thread):
         import cv2
 
         t0 = time.perf_counter()
-        imgs, grays, boxes_per = [], [], []
+        imgs, grays, boxes_per, det_ms = [], [], [], []
         for s, frame, _seq, _t in work:
+            td = time.perf_counter()
             if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
                 img = frame.to_ndarray()  # planes as decoded; the Y plane is the gray image
                 gray = img[:frame.height]
@@ -474,19 +475,22 @@ class BatchWorker(threading.Thread):
                 boxes = self.detector.detect_scaled(gray)
                 s.since_detect = 0
             s.boxes = boxes
+            det_ms.append((time.perf_counter() - td) * 1000)
             imgs.append(img)
             grays.append(gray)
             boxes_per.append(boxes)
         crops = [crop_faces(g, b) for g, b in zip(grays, boxes_per)]
         allc = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
         probs = []
+        tc = time.perf_counter()
         for i in range(0, len(allc), self.max_batch):
             probs.append(self.classifier.batch(allc[i:i + self.max_batch]))
         probs_all = np.concatenate(probs) if probs else np.zeros((0, len(EMOTIONS)))
         k = 0
         done = time.perf_counter()
+        cnn_ms = round((done - tc) * 1000 / len(work), 2)  # the batch's cost, shared per frame
         per_frame_ms = (done - t0) * 1000 / len(work)
-        for (s, frame, seq, t_in), img, boxes in zip(work, imgs, boxes_per):
+        for (s, frame, seq, t_in), img, boxes, dms in zip(work, imgs, boxes_per, det_ms):
             faces = [face_result(b, probs_all[k + j]) for j, b in enumerate(boxes)]
             k += len(boxes)
             draw_overlay_yuv(img, faces)
@@ -495,7 +499,8 @@ class BatchWorker(threading.Thread):
             if frame.time_base is not None:
                 out.time_base = frame.time_base
             msg = {"frame": seq, "pts": _pts90(frame), "size": [frame.width, frame.height], "faces": faces,
-                   "server_ms": round((time.perf_counter() - t_in) * 1000, 2)}
+                   "server_ms": round((time.perf_counter() - t_in) * 1000, 2),
+                   "detect_ms": round(dms, 2), "cnn_ms": cnn_ms, "batch": len(work)}
             self.stats.infer_ms.append(per_frame_ms)
             self.loop.call_soon_threadsafe(s.deliver, out, msg)
 
@@ -543,9 +548,12 @@ def _video_track_class() -> type:
             img = frame.to_ndarray(format="bgr24")
             gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
             faces = []
-            for box in self.cloud.detector.detect_full(gray):
+            boxes = self.cloud.detector.detect_full(gray)
+            t_det = time.perf_counter()
+            for box in boxes:
                 face = crop_faces(gray, [box])[0]
                 faces.append(face_result(box, self.cloud.classifier.predict_one(face)))
+            t_cnn = time.perf_counter()
             draw_overlay(img, faces)
             out = av.VideoFrame.from_ndarray(img, format="bgr24")
             out.pts, out.time_base = frame.pts, frame.time_base
@@ -555,7 +563,8 @@ def _video_track_class() -> type:
             st.frames_out += 1
             st.server_ms.append(ms)
             s.send({"frame": s.frames_in, "pts": _pts90(frame), "size": [frame.width, frame.height],
-                    "faces": faces, "server_ms": ms})
+                    "faces": faces, "server_ms": ms, "detect_ms": round((t_det - t_in) * 1000, 2),
+                    "cnn_ms": round((t_cnn - t_det) * 1000, 2), "batch": 1})
             return out
 
     return OursTrack, SeedTrack
