@@ -675,6 +675,7 @@ def plot_per_class(per_class: dict[str, dict[str, float]], baseline: dict[str, d
     fig, ax = plt.subplots(figsize=(9, 3.8))
     sns.barplot(data=pd.DataFrame(rows), x="class", y="value", hue="measure", ax=ax)
     ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.set_xlabel("")
     ax.set_title(title)
     fig.tight_layout()

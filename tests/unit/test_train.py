@@ -228,3 +228,17 @@ def test_cli_rejects_bad_input_before_training(tmp_path, capsys):
     assert cli.main(["train", "--preset", "smoke", "--lr", "5", "--out", str(tmp_path / "m.h5")]) == 2
     assert "learning rate" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_trains_saves_and_reports(tmp_path, capsys):
+    from hybridlib import cli
+
+    out = tmp_path / "m.h5"
+    rc = cli.main(["train", "--preset", "smoke", "--epochs", "1", "--max-train", "64", "--batch-size", "32",
+                   "--class-weights", "--out", str(out), "--quiet"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["sha256"] == sha256_file(out) == train.verify(out)["sha256"]
+    assert summary["config"]["class_weights"] is True and summary["config"]["max_train"] == 64
+    assert 0 <= summary["test_accuracy"] <= 1 and summary["epochs_run"] == 1
+    assert (tmp_path / "m.history.json").is_file()
