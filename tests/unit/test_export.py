@@ -106,12 +106,19 @@ def test_export_variants_files_manifest_and_sizes(tiny, tmp_path):
         assert mj["format"] == "layers-model"
         layer_names = [l["config"]["name"] for l in mj["modelTopology"]["model_config"]["config"]["layers"]]
         assert layer_names == [l.name for l in tiny.layers]
-        dtypes = {w.get("quantization", {}).get("dtype", "float32")
+        dtypes = {w["name"]: w.get("quantization", {}).get("dtype", "float32")
                   for g in mj["weightsManifest"] for w in g["weights"]}
-        assert dtypes == {"float32" if v == "fp32" else v}
+        if v == "uint8":  # kernels/biases in uint8, BatchNorm parameters kept float32
+            assert {n for n, d in dtypes.items() if d == "uint8"} == {
+                n for n in dtypes if n.endswith("/kernel") or n.endswith("/bias")}
+            assert {n for n, d in dtypes.items() if d == "float32"} == {n for n in dtypes if n.startswith("c1_bn/")}
+        else:
+            assert set(dtypes.values()) == {"float32" if v == "fp32" else v}
     w = {v: r.weight_bytes for v, r in res.items()}
     n_weights = sum(x.size for x in tiny.get_weights())
-    assert w["fp32"] == 4 * n_weights and w["float16"] == 2 * n_weights and w["uint8"] == n_weights
+    n_bn = sum(x.size for x, t in zip(tiny.get_weights(), tiny.weights) if "_bn/" in t.name)
+    assert w["fp32"] == 4 * n_weights and w["float16"] == 2 * n_weights
+    assert w["uint8"] == (n_weights - n_bn) + 4 * n_bn
     rows = {r["variant"]: r for r in export.size_table(res)}
     assert rows["fp32"]["ratio_to_fp32"] == 1.0
     assert rows["uint8"]["total_bytes"] < rows["float16"]["total_bytes"] < rows["fp32"]["total_bytes"]
