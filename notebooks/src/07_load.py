@@ -10,8 +10,9 @@
 # Here the same curves are measured on real parts, on loopback: `hybridlib serve` runs as its own
 # process (CPU via psutil, children included); synthetic users are real aiortc peers streaming a
 # clip of a real face photo at a webcam's size and rate, spread over worker processes; hybrid users
-# fetch the page, scripts, `/config` and the TF.js model over HTTP and then run locally. Three
-# series: **cloud · seed pipeline** (000's server as its text describes it: Haar on the full frame,
+# fetch the page, scripts, `/config` and the TF.js model over HTTP and then run locally (at small
+# N also as real headless Chromium pages with a fake camera: **hybrid · Chromium pages**). Three
+# main series: **cloud · seed pipeline** (000's server as its text describes it: Haar on the full frame,
 # one `model.predict` per face, inline in the frame handler, nothing batched or dropped), **cloud ·
 # ours** (newest frame only, one batching worker off the event loop, tracked detection), and
 # **hybrid**.
@@ -37,7 +38,8 @@ model_path = train.ensure_model(ctx)          # the trained CNN (made at this pr
 models_dir = serve.ensure_tfjs(model_path)    # its TF.js variants for the hybrid page
 plan = load.StudyPlan.from_preset(ctx.preset)
 display(Markdown(f"**Model:** `{model_path.name}` ({ctx.data_label}) · **users:** {plan.users} · "
-                 f"**seed pipeline users:** {plan.seed_users} · **{plan.duration_s:g} s** per step · "
+                 f"**seed pipeline users:** {plan.seed_users} · **Chromium hybrid users:** {plan.browser_users} · "
+                 f"**{plan.duration_s:g} s** per step · "
                  f"camera **{plan.size[0]}×{plan.size[1]} @ {plan.fps} fps** · "
                  f"**{os.cpu_count()} CPUs** on this machine"))
 

@@ -405,6 +405,69 @@ def _model_base(cfg: dict, variant: str | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# hybrid users as real Chromium pages (small N)
+
+_PAGE_STATE = """() => ({frames: hlState.frames, error: hlState.error, backend: hlState.backend,
+  bytes: performance.getEntriesByType('resource').reduce((a, e) => a + (e.transferSize || 0), 0)
+         + ((performance.getEntriesByType('navigation')[0] || {}).transferSize || 0)})"""
+
+
+def _browser_worker(url: str, n: int, duration_s: float, size: tuple[int, int], fps: int,
+                    timeout_s: float = 180.0) -> list[dict]:
+    """Runs in a worker process (Playwright's sync API cannot run inside a notebook's loop):
+    ``n`` pages of the hybrid app in one headless Chromium, fake camera playing the face clip."""
+    import tempfile
+
+    from . import browser, media
+
+    logging.basicConfig(level=logging.WARNING)
+    out: list[UserResult] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = media.make_y4m("astronaut", Path(tmp) / "clip.y4m", size=tuple(size), n_frames=2 * fps, fps=fps)
+        with browser.launch(fake_video=clip) as ctx:
+            t0 = time.perf_counter()
+            pages, extra = [], []
+            for i in range(n):
+                # one context per user: no shared HTTP cache, each downloads page and model itself
+                c = ctx if i == 0 else ctx.browser.new_context()
+                if i:
+                    extra.append(c)
+                pg = c.new_page()
+                pg.goto(f"{url}/")
+                pages.append(pg)
+            for pg in pages:
+                pg.wait_for_function("() => window.hlState && (hlState.frames >= 3 || hlState.error)",
+                                     timeout=timeout_s * 1000)
+            setup_s = time.perf_counter() - t0
+            before = [pg.evaluate(_PAGE_STATE) for pg in pages]
+            t_start = time.time()
+            time.sleep(duration_s)  # the pages detect and classify locally meanwhile
+            t_end = time.time()
+            for pg, b in zip(pages, before):
+                st = pg.evaluate(_PAGE_STATE)
+                frames = int(st["frames"]) - int(b["frames"])
+                out.append(UserResult(admitted=st["error"] is None, status=200, error=st["error"],
+                                      frames_sent=frames, answered=frames, setup_bytes=int(b["bytes"]),
+                                      setup_s=setup_s, t_start=t_start, t_end=t_end,
+                                      bytes_sent=0, bytes_received=max(0, int(st["bytes"]) - int(b["bytes"]))))
+            for c in extra:
+                c.close()
+    return [asdict(r) for r in out]
+
+
+def run_browser_users(url: str, users: int, duration_s: float, fps: int = 15,
+                      size: tuple[int, int] = (640, 480)) -> list[UserResult]:
+    """Hybrid users as real Chromium pages (blocking; one worker process)."""
+    _check("hybrid", [users], duration_s, fps, size)
+    _check_url(url)
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        return [UserResult(**d) for d in
+                ex.submit(_browser_worker, url, users, duration_s, tuple(size), fps).result(timeout=duration_s + 400)]
+
+
+# --------------------------------------------------------------------------------------------
 # worker processes
 
 
@@ -618,12 +681,15 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
              size: tuple[int, int] = (640, 480), pipeline: str = "ours",
              model_path: str | Path | None = None, max_sessions: int | None = None,
              models_dir: str | Path | None = None, settle_s: float = 1.0,
-             progress: bool = True, log_path: str | Path | None = None) -> list[StepResult]:
+             progress: bool = True, log_path: str | Path | None = None,
+             browser: bool = False) -> list[StepResult]:
     """One server process, one step per entry of ``users``; returns a :class:`StepResult` each.
 
     ``max_sessions`` defaults to the largest step (nobody refused); pass a smaller cap to
-    measure admission control.
+    measure admission control. ``browser`` (hybrid only): users are real Chromium pages.
     """
+    if browser and mode != "hybrid":
+        raise InputError("browser users exist for hybrid mode only")
     _check(mode, users, duration_s, fps, size)
     if mode == "cloud" and model_path is None:
         raise InputError("cloud mode load needs a model file (model_path)")
@@ -647,13 +713,15 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
             th = threading.Thread(target=sampler, daemon=True)
             th.start()
             try:
-                results = run_users(mode, srv.url, n, duration_s, fps, size)
+                results = (run_browser_users(srv.url, n, duration_s, fps, size) if browser
+                           else run_users(mode, srv.url, n, duration_s, fps, size))
             finally:
                 stop[0] = True
                 th.join()
             samples.append(srv.cpu_sample())
             m1 = srv.metrics()
-            st = summarize_step(mode, pipeline, n, duration_s, fps, size, results, samples, m0, m1)
+            st = summarize_step(mode, "chromium" if browser else pipeline, n, duration_s, fps, size,
+                                results, samples, m0, m1)
             log.info("step %s/%s %d users: cpu %.0f%% answered %d rtt p95 %s", mode, pipeline, n,
                      st.cpu_pct, st.answered, st.rtt_p95_ms)
             steps.append(st)
@@ -705,6 +773,7 @@ class StudyPlan:
     users: tuple[int, ...]
     seed_users: tuple[int, ...]
     hybrid_users: tuple[int, ...]
+    browser_users: tuple[int, ...]
     duration_s: float
     fps: int
     size: tuple[int, int]
@@ -716,9 +785,12 @@ class StudyPlan:
         # needs fewer points (and each point costs the same wall time)
         seed_users = users if len(users) <= 2 else users[:3]
         hybrid_users = users
+        # real Chromium pages cost the (shared) machine a lot: small N only
+        browser_users = tuple(u for u in users if u <= 2)[:1 if preset.name == "quick" else 2]
         if preset.name == "smoke":  # a minute and a half in all: one seed point, one hybrid point
-            seed_users, hybrid_users = users[:1], users[-1:]
-        return cls(users, seed_users, hybrid_users, float(preset.load_duration_s), int(preset.load_fps),
+            seed_users, hybrid_users, browser_users = users[:1], users[-1:], ()
+        return cls(users, seed_users, hybrid_users, browser_users, float(preset.load_duration_s),
+                   int(preset.load_fps),
                    tuple(preset.load_size))
 
 
@@ -736,6 +808,13 @@ def run_study(plan: StudyPlan, model_path: str | Path, models_dir: str | Path | 
     except (RuntimeError, InputError) as e:  # no hybrid server available: say so, keep the rest
         log.warning("hybrid run skipped: %s", e)
         out["hybrid"] = []
+    out["hybrid_browser"] = []
+    if plan.browser_users:
+        try:
+            out["hybrid_browser"] = run_load("hybrid", plan.browser_users, plan.duration_s,
+                                             model_path=model_path, models_dir=models_dir, browser=True, **kw)
+        except Exception as e:  # noqa: BLE001 - no Chromium here: the HTTP users still stand
+            log.warning("Chromium hybrid users skipped: %s", e)
     cap = saturation_point(out["ours"], plan.fps) or 1
     cap = min(cap, max(1, MAX_USERS // 2))
     over = run_load("cloud", [2 * cap], plan.duration_s, pipeline="ours", model_path=model_path,
@@ -750,7 +829,8 @@ def steps_frame(study: dict[str, Any]) -> Any:
     import pandas as pd
 
     rows = []
-    for key, label in (("ours", "cloud · ours"), ("seed", "cloud · seed pipeline"), ("hybrid", "hybrid")):
+    for key, label in (("ours", "cloud · ours"), ("seed", "cloud · seed pipeline"), ("hybrid", "hybrid"),
+                       ("hybrid_browser", "hybrid · Chromium pages")):
         for s in study.get(key, []):
             d = s.to_dict() if hasattr(s, "to_dict") else dict(s)
             d.pop("server_metrics", None)
@@ -789,6 +869,10 @@ def summarize_study(study: dict[str, Any], plan: StudyPlan) -> dict[str, Any]:
         "answered_per_cpu_s": {"ours": e_ours, "seed": e_seed,
                                "ratio": (e_ours / e_seed) if e_ours and e_seed else None},
         "hybrid_vs_cloud_cpu_ratio": (c_hyb / c_cloud) if c_hyb is not None and c_cloud else None,
+        "hybrid_browser": [{"users": s.users, "admitted": s.admitted, "errors": s.errors,
+                            "local_fps_per_user": s.fps_per_user, "cpu_s_per_user_min": s.cpu_s_per_user_min,
+                            "setup_mb_per_user": round(s.setup_bytes_per_user / 1e6, 3)}
+                           for s in study.get("hybrid_browser", [])],
         "saturation_users": {"ours": saturation_point(study["ours"], plan.fps),
                              "seed": saturation_point(study["seed"], plan.fps),
                              "hybrid": saturation_point(study["hybrid"], plan.fps) if study["hybrid"] else None},

@@ -60,3 +60,17 @@ def test_hybrid_load_run_downloads_the_model(untrained_h5, tfjs_variants, tmp_pa
     shards = sum(f.stat().st_size for f in (tfjs_variants / "fp32").glob("*.bin"))
     assert s["setup_bytes_per_user"] > shards  # page + scripts + model.json + weights
     assert s["bytes_in_per_s"] == 0 and s["answered"] == 0  # after the download: local inference
+
+
+@pytest.mark.browser
+def test_hybrid_chromium_users(need_chromium, untrained_h5, tfjs_variants, tmp_path):
+    """Hybrid users as real pages: they download page + model, then infer locally."""
+    out = tmp_path / "browser.json"
+    p = _cli("--mode", "hybrid", "--browser", "--users", "2", "--duration", "3", "--model", str(untrained_h5),
+             "--models-dir", str(tfjs_variants), "--out", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (s,) = json.loads(out.read_text())["steps"]
+    assert s["pipeline"] == "chromium" and s["admitted"] == 2 and s["errors"] == 0
+    assert s["answered"] > 0  # frames classified in the pages
+    shards = sum(f.stat().st_size for f in (tfjs_variants / "fp32").glob("*.bin"))
+    assert s["setup_bytes_per_user"] > shards  # each page fetched the model itself

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="server capacity (default: the largest step, nobody refused)")
     p.add_argument("--model", default=None, help="trained .h5 (default: the preset's, trained if missing)")
     p.add_argument("--models-dir", default=None, help="exported TF.js models (hybrid mode)")
+    p.add_argument("--browser", action="store_true",
+                   help="hybrid mode: users are real headless Chromium pages (small N) instead of HTTP fetches")
     p.add_argument("--preset", default="smoke", help="preset whose model is used when --model is absent")
     p.add_argument("--out", default=None, help="write the steps as JSON here")
     p.set_defaults(func=_load)
@@ -44,13 +46,15 @@ def _load(args: argparse.Namespace) -> int:
     if model is not None and not model.is_file():
         raise InputError(f"--model {model} does not exist")
     load._check(args.mode, users, args.duration, args.fps, size)
+    if args.browser and args.mode != "hybrid":
+        raise InputError("--browser applies to --mode hybrid only")
     if args.mode == "cloud" and model is None:
         from hybridlib import config, train
 
         model = train.ensure_model(config.context(args.preset))
     steps = load.run_load(args.mode, users, args.duration, fps=args.fps, size=size,
                           pipeline=args.pipeline, model_path=model, max_sessions=args.max_sessions,
-                          models_dir=args.models_dir)
+                          models_dir=args.models_dir, browser=args.browser)
     cols = ("users", "admitted", "refused", "cpu_pct", "bytes_in_per_s", "bytes_out_per_s",
             "fps_per_user", "rtt_p50_ms", "rtt_p95_ms", "frames_sent", "answered", "dropped")
     print("  ".join(f"{c:>14}" for c in cols))
