@@ -445,11 +445,14 @@ def ensure_tfjs(model_path: str | os.PathLike[str], out_root: str | os.PathLike[
     out = Path(out_root) if out_root else export.default_tfjs_dir(mp)
     digest = sha256_file(mp)
     for v in export.VARIANTS:
-        man = out / v / "manifest.json"
-        ok = man.is_file() and json.loads(man.read_text()).get("source", {}).get("sha256") == digest \
-            and not export.verify_manifest(out / v)
+        q = "none" if v == "fp32" else v
+        man_path = out / v / "manifest.json"
+        man = json.loads(man_path.read_text()) if man_path.is_file() else {}
+        ok = (man.get("source", {}).get("sha256") == digest
+              and man.get("quantization_map") == export._quant_map(q)  # same export recipe
+              and not export.verify_manifest(out / v))
         if not ok:
-            export.export_tfjs(mp, out / v, "none" if v == "fp32" else v)
+            export.export_tfjs(mp, out / v, q)
     return out
 
 
