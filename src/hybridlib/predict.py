@@ -12,11 +12,12 @@ This module:
 * draws a corpus of randomly configured layers (:func:`random_configs`) and times them with
   :mod:`hybridlib.profile`'s machinery on both sides (:func:`profile_corpus`);
 * :class:`LayerLatencyPredictor` — a scikit-learn style estimator (``fit``/``predict``/
-  ``score``, parameters validated up front) with one model per layer type:
-  ``method="linear"`` is Neurosurgeon's (its features, ordinary least squares);
-  ``method="gbr"`` (default) is gradient boosting on **log latency** with all config fields
-  plus log-FLOPs and log-bytes — the better one on held-out configurations
-  (:func:`evaluate`).
+  ``score``, ``get_params``/``set_params``, parameters validated with messages naming the bad
+  value) with one model per layer type: ``method="linear"`` is Neurosurgeon's (its features,
+  ordinary least squares); ``"gbr"`` is gradient boosting on log latency with all config
+  fields plus log-FLOPs and log-bytes; ``"huber"`` a robust power law in FLOPs and bytes;
+  ``"auto"`` (default) picks gbr or huber per layer type by cross-validation — the best on
+  held-out configurations (:func:`evaluate`, ``benchmarks/bench_predict.py``).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 TYPES = ("conv", "pool", "dense", "activation", "norm")
-METHODS = ("gbr", "linear")
+METHODS = ("auto", "gbr", "huber", "linear")
 #: Keras class → predictor type
 KERAS_TYPES = {"Conv2D": "conv", "MaxPooling2D": "pool", "AveragePooling2D": "pool", "Dense": "dense",
                "Activation": "activation", "ReLU": "activation", "BatchNormalization": "norm"}
@@ -199,6 +200,12 @@ def neurosurgeon_features(df: pd.DataFrame, layer_type: str) -> np.ndarray:
     return np.c_[d["in_size"]]
 
 
+def log_features(df: pd.DataFrame) -> np.ndarray:
+    """log FLOPs, log input/output size, log weights: a power law in these is linear."""
+    d = derived(df)
+    return np.column_stack([np.log1p(d[c].to_numpy(float)) for c in ("flops", "in_size", "out_size", "weights")])
+
+
 def rich_features(df: pd.DataFrame) -> np.ndarray:
     """All configuration fields plus log FLOPs, log in/out sizes and log weights."""
     d = derived(df)
@@ -221,13 +228,20 @@ def _base_estimator() -> type:
 class LayerLatencyPredictor(_base_estimator()):
     """One latency regression per layer type, scikit-learn style.
 
-    ``method``: ``"gbr"`` (gradient boosting on log latency, rich features; default) or
-    ``"linear"`` (Neurosurgeon: least squares on its per-type features). ``fit(X, y)`` takes
-    a DataFrame of configurations (with a ``type`` column, see :func:`random_configs`) and
-    latencies in ms; ``predict(X)`` returns ms (never negative).
+    ``method``:
+
+    * ``"linear"`` — Neurosurgeon: least squares on its per-type features (ms);
+    * ``"gbr"`` — gradient boosting on log latency with all config fields + log FLOPs/sizes;
+    * ``"huber"`` — robust (Huber) regression of log latency on log FLOPs/sizes: a power law
+      that extrapolates and shrugs off the latency spikes of a shared machine;
+    * ``"auto"`` (default) — per layer type, whichever of gbr/huber has the lower 5-fold
+      cross-validated MAPE on the training rows (``kinds_`` records the choice).
+
+    ``fit(X, y)`` takes a DataFrame of configurations (with a ``type`` column, see
+    :func:`random_configs`) and latencies in ms; ``predict(X)`` returns ms (never negative).
     """
 
-    method: str = "gbr"
+    method: str = "auto"
     n_estimators: int = 300
     learning_rate: float = 0.05
     max_depth: int = 3
@@ -236,6 +250,7 @@ class LayerLatencyPredictor(_base_estimator()):
     def __post_init__(self) -> None:
         self._validate()
         self.models_: dict[str, Any] = {}
+        self.kinds_: dict[str, str] = {}
 
     def _validate(self) -> None:
         """Check the parameters (again in ``fit``, as ``set_params`` may have changed them)."""
@@ -255,10 +270,52 @@ class LayerLatencyPredictor(_base_estimator()):
         if bad:
             raise InputError(f"unknown layer type(s) {', '.join(map(repr, bad))}; known: {', '.join(TYPES)}")
 
-    def fit(self, X: pd.DataFrame, y: Any) -> LayerLatencyPredictor:
+    def _make(self, kind: str, n: int) -> Any:
         from sklearn.ensemble import GradientBoostingRegressor
-        from sklearn.linear_model import LinearRegression
+        from sklearn.linear_model import HuberRegressor, LinearRegression
 
+        if kind == "linear":
+            return LinearRegression()
+        if kind == "huber":
+            return HuberRegressor(max_iter=2000)
+        return GradientBoostingRegressor(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
+            random_state=self.random_state, min_samples_leaf=max(1, min(3, n // 4)))
+
+    @staticmethod
+    def _features(kind: str, Xt: pd.DataFrame, t: str) -> np.ndarray:
+        if kind == "linear":
+            return neurosurgeon_features(Xt, t)
+        if kind == "huber":
+            return log_features(Xt)
+        return rich_features(Xt)
+
+    def _fit_one(self, kind: str, Xt: pd.DataFrame, t: str, yt: np.ndarray) -> Any:
+        target = yt if kind == "linear" else np.log(np.maximum(yt, 1e-4))
+        return self._make(kind, len(yt)).fit(self._features(kind, Xt, t), target)
+
+    def _predict_one(self, kind: str, model: Any, Xt: pd.DataFrame, t: str) -> np.ndarray:
+        p = model.predict(self._features(kind, Xt, t))
+        return p if kind == "linear" else np.exp(p)
+
+    def _choose(self, Xt: pd.DataFrame, t: str, yt: np.ndarray) -> str:
+        """``auto``: the lower 5-fold cross-validated MAPE on the training rows of this type."""
+        from sklearn.model_selection import KFold
+
+        if len(yt) < 10:
+            return "huber"
+        best: tuple[float, str] | None = None
+        for kind in ("gbr", "huber"):
+            pred = np.zeros(len(yt))
+            for tr, te in KFold(5, shuffle=True, random_state=self.random_state).split(Xt):
+                mdl = self._fit_one(kind, Xt.iloc[tr].reset_index(drop=True), t, yt[tr])
+                pred[te] = self._predict_one(kind, mdl, Xt.iloc[te].reset_index(drop=True), t)
+            err = mape(yt, pred)
+            if best is None or err < best[0]:
+                best = (err, kind)
+        return best[1]
+
+    def fit(self, X: pd.DataFrame, y: Any) -> LayerLatencyPredictor:
         self._validate()
         self._check_X(X)
         y = np.asarray(y, float)
@@ -266,20 +323,15 @@ class LayerLatencyPredictor(_base_estimator()):
             raise InputError(f"X has {len(X)} rows but y has {len(y)}")
         if not np.all(np.isfinite(y)) or np.any(y < 0):
             raise InputError("y (latency ms) must be finite and ≥ 0")
-        self.models_ = {}
+        self.models_, self.kinds_ = {}, {}
         for t in sorted(set(X["type"])):
             m = (X["type"] == t).to_numpy()
             if m.sum() < 2:
                 raise InputError(f"need at least 2 samples of type {t!r} to fit, got {int(m.sum())}")
             Xt = X[m].reset_index(drop=True)
-            if self.method == "linear":
-                self.models_[t] = LinearRegression().fit(neurosurgeon_features(Xt, t), y[m])
-            else:
-                self.models_[t] = GradientBoostingRegressor(
-                    n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                    max_depth=self.max_depth, random_state=self.random_state, loss="squared_error",
-                    min_samples_leaf=max(1, min(3, int(m.sum()) // 4)),
-                ).fit(rich_features(Xt), np.log(np.maximum(y[m], 1e-4)))
+            kind = self._choose(Xt, t, y[m]) if self.method == "auto" else self.method
+            self.kinds_[t] = kind
+            self.models_[t] = self._fit_one(kind, Xt, t, y[m])
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -291,11 +343,7 @@ class LayerLatencyPredictor(_base_estimator()):
             if t not in self.models_:
                 raise InputError(f"no model for layer type {t!r} (not in the training data)")
             m = (X["type"] == t).to_numpy()
-            Xt = X[m].reset_index(drop=True)
-            if self.method == "linear":
-                out[m] = self.models_[t].predict(neurosurgeon_features(Xt, t))
-            else:
-                out[m] = np.exp(self.models_[t].predict(rich_features(Xt)))
+            out[m] = self._predict_one(self.kinds_[t], self.models_[t], X[m].reset_index(drop=True), t)
         return np.maximum(out, 0.0)
 
     def score(self, X: pd.DataFrame, y: Any) -> float:
