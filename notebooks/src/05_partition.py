@@ -38,10 +38,14 @@ from hybridlib import config, partition, plots, profile
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
 # the input travels as the camera's uint8 pixels (models scale to [0, 1] themselves after it)
-graphs = {m: profile.to_graph(profile.ensure_profile(ctx, m), m, input_itemsize=1)
-          for m in ctx.preset.profile_models}
+profiles = {m: profile.ensure_profile(ctx, m) for m in ctx.preset.profile_models}
+graphs = {m: profile.to_graph(t, m, input_itemsize=1) for m, t in profiles.items()}
+# where 04 profiled the emotion CNN in TF.js (the hybrid app's real device runtime), add that graph
+if (profiles["emotion_cnn"]["backend"] == "tfjs-wasm").any():
+    graphs["emotion_cnn@tfjs"] = profile.to_graph(profiles["emotion_cnn"], "emotion_cnn", device="tfjs-wasm",
+                                                 name="emotion_cnn@tfjs", input_itemsize=1)
 for m, g in graphs.items():
-    g.save(ctx.artifacts_dir / f"graph_{m}.json")
+    g.save(ctx.artifacts_dir / f"graph_{m.replace('@', '_')}.json")
 display(Markdown(", ".join(f"**{m}**: {len(g)} nodes, {len(g.edges)} edges, "
                            f"{'chain' if g.is_chain() else 'DAG'}" for m, g in graphs.items())))
 pd.DataFrame([{"network": n, **net.to_dict(), "source": partition.NETWORK_SOURCES[n]}
