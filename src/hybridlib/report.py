@@ -66,3 +66,83 @@ def write_summary(ctx, result) -> tuple[Path, Path]:
         lines += ["", "## Figures", ""] + [f"- ![{Path(f).stem}]({f})" for f in figures]
     mpath = write_text_atomic(ctx.reports_dir / "summary.md", "\n".join(lines) + "\n")
     return jpath, mpath
+
+
+#: What the seeds report (quoted from ../shared/seeds, DESIGN.md §9). These are the *seeds'*
+#: numbers, shown beside ours for comparison; none of our figures is computed from them.
+SEED_NUMBERS: tuple[dict[str, Any], ...] = (
+    {"seed": "000", "metric": "emotion CNN parameters", "seed_value": "~3M", "key": ("train", "params")},
+    {"seed": "000", "metric": "validation accuracy before tuning", "seed_value": "61.24% (FER-2013)",
+     "key": ("train", "comparison", "CNN, default config (before tuning)", "val_accuracy")},
+    {"seed": "000", "metric": "validation accuracy after tuning", "seed_value": "63.39% (FER-2013)",
+     "key": ("train", "cnn", "val_accuracy")},
+    {"seed": "000", "metric": "cloud mode: users before saturation", "seed_value": "5 (4 cores; crashed at 6)",
+     "key": ("07_load", "saturation_users", "ours"), "none": "not saturated within the users tested"},
+    {"seed": "000", "metric": "seed pipeline: users before saturation (here)", "seed_value": "5 (4 cores; crashed at 6)",
+     "key": ("07_load", "saturation_users", "seed"), "none": "not saturated within the users tested"},
+    {"seed": "000", "metric": "hybrid mode server CPU-s per user-minute", "seed_value": "flat up to 10 users",
+     "key": ("07_load", "per_user_minute", "hybrid", "cpu_s_per_user_min")},
+    {"seed": "001", "metric": "AlexNet parameters", "seed_value": "62,378,344", "key": ("train", "alexnet_params")},
+    {"seed": "003", "metric": "mean latency speed-up of the chosen plan vs cloud-only", "seed_value": "3.1× (up to 40.7×)",
+     "key": ("partition", "@mean_speedup_vs_cloud")},
+    {"seed": "003", "metric": "max latency speed-up vs cloud-only", "seed_value": "40.7×",
+     "key": ("partition", "@max_speedup_vs_cloud")},
+    {"seed": "003", "metric": "mean device-energy saving vs cloud-only (energy objective)", "seed_value": "59.5% (up to 94.7%)",
+     "key": ("partition", "@mean_energy_saving_vs_cloud")},
+    {"seed": "004", "metric": "inputs exiting at the edge branch", "seed_value": "95%",
+     "key": ("early_exit", "edge_exit_fraction")},
+)
+
+
+def _lookup(results: dict[str, Any], key: tuple) -> Any:
+    """Follow ``key`` into the results; list steps match a row by its first string field."""
+    name, *path = key
+    cur: Any = results.get(name)
+    if cur is None:
+        return None
+    if path and isinstance(path[0], str) and path[0].startswith("@"):
+        return _derived(cur, path[0][1:])
+    for step in path:
+        if isinstance(cur, dict):
+            cur = cur.get(step)
+        elif isinstance(cur, list):
+            cur = next((r for r in cur if isinstance(r, dict) and step in (r.get("model"), r.get("series"))), None)
+        else:
+            return None
+        if cur is None:
+            return None
+    return cur
+
+
+def _derived(partition: dict[str, Any], what: str) -> float | None:
+    """Neurosurgeon-style aggregates over the partition choice table (latency / energy rows)."""
+    rows = partition.get("choices") or []
+    lat = [r["speedup_vs_cloud"] for r in rows if r.get("objective") == "latency" and r.get("schedule") == "single"
+           and r.get("speedup_vs_cloud") is not None]
+    en = [r["energy_saving_vs_cloud_pct"] for r in rows if r.get("objective") == "energy"
+          and r.get("schedule") == "single" and r.get("energy_saving_vs_cloud_pct") is not None]
+    if what == "mean_speedup_vs_cloud" and lat:
+        return float(sum(lat) / len(lat))
+    if what == "max_speedup_vs_cloud" and lat:
+        return float(max(lat))
+    if what == "mean_energy_saving_vs_cloud" and en:
+        return float(sum(en) / len(en))
+    return None
+
+
+def seed_comparison(results: dict[str, Any]) -> "pd.DataFrame":  # noqa: F821
+    """One row per seed claim: the seed's reported value beside ours from this run's results."""
+    import pandas as pd
+
+    rows = []
+    for item in SEED_NUMBERS:
+        ours = _lookup(results, item["key"])
+        if ours is None:
+            missing = item["key"][0] not in results or "none" not in item
+            ours_txt = "not measured in this run" if missing else item["none"]
+        else:
+            ours_txt = _fmt(ours)
+        rows.append({"seed": item["seed"], "metric": item["metric"], "seed reports": item["seed_value"],
+                     "this run": ours_txt,
+                     "source": f"results/{item['key'][0]}.json"})
+    return pd.DataFrame(rows)
