@@ -71,7 +71,11 @@ display(Markdown(f"Baseline test accuracy **{baseline['accuracy']:.1%}**, macro-
 # ## Tuning sweep (learning rate × dropout × batch size)
 # Each configuration trains for the preset's `sweep_epochs` on at most `sweep_max_train` training
 # faces with the same seed; the first value of each grid is the untuned default ("before
-# tuning"). The best validation accuracy picks the final configuration ("after tuning").
+# tuning"). The best validation accuracy picks the final configuration ("after tuning") — unless it
+# beats the default by less than half a point: a short sweep often leaves every configuration still
+# near the majority-class rate, and then the differences are noise, so the default is kept. At
+# the quick preset's budget this is the usual outcome; the seed's 61.24% → 63.39% gain came from
+# 25-epoch runs on FER-2013 (`preset="full"`).
 
 # %%
 p = ctx.preset

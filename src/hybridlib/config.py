@@ -77,8 +77,8 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset(
         name="quick", data_size="quick",
         epochs=5, batch_size=64,
-        sweep_lr=(1e-3, 3e-3), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=2,
-        patience=2, sweep_max_train=1500,
+        sweep_lr=(1e-3, 3e-4), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=1,
+        patience=2, sweep_max_train=1000,
         parity_samples=200, parity_splits=0, browser_runs=30,
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,

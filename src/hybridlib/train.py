@@ -502,10 +502,19 @@ def sweep(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np
     return table
 
 
-def best_config(table: pd.DataFrame) -> dict[str, Any]:
-    """The sweep row with the highest validation accuracy (ties: lowest val loss)."""
+def best_config(table: pd.DataFrame, min_gain: float = 0.005) -> dict[str, Any]:
+    """The sweep row with the highest validation accuracy — unless it beats the default by < ``min_gain``.
+
+    A short sweep often leaves every config at the same accuracy (e.g. all still
+    predicting the majority class); then a difference in the third decimal of the loss
+    is noise, and the untuned default (row flagged ``default``) is kept instead.
+    """
     t = table.sort_values(["val_accuracy", "val_loss"], ascending=[False, True])
     row = t.iloc[0]
+    if "default" in table and table["default"].any():
+        d = table[table["default"]].iloc[0]
+        if float(row["val_accuracy"]) < float(d["val_accuracy"]) + min_gain:
+            row = d
     return {"lr": float(row["lr"]), "dropout": float(row["dropout"]), "batch_size": int(row["batch_size"])}
 
 
@@ -525,7 +534,9 @@ def comparison_table(*, baseline: dict[str, Any], sweep_table: pd.DataFrame | No
     if sweep_table is not None and len(sweep_table):
         budget = f"{sweep_epochs} ep × {sweep_max_train or train_rows} img"
         d = sweep_table[sweep_table["default"]].iloc[0]
-        b = sweep_table.sort_values(["val_accuracy", "val_loss"], ascending=[False, True]).iloc[0]
+        bc = best_config(sweep_table)
+        b = sweep_table[(sweep_table["lr"] == bc["lr"]) & (sweep_table["dropout"] == bc["dropout"])
+                        & (sweep_table["batch_size"] == bc["batch_size"])].iloc[0]
         for label, r in (("CNN, default config (before tuning)", d), ("CNN, best sweep config (after tuning)", b)):
             rows.append({"model": label, "config": f"lr={r.lr:g} dropout={r.dropout:g} batch={int(r.batch_size)}",
                          "budget": budget, "val_accuracy": float(r.val_accuracy),

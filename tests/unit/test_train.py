@@ -215,7 +215,21 @@ def test_sweep_table_and_best(ds):
     assert list(t["lr"]) == [1e-3, 1e-4] and list(t["default"]) == [True, False]
     assert t["val_accuracy"].between(0, 1).all()
     best = train.best_config(t)
-    assert best == cfgs[int(t["val_accuracy"].idxmax())] or t["val_accuracy"].nunique() == 1
+    i = int(t["val_accuracy"].idxmax())
+    assert best == (cfgs[i] if t["val_accuracy"][i] >= t["val_accuracy"][0] + 0.005 else cfgs[0])
+    assert len(t.attrs["histories"]) == 2 and len(t.attrs["histories"][1]["loss"]) == 1
+
+
+def test_best_config_keeps_default_on_ties():
+    import pandas as pd
+
+    t = pd.DataFrame([
+        {"lr": 1e-3, "dropout": 0.25, "batch_size": 64, "val_accuracy": 0.25, "val_loss": 1.83, "default": True},
+        {"lr": 3e-3, "dropout": 0.5, "batch_size": 64, "val_accuracy": 0.25, "val_loss": 1.82, "default": False},
+        {"lr": 3e-4, "dropout": 0.5, "batch_size": 32, "val_accuracy": 0.252, "val_loss": 1.80, "default": False}])
+    assert train.best_config(t) == {"lr": 1e-3, "dropout": 0.25, "batch_size": 64}
+    t.loc[2, "val_accuracy"] = 0.31
+    assert train.best_config(t) == {"lr": 3e-4, "dropout": 0.5, "batch_size": 32}
 
 
 def test_cli_rejects_bad_input_before_training(tmp_path, capsys):
