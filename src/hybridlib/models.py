@@ -219,7 +219,7 @@ def chain_cut_points(model: tf_keras.Model) -> list[str]:
     (inside an Inception module four branch tensors are live at once, so no cut point
     lies there). Computed from the graph, so it stays right if the model changes.
     """
-    layers = [l for l in model.layers]
+    layers = list(model.layers)
     order = {l.name: i for i, l in enumerate(layers)}
     # consumers of each layer, by position in the topological order of model.layers
     last_use: dict[str, int] = {}
@@ -227,12 +227,11 @@ def chain_cut_points(model: tf_keras.Model) -> list[str]:
         for node in l._inbound_nodes:
             for inbound in node.inbound_layers if isinstance(node.inbound_layers, list) else [node.inbound_layers]:
                 last_use[inbound.name] = max(last_use.get(inbound.name, -1), order[l.name])
-    out_names = {t.node.layer.name for t in model.outputs} if hasattr(model.outputs[0], "node") else set()
     cuts = []
-    for i, l in enumerate(layers[:-1]):
+    for i, l in enumerate(layers[:-1]):  # after the last layer there is nothing left to cut
         # a cut after layer i is clean when no earlier layer's output is used after i
         live = [n for n, j in last_use.items() if order[n] < i and j > i]
-        if not live and l.name not in out_names:
+        if not live:
             cuts.append(l.name)
     return cuts
 
