@@ -118,9 +118,12 @@ def summarize_step(mode: str, pipeline: str, users: int, duration_s: float, fps:
     The window is the span during which every admitted user was streaming, so connection
     setup and teardown do not dilute (or inflate) the steady-state numbers.
     """
-    adm = [r for r in results if r.admitted]
+    if len(results) != users:
+        log.warning("%d of %d users returned no result", users - len(results), users)
     refused = sum(1 for r in results if not r.admitted and r.status == 503)
-    errors = sum(1 for r in results if not r.admitted and r.status != 503)
+    # an admitted user whose stream never started (connection timed out) is an error too
+    adm = [r for r in results if r.admitted and r.t_start > 0 and r.t_end > r.t_start]
+    errors = users - len(adm) - refused
     if adm:
         w0 = max(r.t_start for r in adm)
         w1 = min(r.t_end for r in adm)

@@ -79,3 +79,12 @@ def test_study_plan_from_presets():
         p = load.StudyPlan.from_preset(config.PRESETS[name])
         assert p.users and set(p.seed_users) <= set(p.users)
         load._check("cloud", p.users, p.duration_s, p.fps, p.size)
+
+
+def test_summarize_counts_failed_and_missing_users_as_errors():
+    samples = [(float(t), 0.1 * t, 50.0) for t in range(0, 12)]
+    ok = _user(1.0, 10.0, 100, 90, [40.0])
+    stuck = load.UserResult(admitted=True, status=200, error="TimeoutError")  # admitted, never streamed
+    st = load.summarize_step("cloud", "seed", 4, 10, 15, (640, 480), [ok, stuck], samples, {}, {})
+    assert st.admitted == 1 and st.refused == 0 and st.errors == 3
+    assert st.admitted + st.refused + st.errors == st.users
