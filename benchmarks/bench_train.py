@@ -41,26 +41,31 @@ def main() -> None:
     print(f"TF {tf.__version__}, {os.cpu_count()} CPUs visible, intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; {args.images} images/epoch")
 
-    def train_rate(batch: int, augment: bool) -> float:
+    def prepare(batch: int, augment: bool):
         keras.utils.set_random_seed(0)
         m = models.emotion_cnn()
         m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        cfg = train.TrainConfig(batch_size=batch, augment=augment, epochs=1)
-        seq = train._batches(x, y, cfg, None)
+        seq = train._batches(x, y, train.TrainConfig(batch_size=batch, augment=augment, epochs=1), None)
         m.fit(seq, epochs=1, verbose=0)  # warm-up: tracing
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            m.fit(seq, epochs=1, verbose=0)
-            times.append(time.perf_counter() - t0)
-        return len(x) / statistics.median(times)
+        return m, seq
 
-    print(f"\n{'batch':>6} {'train img/s (aug)':>18} {'train img/s (no aug)':>21} {'aug cost':>9}")
+    def timed(m, seq) -> float:
+        t0 = time.perf_counter()
+        m.fit(seq, epochs=1, verbose=0)
+        return time.perf_counter() - t0
+
+    print(f"load average before: {os.getloadavg()[0]:.1f} (other work on the machine skews these numbers)")
+    print(f"\n{'batch':>6} {'train img/s (aug)':>18} {'train img/s (no aug)':>21} {'no-aug / aug':>13}")
     rates = {}
     for b in [int(v) for v in args.batches.split(",")]:
-        ra, rn = train_rate(b, True), train_rate(b, False)
+        runs = {True: prepare(b, True), False: prepare(b, False)}
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeats):  # interleaved, so drifting load hits both alike
+            for aug in (True, False):
+                times[aug].append(timed(*runs[aug]))
+        ra, rn = (len(x) / statistics.median(times[a]) for a in (True, False))
         rates[b] = ra
-        print(f"{b:>6} {ra:>18.1f} {rn:>21.1f} {rn / ra:>8.2f}×")
+        print(f"{b:>6} {ra:>18.1f} {rn:>21.1f} {rn / ra:>12.2f}×")
 
     m = models.emotion_cnn()
     xp = models.preprocess(x[:256])
@@ -84,6 +89,7 @@ def main() -> None:
     print(f"\nquick preset at {rate:.0f} img/s: one epoch ({sum(n_train)} faces) {sum(n_train) / rate:.0f} s; "
           f"sweep ({len(data_grid)} configs) {sweep_imgs / rate:.0f} s + final ≤{q.epochs} epochs "
           f"{final_imgs / rate:.0f} s = {(sweep_imgs + final_imgs) / rate:.0f} s of training (validation excluded)")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
