@@ -13,7 +13,6 @@ The load clients share the machine with the server: on a 2-core box they cap the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

@@ -23,10 +23,6 @@ data_path = None      # FER-2013 csv or folder; None → synthetic
 reports_dir = None    # default: reports/<preset>/
 
 # %%
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

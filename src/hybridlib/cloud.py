@@ -47,6 +47,24 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+
+def dtls_bytes(pc: Any) -> tuple[int, int]:
+    """(received, sent) bytes over a peer connection's DTLS transports (RTP, RTCP and the data
+    channel's SCTP), each transport counted once. aiortc keeps these counters private, so we
+    read them by their mangled names; both the server and the load clients measure this way."""
+    seen: set[int] = set()
+    rx = tx = 0
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    for t in transports:
+        if t is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        rx += getattr(t, "_RTCDtlsTransport__rx_bytes", 0)
+        tx += getattr(t, "_RTCDtlsTransport__tx_bytes", 0)
+    return rx, tx
+
 EMOTIONS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 PIPELINES = ("ours", "seed")
 #: largest accepted ``/offer`` body: a browser SDP offer is 3–10 KB.
@@ -378,17 +396,7 @@ class Session:
 
     def byte_counts(self) -> tuple[int, int]:
         """(received, sent) bytes on this peer's DTLS transports (RTP, RTCP and SCTP alike)."""
-        rx = tx = 0
-        seen: set[int] = set()
-        transports = [t.receiver.transport for t in self.pc.getTransceivers()]
-        if self.pc.sctp is not None:
-            transports.append(self.pc.sctp.transport)
-        for t in transports:
-            if t is None or id(t) in seen:
-                continue
-            seen.add(id(t))
-            rx += getattr(t, "_RTCDtlsTransport__rx_bytes", 0)
-            tx += getattr(t, "_RTCDtlsTransport__tx_bytes", 0)
+        rx, tx = dtls_bytes(self.pc)
         self.rx_bytes, self.tx_bytes = max(self.rx_bytes, rx), max(self.tx_bytes, tx)
         return self.rx_bytes, self.tx_bytes
 

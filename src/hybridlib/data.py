@@ -17,7 +17,6 @@ import csv
 import hashlib
 import io
 import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -36,9 +36,6 @@ import numpy as np
 
 from .utils import InputError, package_versions, sha256_file, write_json_atomic
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 if TYPE_CHECKING:  # pragma: no cover
     import tf_keras
 

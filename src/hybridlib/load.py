@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .cloud import dtls_bytes
 from .utils import InputError
 
 log = logging.getLogger(__name__)
@@ -220,22 +221,6 @@ def _clip_track(frames: list[np.ndarray], fps: int, sent: dict[int, float]) -> A
     return ClipTrack()
 
 
-def _dtls_bytes(pc: Any) -> tuple[int, int]:
-    """(sent, received) bytes over this peer's DTLS transports (RTP + RTCP + data channel)."""
-    seen: set[int] = set()
-    tx = rx = 0
-    ts = [t.sender.transport for t in pc.getTransceivers()]
-    if pc.sctp is not None:
-        ts.append(pc.sctp.transport)
-    for t in ts:
-        if t is None or id(t) in seen:
-            continue
-        seen.add(id(t))
-        tx += getattr(t, "_RTCDtlsTransport__tx_bytes", 0)
-        rx += getattr(t, "_RTCDtlsTransport__rx_bytes", 0)
-    return tx, rx
-
-
 async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: float,
                      keep_video_frame: bool = False, connect_timeout_s: float = 20.0) -> UserResult:
     """One cloud-mode user: offer, stream the clip for ``duration_s``, collect the answers.
@@ -313,11 +298,11 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type=body["type"]))
         await asyncio.wait_for(opened.wait(), connect_timeout_s)
         res.t_start = time.time()
-        tx0, rx0 = _dtls_bytes(pc)
+        rx0, tx0 = dtls_bytes(pc)
         k0 = len(sent)
         await asyncio.sleep(duration_s)
         res.t_end = time.time()
-        tx1, rx1 = _dtls_bytes(pc)
+        rx1, tx1 = dtls_bytes(pc)
         res.bytes_sent, res.bytes_received = tx1 - tx0, rx1 - rx0
         res.frames_sent = len(sent) - k0
         if keep_video_frame:

@@ -642,7 +642,6 @@ def _solve_chain_single(g: Graph, c: _Costs, w: tuple[float, float]) -> np.ndarr
     a, b = c.unary(*w)
     up, down = c.ship(*w)
     a, b, up, down = a[order], b[order], up[order], down[order]
-    n = len(order)
     pre_dev = np.cumsum(a)  # device cost of nodes 0..j
     suf_cloud = np.concatenate([np.cumsum(b[::-1])[::-1][1:], [0.0]])  # cloud cost of j+1..n-1
     cost = pre_dev + suf_cloud + up + down[-1]

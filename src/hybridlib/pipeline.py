@@ -80,7 +80,9 @@ def ensure_kernel() -> str:
     ksm = KernelSpecManager()
     try:
         spec = ksm.get_kernel_spec(KERNEL_NAME)
-        if Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        # same environment = same bin/ folder, compared without resolving symlinks: every
+        # venv's python links to one base interpreter, but only ours has hybridlib's packages
+        if Path(spec.argv[0]).absolute().parent == Path(sys.executable).absolute().parent:
             return KERNEL_NAME
     except NoSuchKernel:
         pass

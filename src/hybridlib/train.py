@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import itertools
 import logging
-import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -36,9 +35,6 @@ import numpy as np
 from . import models
 from .data import CLASS_NAMES, IMG
 from .utils import InputError, atomic_path, package_versions, sha256_file, write_json_atomic
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
