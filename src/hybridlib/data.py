@@ -119,49 +119,41 @@ def _parse_pixels(text: str) -> tuple[np.ndarray | None, str | None]:
 def _parse_fast(pixels: list[str]) -> np.ndarray | None:
     """Vectorised parse of every ``pixels`` field at once; None when anything looks off.
 
-    Works on the raw bytes: tokens are runs of 1–3 ASCII digits separated by single spaces,
-    so each value is ``d[-1] + 10·d[-2] + 100·d[-3]`` of its token. About 4× faster than
-    ``np.fromstring`` and 15× faster than ``str.split`` on FER-2013's 82 M values. Any
-    irregularity (other characters, double spaces, long tokens, wrong count in a row,
-    values > 255) returns None and the caller re-parses row by row to name the bad line.
+    Checks the raw bytes first (only digits and single spaces, no token over 3 digits,
+    exactly 2303 spaces inside each row), then lets ``np.fromstring`` convert all 82 M values
+    of FER-2013 in one C call. Any irregularity returns None and the caller re-parses row by
+    row to name the bad line, so this path never has to explain an error.
     """
     if not pixels:
         return np.zeros((0, IMG, IMG), dtype=np.uint8)
     fields = [p.strip() for p in pixels]
+    joined = " ".join(fields)
     try:
-        b = np.frombuffer(" ".join(fields).encode("ascii"), dtype=np.uint8)
+        b = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
     except UnicodeEncodeError:
         return None
-    is_sep = b == 32
-    if not (is_sep | ((b >= 48) & (b <= 57))).all():
+    is_d = b != 32
+    if not ((b - 48 <= 9) | ~is_d).all():  # uint8 wrap-around: anything below '0' is > 9 too
         return None
-    sep = np.flatnonzero(is_sep)
-    ends = np.append(sep, b.size)
-    starts = np.insert(sep + 1, 0, 0)
-    lengths = ends - starts
-    if lengths.min() < 1 or lengths.max() > 3:
+    if not (is_d[0] and is_d[-1]) or (~is_d[1:] & ~is_d[:-1]).any():  # empty token
         return None
-    # tokens per row: row r starts at character offset off[r] of the joined string
-    off = np.cumsum([0] + [len(f) + 1 for f in fields[:-1]])
-    per_row = np.diff(np.append(np.searchsorted(starts, off), starts.size))
-    if (per_row != N_PIXELS).any():
+    if (is_d[3:] & is_d[2:-1] & is_d[1:-2] & is_d[:-3]).any():  # token of 4+ digits
         return None
-    d = b.astype(np.int16) - 48
-    vals = d[ends - 1]
-    vals += np.where(lengths >= 2, d[ends - 2] * 10, 0).astype(np.int16)
-    vals += np.where(lengths >= 3, d[ends - 3] * 100, 0).astype(np.int16)
-    if vals.max() > 255:
+    if any(f.count(" ") != N_PIXELS - 1 for f in fields):  # str.count is C: ~0.1 s for FER-2013
+        return None
+    vals = np.fromstring(joined, dtype=np.int16, sep=" ")  # noqa: NPY201 (text mode is supported)
+    if vals.size != len(fields) * N_PIXELS or vals.max() > 255:
         return None
     return vals.astype(np.uint8).reshape(len(fields), IMG, IMG)
 
 
-def _load_csv_fast(text: str, header: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _load_csv_fast(path: Path, header: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """pandas' C parser + vectorised checks for a well-formed file; None at the first doubt."""
     import pandas as pd
 
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False,
-                         engine="c")
+    try:  # pandas reads a path ~3× faster than the same text through StringIO
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                         engine="c", encoding="utf-8-sig")
     except (pd.errors.ParserError, ValueError):
         return None
     df.columns = [c.strip() for c in df.columns]
@@ -211,7 +203,7 @@ def load_csv(path: str | Path, drop_bad: bool = False) -> Dataset:
         raise DataError(f"{path}:1: missing column Usage in header {header!r} (expected emotion,pixels,Usage)")
 
     synthetic = _is_synthetic(path)
-    fast = _load_csv_fast(text, header)
+    fast = _load_csv_fast(path, header)
     if fast is not None:
         imgs, lab, use = fast
         return Dataset(images=imgs, labels=lab, usage=use, source=str(path), synthetic=synthetic)
