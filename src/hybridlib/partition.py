@@ -408,6 +408,8 @@ class Graph:
                 if k in nd and nd[k] is not None:
                     kw[k] = _num(nd[k], f"graph {name!r}: node {nid!r}: {k}")
             meta = nd.get("meta") or {}
+            if not isinstance(meta, Mapping):
+                raise InputError(f"graph {name!r}: node {nid!r}: meta must be an object, got {type(meta).__name__}")
             extra = {k: v for k, v in nd.items() if k not in ("id", "meta", *_NODE_COSTS, *_NODE_OPTIONAL)}
             nodes.append(Node(id=nid, meta={**extra, **meta}, **kw))
         return cls(nodes=nodes, edges=[tuple(e) if isinstance(e, (list, tuple)) else e for e in d["edges"]],
