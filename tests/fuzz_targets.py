@@ -121,7 +121,7 @@ def split_payloads(draw: Any, item_shape: tuple[int, ...] = (4, 4, 2)) -> dict[s
     return {"headers": headers, "body": body, "item_shape": item_shape, "mutation": how}
 
 
-def check_split_decode(case: dict[str, Any], ctx: dict[str, Any] | None = None) -> None:
+def check_split_decode(case: dict[str, Any], ctx: dict[str, Any] | None = None) -> str:
     """:func:`hybridlib.wire.decode` (what ``/split`` runs): a finite float32 tensor of the
     declared shape, or a WireError with status 400/413 and a message; nothing else."""
     from hybridlib import serve, wire
@@ -130,12 +130,13 @@ def check_split_decode(case: dict[str, Any], ctx: dict[str, Any] | None = None) 
         y = serve.decode_tensor(case["body"], case["headers"], case["item_shape"])
     except wire.WireError as e:
         assert e.http_status in (400, 413) and str(e).strip(), e
-        return
+        return str(e.http_status)
     shape = tuple(int(v) for v in case["headers"]["X-Shape"].replace(" ", "").split(","))
     assert y.dtype == np.float32 and y.shape == shape and np.isfinite(y).all()
+    return "ok"
 
 
-def check_split_http(case: dict[str, Any], ctx: dict[str, Any]) -> None:
+def check_split_http(case: dict[str, Any], ctx: dict[str, Any]) -> str:
     """``POST /split/pool2`` on a real server: 200 with probabilities, or 4xx JSON ``error``."""
     path = ctx.get("split_path", "/split/pool2")
     status, ctype, body = http_request(ctx["split_url"], "POST", path, case["body"], case["headers"])
@@ -147,6 +148,7 @@ def check_split_http(case: dict[str, Any], ctx: dict[str, Any]) -> None:
     else:
         assert 400 <= status < 500
         _json_error(status, ctype, body)
+    return str(status)
 
 
 # ----------------------------------------------------------------------------- /offer bodies
@@ -216,7 +218,7 @@ def offer_requests(draw: Any) -> dict[str, Any]:
     return {"body": body, "headers": {"Content-Type": ctype} if ctype else {}}
 
 
-def check_offer(case: dict[str, Any], ctx: dict[str, Any]) -> None:
+def check_offer(case: dict[str, Any], ctx: dict[str, Any]) -> str:
     """A real cloud server: 200 with an SDP answer, or 4xx JSON ``error``; never 5xx."""
     status, ctype, body = http_request(ctx["offer_url"], "POST", "/offer", case["body"], case["headers"])
     assert status < 500, (status, body[:300])
@@ -225,6 +227,7 @@ def check_offer(case: dict[str, Any], ctx: dict[str, Any]) -> None:
         assert ans["type"] == "answer" and "m=" in ans["sdp"]
     else:
         _json_error(status, ctype, body)
+    return str(status)
 
 
 # ----------------------------------------------------------------------------- dataset rows
@@ -282,7 +285,7 @@ def dataset_csvs(draw: Any) -> dict[str, Any]:
     return {"data": data, "kind": kind, "bad_line": bad_line, "n_lines": data.count(b"\n") + 1}
 
 
-def check_dataset(case: dict[str, Any], ctx: dict[str, Any]) -> None:
+def check_dataset(case: dict[str, Any], ctx: dict[str, Any]) -> str:
     """``hybridlib data validate FILE``: exit 0 on a good file; else exit 2 and
     ``hybridlib data: error: FILE:LINE: reason`` with the bad line; nothing written."""
     d = Path(ctx["tmp"]) / f"ds{ctx.setdefault('_n', [0])[0]}"
@@ -295,7 +298,7 @@ def check_dataset(case: dict[str, Any], ctx: dict[str, Any]) -> None:
     assert files_in(d) == before, "validate wrote a file"
     if case["bad_line"] is None:
         assert rc == 0 and "rows" in out, (rc, err[-300:])
-        return
+        return "exit 0"
     assert rc == 2, (case["kind"], rc, out[-300:], err[-300:])
     m = re.search(re.escape(str(path)) + r":(\d+): (.+)", err)
     assert m and m.group(2).strip(), (case["kind"], err[-300:])
@@ -304,6 +307,7 @@ def check_dataset(case: dict[str, Any], ctx: dict[str, Any]) -> None:
         assert case["bad_line"] <= line <= case["n_lines"], (line, case["bad_line"], err[-300:])
     else:
         assert line == case["bad_line"], (case["kind"], line, case["bad_line"], err[-300:])
+    return "exit 2"
 
 
 # ----------------------------------------------------------------------------- partition graphs
@@ -374,7 +378,7 @@ def graph_files(draw: Any) -> dict[str, Any]:
     return {"data": data, "args": args, "command": draw(st.sampled_from(["solve", "pareto"]))}
 
 
-def check_graph(case: dict[str, Any], ctx: dict[str, Any]) -> None:
+def check_graph(case: dict[str, Any], ctx: dict[str, Any]) -> str:
     """``hybridlib partition solve|pareto FILE``: exit 0 with a JSON plan, or exit 2 with
     ``hybridlib partition: error: …``; never a traceback; nothing written."""
     d = Path(ctx["tmp"]) / f"g{ctx.setdefault('_n', [0])[0]}"
@@ -394,6 +398,38 @@ def check_graph(case: dict[str, Any], ctx: dict[str, Any]) -> None:
     else:
         assert rc == 2, (rc, err[-300:])
         assert err.startswith("hybridlib partition: error: ") and len(err.strip()) > 30, err[-300:]
+    return f"exit {rc}"
+
+
+# ----------------------------------------------------------------------------- servers
+
+
+@contextlib.contextmanager
+def fuzz_server(model_path: str | Path, max_sessions: int = 256) -> Any:
+    """One real app on 127.0.0.1 serving ``/split`` (tails of ``model_path``) and ``/offer``
+    (cloud mode; TF runtime, no TF Lite conversion). Yields its base URL."""
+    from hybridlib import cloud, export, serve
+
+    import asyncio
+
+    clf = cloud.Classifier(export.load_model(model_path), runtime="tf")
+    app = serve.make_app("cloud", model_path=model_path, max_sessions=max_sessions, classifier=clf)
+    svc = app[cloud._APP_KEY]
+
+    async def hang_up(request: Any, response: Any) -> None:
+        # An offer the server accepted opens a peer connection no client will ever join; close
+        # it right after the answer (as a client hanging up would) so sessions do not pile up
+        # to max_sessions and turn later offers into 503s that never reach the SDP parser.
+        if request.path == "/offer" and response.status == 200:
+            async def close_all() -> None:
+                for s in list(svc.sessions.values()):
+                    await svc._close(s)
+
+            asyncio.get_running_loop().create_task(close_all())
+
+    app.on_response_prepare.append(hang_up)
+    with serve.run_in_thread(app) as url:
+        yield url
 
 
 # ----------------------------------------------------------------------------- registry
@@ -403,7 +439,7 @@ def check_graph(case: dict[str, Any], ctx: dict[str, Any]) -> None:
 class Target:
     name: str
     strategy: Callable[[], st.SearchStrategy]
-    check: Callable[[dict[str, Any], dict[str, Any]], None]
+    check: Callable[[dict[str, Any], dict[str, Any]], str]  # → outcome ("400", "exit 2", …)
     needs: tuple[str, ...] = ()  # ctx keys: "split_url", "offer_url" (real servers)
 
 

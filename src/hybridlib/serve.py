@@ -446,7 +446,15 @@ def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) 
     try:
         yield f"http://{host}:{state['port']}"
     finally:
-        fut = asyncio.run_coroutine_threadsafe(state["runner"].cleanup(), loop)
+        async def _stop() -> None:
+            await state["runner"].cleanup()
+            # tasks the app left behind (e.g. aiortc's ICE connects of peers that never came)
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        fut = asyncio.run_coroutine_threadsafe(_stop(), loop)
         with contextlib.suppress(Exception):
             fut.result(30)
         loop.call_soon_threadsafe(loop.stop)
