@@ -225,6 +225,14 @@ def check_offer(case: dict[str, Any], ctx: dict[str, Any]) -> str:
     if status == 200:
         ans = json.loads(body)
         assert ans["type"] == "answer" and "m=" in ans["sdp"]
+        # accepting an offer the peer connection cannot use is a lie: every media section
+        # needs DTLS fingerprints and ICE credentials, or aiortc fails later in a background task
+        from aiortc.sdp import SessionDescription
+
+        for m in SessionDescription.parse(json.loads(case["body"])["sdp"]).media:
+            assert m.dtls is not None and m.dtls.fingerprints, f"accepted an offer whose {m.kind} has no fingerprint"
+            assert m.ice is not None and m.ice.usernameFragment and m.ice.password, \
+                f"accepted an offer whose {m.kind} has no ICE credentials"
     else:
         _json_error(status, ctype, body)
     return str(status)

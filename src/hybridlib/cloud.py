@@ -642,6 +642,9 @@ class CloudService:
             return err(400, f"field 'type' must be \"offer\", got {typ!r}")
         if "m=video" not in sdp:
             return err(400, "the offer has no video track (m=video): cloud mode needs the camera")
+        defect = _offer_defect(sdp)
+        if defect:
+            return err(400, f"bad SDP offer: {defect}")
         # check and admit with no ``await`` in between: _accept registers the session
         # before its first await, so two concurrent offers cannot both take the last slot
         if len(self.sessions) >= self.config.max_sessions:
@@ -771,6 +774,24 @@ class CloudService:
 
 class _BadOffer(Exception):
     pass
+
+
+def _offer_defect(sdp: str) -> str | None:
+    """Why aiortc could never connect this offer, or None. aiortc accepts an offer whose media
+    lack DTLS fingerprints or ICE credentials and only fails later, in a background task
+    (found by fuzzing: ``benchmarks/fuzz.py``); refuse such offers up front with a 400."""
+    from aiortc.sdp import SessionDescription
+
+    try:
+        desc = SessionDescription.parse(sdp)
+    except Exception as e:  # noqa: BLE001 - the parser raises many types on bad text
+        return f"cannot parse ({type(e).__name__}: {e})"[:300]
+    for m in desc.media:
+        if m.dtls is None or not m.dtls.fingerprints:
+            return f"m={m.kind} has no a=fingerprint (DTLS)"
+        if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
+            return f"m={m.kind} has no ICE credentials (a=ice-ufrag / a=ice-pwd)"
+    return None
 
 
 def setup_cloud(app: web.Application, model_path: str | Path | None = None, max_sessions: int = 4,

@@ -15,7 +15,10 @@ Routes: ``GET /`` (app), ``GET /app.js|style.css|cloud.js|…`` (files in ``web/
 ``GET /model/<variant>/<file>``, ``GET /healthz``, ``GET /metrics``, ``POST /split/<k>``.
 
 Bad input never gives a 500: :func:`error_middleware` turns every HTTP error into JSON
-``{"error": …}`` and :class:`~hybridlib.utils.InputError` into a 400. Inference runs on a
+``{"error": …}`` and :class:`~hybridlib.utils.InputError` into a 400 (413 for a ``/split``
+body that is, or decompresses to, more than its declared tensor: :mod:`hybridlib.wire`).
+Every route that serves a file goes through :func:`safe_file` (resolve, then check the
+result is inside the route's folder), so ``..`` in any encoding and symlinks out are 404. Inference runs on a
 one-thread executor (TF is not re-entrant and the event loop must stay free).
 """
 from __future__ import annotations
@@ -47,7 +50,7 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 MODES = ("hybrid", "cloud")
 PIPELINES = ("ours", "seed")
 CODECS = wire.CODECS
-DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}  # names the wire carries
+DTYPES = {k: v.type for k, v in wire.DTYPES.items()}  # the element types the wire carries
 MAX_SPLIT_BODY = 16 * 1024 * 1024
 MAX_SPLIT_BATCH = 64
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

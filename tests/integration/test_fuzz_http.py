@@ -48,3 +48,16 @@ def test_fuzz_offer(ctx):
         F.check_offer(case, ctx)
 
     run()
+
+
+@pytest.mark.parametrize("drop,needle", [("a=fingerprint:", "fingerprint"), ("a=ice-pwd:", "ICE")])
+def test_offer_that_cannot_connect_is_400(ctx, drop, needle):
+    """Found by benchmarks/fuzz.py: aiortc took these offers (200) and failed later in a
+    background task; the server now refuses them up front."""
+    sdp = "\r\n".join(line for line in F.SDP_TEMPLATE.split("\r\n") if not line.startswith(drop))
+    case = {"body": json.dumps({"sdp": sdp, "type": "offer"}).encode(),
+            "headers": {"Content-Type": "application/json"}}
+    status, _, body = F.http_request(ctx["offer_url"], "POST", "/offer", case["body"], case["headers"])
+    assert status == 400 and needle in json.loads(body)["error"]
+    full = {"body": json.dumps({"sdp": F.SDP_TEMPLATE, "type": "offer"}).encode(), "headers": case["headers"]}
+    assert F.check_offer(full, ctx) == "200"  # the template itself is a usable offer
