@@ -10,19 +10,23 @@ the bytes the server decodes.
 Wire format (version 1)
 =======================
 
-A tensor is an HTTP body plus five headers. Header names are case-insensitive (HTTP);
-values are ASCII.
+A tensor is an HTTP body plus up to five headers. Header names are case-insensitive (HTTP);
+values are ASCII, at most 256 characters (longer → 400). The body's ``Content-Type`` is not
+read (send ``application/octet-stream``).
 
 ``X-Shape`` (required)
-    Comma-separated positive decimal integers, outermost first, e.g. ``1,12,12,64``
-    (NHWC for images; the first number is the batch). Spaces are ignored. The element
-    count is the product.
+    Comma-separated decimal integers ≥ 1 (ASCII digits only: no sign, point or exponent),
+    outermost first, e.g. ``1,12,12,64`` (NHWC for images; the first number is the batch).
+    Spaces are ignored. The element count is the product. ``POST /split/<k>`` wants
+    ``N,<the layer's output shape>`` with ``1 ≤ N ≤ 64``.
 ``X-Dtype`` (default ``float32``)
     One of ``float32``, ``float16``, ``uint8``: the element type of the (decompressed) body.
 ``X-Scale``, ``X-Zero-Point`` (``uint8`` only; ``X-Scale`` required, ``X-Zero-Point`` default 0)
     Per-tensor affine quantisation, decimal numbers (any form ``parseFloat``/``float`` reads;
     the encoder writes Python ``repr`` of a float and an integer zero point). The value of a
-    byte ``q`` is ``(q - zero_point) * scale``. ``X-Scale`` must be finite and > 0.
+    byte ``q`` is ``(q - zero_point) * scale``, computed in double precision and then rounded
+    to float32. ``X-Scale`` must be finite and > 0, ``X-Zero-Point`` finite (ignored for the
+    float dtypes).
     The encoder uses ``lo = min(x)``, ``hi = max(x)``, ``scale = (hi - lo) / 255`` (1.0 if
     that is 0), ``zero_point = round(-lo / scale)`` (an integer, may lie outside 0..255),
     ``q = clip(round(x / scale) + zero_point, 0, 255)`` (``round`` is numpy's half-to-even; a
@@ -30,14 +34,17 @@ values are ASCII.
 ``X-Codec`` (default ``none``)
     Optional lossless compression of the whole body, applied after quantisation:
     ``none``; ``zlib`` (RFC 1950 zlib stream, i.e. deflate with the 2-byte header and Adler-32,
-    what ``pako.deflate`` writes); ``zstd`` (one or more RFC 8878 Zstandard frames; a window
-    of at most 8 MiB unless the content is larger); ``lz4`` (LZ4 *frame* format, magic
-    ``04 22 4D 18``, not a raw block).
+    what ``pako.deflate`` writes, exactly one stream); ``zstd`` (one or more RFC 8878
+    Zstandard frames back to back, each with a window of at most max(8 MiB, the smallest
+    power of two ≥ the decoded size)); ``lz4`` (exactly one LZ4 *frame*, magic
+    ``04 22 4D 18``, not a raw block). No bytes may follow the stream or frame.
 
 Body: after undoing ``X-Codec``, exactly ``prod(X-Shape) * itemsize`` bytes (itemsize 4, 2, 1),
 elements in C (row-major) order, **little-endian** IEEE 754 for ``float32``/``float16``
 (what a JS ``Float32Array`` on every current platform holds). No padding, no trailer.
 float values must be finite (NaN and ±inf are refused), and so must every dequantised value.
+With ``X-Codec: none`` a body longer than that is refused as too large (413), a shorter one as
+malformed (400).
 
 Decoding is strict and bounded: the receiver knows the shape it expects, so it knows the
 exact size ``n`` of the decoded body before it decompresses anything. Decompression streams
@@ -70,7 +77,7 @@ __all__ = ["CODECS", "DTYPES", "ITEMSIZE", "WireError", "PayloadTooLarge", "quan
 DTYPES: dict[str, Any] = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "uint8": np.dtype("u1")}
 ITEMSIZE = {k: v.itemsize for k, v in DTYPES.items()}
 CODECS = ("none", "zlib", "zstd", "lz4")
-#: Longest header value the decoder looks at (a 8-dimensional shape of 9-digit sizes fits).
+#: Longest header value the decoder reads (an 8-dimensional shape of 9-digit sizes fits).
 MAX_HEADER_CHARS = 256
 #: zstd frames may ask for at most this window (or the content size, if larger).
 ZSTD_MIN_WINDOW = 1 << 23

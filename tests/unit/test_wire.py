@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 from hybridlib import early_exit, partition, serve, wire
 
 FLOAT16_MAX = 65504.0
-SETTINGS = settings(max_examples=60, derandomize=True, deadline=None,
+SETTINGS = settings(max_examples=60, derandomize=True, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
