@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .data import CLASS_NAMES
 from .utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +66,6 @@ def dtls_bytes(pc: Any) -> tuple[int, int]:
         tx += getattr(t, "_RTCDtlsTransport__tx_bytes", 0)
     return rx, tx
 
-EMOTIONS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 PIPELINES = ("ours", "seed")
 #: largest accepted ``/offer`` body: a browser SDP offer is 3–10 KB.
 MAX_OFFER_BYTES = 64 * 1024
@@ -271,7 +271,7 @@ class Classifier:
 
     def batch(self, faces: np.ndarray) -> np.ndarray:
         if len(faces) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
+            return np.zeros((0, len(CLASS_NAMES)), np.float32)
         x = preprocess(faces)
         if self._tfl is not None:
             return self._tfl(x)
@@ -284,9 +284,9 @@ class Classifier:
 
 def face_result(box: tuple[int, int, int, int], probs: np.ndarray) -> dict[str, Any]:
     """One face of a DESIGN §6 message."""
-    p = [float(v) for v in probs[:len(EMOTIONS)]]
-    return {"box": [int(v) for v in box], "emotion": EMOTIONS[int(np.argmax(p))],
-            "probs": {e: round(v, 5) for e, v in zip(EMOTIONS, p)}}
+    p = [float(v) for v in probs[:len(CLASS_NAMES)]]
+    return {"box": [int(v) for v in box], "emotion": CLASS_NAMES[int(np.argmax(p))],
+            "probs": {e: round(v, 5) for e, v in zip(CLASS_NAMES, p)}}
 
 
 def draw_overlay(img: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
@@ -493,7 +493,7 @@ class BatchWorker(threading.Thread):
         tc = time.perf_counter()
         for i in range(0, len(allc), self.max_batch):
             probs.append(self.classifier.batch(allc[i:i + self.max_batch]))
-        probs_all = np.concatenate(probs) if probs else np.zeros((0, len(EMOTIONS)))
+        probs_all = np.concatenate(probs) if probs else np.zeros((0, len(CLASS_NAMES)))
         k = 0
         done = time.perf_counter()
         cnn_ms = round((done - tc) * 1000 / len(work), 2)  # the batch's cost, shared per frame
@@ -819,33 +819,6 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None, max_
     providers.append(svc.metrics)
     app.on_shutdown.append(svc.shutdown)
     return svc
-
-
-def make_dev_model(path: str | Path, seed: int = 0) -> Path:
-    """An UNTRAINED seed-shaped CNN (~3M params) saved as .h5, for when no trained model exists.
-
-    Load numbers depend on the network's cost, not on its weights, so the load study can run on
-    it; its labels are meaningless and everything that uses it says so.
-    """
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((48, 48, 1))
-    x = inp
-    for f in (64, 128, 256):
-        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(256, activation="relu")(x)
-    out = keras.layers.Dense(len(EMOTIONS), activation="softmax")(x)
-    model = keras.Model(inp, out, name="dev_untrained")
-    from .utils import atomic_path
-
-    path = Path(path)
-    with atomic_path(path.with_suffix(".h5")) as tmp:
-        model.save(tmp, save_format="h5")
-    return path.with_suffix(".h5")
 
 
 # --------------------------------------------------------------------------------------------

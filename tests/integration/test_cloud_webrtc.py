@@ -16,6 +16,8 @@ import urllib.request
 import numpy as np
 import pytest
 
+from hybridlib import data
+
 pytestmark = pytest.mark.integration
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -72,8 +74,8 @@ def test_client_gets_labels_and_overlay(srv):
     assert isinstance(msg["frame"], int) and msg["server_ms"] >= 0
     assert len(msg["faces"]) == 1
     face = msg["faces"][0]
-    assert face["emotion"] in cloud.EMOTIONS
-    assert set(face["probs"]) == set(cloud.EMOTIONS)
+    assert face["emotion"] in data.CLASS_NAMES
+    assert set(face["probs"]) == set(data.CLASS_NAMES)
     assert abs(sum(face["probs"].values()) - 1) < 1e-2
     box = face["box"]
     assert any(media.contains_point(t, *media.box_centre(box)) and media.iou(t, box) >= 0.4 for t in truth)

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hybridlib import cloud, media  # noqa: E402
+from hybridlib import cloud, data, media  # noqa: E402
 from hybridlib.utils import InputError  # noqa: E402
 
 
@@ -73,7 +73,7 @@ def test_crop_and_result_schema():
     probs = np.array([0.1, 0, 0, 0.7, 0.1, 0.05, 0.05])
     r = cloud.face_result((1, 2, 3, 4), probs)
     assert r["box"] == [1, 2, 3, 4] and r["emotion"] == "Happy"
-    assert list(r["probs"]) == list(cloud.EMOTIONS)
+    assert list(r["probs"]) == list(data.CLASS_NAMES)
 
 
 def test_overlay_yuv_draws_green_in_bgr(clip):
