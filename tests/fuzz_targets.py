@@ -241,9 +241,10 @@ def check_offer(case: dict[str, Any], ctx: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- dataset rows
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
-#: bad values that cannot be read as valid by any lenient rule (no "+5", no non-ASCII digits)
-BAD_LABELS = ("7", "-1", "", "a", "1.5", "3x", "66", "0x1", "None")
-BAD_PIXELS = ("256", "-1", "x", "1.5", "1e3", "0x10", "999", "12a", "NaN", ",")
+#: bad values: out of range, not integers, or integers only to Python's lenient int()
+#: ("+5", "٣", "1_0", full-width digits) — the validator accepts ASCII digits only
+BAD_LABELS = ("7", "-1", "", "a", "1.5", "3x", "66", "0x1", "None", "+3", "٣", "３")
+BAD_PIXELS = ("256", "-1", "x", "1.5", "1e3", "0x10", "999", "12a", "NaN", ",", "+5", "٣", "1_0", "５")
 
 
 def _pixels(rng: np.random.Generator, n: int = 2304) -> str:
