@@ -121,9 +121,20 @@ def default_data(preset: str, root: Path) -> Path | None:
     return found
 
 
-def _kernel_manager(env: dict[str, str]) -> type:
-    """A kernel manager class whose kernels get ``env`` on top of ours (papermill passes no
-    launch arguments through, so the class is the one place to put them)."""
+#: Set in the kernels' environment unless ``verbose``: TensorFlow's C++ logging (and the absl
+#: log lines it routes), gRPC and glog keep to errors. A value the user exported wins.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "2"}
+
+
+def _kernel_manager(env: dict[str, str], log_path: Path | None = None) -> type:
+    """A kernel manager class whose kernels get ``env`` on top of ours and, when ``log_path``
+    is given, write their own stdout/stderr there instead of our terminal.
+
+    Papermill passes no launch arguments through, so the class is the one place to put them.
+    What a kernel prints outside its cells (CUDA/cuDNN registration lines, absl's
+    pre-initialisation notices, ipykernel's "running over TCP" warning) is noise for a
+    reader of ``hybridlib run``, but evidence when a kernel dies: hence a file, not /dev/null.
+    """
     from jupyter_client import AsyncKernelManager
 
     class _Manager(AsyncKernelManager):
@@ -131,13 +142,25 @@ def _kernel_manager(env: dict[str, str]) -> type:
             kw["env"] = {**kw.get("env", os.environ), **env}
             return await super()._async_pre_start_kernel(**kw)
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw):  # type: ignore[override]
+            if log_path is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as f:  # the child keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = f
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
     return _Manager
 
 
 def run(preset: str = "quick", only: str | list[str] | None = None, data_path: str | Path | None = None,
         reports_dir: str | Path | None = None, root: str | Path | None = None,
-        progress: bool = True, timeout_s: int | None = None) -> PipelineResult:
-    """Execute the selected notebooks; write ``summary.md``/``summary.json``; raise on failure."""
+        progress: bool = True, timeout_s: int | None = None, verbose: bool = False) -> PipelineResult:
+    """Execute the selected notebooks; write ``summary.md``/``summary.json``; raise on failure.
+
+    Unless ``verbose``, each kernel runs with :data:`QUIET_ENV` and its own output outside
+    the cells goes to ``reports/<preset>/logs/<notebook>.log`` (cell output is in the
+    executed notebook either way)."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -166,12 +189,18 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                 bar.set_postfix_str(nb.stem)
             out = ctx.reports_dir / nb.name
             clear_skipped(ctx.results_dir, nb.stem)
+            kenv = {NOTEBOOK_ENV: nb.stem}
+            klog = None
+            if not verbose:
+                kenv.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
+                klog = ctx.reports_dir / "logs" / f"{nb.stem}.log"
+                klog.unlink(missing_ok=True)
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
                                     cwd=str(nb.parent), progress_bar=False, log_output=False,
                                     execution_timeout=timeout_s,
-                                    kernel_manager_class=_kernel_manager({NOTEBOOK_ENV: nb.stem}))
+                                    kernel_manager_class=_kernel_manager(kenv, klog))
             except PapermillExecutionError as e:
                 run_ = NotebookRun(nb.stem, "failed", time.perf_counter() - t0, str(out),
                                    error=f"{e.ename}: {e.evalue}", cell=e.cell_index)
@@ -180,7 +209,8 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                 where = _failed_cell(out, e.cell_index)
                 raise NotebookFailed(
                     f"notebook {nb.name} failed in {where}: {e.ename}: {e.evalue}\n"
-                    f"  executed copy with the traceback: {out}") from None
+                    f"  executed copy with the traceback: {out}"
+                    + (f"\n  kernel log: {klog}" if klog else "")) from None
             result.runs.append(NotebookRun(nb.stem, "ok", time.perf_counter() - t0, str(out)))
             if bar is not None:
                 bar.update(1)

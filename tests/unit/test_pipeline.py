@@ -134,3 +134,31 @@ def test_required_skip_fails_the_run_naming_the_part(tmp_path):
     assert r.returncode == 1
     assert "required part(s) skipped: browser profile" in r.stderr
     assert "skipped (required): browser profile: chromium crashed" in r.stdout
+
+
+def test_kernels_are_quiet_unless_verbose(tmp_path):
+    """What a kernel writes outside its cells (fd 2: CUDA/absl/ipykernel notices) goes to
+    reports/<preset>/logs/, not the terminal; -v lets it through. The kernel also gets the
+    quiet TensorFlow/gRPC settings."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "hybridlib"\n')
+    (tmp_path / "notebooks").mkdir()
+    _nb(tmp_path / "notebooks" / "00_noisy.ipynb",
+        "import os\nos.write(2, b'NOISE-FROM-KERNEL\\n')\n"
+        "from hybridlib import config\nctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)\n"
+        "ctx.save_result('env', {k: os.environ.get(k) for k in ('TF_CPP_MIN_LOG_LEVEL', 'GRPC_VERBOSITY', "
+        "'HYBRIDLIB_NOTEBOOK')})")
+    env = {k: v for k, v in os.environ.items() if k not in pipeline.QUIET_ENV}
+    env["HYBRIDLIB_ROOT"] = str(tmp_path)
+    cmd = [sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "NOISE-FROM-KERNEL" not in r.stderr + r.stdout
+    assert "running over TCP" not in r.stderr
+    out = tmp_path / "reports" / "smoke"
+    assert "NOISE-FROM-KERNEL" in (out / "logs" / "00_noisy.log").read_text()
+    seen = json.loads((out / "results" / "env.json").read_text())
+    assert seen["TF_CPP_MIN_LOG_LEVEL"] == "2" and seen["GRPC_VERBOSITY"] == "ERROR"
+    assert seen["HYBRIDLIB_NOTEBOOK"] == "00_noisy"
+    r = subprocess.run(cmd + ["-v"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and "NOISE-FROM-KERNEL" in r.stderr
+    assert json.loads((out / "results" / "env.json").read_text())["GRPC_VERBOSITY"] is None

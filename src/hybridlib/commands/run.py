@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 00,05")
     p.add_argument("--data", help="FER-2013 csv or folder (default: data/raw/ if present, else synthetic)")
     p.add_argument("--reports-dir", help="where to write (default reports/<preset>/)")
+    p.add_argument("-v", "--verbose", dest="run_verbose", action="count", default=0,
+                   help="let the notebook kernels print to this terminal (TensorFlow, absl, CUDA "
+                        "and ipykernel messages); by default they go to reports/<preset>/logs/")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     p.set_defaults(func=_run)
 
@@ -25,7 +28,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         res = pipeline.run(args.preset, only=args.only, data_path=args.data, reports_dir=args.reports_dir,
-                           timeout_s=args.timeout)
+                           timeout_s=args.timeout,
+                           verbose=bool(args.run_verbose or getattr(args, "verbose", 0)))
     except pipeline.RequiredPartSkipped as e:
         _print(e.result)
         raise
