@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,4 +43,9 @@ def _print(res) -> None:
         print(f"{r.status:6s} {r.seconds:7.1f}s  {r.name}")
     for s in res.skipped:
         print(f"{'skipped' + (' (required)' if s.get('required') else '')}: {s['part']}: {s['reason']}")
-    print(f"summary: {res.reports_dir}/summary.md")
+    summary = Path(res.reports_dir) / "summary.md"
+    try:  # as the user would type it from here
+        summary = summary.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    print(f"summary: {summary}")
