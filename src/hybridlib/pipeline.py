@@ -211,6 +211,14 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                     f"notebook {nb.name} failed in {where}: {e.ename}: {e.evalue}\n"
                     f"  executed copy with the traceback: {out}"
                     + (f"\n  kernel log: {klog}" if klog else "")) from None
+            except Exception as e:  # the kernel died or timed out: no cell traceback to show
+                result.runs.append(NotebookRun(nb.stem, "failed", time.perf_counter() - t0, str(out),
+                                               error=f"{type(e).__name__}: {e}"))
+                _finish(ctx, result)
+                raise NotebookFailed(
+                    f"notebook {nb.name} stopped: {type(e).__name__}: {e}"
+                    + (f"\n  kernel log (what the kernel printed before it stopped): {klog}" if klog else "")
+                ) from e
             result.runs.append(NotebookRun(nb.stem, "ok", time.perf_counter() - t0, str(out)))
             if bar is not None:
                 bar.update(1)

@@ -162,3 +162,15 @@ def test_kernels_are_quiet_unless_verbose(tmp_path):
     r = subprocess.run(cmd + ["-v"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0 and "NOISE-FROM-KERNEL" in r.stderr
     assert json.loads((out / "results" / "env.json").read_text())["GRPC_VERBOSITY"] is None
+
+
+def test_dead_kernel_is_a_named_failure_with_its_log(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "hybridlib"\n')
+    (tmp_path / "notebooks").mkdir()
+    _nb(tmp_path / "notebooks" / "00_dies.ipynb", "import os\nos.write(2, b'LAST-WORDS\\n')\nos._exit(3)")
+    with pytest.raises(pipeline.NotebookFailed, match=r"(?s)00_dies.ipynb stopped: DeadKernelError.*kernel log") as e:
+        pipeline.run("smoke", root=tmp_path, progress=False)
+    log = tmp_path / "reports" / "smoke" / "logs" / "00_dies.log"
+    assert str(log) in str(e.value) and "LAST-WORDS" in log.read_text()
+    summary = json.loads((tmp_path / "reports" / "smoke" / "summary.json").read_text())
+    assert summary["pipeline"]["runs"][0]["status"] == "failed"
