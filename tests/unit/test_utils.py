@@ -42,3 +42,13 @@ def test_atomic_path_directory_keeps_search_bit(tmp_path, umask):
         tmp.mkdir()
         (tmp / "w.bin").write_bytes(b"1")
     assert stat.S_IMODE(target.stat().st_mode) == 0o755 and (target / "w.bin").read_bytes() == b"1"
+
+
+def test_export_atomic_dir_follows_umask(tmp_path, umask):
+    from hybridlib.export import atomic_dir
+
+    umask(0o022)
+    with atomic_dir(tmp_path / "tfjs") as d:
+        (d / "model.json").write_text("{}")
+    assert stat.S_IMODE((tmp_path / "tfjs").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "tfjs" / "model.json").stat().st_mode) == 0o644
