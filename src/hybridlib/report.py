@@ -59,7 +59,12 @@ def _fmt(v: Any) -> str:
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
-    return "n/a" if x is None else f"{100 * x:.{digits}f}%"
+    """A share in percent; tiny non-zero shares keep two significant digits (never "0.00%")."""
+    if x is None:
+        return "n/a"
+    if x != 0 and abs(100 * x) < 10 ** -digits:
+        return f"{100 * x:.2g}%"
+    return f"{100 * x:.{digits}f}%"
 
 
 def _x(x: float | None) -> str:

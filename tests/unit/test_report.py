@@ -195,3 +195,8 @@ def test_seed_comparison_empty():
                                       ({"device_slowdown": 1, "load": 1}, "as measured")])
 def test_scenario_label(s, label):
     assert report.scenario_label(s) == label
+
+
+def test_small_shares_are_not_rounded_to_zero():
+    assert report._pct(0.00004, 2) == "0.004%"
+    assert report._pct(0.0, 2) == "0.00%" and report._pct(0.5) == "50.0%" and report._pct(None) == "n/a"
