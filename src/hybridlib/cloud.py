@@ -347,8 +347,61 @@ class Stats:
     frames_in: int = 0
     frames_out: int = 0
     frames_dropped: int = 0
+    frames_queued: int = 0  # seed: frames that waited behind others in aiortc's track queue
+    frames_lost: int = 0  # seed: frames the client sent that never reached the handler (pts gaps)
+    backlog_max: int = 0  # seed: most decoded frames ever waiting for the handler at once
     infer_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
     server_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+
+
+class SeedLedger:
+    """What the seed's inline design does to frames that arrive while it is busy, counted.
+
+    The seed processes each frame in order inside the returned track's ``recv``; aiortc decodes
+    incoming frames on its own thread into an *unbounded* queue, so nothing is skipped: frames
+    that arrive while the handler is busy **queue** (the backlog the handler finds when it takes
+    the next one), and those still queued when the peer leaves are never answered — **dropped**.
+    While the handler runs, it also blocks the event loop that reads RTP; frames whose packets
+    the kernel or the jitter buffer then lose never reach the handler — **lost**, seen as gaps in
+    the frames' RTP times (the sender's frame interval is the smallest step seen).
+    Pure bookkeeping so unit tests can drive it.
+    """
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.lost = 0
+        self.backlog_max = 0
+        self.prev_pts: int | None = None
+        self.step: int | None = None
+
+    def on_frame(self, pts90: int | None, backlog: int) -> tuple[int, int]:
+        """Record one frame taken by the handler with ``backlog`` more waiting; returns
+        ``(queued, lost)`` added by it."""
+        queued = 1 if backlog > 0 else 0
+        self.queued += queued
+        self.backlog_max = max(self.backlog_max, backlog)
+        lost = 0
+        if pts90 is not None:
+            if self.prev_pts is not None and pts90 > self.prev_pts:
+                d = pts90 - self.prev_pts
+                self.step = d if self.step is None else min(self.step, d)
+                lost = max(0, round(d / self.step) - 1)
+            self.prev_pts = pts90 if self.prev_pts is None else max(self.prev_pts, pts90)
+        self.lost += lost
+        return queued, lost
+
+
+def _backlog(track: Any) -> int:
+    """Decoded frames waiting in an aiortc remote track's queue (its private ``_queue``; 0 if
+    the attribute is not there), not counting the end-of-stream marker."""
+    q = getattr(track, "_queue", None)
+    if q is None:
+        return 0
+    n = q.qsize()
+    with contextlib.suppress(Exception):
+        if n and q._queue[-1] is None:  # asyncio.Queue's deque: the stream ended
+            n -= 1
+    return n
 
 
 class Session:
@@ -371,6 +424,8 @@ class Session:
         self._out_event = asyncio.Event()
         self.rx_bytes = 0
         self.tx_bytes = 0
+        self.seed_track: Any = None  # seed: the peer's remote track, whose queue we read
+        self.ledger = SeedLedger()
 
     def send(self, msg: dict[str, Any]) -> None:
         ch = self.channel
@@ -548,9 +603,20 @@ def _video_track_class() -> type:
             import av
             import cv2
 
+            from aiortc.mediastreams import MediaStreamError
+
             frame = await self.track.recv()
             s, st = self.session, self.cloud.stats
+            if s.closed:  # counted as dropped by _close with the rest of the backlog
+                raise MediaStreamError
             t_in = time.perf_counter()
+            backlog = _backlog(self.track)
+            queued, lost = s.ledger.on_frame(_pts90(frame), backlog)
+            st.frames_queued += queued
+            st.frames_lost += lost
+            st.frames_dropped += lost
+            s.dropped += lost
+            st.backlog_max = max(st.backlog_max, backlog)
             s.frames_in += 1
             st.frames_in += 1
             img = frame.to_ndarray(format="bgr24")
@@ -690,6 +756,7 @@ class CloudService:
                 await self._close(s)
 
             if self.config.pipeline == "seed":
+                s.seed_track = track
                 pc.addTrack(SeedTrack(track, s, self))
             else:
                 pc.addTrack(OursTrack(s))
@@ -732,6 +799,10 @@ class CloudService:
         if s.closed:
             return
         s.closed = True
+        if s.seed_track is not None:  # seed: frames still queued are never answered
+            left = _backlog(s.seed_track)
+            s.dropped += left
+            self.stats.frames_dropped += left
         rx, tx = s.byte_counts()
         self._closed_bytes[0] += rx
         self._closed_bytes[1] += tx
@@ -764,6 +835,8 @@ class CloudService:
                 "sessions_total": st.sessions_total, "refused": st.refused,
                 "frames_in": st.frames_in, "frames_out": st.frames_out,
                 "frames_dropped": st.frames_dropped,
+                "frames_queued": st.frames_queued, "frames_lost": st.frames_lost,
+                "backlog_max": st.backlog_max,
                 "inference_ms_p50": _pct(st.infer_ms, 50), "inference_ms_p95": _pct(st.infer_ms, 95),
                 "server_ms_p50": _pct(st.server_ms, 50), "server_ms_p95": _pct(st.server_ms, 95),
                 "bytes_in": rx, "bytes_out": tx}
@@ -788,6 +861,10 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None, max_
         if model_path is None:
             raise InputError("cloud mode needs a model file (--model PATH.h5)")
         classifier = Classifier.load(model_path, runtime="auto" if pipeline == "ours" else "tf")
+    if pipeline == "seed":
+        # model.predict traces its Keras function on the first call (seconds): do it now, so the
+        # first user's first frame measures the seed's steady cost, not the tracing
+        classifier.predict_one(np.zeros((48, 48), np.uint8))
     svc = CloudService(classifier, cfg)
     app[_APP_KEY] = svc
     app.router.add_post("/offer", svc.handle_offer)
