@@ -9,12 +9,13 @@ the traceback) stays in place for inspection.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import context
+from .config import NOTEBOOK_ENV, clear_skipped, context, read_skipped
 from .data import find_fer2013
 from .utils import HybridlibError, InputError, project_root
 
@@ -27,6 +28,16 @@ class NotebookFailed(HybridlibError):
     """A notebook raised; the message names it, the cell and the error."""
 
     exit_code = 1
+
+
+class RequiredPartSkipped(HybridlibError):
+    """Every notebook ran, but a part marked required was skipped (``ctx.skip(..., required=True)``)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, result: "PipelineResult") -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -45,10 +56,18 @@ class PipelineResult:
     reports_dir: str
     data_path: str | None
     runs: list[NotebookRun] = field(default_factory=list)
+    #: parts the notebooks could not run (``ctx.skip``), as read from ``results/_skipped.json``
+    skipped: list[dict] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
-        return all(r.status == "ok" for r in self.runs)
+        return all(r.status == "ok" for r in self.runs) and not self.required_skipped
+
+    @property
+    def required_skipped(self) -> list[dict]:
+        """Required parts skipped by a notebook of *this* run (older records only show in the summary)."""
+        return [s for s in self.skipped if s.get("required") and (s.get("at") or 0) >= self.started_at]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +121,19 @@ def default_data(preset: str, root: Path) -> Path | None:
     return found
 
 
+def _kernel_manager(env: dict[str, str]) -> type:
+    """A kernel manager class whose kernels get ``env`` on top of ours (papermill passes no
+    launch arguments through, so the class is the one place to put them)."""
+    from jupyter_client import AsyncKernelManager
+
+    class _Manager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
+            kw["env"] = {**kw.get("env", os.environ), **env}
+            return await super()._async_pre_start_kernel(**kw)
+
+    return _Manager
+
+
 def run(preset: str = "quick", only: str | list[str] | None = None, data_path: str | Path | None = None,
         reports_dir: str | Path | None = None, root: str | Path | None = None,
         progress: bool = True, timeout_s: int | None = None) -> PipelineResult:
@@ -121,6 +153,8 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                             data_path=str(ctx.data_path) if ctx.data_path else None)
     params = {"preset": ctx.preset.name, "data_path": str(ctx.data_path) if ctx.data_path else None,
               "reports_dir": str(ctx.reports_dir)}
+    if not only:
+        clear_skipped(ctx.results_dir)  # a full run starts clean; --only keeps other notebooks' records
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -131,11 +165,13 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
             if bar is not None:
                 bar.set_postfix_str(nb.stem)
             out = ctx.reports_dir / nb.name
+            clear_skipped(ctx.results_dir, nb.stem)
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
                                     cwd=str(nb.parent), progress_bar=False, log_output=False,
-                                    execution_timeout=timeout_s)
+                                    execution_timeout=timeout_s,
+                                    kernel_manager_class=_kernel_manager({NOTEBOOK_ENV: nb.stem}))
             except PapermillExecutionError as e:
                 run_ = NotebookRun(nb.stem, "failed", time.perf_counter() - t0, str(out),
                                    error=f"{e.ename}: {e.evalue}", cell=e.cell_index)
@@ -152,6 +188,11 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
         if bar is not None:
             bar.close()
     _finish(ctx, result)
+    if result.required_skipped:
+        parts = "; ".join(f"{s['part']} ({s.get('notebook') or 'notebook unknown'}): {s['reason']}"
+                          for s in result.required_skipped)
+        raise RequiredPartSkipped(f"required part(s) skipped: {parts}\n"
+                                  f"  summary: {ctx.reports_dir / 'summary.md'}", result)
     return result
 
 
@@ -181,4 +222,5 @@ def _failed_cell(executed: Path, cell_index: int) -> str:
 def _finish(ctx, result: PipelineResult) -> None:
     from .report import write_summary
 
+    result.skipped = read_skipped(ctx.results_dir)
     write_summary(ctx, result)

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 def load_results(results_dir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in sorted(Path(results_dir).glob("*.json")):
+        if p.name.startswith("_"):  # bookkeeping (e.g. _skipped.json), not a result
+            continue
         try:
             out[p.stem] = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
@@ -49,13 +51,15 @@ def write_summary(ctx, result) -> tuple[Path, Path]:
     results = load_results(ctx.results_dir)
     figures = sorted(str(p.relative_to(ctx.reports_dir)) for p in ctx.figures_dir.glob("*.png"))
     summary = {"preset": ctx.preset.name, "synthetic": ctx.synthetic, "data": ctx.data_label,
-               "pipeline": result.to_dict(), "figures": figures, "results": results}
+               "pipeline": result.to_dict(), "figures": figures, "results": results,
+               "skipped": [{**s, "status": f"skipped: {s['reason']}"} for s in getattr(result, "skipped", [])]}
     jpath = write_json_atomic(ctx.reports_dir / "summary.json", to_jsonable(summary))
     lines = [f"# hybridlib study — preset `{ctx.preset.name}`", "",
              f"Data: **{ctx.data_label}**" + (" — every number below is computed on SYNTHETIC faces, not FER-2013." if ctx.synthetic else ""),
              "", "## Notebooks", "", "| notebook | status | seconds |", "|---|---|---|"]
     for r in result.runs:
         lines.append(f"| {r.name} | {r.status}{' — ' + r.error if r.error else ''} | {r.seconds:.1f} |")
+    lines += _skipped_lines(summary["skipped"])
     for name, res in results.items():
         rows = [(k, v) for k, v in _scalars(res) if k not in ("preset",)]
         if not rows:
@@ -66,6 +70,17 @@ def write_summary(ctx, result) -> tuple[Path, Path]:
         lines += ["", "## Figures", ""] + [f"- ![{Path(f).stem}]({f})" for f in figures]
     mpath = write_text_atomic(ctx.reports_dir / "summary.md", "\n".join(lines) + "\n")
     return jpath, mpath
+
+
+def _skipped_lines(skipped: list[dict[str, Any]]) -> list[str]:
+    """The ``skipped: <reason>`` rows: parts a notebook could not run (``ctx.skip``)."""
+    if not skipped:
+        return []
+    out = ["", "## Parts that did not run", "", "| part | notebook | required | status |", "|---|---|---|---|"]
+    for s in skipped:
+        out.append(f"| {s['part']} | {s.get('notebook') or '?'} | {'yes' if s.get('required') else 'no'} "
+                   f"| {s['status'].replace('|', '/')} |")
+    return out
 
 
 #: What the seeds report (quoted from ../shared/seeds, DESIGN.md §9). These are the *seeds'*

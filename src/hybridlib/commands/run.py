@@ -23,9 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from hybridlib import pipeline
 
-    res = pipeline.run(args.preset, only=args.only, data_path=args.data, reports_dir=args.reports_dir,
-                       timeout_s=args.timeout)
+    try:
+        res = pipeline.run(args.preset, only=args.only, data_path=args.data, reports_dir=args.reports_dir,
+                           timeout_s=args.timeout)
+    except pipeline.RequiredPartSkipped as e:
+        _print(e.result)
+        raise
+    _print(res)
+    return 0
+
+
+def _print(res) -> None:
     for r in res.runs:
         print(f"{r.status:6s} {r.seconds:7.1f}s  {r.name}")
+    for s in res.skipped:
+        print(f"{'skipped' + (' (required)' if s.get('required') else '')}: {s['part']}: {s['reason']}")
     print(f"summary: {res.reports_dir}/summary.md")
-    return 0
