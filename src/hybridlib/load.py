@@ -115,6 +115,7 @@ class StepResult:
     client_script_ms_per_frame: float | None = None  # … of which script (JS + wasm)
     client_proc_ms_per_frame: float | None = None  # whole Chromium process tree (psutil)
     server_up: bool | None = None  # /healthz answered right after the step
+    drain_s: float | None = None  # how long the server kept sessions open after its users left
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -595,6 +596,17 @@ class ServerProcess:
         except Exception:  # noqa: BLE001 - any failure means "not up"
             return False
 
+    def wait_idle(self, timeout_s: float = 30.0) -> float:
+        """Wait until the server reports no open session (``/metrics`` ``sessions == 0``);
+        returns the seconds waited. Why: a server that fell behind (the seed pipeline) keeps
+        working off queued frames after its users left; the next step must not pay for them."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout_s:
+            if not self.metrics().get("sessions") or self.proc.poll() is not None:
+                break
+            time.sleep(0.25)
+        return time.perf_counter() - t0
+
     def metrics(self) -> dict:
         import urllib.request
 
@@ -779,10 +791,12 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
                 stop[0] = True
                 th.join()
             samples.append(srv.cpu_sample())
+            drain_s = srv.wait_idle()  # the seed's queued frames are counted when sessions close
             m1 = srv.metrics()
             st = summarize_step(mode, "chromium" if browser else pipeline, n, duration_s, fps, size,
                                 results, samples, m0, m1)
             st.server_up = srv.healthz()
+            st.drain_s = round(drain_s, 2)
             log.info("step %s/%s %d users: cpu %.0f%% answered %d rtt p95 %s", mode, pipeline, n,
                      st.cpu_pct, st.answered, st.rtt_p95_ms)
             steps.append(st)

@@ -180,6 +180,16 @@ def test_seed_ledger_counts_queued_and_lost_frames():
     assert led.on_frame(None, 0) == (0, 0)  # no timestamp: nothing can be said about gaps
 
 
+def test_seed_ledger_sees_frames_waiting_outside_aiortc_queues():
+    """A frame taken late against the sender's clock (15 fps: 6000 ticks of 90 kHz) counts as
+    queued even with aiortc's queues empty: the rest wait in the kernel's socket buffer."""
+    led = cloud.SeedLedger()
+    assert led.on_frame(0, 0, now=10.0) == (0, 0)
+    assert led.on_frame(6000, 0, now=10.0667) == (0, 0)  # on time
+    assert led.on_frame(12000, 0, now=10.5) == (1, 0)  # 0.37 s late: 5 frames behind
+    assert led.backlog_max == 5 and led.queued == 1
+
+
 class _FakePC:
     """Just enough of RTCPeerConnection for Session bookkeeping (no network)."""
 
