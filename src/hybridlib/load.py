@@ -116,6 +116,9 @@ class StepResult:
     client_proc_ms_per_frame: float | None = None  # whole Chromium process tree (psutil)
     server_up: bool | None = None  # /healthz answered right after the step
     drain_s: float | None = None  # how long the server kept sessions open after its users left
+    # frames the server processed (``/metrics`` frames_out) per CPU-second, from the step's start
+    # until its sessions closed: all its work and all its output, however late the answers came
+    processed_per_cpu_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,12 +184,20 @@ def summarize_step(mode: str, pipeline: str, users: int, duration_s: float, fps:
                         ("sessions_total", "refused", "frames_in", "frames_out", "frames_dropped",
                          "frames_queued", "frames_lost", "backlog_max",
                          "inference_ms_p50", "inference_ms_p95", "bytes_in", "bytes_out")},
-        server_ms_per_frame=round(1000 * cpu_s * (user_s / n_adm) / window / ans, 3)
-        if ans and cpu_s > 0 else None,
+        server_ms_per_frame=round(1000 * max(cpu_s, 0.0) * (user_s / n_adm) / window / ans, 3)
+        if ans else None,
         client_ms_per_frame=_client_ms(adm, "client_task_s", ans),
         client_script_ms_per_frame=_client_ms(adm, "client_script_s", ans),
         client_proc_ms_per_frame=_client_ms(adm, "client_proc_cpu_s", ans),
     )
+
+
+def _processed_per_cpu_s(m0: dict, m1: dict, cpu_s: float) -> float | None:
+    """Server-side frames out between two ``/metrics`` reads per CPU-second between them."""
+    a, b = m0.get("frames_out"), m1.get("frames_out")
+    if a is None or b is None or b <= a or cpu_s <= 0:
+        return None
+    return round((b - a) / cpu_s, 3)
 
 
 def _client_ms(users: list[UserResult], attr: str, frames: int) -> float | None:
@@ -769,6 +780,7 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
         if warmup_s > 0 and mode == "cloud":
             w = run_users(mode, srv.url, 1, min(warmup_s, MAX_DURATION_S), fps, size)
             log.info("warm-up (%s): %d frames answered, not measured", pipeline, sum(r.answered for r in w))
+            srv.wait_idle()  # its session must be gone before a capped server's first step
             time.sleep(settle_s)
         for n in tqdm(list(users), desc=f"load {mode}/{pipeline}", disable=not progress):
             m0 = srv.metrics()
@@ -792,11 +804,13 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
                 th.join()
             samples.append(srv.cpu_sample())
             drain_s = srv.wait_idle()  # the seed's queued frames are counted when sessions close
+            c_end = srv.cpu_sample()
             m1 = srv.metrics()
             st = summarize_step(mode, "chromium" if browser else pipeline, n, duration_s, fps, size,
                                 results, samples, m0, m1)
             st.server_up = srv.healthz()
             st.drain_s = round(drain_s, 2)
+            st.processed_per_cpu_s = _processed_per_cpu_s(m0, m1, c_end[1] - samples[0][1])
             log.info("step %s/%s %d users: cpu %.0f%% answered %d rtt p95 %s", mode, pipeline, n,
                      st.cpu_pct, st.answered, st.rtt_p95_ms)
             steps.append(st)
@@ -917,7 +931,10 @@ def cloud_ratio_table(ours: Sequence[StepResult | dict], seed: Sequence[StepResu
     Why per count: a median of ours over 1–6 users against the seed over 1–4 compares unlike
     loads (the batching pipeline gets cheaper per frame as users grow). Counts run by only one
     pipeline are listed under ``unmatched`` and never enter the headline; a count where either
-    side answered nothing has no ratio.
+    side answered nothing has no ratio. ``ratio`` uses what the users received within the step
+    (``answered_per_cpu_s``); ``processed_ratio`` the server's own output per CPU-second until
+    its sessions closed (``processed_per_cpu_s``), which a lagging server's late answers do
+    not shrink — shown beside it, not pooled with it.
     """
     def by_users(steps: Sequence[StepResult | dict], name: str) -> dict[int, dict]:
         d: dict[int, dict] = {}
@@ -932,14 +949,19 @@ def cloud_ratio_table(ours: Sequence[StepResult | dict], seed: Sequence[StepResu
     rows = []
     for n in sorted(set(o) & set(sd)):
         a, b = o[n].get("answered_per_cpu_s"), sd[n].get("answered_per_cpu_s")
+        pa, pb = o[n].get("processed_per_cpu_s"), sd[n].get("processed_per_cpu_s")
         rows.append({"users": n, "ours_admitted": o[n].get("admitted"), "seed_admitted": sd[n].get("admitted"),
                      "ours_answered_per_cpu_s": a, "seed_answered_per_cpu_s": b,
-                     "ratio": round(a / b, 3) if a and b else None})
+                     "ratio": round(a / b, 3) if a and b else None,
+                     "ours_processed_per_cpu_s": pa, "seed_processed_per_cpu_s": pb,
+                     "processed_ratio": round(pa / pb, 3) if pa and pb else None})
     rated = [r for r in rows if r["ratio"] is not None]
     worst = min(rated, key=lambda r: r["ratio"]) if rated else None
+    prated = [r["processed_ratio"] for r in rows if r["processed_ratio"] is not None]
     return {"rows": rows,
             "min_ratio": worst["ratio"] if worst else None,
             "min_at_users": worst["users"] if worst else None,
+            "min_processed_ratio": min(prated) if prated else None,
             "unmatched": {"ours": sorted(set(o) - set(sd)), "seed": sorted(set(sd) - set(o))}}
 
 

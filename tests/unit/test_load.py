@@ -103,6 +103,7 @@ def test_cloud_ratio_is_per_equal_user_count_and_min_is_headline():
     t = load.cloud_ratio_table(ours, seed)
     assert [(r["users"], r["ratio"]) for r in t["rows"]] == [(1, 10.0), (2, 4.5)]
     assert t["min_ratio"] == 4.5 and t["min_at_users"] == 2
+    assert t["min_processed_ratio"] is None  # no server-side counts given: none invented
     assert t["unmatched"] == {"ours": [4], "seed": []}
     # what the old formula gave (median over unequal sets, 100 / 15) must not be the headline
     assert t["min_ratio"] != pytest.approx(100.0 / 15.0)
@@ -113,6 +114,11 @@ def test_cloud_ratio_skips_counts_without_answers_and_refuses_duplicates():
                                [_ratio_step(1, 5.0), _ratio_step(2, None)])
     assert t["rows"][1]["ratio"] is None and t["min_ratio"] == 10.0
     assert load.cloud_ratio_table([_ratio_step(3, 1.0)], [_ratio_step(1, 1.0)])["min_ratio"] is None
+    p = load.cloud_ratio_table([{**_ratio_step(1, 50.0), "processed_per_cpu_s": 60.0}],
+                               [{**_ratio_step(1, 5.0), "processed_per_cpu_s": 12.0}])
+    assert p["rows"][0]["processed_ratio"] == 5.0 and p["min_processed_ratio"] == 5.0 and p["min_ratio"] == 10.0
+    assert load._processed_per_cpu_s({"frames_out": 10}, {"frames_out": 70}, 2.0) == 30.0
+    assert load._processed_per_cpu_s({}, {"frames_out": 70}, 2.0) is None  # hybrid: no frames_out
     with pytest.raises(InputError, match="twice"):
         load.cloud_ratio_table([_ratio_step(1, 1.0), _ratio_step(1, 2.0)], [])
 
