@@ -607,31 +607,37 @@ class ServerProcess:
         except Exception:  # noqa: BLE001 - any failure means "not up"
             return False
 
-    def wait_idle(self, timeout_s: float = 30.0) -> float:
+    def wait_idle(self, timeout_s: float = 60.0) -> float:
         """Wait until the server reports no open session (``/metrics`` ``sessions == 0``);
         returns the seconds waited. Why: a server that fell behind (the seed pipeline) keeps
-        working off queued frames after its users left; the next step must not pay for them."""
+        working off queued frames after its users left; the next step must not pay for them.
+        A server too busy to answer ``/metrics`` is not idle: keep asking until the timeout."""
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < timeout_s:
-            if not self.metrics().get("sessions") or self.proc.poll() is not None:
+        while time.perf_counter() - t0 < timeout_s and self.proc.poll() is None:
+            m = self._fetch_metrics(timeout_s=10)
+            if m is not None and not m.get("sessions"):
                 break
             time.sleep(0.25)
         return time.perf_counter() - t0
 
-    def metrics(self) -> dict:
+    def metrics(self, timeout_s: float = 30.0) -> dict:
+        """The cloud provider's ``/metrics`` dict ({} when the server does not answer)."""
+        return self._fetch_metrics(timeout_s) or {}
+
+    def _fetch_metrics(self, timeout_s: float) -> dict | None:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
+            with urllib.request.urlopen(f"{self.url}/metrics", timeout=timeout_s) as r:
                 d = json.loads(r.read())
         except Exception:
-            return {}
+            return None
         # serve's /metrics may nest providers' dicts; find the cloud one
         if isinstance(d, dict) and "frames_dropped" not in d:
             for v in d.values():
                 if isinstance(v, dict) and "frames_dropped" in v:
                     return v
-        return d if isinstance(d, dict) else {}
+        return d if isinstance(d, dict) else None
 
 
 def _free_port() -> int:
