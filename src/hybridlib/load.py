@@ -1154,10 +1154,17 @@ def plot_costs(pum: Any, summary: dict[str, Any]) -> Any:
     axes[1].set(title="Server MB per user-minute, streaming"
                       + (f"\n(hybrid: {setup:.1f} MB once, page + model download)" if setup else ""),
                 xlabel="", ylabel="MB")
-    for ax in axes[:2]:
+    if (pum.cpu_s_per_user_min < 1e-3).any():  # the log axis cannot show 0: say what is drawn
+        axes[0].set_title("Server CPU-seconds per user-minute\n(values below 0.001, e.g. 0 measured, "
+                          "drawn at 0.001)", fontsize=10)
+    for i, ax in enumerate(axes[:2]):
         ax.tick_params(axis="x", labelsize=8)
-        for cont in ax.containers:
-            ax.bar_label(cont, fmt="%.3g", fontsize=8)
+        one_per_series = len(ax.containers) == len(pum) and all(len(c) == 1 for c in ax.containers)
+        for k, cont in enumerate(ax.containers):
+            if i == 0 and one_per_series:  # the measured value, not the clipped bar height
+                ax.bar_label(cont, labels=[f"{float(pum.cpu_s_per_user_min.iloc[k]):.3g}"], fontsize=8)
+            else:
+                ax.bar_label(cont, fmt="%.3g", fontsize=8)
     o = summary.get("overload")
     if o:
         labels = [f"{o['max_sessions']} users\n(at capacity)",
