@@ -456,3 +456,22 @@ def chromium_version() -> str:
                               timeout=20).stdout.strip()
     except Exception:  # noqa: BLE001 - provenance only
         return ""
+
+
+# ----------------------------------------------------------------------------- page CPU metrics
+
+
+def page_metrics(page: Any, session: Any | None = None) -> tuple[dict[str, float], Any]:
+    """The DevTools protocol's ``Performance.getMetrics`` for ``page`` → ``({name: value}, session)``.
+
+    Why: in hybrid mode the cost moves from the server to the user's device; the page's own
+    main-thread time (``TaskDuration``, ``ScriptDuration``: cumulative seconds) is that cost as
+    Chromium accounts it. The first call opens a CDP session and enables the domain; pass the
+    returned ``session`` back on later calls and take differences between two reads (the
+    values are cumulative).
+    """
+    if session is None:
+        session = page.context.new_cdp_session(page)
+        session.send("Performance.enable")
+    got = session.send("Performance.getMetrics")
+    return {m["name"]: float(m["value"]) for m in got.get("metrics", [])}, session
