@@ -37,6 +37,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,12 @@ def ensure_head(model: Any, h5: Path, cut: Cut, heads_dir: Path) -> dict[str, An
 _sha_cache: dict[Path, str] = {}
 
 
+def example_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """The input every executed rep uses: ``1×shape`` uniform [0, 1) float32 from ``seed``
+    (:data:`INPUT_NOTE`); tests recompute it to compare with the full model."""
+    return np.random.default_rng(seed).random((1, *shape), dtype=np.float32)
+
+
 # ----------------------------------------------------------------------------- server
 
 
@@ -249,7 +256,9 @@ def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLik
     if load == "loaded":
         app = serve.make_app("cloud", model_path=cloud_model or model_path, models_dir=heads_dir,
                              max_sessions=max_sessions)
-        app["tail_runner"] = serve.TailRunner(Path(model_path))
+        with warnings.catch_warnings():  # serve's string app keys are the contract
+            warnings.simplefilter("ignore")
+            app["tail_runner"] = serve.TailRunner(Path(model_path))
     else:
         app = serve.make_app("hybrid", model_path=model_path, models_dir=heads_dir)
     add_probe_routes(app)
@@ -438,10 +447,10 @@ def _execute(model: str, cuts: list[str], device: str, network: str, load: str, 
     resolved = resolve_cuts(km, cuts)
     heads_dir = root / "heads"
     heads = {c.cut: ensure_head(km, h5, c, heads_dir) for c in resolved}
-    x = np.random.default_rng(seed).random((1, *km.input_shape[1:]), dtype=np.float32)
+    x = example_input(tuple(int(d) for d in km.input_shape[1:]), seed)
     cloud_h5 = model_h5("emotion_cnn", ctx, root) if load == "loaded" else None
     input_layer = km.layers[0].name
-    attrs: dict[str, Any] = {"input": INPUT_NOTE, "probs": {}, "heads": heads, "model_path": str(h5)}
+    attrs: dict[str, Any] = {"input": INPUT_NOTE, "input_seed": seed, "probs": {}, "heads": heads, "model_path": str(h5)}
     rows: list[dict[str, Any]] = []
     bg: BackgroundLoad | None = None
     with split_server(h5, heads_dir, load=load, cloud_model=cloud_h5) as (url, _app):
