@@ -194,18 +194,26 @@ def measure_cpu(page: Any, iterations: int = 12_000_000, repeats: int = 3) -> di
 
 
 def read_back_device(page: Any, cdp: Any, device: str | DeviceClass, iterations: int = 12_000_000,
-                     repeats: int = 3) -> dict[str, Any]:
+                     rounds: int = 3) -> dict[str, Any]:
     """Apply ``device`` and measure its effective slow-down against an unthrottled run.
 
-    Leaves the device throttling on. ``measured_rate`` = throttled ms ÷ unthrottled ms.
+    ``rounds`` alternations of (rate 1, rate N), each timed after one settling call;
+    ``measured_rate`` is the median of the per-round ratios, so a burst of foreign load on a
+    shared machine spoils one round, not the answer. Leaves the device throttling on.
     """
     d = get_device(device)
-    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1.0})
-    base = measure_cpu(page, iterations, repeats)
+    ratios, base, thr = [], [], []
+    for _ in range(rounds):
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1.0})
+        b = measure_cpu(page, iterations, 1)["ms"]
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": float(d.cpu_throttle)})
+        t = measure_cpu(page, iterations, 1)["ms"]
+        base.append(b)
+        thr.append(t)
+        ratios.append(t / b if b > 0 else float("nan"))
     applied = apply_device(cdp, d)
-    thr = measure_cpu(page, iterations, repeats)
-    return {**applied, "baseline_ms": base["ms"], "throttled_ms": thr["ms"],
-            "measured_rate": thr["ms"] / base["ms"] if base["ms"] > 0 else None}
+    return {**applied, "baseline_ms": statistics.median(base), "throttled_ms": statistics.median(thr),
+            "measured_rate": statistics.median(ratios), "ratios": ratios}
 
 
 #: POST ``n`` bytes / GET ``n`` bytes against the probe routes; ms from the page's clock.
@@ -357,6 +365,24 @@ class TcShaper:
         log.info("tc shaper %s: %s ↔ %s at %s/%s Mbit/s", self.ns, self.host_ip, self.ns_ip,
                  self.rate_mbit, self.up_rate_mbit or self.rate_mbit)
         return self
+
+    def set_rates(self, rate_mbit: float, up_rate_mbit: float | None = None) -> None:
+        """Change both tbf rates in place (e.g. lift shaping while a model downloads)."""
+        self._run("tc", "qdisc", "change", "dev", self.host_if, "root", *self._tbf(rate_mbit))
+        self._run("ip", "netns", "exec", self.ns, "tc", "qdisc", "change", "dev", self.ns_if, "root",
+                  *self._tbf(up_rate_mbit or rate_mbit))
+
+    def chromium_wrapper(self, directory: str | os.PathLike[str]) -> str:
+        """An executable that starts Chromium inside the namespace (for Playwright's
+        ``executable_path``: the control pipe is inherited, only the page's traffic moves)."""
+        from pathlib import Path
+
+        from .browser import chromium_path
+
+        p = Path(directory) / f"chromium-{self.ns}"
+        p.write_text(f'#!/bin/sh\nexec ip netns exec {self.ns} {chromium_path()} "$@"\n')
+        p.chmod(0o755)
+        return str(p)
 
     def qdiscs(self) -> dict[str, str]:
         """``tc qdisc show`` on both ends: the read-back of what is configured."""

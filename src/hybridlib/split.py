@@ -38,7 +38,7 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -400,7 +400,7 @@ def open_split_page(context: Any, url: str, backend: str = "wasm", timeout_s: fl
 def execute(model: str, cuts: list[str], *, device: str = "phone", network: str = "wifi", load: str = "idle",
             repeats: int = 5, warmup: int = 2, dtype: str = "float32", codec: str = "none",
             ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None, readback: bool = True,
-            load_users: int = 2, seed: int = 0) -> pd.DataFrame:
+            shaper: str = "devtools", load_users: int = 2, seed: int = 0) -> pd.DataFrame:
     """Execute each cut of ``model`` end to end and time every stage.
 
     ``model``: ``emotion_cnn`` (the trained model of ``ctx`` if valid, else seeded fresh
@@ -408,41 +408,93 @@ def execute(model: str, cuts: list[str], *, device: str = "phone", network: str 
     ``cuts``: Keras layer names = partition graph node ids; the input layer's name (or
     ``"input"``) = cloud-only, the output layer's name = device-only.
     ``device``: ``desktop`` (×1) | ``phone`` (×4) | ``lowend`` (×10) CPU throttling.
-    ``network``: ``3g`` | ``lte`` | ``wifi`` (DevTools emulation of the partition presets) |
-    ``none``. ``load``: ``idle`` | ``loaded`` (``load_users`` background cloud-mode users; the
-    measured load factor is in ``df.attrs["load"]`` and the ``load_factor`` column).
-    ``dtype``/``codec``: wire encoding of the cut tensor (codec ``none`` | ``zlib``).
-    ``readback``: measure the effective CPU slow-down and the shaped link in the page first.
+    ``network``: ``3g`` | ``lte`` | ``wifi`` (the partition presets) | ``none``.
+    ``shaper``: ``devtools`` (DevTools emulation of latency + rates, default) or ``tc``
+    (kernel tbf rates in a network namespace, Chromium inside it; latency still from
+    DevTools since netem is missing). ``load``: ``idle`` | ``loaded`` (``load_users``
+    background cloud-mode users; the measured load factor is in ``df.attrs["load"]`` and the
+    ``load_factor`` column). ``dtype``/``codec``: wire encoding of the cut tensor (codec
+    ``none`` | ``zlib``). ``readback``: measure the effective CPU slow-down and the shaped link.
 
     Returns a DataFrame, one row per (cut, rep), columns :data:`COLUMNS` plus provenance
-    (``layer``, ``mode``, ``cpu_throttle``, ``head_variant``, ``head_bytes``, ``dtype``,
-    ``codec``, ``fetch_ms``, ``queue_ms``, ``load_factor``, ``top1``). ``df.attrs`` holds the
-    read-backs (``device``, ``link``), the load measurement and the probabilities of each
-    cut's last rep (``probs``).
+    (``layer``, ``mode``, ``cpu_throttle``, ``head_variant``, ``head_bytes``, ``head_params``,
+    ``dtype``, ``codec``, ``fetch_ms``, ``queue_ms``, ``load_factor``, ``top1``). ``df.attrs``
+    holds the read-backs (``device``, ``link``), the load measurement and the probabilities
+    of each cut's last rep (``probs``).
 
-    Heads are loaded over an unshaped link, then the network emulation is applied for the
-    warm-up and timed reps of that cut (the per-inference cost, not the one-off download;
-    the head's size is in ``head_bytes``).
+    Heads are loaded over an unshaped link, then the link is shaped for the warm-up and timed
+    reps of that cut (the per-inference cost, not the one-off download; the head's size is
+    in ``head_bytes``). Reps of one cut run back to back.
+    """
+    return execute_grid(model, cuts, devices=(device,), networks=(network,), load=load, repeats=repeats,
+                        warmup=warmup, dtype=dtype, codec=codec, ctx=ctx, cache_dir=cache_dir,
+                        readback=readback, shaper=shaper, load_users=load_users, seed=seed)
+
+
+def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phone",),
+                 networks: Sequence[str] = ("wifi",), load: str = "idle", repeats: int = 5, warmup: int = 2,
+                 dtype: str = "float32", codec: str = "none", ctx: Any = None,
+                 cache_dir: str | os.PathLike[str] | None = None, readback: bool = True, shaper: str = "devtools",
+                 load_users: int = 2, seed: int = 0) -> pd.DataFrame:
+    """:func:`execute` for every device class × network, sharing one server, browser and page.
+
+    Each head is downloaded once and run under every condition (cut outer, conditions inner),
+    which saves the start-up per condition. ``df.attrs["device"][name]`` and
+    ``df.attrs["link"][network]`` hold the read-backs per condition.
     """
     from .browser import run_sync
 
-    _check_args(model, device, network, load, repeats, warmup, dtype, codec)
-    return run_sync(_execute, model, list(cuts), device, network, load, repeats, warmup, dtype, codec, ctx,
-                    cache_dir, readback, load_users, seed)
+    if not devices or not networks:
+        raise InputError("devices and networks must each name at least one condition")
+    for d in devices:
+        for n in networks:
+            _check_args(model, d, n, load, repeats, warmup, dtype, codec)
+    if shaper not in ("devtools", "tc"):
+        raise InputError(f"shaper must be devtools or tc; got {shaper!r}")
+    if shaper == "tc" and "none" in networks:
+        raise InputError("shaper 'tc' shapes a named network (3g|lte|wifi); 'none' is unshaped loopback")
+    if shaper == "tc" and load == "loaded":
+        raise InputError("load='loaded' with shaper='tc' is not supported: the background users and probes "
+                         "talk to 127.0.0.1, the tc-shaped server listens on the veth address")
+    return run_sync(_execute_grid, model, list(cuts), list(devices), list(networks), load, repeats, warmup, dtype,
+                    codec, ctx, cache_dir, readback, shaper, load_users, seed)
 
 
-def _execute(model: str, cuts: list[str], device: str, network: str, load: str, repeats: int, warmup: int,
-             dtype: str, codec: str, ctx: Any, cache_dir: Any, readback: bool, load_users: int,
-             seed: int) -> pd.DataFrame:
+@contextlib.contextmanager
+def _launch(executable: str | None) -> Iterator[Any]:
+    """Chromium (no camera) like :func:`hybridlib.browser.launch`, optionally another binary
+    (the tc shaper's in-namespace wrapper)."""
+    from playwright.sync_api import sync_playwright
+
+    from .browser import CHROMIUM_FLAGS, chromium_path
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=executable or chromium_path(), headless=True,
+                               args=list(CHROMIUM_FLAGS))
+        try:
+            c = b.new_context()
+            try:
+                yield c
+            finally:
+                c.close()
+        finally:
+            b.close()
+
+
+def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks: list[str], load: str,
+                  repeats: int, warmup: int, dtype: str, codec: str, ctx: Any, cache_dir: Any, readback: bool,
+                  shaper: str, load_users: int, seed: int) -> pd.DataFrame:
     import pandas as pd
 
-    from . import browser, devices, export
+    from . import devices
     from .browser import f32_to_b64
 
-    dev = devices.get_device(device)
-    net = devices.network_conditions(network)
+    devs = [devices.get_device(d) for d in device_names]
+    nets = [devices.network_conditions(n) for n in networks]
     root = cache_root(ctx, cache_dir)
     h5 = model_h5(model, ctx, root)
+    from . import export
+
     km = export.load_model(h5)
     resolved = resolve_cuts(km, cuts)
     heads_dir = root / "heads"
@@ -450,53 +502,80 @@ def _execute(model: str, cuts: list[str], device: str, network: str, load: str, 
     x = example_input(tuple(int(d) for d in km.input_shape[1:]), seed)
     cloud_h5 = model_h5("emotion_cnn", ctx, root) if load == "loaded" else None
     input_layer = km.layers[0].name
-    attrs: dict[str, Any] = {"input": INPUT_NOTE, "input_seed": seed, "probs": {}, "heads": heads, "model_path": str(h5)}
+    attrs: dict[str, Any] = {"input": INPUT_NOTE, "input_seed": seed, "probs": {}, "heads": heads,
+                             "model_path": str(h5), "device": {}, "link": {}, "network": {}, "shaper": shaper}
     rows: list[dict[str, Any]] = []
-    bg: BackgroundLoad | None = None
-    with split_server(h5, heads_dir, load=load, cloud_model=cloud_h5) as (url, _app):
-        try:
-            load_info: dict[str, Any] = {"load_factor": 1.0, "measured": False}
-            if load == "loaded":
-                bg = BackgroundLoad(url, users=load_users)
-                load_info = {**measure_load_factor(url, input_layer, x, bg), "measured": True}
-                log.info("load factor %.2f (%s users)", load_info["load_factor"], load_users)
-            with browser.launch(camera=False) as bctx:
-                page = open_split_page(bctx, url)
-                cdp = bctx.new_cdp_session(page)
-                backend = page.evaluate("() => hlSplit.backend")
-                page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [f32_to_b64(x), [1, *km.input_shape[1:]]])
-                if readback:
-                    attrs["device"] = devices.read_back_device(page, cdp, dev)
-                else:
-                    attrs["device"] = devices.apply_device(cdp, dev)
-                applied_net = devices.apply_network(cdp, net)
-                if readback and net.shaped:
-                    attrs["link"] = {k: v for k, v in devices.measure_link(page, url, up_bytes=(1_000, 100_000),
-                                                                           down_bytes=(1_000, 100_000)).items()}
-                attrs["network"] = {**net.to_dict(), "applied": applied_net}
-                for c in resolved:
-                    h = heads[c.cut]
-                    info: dict[str, Any] = {}
-                    if h["name"]:
-                        devices.apply_network(cdp, "none")  # the one-off download is not the per-inference cost
-                        info = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)",
-                                             [h["name"], f"/model/{h['name']}/model.json"])
-                        devices.apply_network(cdp, net)
+    load_info: dict[str, Any] = {"load_factor": 1.0, "measured": False}
+    with contextlib.ExitStack() as stack:
+        tc = None
+        host = "127.0.0.1"
+        if shaper == "tc":
+            tc = stack.enter_context(devices.TcShaper(rate_mbit=1000.0))
+            host = tc.host_ip
+            wrapper = tc.chromium_wrapper(stack.enter_context(tempfile.TemporaryDirectory(prefix="hl-tc-")))
+        url, _app = stack.enter_context(split_server(h5, heads_dir, load=load, cloud_model=cloud_h5, host=host))
+        bg: BackgroundLoad | None = None
+        if load == "loaded":
+            bg = BackgroundLoad(url, users=load_users)
+            stack.callback(bg.stop)
+            load_info = {**measure_load_factor(url, input_layer, x, bg), "measured": True}
+            log.info("load factor %.2f (%s users)", load_info["load_factor"], load_users)
+        bctx = stack.enter_context(_launch(wrapper if tc else None))
+        page = open_split_page(bctx, url)
+        cdp = bctx.new_cdp_session(page)
+        page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [f32_to_b64(x), [1, *km.input_shape[1:]]])
+
+        def shape(net: devices.NetworkConditions) -> dict[str, Any]:
+            """Shape the link for ``net``; returns what was applied (with the shaper)."""
+            if tc is None:
+                return devices.apply_network(cdp, net)
+            tc.set_rates(net.down_mbps or 1000.0, net.up_mbps or 1000.0)
+            lat = devices.NetworkConditions(f"{net.name}-latency", net.latency_ms, -1.0, -1.0)
+            applied = devices.apply_network(cdp, lat)
+            return {**applied, "shaper": "tc", "latency_source": "devtools", "tc_down_mbit": net.down_mbps,
+                    "tc_up_mbit": net.up_mbps, "qdisc": tc.qdiscs()}
+
+        def unshape() -> None:
+            devices.apply_network(cdp, "none")
+            if tc is not None:
+                tc.set_rates(1000.0)
+
+        for d in devs:
+            attrs["device"][d.name] = (devices.read_back_device(page, cdp, d) if readback
+                                       else devices.apply_device(cdp, d))
+        for n in nets:
+            applied = shape(n)
+            attrs["network"][n.name] = {**n.to_dict(), "applied": applied}
+            if readback and n.shaped:
+                attrs["link"][n.name] = devices.measure_link(page, url, up_bytes=(1_000, 100_000),
+                                                             down_bytes=(1_000, 100_000))
+        unshape()
+        for c in resolved:
+            h = heads[c.cut]
+            info: dict[str, Any] = {}
+            if h["name"]:
+                unshape()  # the one-off download is not the per-inference cost
+                devices.apply_device(cdp, "desktop")
+                info = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", [h["name"], f"/model/{h['name']}/model.json"])
+            opts = {"head": h["name"], "layer": c.layer, "dtype": dtype, "codec": codec, "mode": c.mode}
+            for d in devs:
+                devices.apply_device(cdp, d)
+                for n in nets:
+                    applied = shape(n)
                     if bg is not None:
                         bg.ensure()
-                    opts = {"head": h["name"], "layer": c.layer, "dtype": dtype, "codec": codec, "mode": c.mode}
                     for rep in range(warmup + repeats):
                         r = page.evaluate("o => hlSplit.step(o)", opts)
                         if rep < warmup:
                             continue
                         probs = r.pop("probs")
                         rows.append({
-                            "model": model, "cut": c.cut, "device": dev.name, "network": net.name, "load": load,
-                            "shaper": applied_net["shaper"], "backend": r["backend"], "rep": rep - warmup,
+                            "model": model, "cut": c.cut, "device": d.name, "network": n.name, "load": load,
+                            "shaper": applied["shaper"], "backend": r["backend"], "rep": rep - warmup,
                             **{k: float(r.get(k) or 0.0) for k in ("head_ms", "encode_ms", "upload_ms", "tail_ms",
                                                                     "download_ms", "decode_ms", "total_ms")},
                             "up_bytes": int(r["up_bytes"]), "down_bytes": int(r["down_bytes"]),
-                            "layer": c.layer, "mode": c.mode, "cpu_throttle": dev.cpu_throttle,
+                            "layer": c.layer, "mode": c.mode, "cpu_throttle": d.cpu_throttle,
                             "head_variant": h["variant"], "head_bytes": int(info.get("bytes") or h["bytes"]),
                             "head_load_ms": info.get("load_ms"), "head_params": h["params"],
                             "dtype": dtype if c.mode != "device" else None,
@@ -507,18 +586,15 @@ def _execute(model: str, cuts: list[str], device: str, network: str, load: str, 
                             (int(np.argmax(list(probs.values()))) if isinstance(probs, dict) else None),
                         })
                         attrs["probs"][c.cut] = list(probs.values()) if isinstance(probs, dict) else list(probs)
-                    if h["name"]:
-                        page.evaluate("k => hlSplit.unloadHead(k)", h["name"])
-                if backend != "wasm":
-                    log.warning("TF.js backend is %s, not wasm", backend)
-            if bg is not None:
-                # the load seen while the cuts ran, probed again at the end
-                end = probe_tail_ms(url, input_layer, x, 5)
-                load_info["loaded_ms_end"] = end["median_ms"]
-                load_info["metrics"] = _cloud_metrics(url)
-        finally:
-            if bg is not None:
-                bg.stop()
+            if h["name"]:
+                page.evaluate("k => hlSplit.unloadHead(k)", h["name"])
+        backend = page.evaluate("() => hlSplit.backend")
+        if backend != "wasm":
+            log.warning("TF.js backend is %s, not wasm", backend)
+        if bg is not None:
+            end = probe_tail_ms(url, input_layer, x, 5)  # the load seen while the cuts ran, probed again
+            load_info["loaded_ms_end"] = end["median_ms"]
+            load_info["metrics"] = _cloud_metrics(url)
     attrs["load"] = load_info
     df = pd.DataFrame(rows)
     df.attrs.update(attrs)

@@ -100,11 +100,11 @@ def test_throttling_and_network_emulation_read_back(need_chromium, cache: Path, 
     with split.split_server(emotion_h5, cache / "heads") as (url, _app), browser.launch(camera=False) as bctx:
         page = split.open_split_page(bctx, url)
         cdp = bctx.new_cdp_session(page)
-        dev = devices.read_back_device(page, cdp, "phone")
-        assert dev["cpu_throttle"] == 4.0
-        # contention on a shared machine pulls the effective rate below the set one; an
-        # unapplied throttle gives ≈ 1
-        assert dev["measured_rate"] > 1.5
+        dev = devices.read_back_device(page, cdp, "lowend")
+        assert dev["cpu_throttle"] == 10.0
+        # contention on a shared 2-core machine pulls the effective rate well below the set
+        # one (4–10 measured at 10×); an unapplied throttle gives ≈ 1
+        assert dev["measured_rate"] > 2.0
         devices.apply_device(cdp, "desktop")
         applied = devices.apply_network(cdp, "3g")
         assert applied["shaper"] == "devtools" and applied["uploadThroughput"] == pytest.approx(137_500)
