@@ -136,6 +136,24 @@ def test_tc_shaper_delivers_configured_rate():
     assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout  # torn down
 
 
+def test_tc_shaped_execution_records_its_shaper(need_chromium, cache: Path, emotion_h5: Path):
+    """Chromium inside the tc namespace, server on the veth: the split still computes the
+    full model, the rows say ``tc``, and the read-back sees the shaped uplink."""
+    from hybridlib import devices, split
+
+    reason = devices.tc_available()
+    if reason:
+        pytest.skip(reason)
+    df = split.execute("emotion_cnn", ["pool2"], device="desktop", network="3g", shaper="tc", repeats=1,
+                       warmup=0, cache_dir=cache)
+    assert (df["shaper"] == "tc").all()
+    assert np.abs(np.asarray(df.attrs["probs"]["pool2"]) - _full_probs(emotion_h5)).max() <= 1e-4
+    applied = df.attrs["network"]["3g"]["applied"]
+    assert "tbf" in applied["qdisc"]["ns"] and applied["latency_source"] == "devtools"
+    # uplink = tbf on the namespace's veth end (1.1 Mbit/s); DevTools adds only latency
+    assert df.attrs["link"]["3g"]["up_mbps"] == pytest.approx(1.1, rel=0.25)
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
     req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
