@@ -179,7 +179,9 @@ def ensure_head(model: Any, h5: Path, cut: Cut, heads_dir: Path) -> dict[str, An
         sub = export.split_model(model, cut.layer, copy=False).head
     params = int(sub.count_params())
     variant = "fp32" if params * 4 <= HEAD_FP32_MAX_BYTES else "uint8"
-    digest = _sha_cache.get(h5) or _sha_cache.setdefault(h5, sha256_file(h5)[:10])
+    st = Path(h5).stat()
+    key = (str(h5), st.st_mtime_ns, st.st_size)  # a retrained model in the same process re-hashes
+    digest = _sha_cache.get(key) or _sha_cache.setdefault(key, sha256_file(h5)[:10])
     name = f"{model.name}-{digest}.{cut.layer}.{variant}"
     d = heads_dir / name
     if export.verify_manifest(d):
@@ -191,7 +193,7 @@ def ensure_head(model: Any, h5: Path, cut: Cut, heads_dir: Path) -> dict[str, An
     return {"name": name, "variant": variant, "dir": str(d), "params": params, "bytes": size}
 
 
-_sha_cache: dict[Path, str] = {}
+_sha_cache: dict[tuple[str, int, int], str] = {}
 
 
 def example_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
