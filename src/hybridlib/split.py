@@ -60,6 +60,11 @@ COLUMNS = ("model", "cut", "device", "network", "load", "shaper", "backend", "re
            "upload_ms", "tail_ms", "download_ms", "decode_ms", "total_ms", "up_bytes", "down_bytes")
 
 
+#: the per-stage columns; ``other_ms`` = total − their sum: the page's own scheduling
+#: (fetch() → request sent, response end → promise resolved, on the throttled main thread)
+#: and the server's work outside ``server_ms`` (body read, tensor decode, executor hop).
+STAGES = ("head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms", "decode_ms")
+
 #: heads whose fp32 weights exceed this travel as the uint8 TF.js variant (kernels and biases
 #: affine-quantised, see export.UINT8_PATTERNS): AlexNet's fc6/fc7 heads and device-only
 #: AlexNet (250 MB fp32 → ~62 MB) — the browser would otherwise fetch a quarter gigabyte.
@@ -420,7 +425,8 @@ def execute(model: str, cuts: list[str], *, device: str = "phone", network: str 
 
     Returns a DataFrame, one row per (cut, rep), columns :data:`COLUMNS` plus provenance
     (``layer``, ``mode``, ``cpu_throttle``, ``head_variant``, ``head_bytes``, ``head_params``,
-    ``dtype``, ``codec``, ``fetch_ms``, ``queue_ms``, ``load_factor``, ``top1``). ``df.attrs``
+    ``dtype``, ``codec``, ``other_ms`` (total − Σ stages, see :data:`STAGES`), ``fetch_ms``,
+    ``queue_ms``, ``load_factor``, ``top1``). ``df.attrs``
     holds the read-backs (``device``, ``link``), the load measurement and the probabilities
     of each cut's last rep (``probs``).
 
@@ -582,6 +588,7 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
                             "head_load_ms": info.get("load_ms"), "head_params": h["params"],
                             "dtype": dtype if c.mode != "device" else None,
                             "codec": codec if c.mode != "device" else None,
+                            "other_ms": float(r["total_ms"]) - sum(float(r.get(k) or 0.0) for k in STAGES),
                             "fetch_ms": float(r.get("fetch_ms") or 0.0), "queue_ms": r.get("queue_ms"),
                             "timing": r.get("timing", "page"), "load_factor": load_info["load_factor"],
                             "top1": r.get("top1") if r.get("top1") is not None else
@@ -601,3 +608,20 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
     df = pd.DataFrame(rows)
     df.attrs.update(attrs)
     return df
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Median of every stage per (model, cut, device, network, load, shaper) — what the
+    predicted-vs-measured comparison and the stacked per-cut bars use — plus ``n`` reps and
+    the p25/p75 of ``total_ms`` (the spread on a shared machine is part of the result)."""
+    keys = ["model", "cut", "device", "network", "load", "shaper"]
+    cols = [*STAGES, "other_ms", "total_ms", "up_bytes", "down_bytes"]
+    g = df.groupby(keys, sort=False)
+    out = g[cols].median()
+    out["n"] = g["total_ms"].size()
+    out["total_p25"] = g["total_ms"].quantile(0.25)
+    out["total_p75"] = g["total_ms"].quantile(0.75)
+    for c in ("mode", "cpu_throttle", "load_factor", "head_bytes"):
+        if c in df:
+            out[c] = g[c].first()
+    return out.reset_index()

@@ -62,6 +62,11 @@ def test_emotion_cuts_equal_full_model(need_chromium, cache: Path, emotion_h5: P
     assert set(split.COLUMNS) <= set(df.columns)
     # only the head this cut needs was downloaded: pool2's head is a small part of the model
     assert 0 < by.loc["pool2", "head_bytes"] < by.loc["predictions", "head_bytes"] / 10
+    # stages + other add up to the total; the summary has one row per condition and cut
+    parts = df[list(split.STAGES) + ["other_ms"]].sum(axis=1)
+    assert np.allclose(parts, df["total_ms"])
+    summ = split.summarize(df)
+    assert list(summ["cut"]) == cuts and (summ["n"] == 1).all()
 
 
 @pytest.mark.parametrize("dtype,codec,tol", [("float16", "zlib", 5e-3), ("uint8", "none", 5e-2)])
