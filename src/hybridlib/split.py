@@ -311,19 +311,38 @@ class BackgroundLoad:
         self.proc: Any = None
         self.rounds = 0
 
-    def ensure(self, settle_s: float = 4.0) -> None:
+    def ensure(self, settle_s: float = 2.0, timeout_s: float = 90.0) -> dict[str, Any]:
+        """Start a round unless one runs; return once the server's ``/metrics`` shows the
+        users' frames arriving (a load that never reached the server raises, never passes
+        silently as "loaded")."""
         import multiprocessing as mp
 
         from . import load
+        from .utils import HybridlibError
 
         if self.proc is not None and self.proc.is_alive():
-            return
+            return _cloud_metrics(self.url)
+        before = _cloud_metrics(self.url).get("frames_in", 0) or 0
         self.proc = mp.get_context("spawn").Process(
             target=load._worker, args=("cloud", self.url, self.users, self.round_s, self.fps, self.size, 0.2),
             daemon=True, name="hl-split-load")
         self.proc.start()
         self.rounds += 1
-        time.sleep(settle_s)  # let the peers connect and frames flow
+        t_end = time.monotonic() + timeout_s
+        while True:
+            m = _cloud_metrics(self.url)
+            if (m.get("sessions") or 0) >= 1 and (m.get("frames_in") or 0) > before:
+                break
+            if not self.proc.is_alive():
+                raise HybridlibError(f"background load process exited (code {self.proc.exitcode}) before any "
+                                     "frame reached the server; from a script, guard it with "
+                                     "`if __name__ == '__main__':` (multiprocessing spawn)")
+            if time.monotonic() > t_end:
+                self.stop()
+                raise HybridlibError(f"background users sent no frames to {self.url} within {timeout_s:.0f} s")
+            time.sleep(0.5)
+        time.sleep(settle_s)  # let all peers connect and the rate settle
+        return _cloud_metrics(self.url)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.is_alive():
@@ -343,23 +362,33 @@ class BackgroundLoad:
 
 
 def measure_load_factor(url: str, layer: str, x: np.ndarray, background: BackgroundLoad,
-                        n: int = 7) -> dict[str, Any]:
+                        n: int = 9, leave_running: bool = True) -> dict[str, Any]:
     """Neurosurgeon-style: the server's tail ms with the background load ÷ without it.
 
     Probes ``/split/<layer>`` (use the input layer: the whole model, the engine's
-    ``cloud_ms``) idle, then under ``background`` (started if needed; left running).
+    ``cloud_ms``) idle, under ``background``, and idle again after stopping it; the factor is
+    loaded ÷ the mean of the two idle medians, so a drift in foreign load on a shared machine
+    (measured here: idle medians of 30–70 ms for a ~5 ms model) biases it less. The load is
+    started again afterwards when ``leave_running``.
     """
-    was_running = background.proc is not None and background.proc.is_alive()
-    if was_running:
+    if background.proc is not None and background.proc.is_alive():
         background.stop()
         time.sleep(1.0)
-    idle = probe_tail_ms(url, layer, x, n)
-    background.ensure()
+    idle1 = probe_tail_ms(url, layer, x, n)
+    m = background.ensure()
     loaded = probe_tail_ms(url, layer, x, n)
-    f = loaded["median_ms"] / idle["median_ms"] if idle["median_ms"] > 0 else float("nan")
-    return {"layer": layer, "idle_ms": idle["median_ms"], "loaded_ms": loaded["median_ms"], "load_factor": f,
+    background.stop()
+    time.sleep(1.0)
+    idle2 = probe_tail_ms(url, layer, x, n)
+    idle = (idle1["median_ms"] + idle2["median_ms"]) / 2
+    f = loaded["median_ms"] / idle if idle > 0 else float("nan")
+    if leave_running:
+        background.ensure()
+    return {"layer": layer, "idle_ms": idle, "loaded_ms": loaded["median_ms"], "load_factor": f,
+            "idle_before_ms": idle1["median_ms"], "idle_after_ms": idle2["median_ms"],
             "users": background.users, "fps": background.fps, "size": list(background.size),
-            "idle_all": idle["ms_all"], "loaded_all": loaded["ms_all"]}
+            "sessions_seen": m.get("sessions"), "idle_all": idle1["ms_all"] + idle2["ms_all"],
+            "loaded_all": loaded["ms_all"]}
 
 
 def _cloud_metrics(url: str) -> dict[str, Any]:
