@@ -32,7 +32,9 @@ API::
 
 Pitfalls measured here (2 shared cores, load average 6–10): the effective CPU slow-down is
 below the set rate when other processes compete (phone 4× read back as 1.3–4.0, lowend
-10× as 3.9–10.3), so record ``measured_rate`` beside ``cpu_throttle``. DevTools latency
+10× as 3.9–10.3), so record ``measured_rate`` beside ``cpu_throttle``. Throttling is a duty cycle: a call
+shorter than the cycle is bimodal (emotion CNN at 10×: 9–14 ms or 100–210 ms), so compare
+means over many calls, not medians of few. DevTools latency
 overlaps a tc-shaped transfer rather than adding to it (the response is held for the
 latency while the body already flows), so with ``shaper="tc"`` the fitted download rate
 reads high; the uplink (tbf on the namespace's end) reads true.
