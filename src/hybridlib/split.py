@@ -456,16 +456,24 @@ def execute(model: str, cuts: list[str], *, device: str = "phone", network: str 
     (``layer``, ``mode``, ``cpu_throttle``, ``head_variant``, ``head_bytes``, ``head_params``,
     ``dtype``, ``codec``, ``other_ms`` (total − Σ stages, see :data:`STAGES`), ``fetch_ms``,
     ``queue_ms``, ``load_factor``, ``top1``). ``df.attrs``
-    holds the read-backs (``device``, ``link``), the load measurement and the probabilities
-    of each cut's last rep (``probs``).
+    holds the read-backs (``device``: ``{"measured_rate", "cpu_throttle", …}``; ``link``:
+    ``{"up_mbps", "down_mbps", "rtt_ms", …}`` or None when unshaped or ``readback=False``;
+    ``network``: the conditions applied), the load measurement (``load``: ``{"load_factor",
+    "idle_ms", "loaded_ms", "measured", …}``) and each cut's last-rep probabilities (``probs``).
 
     Heads are loaded over an unshaped link, then the link is shaped for the warm-up and timed
     reps of that cut (the per-inference cost, not the one-off download; the head's size is
     in ``head_bytes``). Reps of one cut run back to back.
     """
-    return execute_grid(model, cuts, devices=(device,), networks=(network,), load=load, repeats=repeats,
-                        warmup=warmup, dtype=dtype, codec=codec, ctx=ctx, cache_dir=cache_dir,
-                        readback=readback, shaper=shaper, load_users=load_users, seed=seed)
+    df = execute_grid(model, cuts, devices=(device,), networks=(network,), load=load, repeats=repeats,
+                      warmup=warmup, dtype=dtype, codec=codec, ctx=ctx, cache_dir=cache_dir,
+                      readback=readback, shaper=shaper, load_users=load_users, seed=seed)
+    # one condition: the read-backs flat, as documented (execute_grid keys them by condition)
+    d, n = df.attrs["device"], df.attrs["network"]
+    df.attrs["device"] = d[next(iter(d))] if d else {}
+    df.attrs["network"] = n[next(iter(n))] if n else {}
+    df.attrs["link"] = next(iter(df.attrs["link"].values()), None)
+    return df
 
 
 def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phone",),
@@ -476,8 +484,9 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
     """:func:`execute` for every device class × network, sharing one server, browser and page.
 
     Each head is downloaded once and run under every condition (cut outer, conditions inner),
-    which saves the start-up per condition. ``df.attrs["device"][name]`` and
-    ``df.attrs["link"][network]`` hold the read-backs per condition.
+    which saves the start-up per condition. ``df.attrs["device"][name]``,
+    ``df.attrs["network"][network]`` and ``df.attrs["link"][network]`` hold the read-backs per
+    condition (:func:`execute` returns them flat).
     """
     from .browser import run_sync
 

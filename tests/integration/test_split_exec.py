@@ -83,6 +83,19 @@ def test_emotion_lossy_wire_dtypes_decode(need_chromium, cache: Path, emotion_h5
     assert df["up_bytes"].iloc[0] == raw if codec == "none" else df["up_bytes"].iloc[0] < raw
 
 
+def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emotion_h5: Path):
+    from hybridlib import split
+
+    df = split.execute_grid("emotion_cnn", ["pool4", "predictions"], devices=["desktop", "phone"],
+                            networks=["none", "wifi"], repeats=1, warmup=0, cache_dir=cache, readback=False)
+    assert len(df) == 2 * 2 * 2
+    assert set(zip(df["device"], df["network"])) == {(d, n) for d in ("desktop", "phone") for n in ("none", "wifi")}
+    assert set(df.attrs["device"]) == {"desktop", "phone"} and df.attrs["device"]["phone"]["cpu_throttle"] == 4.0
+    assert dict(zip(df["network"], df["shaper"])) == {"none": "none", "wifi": "devtools"}
+    ref = _full_probs(emotion_h5)
+    assert np.abs(np.asarray(df.attrs["probs"]["pool4"]) - ref).max() <= 1e-4
+
+
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
     """AlexNet (fresh weights, fixed 227×227×3): two conv cuts; the heads carry no fc weights."""
     from hybridlib import split
@@ -153,10 +166,11 @@ def test_tc_shaped_execution_records_its_shaper(need_chromium, cache: Path, emot
                        warmup=0, cache_dir=cache)
     assert (df["shaper"] == "tc").all()
     assert np.abs(np.asarray(df.attrs["probs"]["pool2"]) - _full_probs(emotion_h5)).max() <= 1e-4
-    applied = df.attrs["network"]["3g"]["applied"]
+    applied = df.attrs["network"]["applied"]
     assert "tbf" in applied["qdisc"]["ns"] and applied["latency_source"] == "devtools"
     # uplink = tbf on the namespace's veth end (1.1 Mbit/s); DevTools adds only latency
-    assert df.attrs["link"]["3g"]["up_mbps"] == pytest.approx(1.1, rel=0.25)
+    assert df.attrs["link"]["up_mbps"] == pytest.approx(1.1, rel=0.25)
+    assert df.attrs["device"]["cpu_throttle"] == 1.0 and df.attrs["device"]["measured_rate"] > 0
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
