@@ -26,7 +26,16 @@ Server load (``load="loaded"``): a bounded background of cloud-mode WebRTC users
 :mod:`hybridlib.load` against the same server, and the load factor (tail ms loaded ÷ idle,
 probed through ``/split``) measured, not assumed: :func:`measure_load_factor`.
 
-Entry point: :func:`execute` → tidy DataFrame, one row per (cut, rep).
+Entry points: :func:`execute` → tidy DataFrame, one row per (cut, rep);
+:func:`execute_grid` → the same over device classes × networks in one server + page;
+:func:`summarize` → medians (and means) per condition and cut. Helpers the tests and the
+study use: :func:`split_server`, :func:`open_split_page`, :func:`post_split`,
+:class:`BackgroundLoad`, :func:`measure_load_factor`, :func:`model_h5`, :func:`example_input`.
+
+Measured on this 2-core machine shared by several jobs (load average 3–10): per-call times
+spread widely (p75/p25 up to 2×), DevTools throttling reads back below its set rate when
+the CPU is contended, and the server's tail competes with the throttled page for the same
+cores. Record the read-backs with every result; compare medians of interleaved reps.
 """
 from __future__ import annotations
 
