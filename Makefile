@@ -16,10 +16,11 @@ help:  ## this list
 
 setup: $(VENV)/.stamp node_modules/.stamp chromium  ## venv + pinned Python deps, npm assets, Debian chromium
 
-$(VENV)/.stamp: requirements.lock pyproject.toml
+$(VENV)/.stamp: requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name hybridlib --display-name "hybridlib (.venv)" >/dev/null
 	@touch $@
