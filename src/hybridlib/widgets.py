@@ -222,6 +222,7 @@ class ClipRun:
     labels: list[str | None] = field(default_factory=list)
     annotated: list[np.ndarray] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    sent_bytes: list[int] = field(default_factory=list)  # what each frame put on the wire
 
     def to_dict(self) -> dict[str, Any]:
         from collections import Counter
@@ -229,6 +230,7 @@ class ClipRun:
         return {"mode": self.mode, "frames": self.frames, "seconds": round(self.seconds, 3),
                 "fps": round(self.fps, 2), "handler_ms_p50": round(self.handler_ms_p50, 2),
                 "frames_with_face": sum(l is not None for l in self.labels),
+                "bytes_per_message_median": float(np.median(self.sent_bytes)) if self.sent_bytes else 0.0,
                 "labels": dict(Counter(l for l in self.labels if l))}
 
 
@@ -450,6 +452,7 @@ class CameraWidget(anywidget.AnyWidget):
             small = cv2.resize(fr, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
             if mode == "kernel":
                 ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, q])
+                out.sent_bytes.append(len(jpg))
                 res = self.handle({"type": "frame", "seq": i}, [memoryview(jpg.tobytes())])
             else:
                 sp = self.split()
@@ -457,6 +460,7 @@ class CameraWidget(anywidget.AnyWidget):
                 boxes = self.pipeline.detect(gray)
                 if boxes:
                     head = np.asarray(self._head_fn(preprocess(crop_faces(gray, boxes))), np.float32)
+                    out.sent_bytes.append(head.nbytes)
                     res = self.handle({"type": "split", "seq": i, "layer": sp.layer, "shape": list(head.shape),
                                        "boxes": [list(b) for b in boxes], "size": [width, small.shape[0]]},
                                       [memoryview(head.astype("<f4").tobytes())])
