@@ -10,7 +10,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-unit bench chromium clean help
+.PHONY: setup run test test-unit bench chromium clean help lab
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
@@ -34,6 +34,10 @@ chromium:  ## Debian's chromium for the browser parts (never a browser download)
 
 run: setup  ## run the whole study (PRESET=quick by default) into reports/$(PRESET)/
 	$(BIN)/hybridlib run --preset $(PRESET)
+
+lab: setup  ## JupyterLab on 127.0.0.1 only, with the project's kernel, to follow the notebooks live
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+	  --MappingKernelManager.default_kernel_name=hybridlib
 
 test: setup  ## unit, integration and notebook tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
