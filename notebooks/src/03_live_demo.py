@@ -41,6 +41,7 @@ from hybridlib import browser, cloud, config, media, plots, reference, train, wi
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
 choice = widgets.choose_model(model, ctx.preset.name)
+model_arg = "reference" if choice.name == "reference" else choice.path
 n_frames = clip_frames or (12 if ctx.preset.name == "smoke" else 30)
 display(Markdown(f"**Model showing:** {choice.label} (`{choice.path.name}`). "
                  f"Rule: without FER-2013 in `data/raw/` our CNN has only seen *synthetic* drawn faces, so "
@@ -54,8 +55,7 @@ display(Markdown(f"**Model showing:** {choice.label} (`{choice.path.name}`). "
 # page's messages reach: JPEG at 320 px → decode → detect/track → crop → CNN → answer.
 
 # %%
-cam = widgets.CameraWidget(model=choice.path if choice.name != "reference" else "reference", mode="kernel",
-                           preset=ctx.preset.name)
+cam = widgets.CameraWidget(model=model_arg, mode="kernel", preset=ctx.preset.name)
 cam.model_label = choice.label
 display(cam)
 
@@ -90,8 +90,7 @@ display(pd.DataFrame([run_kernel.to_dict()]))
 # TF.js path in the project's app, in headless Chromium with a fake camera playing the clip.
 
 # %%
-cam_browser = widgets.CameraWidget(model="reference" if choice.name == "reference" else choice.path,
-                                   mode="browser", preset=ctx.preset.name)
+cam_browser = widgets.CameraWidget(model=model_arg, mode="browser", preset=ctx.preset.name)
 cam_browser.model_label = choice.label
 display(cam_browser)
 
@@ -119,8 +118,7 @@ else:
 # handler (and the `/split` route's bounded decoder) as the page's.
 
 # %%
-cam_split = widgets.CameraWidget(model="reference" if choice.name == "reference" else choice.path,
-                                 mode="split", preset=ctx.preset.name)
+cam_split = widgets.CameraWidget(model=model_arg, mode="split", preset=ctx.preset.name)
 cam_split.model_label = choice.label
 run_split = cam_split.run_clip(clip, "split")
 sp = cam_split.split()
@@ -147,9 +145,11 @@ import ipywebrtc
 
 camera_stream = ipywebrtc.CameraStream.facing_user(audio=False)
 recorder = ipywebrtc.ImageRecorder(stream=camera_stream, format="jpeg")
+cam_side = widgets.CameraWidget(model=model_arg, mode="kernel", preset=ctx.preset.name)  # its own view
+cam_side.model_label = choice.label
 display(W.HBox([W.VBox([W.HTML("<b>ipywebrtc</b>: CameraStream + ImageRecorder (≈ 1 frame/s to the kernel)"),
                         camera_stream, recorder]),
-                W.VBox([W.HTML("<b>anywidget</b>: binary frames, backpressure (10–46 frames/s)"), cam])]))
+                W.VBox([W.HTML("<b>anywidget</b>: binary frames, backpressure (10–46 frames/s)"), cam_side])]))
 
 # %% [markdown]
 # ## 5 · Partition what-if, next to a live measurement
