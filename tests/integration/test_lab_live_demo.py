@@ -161,6 +161,19 @@ def test_live_demo_in_jupyterlab(lab, clip, tmp_path_factory):
             assert label in ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
             assert f1 > f0  # frames kept flowing during the 5 s window
             assert int(results[mode]["inflight"]) <= 2  # backpressure: never more than 2 unanswered
+        # modes switch live: the kernel-mode widget, running, is switched to browser mode
+        cam = cams.nth(0)
+        cam.scroll_into_view_if_needed()
+        cam.locator(".hlcam-start").click()
+        page.wait_for_function("() => +(document.querySelectorAll('.hlcam')[0].dataset.frames || 0) > 0")
+        cam.locator(".hlcam-mode[data-mode=browser]").click()
+        page.wait_for_function("() => document.querySelectorAll('.hlcam')[0].dataset.mode === 'browser'")
+        f_switch = int(cam.get_attribute("data-frames"))
+        page.wait_for_function("([n]) => { const e = document.querySelectorAll('.hlcam')[0];"
+                               " return /TF.js/.test(e.innerText) && +e.dataset.frames >= n; }",
+                               arg=[f_switch + MIN_FRAMES], timeout=120_000, polling=500)
+        assert cam.get_attribute("data-label") and not cam.get_attribute("data-error")
+        cam.locator(".hlcam-start").click()
         page.screenshot(path=str(shots / "lab_full.png"), full_page=True)
     (shots / "results.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -8,7 +8,9 @@
 
 const CLASSES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"];
 const MODES = ["kernel", "browser", "split"];
-const runtimeCache = { promise: null }; // face-api + tf, shared by every widget on the page
+// face-api + tf, shared by every widget on the page: anywidget evaluates this module once per
+// widget, and a second copy of TF.js would re-register the wasm backend against the first
+const runtimeCache = (globalThis.__hybridlibCameraRuntime = globalThis.__hybridlibCameraRuntime || { promise: null });
 
 function h(tag, cls, text) {
   const e = document.createElement(tag);
@@ -73,6 +75,7 @@ function render({ model, el }) {
   // ---- state
   let stream = null, seq = 0, encoding = false, busy = false, stopped = false;
   const inflight = new Map(); // seq → sent at (ms)
+  const ticks = [];
   let fpsEma = 0, lastTick = 0, rttEma = null, frames = 0, lastFaces = [], lastSize = [320, 240];
   let lastStats = 0, lastLabel = null, workMs = null;
   let rt = null, fullModel = null, headModel = null, headLayer = null, detOpts = null;
@@ -108,7 +111,11 @@ function render({ model, el }) {
 
   function tick(rtt) {
     const now = performance.now();
-    if (lastTick) { const inst = 1000 / Math.max(1, now - lastTick); fpsEma = fpsEma ? 0.85 * fpsEma + 0.15 * inst : inst; }
+    // frames per second over the last 2 s of results (answers come in bursts of up to
+    // max_in_flight, so a per-frame interval average would swing wildly)
+    ticks.push(now);
+    while (ticks.length && now - ticks[0] > 2000) ticks.shift();
+    if (ticks.length >= 2) fpsEma = (1000 * (ticks.length - 1)) / Math.max(1, now - ticks[0]);
     lastTick = now; frames += 1;
     if (rtt != null) rttEma = rttEma == null ? rtt : 0.8 * rttEma + 0.2 * rtt;
     readout.fps.textContent = fpsEma ? fpsEma.toFixed(1) : "–";
@@ -233,6 +240,7 @@ function render({ model, el }) {
     workMs = performance.now() - t0;
     showResult(faces, [video.videoWidth, video.videoHeight]);
     tick(null);
+    if (status.dataset.kind !== "error") setStatus("browser mode · running (TF.js in this page)");
   }
   async function splitStep() {
     const { boxes, input } = await detectAndCrop();
@@ -305,17 +313,19 @@ function render({ model, el }) {
       while (!video.videoWidth) await new Promise((r) => setTimeout(r, 30));
     }
     setStatus(`${model.get("mode")} mode · starting`);
-    fpsEma = 0; lastTick = 0; rttEma = null;
+    root.dataset.error = "";
+    fpsEma = 0; lastTick = 0; rttEma = null; ticks.length = 0;
     requestAnimationFrame(loop);
   }
   function stop() {
     inflight.clear();
     if (stream) { for (const tr of stream.getTracks()) tr.stop(); stream = null; video.srcObject = null; }
-    setStatus("stopped — press start");
+    if (status.dataset.kind !== "error") setStatus("stopped — press start"); // keep the reason visible
+    root.dataset.error = status.dataset.kind === "error" ? status.textContent : "";
   }
 
   model.on("change:running", () => { syncUi(); model.get("running") ? start() : stop(); });
-  model.on("change:mode", () => { inflight.clear(); fpsEma = 0; lastTick = 0; rttEma = null; lastFaces = []; syncUi(); setStatus(`${model.get("mode")} mode`); });
+  model.on("change:mode", () => { inflight.clear(); fpsEma = 0; lastTick = 0; rttEma = null; ticks.length = 0; lastFaces = []; syncUi(); setStatus(`${model.get("mode")} mode`); });
   model.on("change:model_label", syncUi);
   model.on("change:split_layer", syncUi);
   model.on("change:status", () => { if (model.get("status")) setStatus(model.get("status"), "error"); });
