@@ -145,10 +145,11 @@ import ipywebrtc
 
 camera_stream = ipywebrtc.CameraStream.facing_user(audio=False)
 recorder = ipywebrtc.ImageRecorder(stream=camera_stream, format="jpeg")
+probe = widgets.RecorderProbe(recorder)  # re-arms the recorder after each snapshot and times them
 cam_side = widgets.CameraWidget(model=model_arg, mode="kernel", preset=ctx.preset.name)  # its own view
 cam_side.model_label = choice.label
 display(W.HBox([W.VBox([W.HTML("<b>ipywebrtc</b>: CameraStream + ImageRecorder (≈ 1 frame/s to the kernel)"),
-                        camera_stream, recorder]),
+                        camera_stream, recorder, probe.label]),
                 W.VBox([W.HTML("<b>anywidget</b>: binary frames, backpressure (10–46 frames/s)"), cam_side])]))
 
 # %% [markdown]
@@ -209,6 +210,7 @@ result = {
     "kernel": run_kernel.to_dict(), "split": {**run_split.to_dict(), "layer": sp.layer, "cut_bytes": sp.cut_bytes},
     "browser": browser_row,
     "agreement_ours_vs_reference": agree,
+    "ipywebrtc_recorder": {"frames": len(probe.times), "fps": probe.rate},  # 0 / None without a page
     "astronaut": astronaut,
     "notes": "fps on the recorded clip: kernel/split = the widget's message handler fed in-process "
              "(JPEG encode included, websocket not); browser = the hybrid app's TF.js loop in headless Chromium.",

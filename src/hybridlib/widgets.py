@@ -274,11 +274,15 @@ class CameraWidget(anywidget.AnyWidget):
     # ---- the kernel side: message handlers shared by live frames and run_clip
 
     def _setup(self, choice: ModelChoice, split_layer: str | None) -> None:
+        import warnings
+
         from .cloud import Classifier
 
         self.choice = choice
         self.model_label = choice.label
-        self.classifier = Classifier.load(choice.path)
+        with warnings.catch_warnings():  # TF's "tf.lite.Interpreter is deprecated" notice, every time
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            self.classifier = Classifier.load(choice.path)
         self.pipeline = KernelPipeline(self.classifier)
         self._keras: Any = None
         self._split: Any = None
@@ -476,6 +480,55 @@ class CameraWidget(anywidget.AnyWidget):
         ms = list(self.handler_ms)[start:]
         out.handler_ms_p50 = statistics.median(ms) if ms else float("nan")
         return out
+
+
+# --------------------------------------------------------------------------------------------
+# ipywebrtc, measured
+
+
+class RecorderProbe:
+    """Measure how many ipywebrtc ``ImageRecorder`` snapshots reach the kernel per second.
+
+    Each snapshot's arrival (the recorder's ``image.value`` changing) is timed, and the recorder
+    is re-armed (``recording = True``) from the same observer — the only way to get a stream
+    of frames out of it. ``label`` (an ipywidgets Label) shows the running count and rate.
+    Re-arming is kernel → page → snapshot → page → kernel per frame, which is why it is slow.
+    """
+
+    def __init__(self, recorder: Any, max_frames: int = 300) -> None:
+        import ipywidgets as W
+
+        self.recorder = recorder
+        self.max_frames = max_frames
+        self.times: list[float] = []
+        self.label = W.Label("ImageRecorder → kernel: no frames yet (needs a page with a camera)")
+        recorder.image.observe(self._on_image, "value")
+        # the page sets ``recording`` back to False after its snapshot (after the image): re-arm then
+        recorder.observe(self._rearm, "recording")
+        recorder.recording = True
+
+    @property
+    def rate(self) -> float | None:
+        n = len(self.times)
+        return (n - 1) / (self.times[-1] - self.times[0]) if n >= 2 and self.times[-1] > self.times[0] else None
+
+    def _on_image(self, change: Any) -> None:
+        try:
+            if not change["new"]:
+                return
+            self.times.append(time.perf_counter())
+            r = self.rate
+            self.label.value = (f"ImageRecorder → kernel: {len(self.times)} frames"
+                                + (f", {r:.2f} frames/s" if r else ""))
+        except Exception:  # noqa: BLE001 - an observer's exception would be silent
+            log.exception("ImageRecorder probe failed")
+
+    def _rearm(self, change: Any) -> None:
+        try:
+            if not change["new"] and len(self.times) < self.max_frames:
+                self.recorder.recording = True
+        except Exception:  # noqa: BLE001
+            log.exception("ImageRecorder probe: re-arming failed")
 
 
 # --------------------------------------------------------------------------------------------

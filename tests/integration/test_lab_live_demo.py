@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -130,6 +131,16 @@ def test_live_demo_in_jupyterlab(lab, clip, tmp_path_factory):
         page.wait_for_function(_DONE, timeout=600_000, polling=2000)
         errs = page.evaluate(_CELL_ERRORS)
         assert not errs, f"cells failed: {errs}\nconsole: {console[-20:]}"
+        # ipywebrtc: CameraStream renders and ImageRecorder snapshots reach the kernel (re-armed
+        # by the notebook's RecorderProbe); measured here for the side-by-side comparison
+        rec = page.locator("text=/ImageRecorder → kernel: \\d+ frames/")
+        rec.first.wait_for(timeout=60_000)
+        page.wait_for_timeout(10_000)
+        txt = rec.first.inner_text()
+        m = re.search(r"(\d+) frames(?:, ([\d.]+) frames/s)?", txt)
+        results["ipywebrtc_recorder"] = {"text": txt, "frames": int(m.group(1)),
+                                         "fps": float(m.group(2)) if m.group(2) else None}
+        assert results["ipywebrtc_recorder"]["frames"] >= 2, txt
         cams = page.locator(".hlcam")
         assert cams.count() == 4  # kernel, browser, split, and the one beside ipywebrtc
         for i, mode in enumerate(("kernel", "browser", "split")):
