@@ -42,7 +42,10 @@ def main() -> int:
     p.add_argument("--out", default=None, help="write all steps as JSON")
     a = p.parse_args()
 
-    from hybridlib import config, load, serve, train
+    from hybridlib import config
+    from hybridlib.study import load
+    from hybridlib.serving import app as serve
+    from hybridlib.models import train
 
     users = load.parse_users(a.users)
     size = load.parse_size(a.size)

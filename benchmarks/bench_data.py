@@ -34,6 +34,7 @@ def main() -> None:
     import pandas as pd
 
     from hybridlib import data
+    from hybridlib.data import fer
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"synth_{args.size}.csv"
@@ -47,7 +48,7 @@ def main() -> None:
 
         def rowwise():
             df = pd.read_csv(path)
-            return np.stack([data._parse_pixels(p)[0] for p in df["pixels"]])
+            return np.stack([fer._parse_pixels(p)[0] for p in df["pixels"]])
 
         def naive():
             df = pd.read_csv(path)

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main() -> None:
     import pandas as pd
 
-    from hybridlib import predict
+    from hybridlib.partition import predict
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=200)

@@ -32,7 +32,8 @@ def main() -> None:
     import tensorflow as tf
     import tf_keras as keras
 
-    from hybridlib import config, data, models, train
+    from hybridlib import config, data, models
+    from hybridlib.models import train
 
     ds = data.generate_synthetic("smoke", seed=0)
     x, y = ds.split("train")

@@ -81,7 +81,7 @@ def split_payloads(draw: Any, item_shape: tuple[int, ...] = (4, 4, 2)) -> dict[s
     """Headers + body for a tensor of ``N × item_shape``: a valid encoding, then maybe a
     mutation of the headers (wrong/odd shape, dtype, codec, scale, zero point) or of the body
     (truncated, a flipped byte, bytes appended or prepended, random bytes)."""
-    from hybridlib import wire
+    from hybridlib.serving import wire
 
     n = draw(st.integers(1, 3))
     dtype = draw(st.sampled_from(DTYPE_NAMES))
@@ -122,9 +122,10 @@ def split_payloads(draw: Any, item_shape: tuple[int, ...] = (4, 4, 2)) -> dict[s
 
 
 def check_split_decode(case: dict[str, Any], ctx: dict[str, Any] | None = None) -> str:
-    """:func:`hybridlib.wire.decode` (what ``/split`` runs): a finite float32 tensor of the
+    """:func:`hybridlib.serving.wire.decode` (what ``/split`` runs): a finite float32 tensor of the
     declared shape, or a WireError with status 400/413 and a message; nothing else."""
-    from hybridlib import serve, wire
+    from hybridlib.serving import app as serve
+    from hybridlib.serving import wire
 
     try:
         y = serve.decode_tensor(case["body"], case["headers"], case["item_shape"])
@@ -417,11 +418,13 @@ def check_graph(case: dict[str, Any], ctx: dict[str, Any]) -> str:
 def fuzz_server(model_path: str | Path, max_sessions: int = 256) -> Any:
     """One real app on 127.0.0.1 serving ``/split`` (tails of ``model_path``) and ``/offer``
     (cloud mode; TF runtime, no TF Lite conversion). Yields its base URL."""
-    from hybridlib import cloud, export, serve
+    from hybridlib import export
+    from hybridlib.serving import cloud, vision
+    from hybridlib.serving import app as serve
 
     import asyncio
 
-    clf = cloud.Classifier(export.load_model(model_path), runtime="tf")
+    clf = vision.Classifier(export.load_model(model_path), runtime="tf")
     app = serve.make_app("cloud", model_path=model_path, max_sessions=max_sessions, classifier=clf)
     svc = app[cloud._APP_KEY]
 

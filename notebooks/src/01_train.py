@@ -26,7 +26,8 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hybridlib import config, models, plots, train
+from hybridlib import config, models, plots
+from hybridlib.models import train
 
 t_start = time.perf_counter()
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)

@@ -23,7 +23,10 @@ reports_dir = None    # default: reports/<preset>/
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from hybridlib import browser, config, export, media, models, plots, serve, train
+from hybridlib import browser, config, export, models, plots
+from hybridlib.models import train
+from hybridlib.serving import app as serve
+from hybridlib.serving import media
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()

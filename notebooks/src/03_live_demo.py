@@ -36,7 +36,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hybridlib import browser, cloud, config, media, plots, reference, train, widgets
+from hybridlib import browser, config, data, plots, widgets
+from hybridlib.models import reference, train
+from hybridlib.serving import media, vision
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
@@ -97,7 +99,7 @@ display(cam_browser)
 # %%
 browser_row = None
 if measure_browser and browser.have_chromium() and not browser.missing_vendor_files():
-    from hybridlib import serve
+    from hybridlib.serving import app as serve
 
     tfjs_root = serve.ensure_tfjs(choice.path)
     y4m = media.write_y4m(frames["astronaut"], ctx.artifacts_dir / "03_astronaut.y4m", fps=15)
@@ -135,7 +137,7 @@ plt.show()
 # `ipywebrtc` 0.6 works in JupyterLab 4.6: `CameraStream` shows the live camera and
 # `ImageRecorder` takes snapshots that reach the kernel. But re-arming the recorder gives only
 # about **1 frame/s** in the kernel, while binary anywidget messages reached **10–46 frames/s**
-# at 320×240 in the same set-up (measured 2026-11, DESIGN.md §8). So: ipywebrtc where it
+# at 320×240 in the same set-up (measured 2026-11, docs/ARCHITECTURE.md, Pitfalls). So: ipywebrtc where it
 # serves — showing the camera, taking a still for a slide — and the anywidget path for live
 # inference. (Under papermill neither has frames; the clip above stands in.)
 
@@ -159,7 +161,7 @@ display(W.HBox([W.VBox([W.HTML("<b>ipywebrtc</b>: CameraStream + ImageRecorder (
 # button copies the camera widget's measured round trip into the RTT slider.
 
 # %%
-from hybridlib import profile
+from hybridlib.partition import profile
 
 prof = profile.ensure_profile(ctx, "emotion_cnn", progress=False)
 graph = profile.to_graph(prof, "emotion_cnn", input_itemsize=1)
@@ -180,8 +182,8 @@ display(Markdown(explorer.result.value))
 # %%
 agree = None
 if reference.available():
-    ours = cloud.Classifier.load(train.ensure_model(ctx, progress=False))
-    ref = cloud.Classifier.load(reference.ensure_model())
+    ours = vision.Classifier.load(train.ensure_model(ctx, progress=False))
+    ref = vision.Classifier.load(reference.ensure_model())
     crops = np.concatenate(reference.crops_from_frames(clip))
     agree = reference.agreement(ours, ref, crops)
     display(Markdown(f"**Agreement on {agree['n']} real face crops: {100 * agree['agreement']:.0f}%** "
@@ -190,10 +192,10 @@ if reference.available():
     import cv2
 
     gray = cv2.cvtColor(media.face_image("astronaut"), cv2.COLOR_BGR2GRAY)
-    p_ref = ref.batch(cloud.crop_faces(gray, [media.face_box("astronaut")]))[0]
-    p_ours = ours.batch(cloud.crop_faces(gray, [media.face_box("astronaut")]))[0]
-    astronaut = {"reference": [cloud.EMOTIONS[int(p_ref.argmax())], float(p_ref.max())],
-                 "ours": [cloud.EMOTIONS[int(p_ours.argmax())], float(p_ours.max())]}
+    p_ref = ref.batch(vision.crop_faces(gray, [media.face_box("astronaut")]))[0]
+    p_ours = ours.batch(vision.crop_faces(gray, [media.face_box("astronaut")]))[0]
+    astronaut = {"reference": [data.CLASS_NAMES[int(p_ref.argmax())], float(p_ref.max())],
+                 "ours": [data.CLASS_NAMES[int(p_ours.argmax())], float(p_ours.max())]}
     display(Markdown(f"The astronaut photo: reference **{astronaut['reference'][0]} "
                      f"{100 * astronaut['reference'][1]:.0f}%**, ours **{astronaut['ours'][0]} "
                      f"{100 * astronaut['ours'][1]:.0f}%**."))

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hybridlib import config, plots, predict, profile
+from hybridlib import config, plots
+from hybridlib.partition import predict, profile
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()

@@ -27,10 +27,11 @@ import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from IPython.display import Markdown, display
 
-from hybridlib import config, partition, plots, profile
+from hybridlib import config, partition, plots
+from hybridlib.partition import profile
+from hybridlib.study import offload
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
@@ -64,41 +65,9 @@ pd.DataFrame([{"network": n, **net.to_dict(), "source": partition.NETWORK_SOURCE
 # (the "status quo" of 003 is cloud-only).
 
 # %%
-PHONE = 10.0  # assumed slowdown of a phone-class core vs the profiled one (what-if, not measured)
-SCENARIOS = {"measured": (1.0, 1.0), "fast server": (1.0, 0.1), "phone + fast server": (PHONE, 0.1)}
-MAIN = "phone + fast server"
-
-
-def scenario_graph(m, scen):
-    dev, load = SCENARIOS[scen]
-    return partition.scale(graphs[m], device=dev), load
-
-
-rows = []
-for m in graphs:
-    for scen in SCENARIOS:
-        g, load = scenario_graph(m, scen)
-        for net in partition.NETWORKS:
-            base = partition.baselines(g, net, load=load)
-            dev, cl = base["device-only"], base["cloud-only"]
-            for obj in partition.OBJECTIVES:
-                for sched in partition.SCHEDULES:
-                    p = partition.solve(g, net, obj, sched, load=load)
-                    rows.append({
-                        "model": m, "scenario": scen, "load": load, "network": net, "objective": obj,
-                        "schedule": sched, "solver": p.solver, "kind": p.kind,
-                        "cut": ",".join(t["node"] for t in p.transfers if t["direction"] == "up"),
-                        "cloud_layers": len(p.cloud_nodes), "latency_ms": p.latency_ms, "energy_mj": p.energy_mj,
-                        "device_only_ms": dev.latency_ms, "cloud_only_ms": cl.latency_ms,
-                        "device_only_mj": dev.energy_mj, "cloud_only_mj": cl.energy_mj,
-                        "speedup_vs_cloud": cl.latency_ms / p.latency_ms,
-                        "speedup_vs_device": dev.latency_ms / p.latency_ms,
-                        "energy_saving_vs_cloud_pct": 100 * (1 - p.energy_mj / cl.energy_mj) if cl.energy_mj else 0.0,
-                        "energy_saving_vs_device_pct": 100 * (1 - p.energy_mj / dev.energy_mj) if dev.energy_mj else 0.0,
-                        "solve_ms": p.solve_ms,
-                    })
-choices = pd.DataFrame(rows)
-choices["choice"] = np.where(choices.kind == "split", choices.cut, choices.kind)
+PHONE, SCENARIOS, MAIN = offload.PHONE, offload.SCENARIOS, offload.MAIN_SCENARIO
+display(pd.DataFrame(SCENARIOS, index=["device slowdown", "server load"]).T)
+choices = offload.choice_table(graphs)
 ctx.save_table("05_choices", choices)
 display(choices[choices.schedule == "single"].pivot_table(
     index=["model", "scenario", "network"], columns="objective", values="choice", aggfunc="first"))
@@ -107,36 +76,14 @@ display(choices[choices.schedule == "single"].pivot_table(
 # ### Sensitivity: how slow must the device be before offloading pays? (latency, single cut, fast server)
 
 # %%
-sens = []
-for m in graphs:
-    for k in (1, 3, 10, 30):
-        g = partition.scale(graphs[m], device=k)
-        for net in partition.NETWORKS:
-            p = partition.solve(g, net, "latency", "single", load=0.1)
-            sens.append({"model": m, "device_slowdown": k, "network": net,
-                         "choice": p.kind if p.kind != "split" else
-                         ",".join(t["node"] for t in p.transfers if t["direction"] == "up")})
-sens = pd.DataFrame(sens)
+sens = offload.sensitivity_table(graphs)
 display(sens.pivot_table(index=["model", "network"], columns="device_slowdown", values="choice", aggfunc="first"))
 
 # %% [markdown]
 # ## Best plan vs device-only and cloud-only
 
 # %%
-sel = choices[(choices.schedule == "single") & (choices.scenario == MAIN)]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-for ax, (obj, col, dcol, ccol, unit) in zip(axes, [("latency", "latency_ms", "device_only_ms", "cloud_only_ms", "ms"),
-                                                    ("energy", "energy_mj", "device_only_mj", "cloud_only_mj", "mJ")]):
-    d = sel[sel.objective == obj]
-    long = pd.concat([d.assign(plan="best", v=d[col]), d.assign(plan="device-only", v=d[dcol]),
-                      d.assign(plan="cloud-only", v=d[ccol])])
-    long["case"] = long["model"] + " · " + long["network"]
-    sns.barplot(data=long, x="case", y="v", hue="plan", ax=ax)
-    ax.set_yscale("log"); ax.set_ylabel(f"{obj} ({unit})"); ax.set_xlabel("")
-    ax.set_title(f"objective = {obj} ({MAIN})")
-    ax.tick_params(axis="x", rotation=30)
-fig.suptitle(f"Best single-cut plan vs device-only / cloud-only ({ctx.data_label})")
-fig.tight_layout()
+fig = offload.plot_best_vs_baselines(choices, MAIN, ctx.data_label)
 ctx.save_figure(fig, "05_best_vs_baselines")
 
 # %% [markdown]
@@ -144,12 +91,7 @@ ctx.save_figure(fig, "05_best_vs_baselines")
 # `any` can never be worse than `single`; the table shows where it is strictly better.
 
 # %%
-ms = choices.pivot_table(index=["model", "scenario", "network", "objective"], columns="schedule",
-                         values=["latency_ms", "energy_mj"], aggfunc="first")
-ms_gain = pd.DataFrame({
-    "latency_gain_pct": 100 * (1 - ms[("latency_ms", "any")] / ms[("latency_ms", "single")]),
-    "energy_gain_pct": 100 * (1 - ms[("energy_mj", "any")] / ms[("energy_mj", "single")]),
-}).reset_index()
+ms_gain = offload.multi_switch_gain(choices)
 display(ms_gain.round(2))
 display(Markdown(f"multi-switch strictly better in {(ms_gain[['latency_gain_pct', 'energy_gain_pct']].max(axis=1) > 1e-9).sum()} "
                  f"of {len(ms_gain)} cases (the seeds' models are chains or near-chains whose tensors shrink with "
@@ -160,20 +102,8 @@ display(Markdown(f"multi-switch strictly better in {(ms_gain[['latency_gain_pct'
 # 003's critique: pick a point on the trade-off instead of latency *xor* energy.
 
 # %%
-fronts = []
-for m in graphs:
-    g, load = scenario_graph(m, MAIN)
-    for net in partition.NETWORKS:
-        for sched in partition.SCHEDULES:
-            for p in partition.pareto(g, net, schedule=sched, load=load):
-                fronts.append({"model": m, "network": net, "schedule": sched, "latency_ms": p.latency_ms,
-                               "energy_mj": p.energy_mj, "kind": p.kind, "method": p.solver})
-fronts = pd.DataFrame(fronts)
-g = sns.relplot(data=fronts, x="latency_ms", y="energy_mj", hue="network", style="schedule", col="model",
-                kind="line", marker="o", facet_kws={"sharex": False, "sharey": False}, height=4)
-g.set(xscale="log", yscale="log")
-g.figure.suptitle(f"Pareto fronts ({MAIN}) — {ctx.data_label}", y=1.03)
-ctx.save_figure(g.figure, "05_pareto")
+fronts = offload.pareto_table(graphs, MAIN)
+ctx.save_figure(offload.plot_pareto(fronts, MAIN, ctx.data_label), "05_pareto")
 
 # %% [markdown]
 # ## Server load sweep (Wi-Fi, latency objective, phone-class device)
@@ -182,26 +112,8 @@ ctx.save_figure(g.figure, "05_pareto")
 
 # %%
 loads = np.geomspace(0.05, 4, 13 if ctx.preset.name != "smoke" else 6)
-sweep = []
-for m in graphs:
-    g = partition.scale(graphs[m], device=PHONE)
-    for load in loads:
-        base = partition.baselines(g, "wifi", load=load)
-        p = partition.solve(g, "wifi", "latency", "single", load=load)
-        sweep += [{"model": m, "load": load, "plan": "best", "latency_ms": p.latency_ms,
-                   "cloud_layers": len(p.cloud_nodes)},
-                  {"model": m, "load": load, "plan": "device-only", "latency_ms": base["device-only"].latency_ms},
-                  {"model": m, "load": load, "plan": "cloud-only", "latency_ms": base["cloud-only"].latency_ms}]
-sweep = pd.DataFrame(sweep)
-g = sns.relplot(data=sweep, x="load", y="latency_ms", hue="plan", style="plan", size="plan", col="model",
-                kind="line", markers=True, hue_order=["device-only", "cloud-only", "best"],
-                palette={"device-only": "tab:blue", "cloud-only": "tab:orange", "best": "black"},
-                sizes={"device-only": 1.5, "cloud-only": 1.5, "best": 3.0},
-                dashes={"device-only": "", "cloud-only": "", "best": (2, 2)},
-                facet_kws={"sharey": False}, height=4)
-g.set(xscale="log", yscale="log")
-g.figure.suptitle(f"Server load sweep, Wi-Fi, device ×{PHONE:g} ({ctx.data_label})", y=1.03)
-ctx.save_figure(g.figure, "05_load_sweep")
+sweep = offload.load_sweep(graphs, loads, device=PHONE, network="wifi")
+ctx.save_figure(offload.plot_load_sweep(sweep, PHONE, "Wi-Fi", ctx.data_label), "05_load_sweep")
 
 # %% [markdown]
 # ## Lossless compression of the shipped tensors (CollabDNN)
@@ -209,35 +121,18 @@ ctx.save_figure(g.figure, "05_load_sweep")
 # and lz4 (float32 and float16 bytes; the round trip is checked bit-exact). Ratio and time:
 
 # %%
-import tf_keras as keras  # noqa: E402
-
 from hybridlib import models  # noqa: E402
+from hybridlib.models import train  # noqa: E402
 
 src = profile.model_source(ctx, "emotion_cnn")
-net_model = models.emotion_cnn() if src == "emotion_cnn" else keras.models.load_model(src, compile=False)
-x = np.asarray(ctx.dataset().split("test")[0][:1], np.float32).reshape(1, 48, 48, 1) / 255.0
-probe = keras.Model(net_model.inputs, [l.output for l in net_model.layers])
-acts = dict(zip([l.name for l in net_model.layers], probe(x, training=False)))
-codec_rows, measures = [], {}
-for name, a in acts.items():
-    for codec in ("zlib", "zstd", "lz4"):
-        for dtype in ("float32", "float16"):
-            cm = partition.measure_codec(np.asarray(a), codec, dtype, repeats=3)
-            codec_rows.append({"layer": name, **cm.to_dict()})
-            if codec == "zstd" and dtype == "float32":
-                measures[name] = cm
-codecs = pd.DataFrame(codec_rows)
+net_model = models.emotion_cnn() if src == "emotion_cnn" else train.load_model(src)
+acts = offload.layer_activations(net_model, ctx.dataset().split("test")[0][:1])
+codecs, measures = offload.compression_table(acts)
 ctx.save_table("05_compression", codecs)
 display(codecs.groupby(["codec", "dtype"])[["ratio", "compress_ms", "decompress_ms"]].median().round(3))
 gz = partition.with_compression(graphs["emotion_cnn"], measures, device_slowdown=2.0,
                                 device_power_w=profile.PowerModel().active_w)
-comp_rows = []
-for net in partition.NETWORKS:
-    for label, gg in (("raw float32", graphs["emotion_cnn"]), ("zstd float32", gz)):
-        p = partition.solve(partition.scale(gg, device=PHONE), net, "latency", "any", load=0.1)
-        comp_rows.append({"network": net, "tensors": label, "latency_ms": p.latency_ms, "kind": p.kind,
-                          "bytes_up": p.breakdown["bytes_up"]})
-comp = pd.DataFrame(comp_rows)
+comp = offload.compression_plans({"raw float32": graphs["emotion_cnn"], "zstd float32": gz}, device=PHONE)
 display(comp)
 
 # %% [markdown]
@@ -250,20 +145,7 @@ display(comp)
 def plan_figure(model=None, uplink=5.85, rtt=70.0, load=0.1, objective="latency", schedule="single",
                 device=PHONE):
     model = model or list(graphs)[-1]
-    g = partition.scale(graphs[model], device=device)
-    net = partition.get_network("lte", uplink_mbps=uplink, rtt_ms=rtt)
-    p = partition.solve(g, net, objective, schedule, load=load)
-    order = [n.id for n in g.nodes]
-    fig, ax = plt.subplots(figsize=(max(8, 0.2 * len(order) + 2), 3.4))
-    colors = ["tab:blue" if p.placement[i] == "device" else "tab:orange" for i in order]
-    ax.bar(range(len(order)), [max(n.device_ms if p.placement[n.id] == "device" else n.cloud_ms * load, 1e-3)
-                               for n in g.nodes], color=colors)
-    ax.set_yscale("log"); ax.set_ylabel("ms at its place"); ax.set_xticks(range(len(order))); ax.set_xticklabels(order, rotation=90, fontsize=7)
-    ax.set_title(f"{model}: {p.kind}, {p.latency_ms:.1f} ms, {p.energy_mj:.1f} mJ "
-                 f"(blue device, orange cloud; up {uplink:g} Mbps, RTT {rtt:g} ms, load {load:g}, device ×{device:g})",
-                 fontsize=9)
-    fig.tight_layout()
-    return fig
+    return offload.plan_figure(graphs[model], uplink, rtt, load, objective, schedule, device, name=model)
 
 
 fig = plan_figure()
@@ -282,19 +164,5 @@ except Exception as e:  # noqa: BLE001 - widgets are optional; the static plot a
     display(Markdown(f"(widgets unavailable: {e})"))
 
 # %%
-res = {
-    "scenarios": {k: {"device_slowdown": v[0], "load": v[1]} for k, v in SCENARIOS.items()},
-    "sensitivity": sens.to_dict("records"),
-    "choices": [{k: r[k] for k in ("model", "scenario", "load", "network", "objective", "schedule", "kind", "cut",
-                                   "latency_ms", "energy_mj", "speedup_vs_cloud", "speedup_vs_device",
-                                   "energy_saving_vs_cloud_pct", "energy_saving_vs_device_pct", "solver")}
-                for r in choices.to_dict("records")],
-    "multi_switch_gain": ms_gain.to_dict("records"),
-    "pareto_points": {f"{m}/{n}/{s}": int(len(d)) for (m, n, s), d in fronts.groupby(["model", "network", "schedule"])},
-    "load_sweep": sweep.to_dict("records"),
-    "compression": {"median_ratio": {f"{c}/{d}": float(v) for (c, d), v in codecs.groupby(["codec", "dtype"])["ratio"].median().items()},
-                    "plans": comp.to_dict("records")},
-    "networks": {n: net.to_dict() for n, net in partition.NETWORKS.items()},
-    "median_solve_ms": float(choices.solve_ms.median()),
-}
+res = offload.result_record(choices, sens, ms_gain, fronts, sweep, codecs, comp)
 ctx.save_result("partition", res)

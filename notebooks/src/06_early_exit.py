@@ -12,7 +12,7 @@
 # emotion CNN of 01 at `pool3` (parameter `branch_at`) and is trained with the trunk **frozen** (Edgent-style,
 # fast). At `pool2` the branch is cheaper but much weaker: on the quick preset's validation split it let only
 # ~12% of inputs exit under the same rule, against ~64% at `pool3` (measured once while building this
-# notebook, 4 epochs, 64 filters). The library is `hybridlib.early_exit`; rules and formulas are in its docstring.
+# notebook, 4 epochs, 64 filters). The library is `hybridlib.study.early_exit`; rules and formulas are in its docstring.
 
 # %% parameters
 preset = "quick"      # smoke | quick | full
@@ -31,7 +31,10 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from hybridlib import config, early_exit, models, partition, plots, profile, train
+from hybridlib import config, models, partition, plots
+from hybridlib.study import early_exit, offload
+from hybridlib.partition import profile
+from hybridlib.models import train
 
 t_start = time.perf_counter()
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
@@ -117,7 +120,7 @@ ctx.save_figure(fig, "06_bandwidth")
 # in when nothing more accurate meets the deadline.
 
 # %%
-PHONE, LOAD = 10.0, 0.1
+PHONE, LOAD = offload.SCENARIOS[offload.MAIN_SCENARIO]  # 05's main scenario, one definition
 prof = profile.ensure_profile(ctx, "emotion_cnn")
 graph0 = profile.to_graph(prof, "emotion_cnn", input_itemsize=1)
 graph = partition.scale(graph0, device=PHONE)

@@ -33,7 +33,10 @@ import os
 
 from IPython.display import Markdown, display
 
-from hybridlib import config, load, plots, serve, train
+from hybridlib import config, plots
+from hybridlib.models import train
+from hybridlib.serving import app as serve
+from hybridlib.study import load
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()

@@ -26,7 +26,8 @@ reports_dir = None    # default: reports/<preset>/
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hybridlib import config, report
+from hybridlib import config
+from hybridlib.study import report
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 results = report.relativize(report.load_results(ctx.results_dir), ctx.root)

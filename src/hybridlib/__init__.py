@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-# tensorflowjs 4.22 and our .h5 models need Keras 2 (tf_keras), not Keras 3 (DESIGN.md §8).
+# tensorflowjs 4.22 and our .h5 models need Keras 2 (tf_keras), not Keras 3 (docs/ARCHITECTURE.md, Pitfalls).
 # Set before anything imports TensorFlow; every hybridlib module imports this package first.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

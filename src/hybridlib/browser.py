@@ -2,7 +2,7 @@
 
 Why a module: three parts of the study run real browser code (parity of the TF.js export,
 the hybrid app's integration tests, per-layer TF.js profiling) and every one of them trips
-over the same things on these offline machines (DESIGN.md §7, §8):
+over the same things on these offline machines (docs/ARCHITECTURE.md, Pitfalls):
 
 * Debian's ``/usr/bin/chromium`` is used through Playwright's ``executable_path``; never
   ``playwright install``.
@@ -51,11 +51,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .utils import HybridlibError, InputError, project_root
+from hybridlib.utils import HybridlibError, InputError, project_root
 
 log = logging.getLogger(__name__)
 
-#: DESIGN.md §7: the flags that make Chromium behave on a closed network.
+#: docs/ARCHITECTURE.md, Pitfalls: the flags that make Chromium behave on a closed network.
 CHROMIUM_FLAGS: tuple[str, ...] = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

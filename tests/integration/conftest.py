@@ -64,7 +64,7 @@ def tfjs_variants(untrained_h5: Path, work_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def hybrid_url(untrained_h5: Path, tfjs_variants: Path) -> Iterator[str]:
     """A real `serve --mode hybrid` app on a free 127.0.0.1 port (background thread)."""
-    from hybridlib import serve
+    from hybridlib.serving import app as serve
 
     app = serve.make_app("hybrid", model_path=untrained_h5, models_dir=tfjs_variants)
     with serve.run_in_thread(app) as url:
@@ -74,7 +74,7 @@ def hybrid_url(untrained_h5: Path, tfjs_variants: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def clip(work_dir: Path) -> Callable[[str], Path]:
     """``clip("astronaut")`` → a y4m (640×480, 15 fps, 20 frames, gentle drift) of that photo."""
-    from hybridlib import media
+    from hybridlib.serving import media
 
     made: dict[str, Path] = {}
 

@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from hybridlib import browser, media
+from hybridlib import browser
+from hybridlib.serving import media
 from hybridlib.data import CLASS_NAMES
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("need_chromium")]
@@ -75,7 +76,7 @@ def test_coffee_shows_no_face_and_no_label(hybrid_url, clip):
 
 
 def test_missing_model_file_shows_error(untrained_h5, broken_models_dir):
-    from hybridlib import serve
+    from hybridlib.serving import app as serve
 
     app = serve.make_app("hybrid", model_path=untrained_h5, models_dir=broken_models_dir)
     with serve.run_in_thread(app) as url, browser.launch() as ctx:

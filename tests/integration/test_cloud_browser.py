@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hybridlib import browser, media
+from hybridlib import browser
+from hybridlib.serving import media
 from hybridlib.data import CLASS_NAMES
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("need_chromium")]
@@ -31,7 +32,7 @@ _RETURNED_GREEN = """async () => {
 
 @pytest.fixture(scope="module")
 def cloud_url(untrained_h5, work_dir):
-    from hybridlib import load
+    from hybridlib.study import load
 
     with load.server("cloud", untrained_h5, max_sessions=2, log_path=work_dir / "cloud_browser.log") as s:
         yield s

@@ -1,7 +1,7 @@
 """Cloud mode end to end: a real server process on a free loopback port, real aiortc peers.
 
-The server is ``hybridlib serve --mode cloud`` (via :func:`hybridlib.load.server`), the client
-streams a clip of a real face photo (``hybridlib.media``), and we check what comes back: labels
+The server is ``hybridlib serve --mode cloud`` (via :func:`hybridlib.study.load.server`), the client
+streams a clip of a real face photo (``hybridlib.serving.media``), and we check what comes back: labels
 on the ``results`` channel, a returned video frame with the box drawn, admission control and
 4xx JSON for malformed offers.
 """
@@ -39,7 +39,7 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def srv(tiny_model, tmp_path_factory):
-    from hybridlib import load
+    from hybridlib.study import load
 
     logp = tmp_path_factory.mktemp("log") / "server.log"
     with load.server("cloud", tiny_model, max_sessions=2, pipeline="ours", log_path=logp) as s:
@@ -61,7 +61,9 @@ def _green_mask(img: np.ndarray) -> np.ndarray:
 
 
 def test_client_gets_labels_and_overlay(srv):
-    from hybridlib import cloud, load, media
+    from hybridlib.serving import cloud
+    from hybridlib.study import load
+    from hybridlib.serving import media
 
     size = (640, 480)
     frames = load.make_clip(size, 30)
@@ -110,7 +112,7 @@ def test_malformed_offers_get_4xx_json(srv, body, ctype, status):
 
 
 def test_admission_control_refuses_the_extra_session(srv):
-    from hybridlib import load
+    from hybridlib.study import load
 
     frames = load.make_clip((320, 240), 20)
     for _ in range(40):  # sessions of earlier tests end when their peers hang up
@@ -141,7 +143,7 @@ def test_admission_control_refuses_the_extra_session(srv):
 
 
 def test_seed_pipeline_answers_too(tiny_model, tmp_path):
-    from hybridlib import load
+    from hybridlib.study import load
 
     with load.server("cloud", tiny_model, max_sessions=1, pipeline="seed",
                      log_path=tmp_path / "seed.log") as s:

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hybridlib import reference
+from hybridlib.models import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("need_chromium"),

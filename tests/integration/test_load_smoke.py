@@ -84,7 +84,7 @@ def test_hybrid_chromium_users(need_chromium, untrained_h5, tfjs_variants, tmp_p
 def test_overload_at_4x_capacity_keeps_admitted_users_served(untrained_h5):
     """Capacity step, then 4× the capacity offered to the capped server, back to back: the
     admitted users keep their frame rate and round trip, the others get 503, /healthz answers."""
-    from hybridlib import load
+    from hybridlib.study import load
 
     base, over = load.run_load("cloud", [1, 4], 4.0, fps=10, size=(320, 240), model_path=untrained_h5,
                                max_sessions=1, warmup_s=2.0, progress=False)

@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("need_chromium")]
 @pytest.fixture(scope="module")
 def trained(work_dir):
     """The smoke preset's trained CNN (trained once if missing) and held-out val+test samples."""
-    from hybridlib import config, models, train
+    from hybridlib import config, models
+    from hybridlib.models import train
 
     ctx = config.context("smoke", reports_dir=work_dir / "reports")
     path = train.ensure_model(ctx, progress=False)

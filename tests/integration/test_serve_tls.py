@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hybridlib import reference, tls
+from hybridlib.models import reference
+from hybridlib.serving import tls
 from hybridlib.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

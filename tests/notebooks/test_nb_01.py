@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 
-from hybridlib import data, train
+from hybridlib import data
+from hybridlib.models import train
 from hybridlib.utils import sha256_file
 
 from .conftest import ROOT, read_result

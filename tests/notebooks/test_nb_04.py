@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from hybridlib import predict
+from hybridlib.partition import predict
 
 from .conftest import read_result
 

@@ -10,7 +10,10 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hybridlib import cloud, data, media  # noqa: E402
+from hybridlib import data
+from hybridlib.serving import cloud, vision
+from hybridlib.serving import sessions as serving_sessions
+from hybridlib.serving import media  # noqa: E402
 from hybridlib.utils import InputError  # noqa: E402
 
 
@@ -22,7 +25,7 @@ def clip():
 
 @pytest.fixture(scope="module")
 def detector():
-    return cloud.FaceDetector()
+    return vision.FaceDetector()
 
 
 def _gray(bgr):
@@ -68,10 +71,10 @@ def test_tracking_loses_a_face_that_left(clip, detector):
 
 def test_crop_and_result_schema():
     g = np.arange(480 * 640, dtype=np.uint32).reshape(480, 640).astype(np.uint8)
-    crops = cloud.crop_faces(g, [(10, 20, 100, 100), (600, 450, 80, 80)])
+    crops = vision.crop_faces(g, [(10, 20, 100, 100), (600, 450, 80, 80)])
     assert crops.shape == (2, 48, 48) and crops.dtype == np.uint8
     probs = np.array([0.1, 0, 0, 0.7, 0.1, 0.05, 0.05])
-    r = cloud.face_result((1, 2, 3, 4), probs)
+    r = vision.face_result((1, 2, 3, 4), probs)
     assert r["box"] == [1, 2, 3, 4] and r["emotion"] == "Happy"
     assert list(r["probs"]) == list(data.CLASS_NAMES)
 
@@ -80,8 +83,8 @@ def test_overlay_yuv_draws_green_in_bgr(clip):
     import cv2
     frame = clip[0][0]
     yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)
-    face = cloud.face_result((200, 60, 100, 100), np.eye(7)[3])
-    cloud.draw_overlay_yuv(yuv, [face])
+    face = vision.face_result((200, 60, 100, 100), np.eye(7)[3])
+    vision.draw_overlay_yuv(yuv, [face])
     bgr = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
     b, g, r = (bgr[..., i].astype(int) for i in range(3))
     green = (g > 180) & (r < 90) & (b < 90)
@@ -103,9 +106,9 @@ class _Frame:
 
 def test_worker_keeps_only_the_newest_frame():
     """A session that sends faster than the worker runs: stale frames are replaced and counted."""
-    stats = cloud.Stats()
-    w = cloud.BatchWorker(None, None, stats, loop=None)  # not started: we drive it by hand
-    s = cloud.Session(pc=None, stats=stats)
+    stats = serving_sessions.Stats()
+    w = serving_sessions.BatchWorker(None, None, stats, loop=None)  # not started: we drive it by hand
+    s = serving_sessions.Session(pc=None, stats=stats)
     for k in range(5):
         w.submit(s, _Frame(k), k + 1)
     work = w._take()
@@ -128,9 +131,9 @@ def test_worker_batches_sessions_and_answers_each(clip):
             return p
 
     loop = asyncio.new_event_loop()
-    stats = cloud.Stats()
-    w = cloud.BatchWorker(cloud.FaceDetector(), FakeClassifier(), stats, loop)
-    sessions = [cloud.Session(pc=None, stats=stats) for _ in range(3)]
+    stats = serving_sessions.Stats()
+    w = serving_sessions.BatchWorker(vision.FaceDetector(), FakeClassifier(), stats, loop)
+    sessions = [serving_sessions.Session(pc=None, stats=stats) for _ in range(3)]
     got = {}
     for s in sessions:
         s.deliver = lambda frame, msg, s=s: got.setdefault(s.id, (frame, msg))
@@ -153,25 +156,25 @@ def test_classifier_batch_matches_predict_one():
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
-    c = cloud.Classifier(m)
+    c = vision.Classifier(m)
     faces = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
     b = c.batch(faces)
     assert b.shape == (3, 7)
     np.testing.assert_allclose(b[1], c.predict_one(faces[1]), atol=1e-5)
     assert c.batch(faces[:0]).shape == (0, 7)
     # both runtimes compute the same network
-    tf_only = cloud.Classifier(m, runtime="tf")
+    tf_only = vision.Classifier(m, runtime="tf")
     np.testing.assert_allclose(tf_only.batch(faces), b, atol=1e-5)
     assert tf_only.runtime == "tf" and c.runtime in ("tflite", "tf")
 
 
 def test_classifier_load_missing_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        cloud.Classifier.load(tmp_path / "nope.h5")
+        vision.Classifier.load(tmp_path / "nope.h5")
 
 
 def test_seed_ledger_counts_queued_and_lost_frames():
-    led = cloud.SeedLedger()
+    led = serving_sessions.SeedLedger()
     assert led.on_frame(0, 0) == (0, 0)
     assert led.on_frame(6000, 3) == (1, 0)  # 3 more were waiting: the handler is behind
     assert led.on_frame(12000, 2) == (1, 0)  # still behind
@@ -183,7 +186,7 @@ def test_seed_ledger_counts_queued_and_lost_frames():
 def test_seed_ledger_sees_frames_waiting_outside_aiortc_queues():
     """A frame taken late against the sender's clock (15 fps: 6000 ticks of 90 kHz) counts as
     queued even with aiortc's queues empty: the rest wait in the kernel's socket buffer."""
-    led = cloud.SeedLedger()
+    led = serving_sessions.SeedLedger()
     assert led.on_frame(0, 0, now=10.0) == (0, 0)
     assert led.on_frame(6000, 0, now=10.0667) == (0, 0)  # on time
     assert led.on_frame(12000, 0, now=10.5) == (1, 0)  # 0.37 s late: 5 frames behind
@@ -217,8 +220,8 @@ def test_seed_pipeline_counts_frames_that_queue_and_those_left_unanswered(clip):
 
     async def scenario():
         svc = cloud.CloudService(FakeClassifier(), cloud.CloudConfig(pipeline="seed"),
-                                 detector=cloud.FaceDetector())
-        s = cloud.Session(_FakePC(), svc.stats)
+                                 detector=vision.FaceDetector())
+        s = serving_sessions.Session(_FakePC(), svc.stats)
         svc.sessions[s.id] = s
         track = RemoteStreamTrack(kind="video")
         s.seed_track = track
@@ -226,7 +229,7 @@ def test_seed_pipeline_counts_frames_that_queue_and_those_left_unanswered(clip):
             vf = av.VideoFrame.from_ndarray(clip[0][k], format="bgr24")
             vf.pts, vf.time_base = k * 6000, Fraction(1, 90_000)
             track._queue.put_nowait(vf)
-        _, SeedTrack = cloud._video_track_class()
+        _, SeedTrack = serving_sessions._video_track_class()
         seed = SeedTrack(track, s, svc)
         out = [await seed.recv(), await seed.recv()]  # the handler gets through two of them
         m_mid = svc.metrics()

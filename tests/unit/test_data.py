@@ -12,6 +12,7 @@ import pytest
 
 from hybridlib import data
 from hybridlib.data import DataError
+from hybridlib.utils import InputError
 
 HEADER = "emotion,pixels,Usage\n"
 
@@ -174,7 +175,7 @@ def test_augment_preserves_shape_dtype_and_is_seeded():
 
 
 def test_augment_rejects_wrong_shape():
-    with pytest.raises(data.InputError, match="uint8 N×48×48"):
+    with pytest.raises(InputError, match="uint8 N×48×48"):
         data.augment(np.zeros((2, 32, 32), np.uint8), np.random.default_rng(0))
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from hybridlib import devices, partition
+from hybridlib import partition
+from hybridlib.partition import devices
 from hybridlib.utils import InputError
 
 

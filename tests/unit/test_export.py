@@ -9,7 +9,8 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from hybridlib import export, serve  # noqa: E402
+from hybridlib import export
+from hybridlib.serving import app as serve  # noqa: E402
 from hybridlib.utils import InputError  # noqa: E402
 
 

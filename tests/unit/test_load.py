@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from hybridlib import load
+from hybridlib.study import load
+from hybridlib.study.load import results as load_results
+from hybridlib.study.load import users as load_users
 from hybridlib.utils import InputError
 
 
@@ -21,14 +23,14 @@ def test_parse_users_and_size():
 
 def test_checks_bound_every_run():
     with pytest.raises(InputError, match="mode"):
-        load._check("edge", [1], 1, 15, (640, 480))
+        load.check_args("edge", [1], 1, 15, (640, 480))
     with pytest.raises(InputError, match="duration"):
-        load._check("cloud", [1], 10_000, 15, (640, 480))
+        load.check_args("cloud", [1], 10_000, 15, (640, 480))
     with pytest.raises(InputError, match="fps"):
-        load._check("cloud", [1], 1, 0, (640, 480))
+        load.check_args("cloud", [1], 1, 0, (640, 480))
     with pytest.raises(InputError, match="loopback"):
-        load._check_url("http://10.0.0.1:8080")
-    load._check_url("http://127.0.0.1:8080")
+        load.check_url("http://10.0.0.1:8080")
+    load.check_url("http://127.0.0.1:8080")
 
 
 def _user(t0, t1, sent, ans, rtts, bin_=1000, bout=2000, admitted=True, status=200):
@@ -68,9 +70,9 @@ def test_saturation_point():
 
 
 def test_model_base_from_config():
-    assert load._model_base({"default_variant": "uint8", "variants": [{"name": "fp32"}]}, None) == "/model/uint8"
-    assert load._model_base({"variants": [{"name": "fp16"}]}, None) == "/model/fp16"
-    assert load._model_base({}, "fp32") == "/model/fp32"
+    assert load_users._model_base({"default_variant": "uint8", "variants": [{"name": "fp32"}]}, None) == "/model/uint8"
+    assert load_users._model_base({"variants": [{"name": "fp16"}]}, None) == "/model/fp16"
+    assert load_users._model_base({}, "fp32") == "/model/fp32"
 
 
 def test_study_plan_from_presets():
@@ -80,7 +82,7 @@ def test_study_plan_from_presets():
         assert p.users and p.seed_users == p.users  # the ratio needs equal user counts
         assert p.overload_factor == 4 and p.hybrid_users
         assert max(p.hybrid_users) >= (2 if name == "quick" else 1)
-        load._check("cloud", p.users, p.duration_s, p.fps, p.size)
+        load.check_args("cloud", p.users, p.duration_s, p.fps, p.size)
 
 
 def test_summarize_counts_failed_and_missing_users_as_errors():
@@ -117,8 +119,8 @@ def test_cloud_ratio_skips_counts_without_answers_and_refuses_duplicates():
     p = load.cloud_ratio_table([{**_ratio_step(1, 50.0), "processed_per_cpu_s": 60.0}],
                                [{**_ratio_step(1, 5.0), "processed_per_cpu_s": 12.0}])
     assert p["rows"][0]["processed_ratio"] == 5.0 and p["min_processed_ratio"] == 5.0 and p["min_ratio"] == 10.0
-    assert load._processed_per_cpu_s({"frames_out": 10}, {"frames_out": 70}, 2.0) == 30.0
-    assert load._processed_per_cpu_s({}, {"frames_out": 70}, 2.0) is None  # hybrid: no frames_out
+    assert load_results._processed_per_cpu_s({"frames_out": 10}, {"frames_out": 70}, 2.0) == 30.0
+    assert load_results._processed_per_cpu_s({}, {"frames_out": 70}, 2.0) is None  # hybrid: no frames_out
     with pytest.raises(InputError, match="twice"):
         load.cloud_ratio_table([_ratio_step(1, 1.0), _ratio_step(1, 2.0)], [])
 

@@ -1,10 +1,10 @@
-"""hybridlib.media: real photos, true face boxes, clips and y4m round trips."""
+"""hybridlib.serving.media: real photos, true face boxes, clips and y4m round trips."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hybridlib import media
+from hybridlib.serving import media
 from hybridlib.utils import InputError
 
 

@@ -31,7 +31,7 @@ def test_pyproject_pins_agree_with_lock():
         assert name in lock, f"{name} is in pyproject.toml but not in requirements.lock"
         if m.group(2) == "==":
             assert lock[name] == m.group(3), f"{name}: pyproject pins {m.group(3)}, lock has {lock[name]}"
-    assert int(lock["opencv-python-headless"].split(".")[0]) < 5  # DESIGN §8: 5.x has no Haar
+    assert int(lock["opencv-python-headless"].split(".")[0]) < 5  # docs/ARCHITECTURE.md, Pitfalls: 5.x has no Haar
 
 
 def test_environment_yml_uses_the_lock():

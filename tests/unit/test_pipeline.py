@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hybridlib import pipeline
+from hybridlib.study import pipeline
 from hybridlib.utils import InputError
 
 
@@ -91,7 +91,7 @@ def test_skip_records_merge_by_part(tmp_path):
     with pytest.raises(InputError, match="reason"):
         ctx.skip("x", "  ")
     # _skipped.json is bookkeeping, never a result of its own
-    from hybridlib.report import load_results
+    from hybridlib.study.report import load_results
     assert "_skipped" not in load_results(ctx.results_dir)
 
 

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from hybridlib import browser, serve
+from hybridlib import browser
+from hybridlib.serving import app as serve
 
 SECRET = b"KERAS-H5-SECRET-BYTES"
 

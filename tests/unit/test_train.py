@@ -9,7 +9,8 @@ import pytest
 
 tf_keras = pytest.importorskip("tf_keras")
 
-from hybridlib import config, data, models, train  # noqa: E402
+from hybridlib import config, data, models
+from hybridlib.models import train  # noqa: E402
 from hybridlib.utils import InputError, sha256_file  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""The one tensor wire format (hybridlib.wire): round trips, strict headers, bounded decode."""
+"""The one tensor wire format (hybridlib.serving.wire): round trips, strict headers, bounded decode."""
 from __future__ import annotations
 
 import tracemalloc
@@ -10,7 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from hybridlib import early_exit, partition, serve, wire
+from hybridlib import partition
+from hybridlib.study import early_exit
+from hybridlib.serving import app as serve
+from hybridlib.serving import wire
 
 FLOAT16_MAX = 65504.0
 SETTINGS = settings(max_examples=60, derandomize=True, deadline=None, database=None,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from hybridlib.serving.options import PIPELINES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -19,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, required=True, help="seconds of streaming per step")
     p.add_argument("--fps", type=int, default=15, help="camera frame rate (default 15)")
     p.add_argument("--size", default="640x480", help="camera size WIDTHxHEIGHT (default 640x480)")
-    p.add_argument("--pipeline", choices=["ours", "seed"], default="ours",
+    p.add_argument("--pipeline", choices=PIPELINES, default="ours",
                    help="cloud pipeline: ours (batched, newest frame) or seed (000's, inline)")
     p.add_argument("--max-sessions", type=int, default=None,
                    help="server capacity (default: the largest step, nobody refused)")
@@ -35,21 +37,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _load(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hybridlib import load
+    from hybridlib.serving.options import check_max_sessions
+    from hybridlib.study import load
     from hybridlib.utils import InputError, write_json_atomic
 
     users = load.parse_users(args.users)
     size = load.parse_size(args.size)
-    if args.max_sessions is not None and args.max_sessions < 1:
-        raise InputError(f"--max-sessions must be ≥ 1, got {args.max_sessions}")
+    if args.max_sessions is not None:
+        check_max_sessions(args.max_sessions, "--max-sessions")
     model = Path(args.model) if args.model else None
     if model is not None and not model.is_file():
         raise InputError(f"--model {model} does not exist")
-    load._check(args.mode, users, args.duration, args.fps, size)
+    load.check_args(args.mode, users, args.duration, args.fps, size)
     if args.browser and args.mode != "hybrid":
         raise InputError("--browser applies to --mode hybrid only")
     if args.mode == "cloud" and model is None:
-        from hybridlib import config, train
+        from hybridlib import config
+        from hybridlib.models import train
 
         model = train.ensure_model(config.context(args.preset))
     steps = load.run_load(args.mode, users, args.duration, fps=args.fps, size=size,

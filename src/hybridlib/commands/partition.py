@@ -1,4 +1,4 @@
-"""``hybridlib partition``: solve where each layer runs, print the plan as JSON (DESIGN §5)."""
+"""``hybridlib partition``: solve where each layer runs, print the plan as JSON (docs/ARCHITECTURE.md, Cost model)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("partition", help="device/cloud layer partitioning (solve, pareto)",
                        description="Exact device/cloud partitioning of a layer graph "
-                                   "(graph JSON as in DESIGN.md §5).")
+                                   "(graph JSON as in docs/ARCHITECTURE.md, Cost model).")
     psub = p.add_subparsers(dest="partition_command", metavar="ACTION", required=True)
     for name, helptext in (("solve", "print the best plan as JSON"),
                            ("pareto", "print the latency × energy Pareto front as JSON")):

@@ -37,7 +37,7 @@ def _model(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from hybridlib import profile
+    from hybridlib.partition import profile
     from hybridlib.utils import InputError
 
     if args.power_w < 0:
@@ -68,7 +68,7 @@ def _model(args: argparse.Namespace) -> int:
 def _corpus(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hybridlib import predict
+    from hybridlib.partition import predict
     from hybridlib.utils import atomic_path
 
     df = predict.profile_corpus(predict.random_configs(args.size, seed=args.seed), repeats=args.repeats)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hybridlib.config import PRESETS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -13,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "quick: ≤15 min on 2 cores (make run's default); full: the seeds' setting "
                     "(FER-2013 in data/raw/, 25 epochs, 1–10 users; hours on CPU). A failing "
                     "notebook ends the run with a non-zero exit naming the notebook and cell.")
-    p.add_argument("--preset", default="quick", choices=["smoke", "quick", "full"])
+    p.add_argument("--preset", default="quick", choices=list(PRESETS))
     p.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 00,05")
     p.add_argument("--data", help="FER-2013 csv or folder (default: data/raw/ if present, else synthetic)")
     p.add_argument("--reports-dir", help="where to write (default reports/<preset>/)")
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hybridlib import pipeline
+    from hybridlib.study import pipeline
 
     try:
         res = pipeline.run(args.preset, only=args.only, data_path=args.data, reports_dir=args.reports_dir,

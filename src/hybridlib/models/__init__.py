@@ -1,0 +1,14 @@
+"""Models: the networks (:mod:`.networks`), training/sweep/evaluation (:mod:`.train`) and the
+published reference model (:mod:`.reference`).
+
+``from hybridlib import models; models.emotion_cnn()`` keeps working: the network builders are
+re-exported here. Training lives in ``hybridlib.models.train`` (imports TensorFlow lazily).
+"""
+from __future__ import annotations
+
+from hybridlib.models.networks import (BN_MOMENTUM, CONV_LAYERS, DENSE_LAYERS, EMOTION_INPUT_SHAPE, N_CLASSES,
+                                       POOL_LAYERS, alexnet, chain_cut_points, emotion_cnn, layer_counts,
+                                       preprocess, summary_table)
+
+__all__ = ["BN_MOMENTUM", "CONV_LAYERS", "DENSE_LAYERS", "EMOTION_INPUT_SHAPE", "N_CLASSES", "POOL_LAYERS",
+           "alexnet", "chain_cut_points", "emotion_cnn", "layer_counts", "preprocess", "summary_table"]

@@ -1,0 +1,4 @@
+"""Serving: the aiohttp app (:mod:`.app`), the cloud/WebRTC pipelines (:mod:`.cloud`), the
+tensor wire codec (:mod:`.wire`), test media (:mod:`.media`), TLS (:mod:`.tls`) and the static
+browser client in ``web/``. Imports nothing heavy: aiortc and TF load inside the pipelines.
+"""

@@ -1,0 +1,528 @@
+"""The aiohttp server: the browser app, TF.js models, ``/split`` tails, health and metrics.
+
+One short file in the spirit of aiortc's ``examples/server/server.py`` (docs/ARCHITECTURE.md, Conventions):
+:func:`make_app` lists every route. Two modes share it (docs/ARCHITECTURE.md, Serving contract):
+
+* **hybrid** — the server sends the page, TF.js, the face detector and the model once;
+  the browser does all per-frame work. ``POST /split/<k>`` additionally runs the tail of
+  the CNN from layer ``k`` on a tensor the browser (or a partition experiment) posts.
+* **cloud** — the same page streams the camera over WebRTC; ``hybridlib.serving.cloud.setup_cloud``
+  (imported lazily) adds ``POST /offer``, its metrics and its shutdown hooks.
+
+Routes: ``GET /`` (app), ``GET /app.js|style.css|cloud.js|…`` (files in ``web/``),
+``GET /config`` (mode, model variants, class names, input convention), ``GET /vendor/…``
+(only whitelisted files from ``node_modules``: see :data:`hybridlib.browser.VENDOR`),
+``GET /model/<variant>/<file>``, ``GET /healthz``, ``GET /metrics``, ``POST /split/<k>``.
+
+Bad input never gives a 500: :func:`error_middleware` turns every HTTP error into JSON
+``{"error": …}`` and :class:`~hybridlib.utils.InputError` into a 400 (413 for a ``/split``
+body that is, or decompresses to, more than its declared tensor: :mod:`hybridlib.serving.wire`).
+Every route that serves a file goes through :func:`safe_file` (resolve, then check the
+result is inside the route's folder), so ``..`` in any encoding and symlinks out are 404. Inference runs on a
+one-thread executor (TF is not re-entrant and the event loop must stay free).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from hybridlib.serving import wire
+from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, check_max_sessions, check_pipeline
+from hybridlib.utils import InputError, percentile
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+CODECS = wire.CODECS
+DTYPES = {k: v.type for k, v in wire.DTYPES.items()}  # the element types the wire carries
+MAX_SPLIT_BODY = 16 * 1024 * 1024
+MAX_SPLIT_BATCH = 64
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def error_middleware_factory() -> Callable:
+    @web.middleware
+    async def error_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
+        """Every error becomes JSON ``{"error": …}``; bad input is 4xx, never a 500."""
+        try:
+            return await handler(request)
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            msg = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+            if e.content_type == "application/json" and e.text:
+                return web.Response(status=e.status, text=e.text, content_type="application/json",
+                                    headers={k: v for k, v in e.headers.items() if k.lower() == "retry-after"})
+            return web.json_response({"error": msg}, status=e.status)
+        except InputError as e:  # wire errors carry 413 (too large) or 400
+            return web.json_response({"error": str(e)}, status=getattr(e, "http_status", 400))
+        except Exception as e:  # noqa: BLE001 - last resort: log, answer, keep serving
+            log.exception("internal error on %s %s", request.method, request.path)
+            return web.json_response({"error": f"internal error: {type(e).__name__}"}, status=500)
+
+    return error_middleware
+
+
+def json_error(status: int, message: str) -> web.HTTPException:
+    cls = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 413: web.HTTPRequestEntityTooLarge,
+           415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity,
+           503: web.HTTPServiceUnavailable}.get(status, web.HTTPBadRequest)
+    if cls is web.HTTPRequestEntityTooLarge:
+        return cls(max_size=MAX_SPLIT_BODY, actual_size=0, text=json.dumps({"error": message}),
+                   content_type="application/json")
+    return cls(text=json.dumps({"error": message}), content_type="application/json")
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def list_variants(models_dir: Path | None) -> list[dict[str, Any]]:
+    """TF.js model variants under ``models_dir`` (each ``<variant>/model.json``), fp32 first."""
+    if models_dir is None or not models_dir.is_dir():
+        return []
+    order = {"fp32": 0, "float16": 1, "uint8": 2}
+    out = []
+    for d in sorted(models_dir.iterdir(), key=lambda p: (order.get(p.name, 9), p.name)):
+        if (d / "model.json").is_file() and _SAFE_NAME.match(d.name):
+            size = sum(p.stat().st_size for p in d.iterdir() if p.is_file() and p.name != "manifest.json")
+            out.append({"name": d.name, "url": f"/model/{d.name}/model.json", "bytes": size})
+    return out
+
+
+class TailRunner:
+    """Loads the ``.h5`` once and caches the tail sub-model of every requested cut."""
+
+    def __init__(self, model_path: Path | None):
+        self.model_path = model_path
+        self._model: Any = None
+        self._tails: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                if self.model_path is None:
+                    raise InputError("this server has no Keras model (start it with --model PATH.h5)")
+                from hybridlib import export
+
+                self._model = export.load_model(self.model_path)
+            return self._model
+
+    def split(self, layer: str) -> Any:
+        from hybridlib import export
+
+        m = self.model()
+        idx = export.resolve_layer(m, layer)
+        name = m.layers[idx].name
+        with self._lock:
+            sp = self._tails.get(name)
+        if sp is None:
+            if idx == 0 and type(m.layers[0]).__name__ == "InputLayer":
+                # a cut "after the input" = cloud-only: the tail is the whole model
+                sp = export.Split(layer=name, index=0, head=None, tail=m, cut=[name],
+                                  shapes=[tuple(int(d) for d in m.input_shape[1:])])
+            else:
+                sp = export.split_model(m, name)
+            with self._lock:
+                self._tails[name] = sp
+        return sp
+
+    def run(self, layer: str, x: np.ndarray) -> tuple[np.ndarray, str]:
+        sp = self.split(layer)
+        return np.asarray(sp.tail(x, training=False)), sp.layer
+
+
+# ----------------------------------------------------------------------------- split payloads
+
+
+def decode_tensor(body: bytes, headers: Any, expected: tuple[int, ...]) -> np.ndarray:
+    """The ``/split`` body → float32 array ``N×expected`` (format: :mod:`hybridlib.serving.wire`).
+
+    Decompression is capped at the exact size ``X-Shape`` needs, so a small body that claims
+    or expands to gigabytes is refused (:class:`~hybridlib.serving.wire.PayloadTooLarge`, 413) after
+    at most that many bytes; other defects are :class:`~hybridlib.serving.wire.WireError` (400).
+    """
+    return wire.decode(body, headers, expected, max_batch=MAX_SPLIT_BATCH)
+
+
+#: Client side of ``/split``: array → (body, headers); see :func:`hybridlib.serving.wire.encode`.
+encode_tensor = wire.encode
+
+
+# ----------------------------------------------------------------------------- static files
+
+
+def safe_file(base: Path, *parts: str) -> Path | None:
+    """``base/parts…`` if it is a file inside ``base`` once every link is resolved, else None.
+
+    Refuses empty parts, ``.``/``..``, absolute parts, separators (``/``, ``\\``) and NUL inside
+    a part — the decoded forms of ``%2E%2E``, ``%2F``, ``%5C``, ``%00`` — and anything (e.g. a
+    symlink) whose resolved path leaves ``base``. Resolve first, then check containment:
+    a name check alone cannot see where a symlink points.
+    """
+    for part in parts:
+        if (not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part
+                or Path(part).is_absolute()):
+            return None
+    try:
+        root = base.resolve(strict=True)
+        p = base.joinpath(*parts).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a link loop, an odd name
+        return None
+    if not p.is_relative_to(root) or p == root or not p.is_file():
+        return None
+    return p
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    p = safe_file(request.app["web_dir"], "index.html")
+    if p is None:
+        raise json_error(404, "no app page on this server")
+    return web.FileResponse(p, headers={"Cache-Control": "no-store"})
+
+
+async def web_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    p = safe_file(request.app["web_dir"], name) if _SAFE_NAME.match(name) else None
+    if p is None:
+        raise json_error(404, f"no such file: /{name[:100]}")
+    return web.FileResponse(p, headers={"Cache-Control": "no-store"})
+
+
+async def vendor(request: web.Request) -> web.StreamResponse:
+    from hybridlib.browser import VENDOR, node_modules, vendor_file
+
+    rel = request.match_info["path"]
+    prefix, _, name = rel.partition("/")
+    p = vendor_file(rel)  # the whitelist; then the same containment check as every file route
+    if p is not None:
+        p = safe_file(node_modules() / VENDOR[prefix][0], *name.split("/"))
+    if p is None:
+        raise json_error(404, f"no such vendor file: {rel[:100]} (only the app's npm assets are served)")
+    return web.FileResponse(p, headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def model_file(request: web.Request) -> web.StreamResponse:
+    variant, name = request.match_info["variant"], request.match_info["name"]
+    models_dir: Path | None = request.app["models_dir"]
+    ok = models_dir is not None and _SAFE_NAME.match(variant) and _SAFE_NAME.match(name)
+    p = safe_file(models_dir, variant, name) if ok else None  # type: ignore[arg-type]
+    if p is None:
+        raise json_error(404, f"model file {variant[:100]}/{name[:100]} not found on the server")
+    return web.FileResponse(p, headers={"Cache-Control": "no-cache"})
+
+
+#: face-api's tiny face detector at inputSize 320: on the astronaut clip 224 adds a second,
+#: false box (score ≤ 0.6) in most frames, 320 finds exactly the face (0.85+) and nothing on
+#: coffee/chelsea; 416 costs more and sees a 0.32 box on coffee (measured in Chromium, wasm).
+DETECTOR = {"name": "face-api tiny_face_detector", "input_size": 320, "score_threshold": 0.5,
+            "weights": "/vendor/face-api-model/"}
+
+
+async def config_handler(request: web.Request) -> web.Response:
+    from hybridlib.data.fer import CLASS_NAMES
+
+    app = request.app
+    variants = list_variants(app["models_dir"])
+    return web.json_response({
+        "mode": app["mode"], "pipeline": app["pipeline"], "max_sessions": app["max_sessions"],
+        "variants": variants, "default_variant": variants[0]["name"] if variants else None,
+        "class_names": list(CLASS_NAMES),
+        "input": {"shape": [48, 48, 1], "dtype": "float32", "scale": "gray / 255",
+                  "gray": "0.299 R + 0.587 G + 0.114 B", "layout": "NHWC"},
+        "detector": DETECTOR,
+        "backend": "wasm",
+        "split": app["model_path"] is not None,
+    })
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "mode": request.app["mode"]})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    st = app["stats"]
+    out: dict[str, Any] = {
+        "mode": app["mode"], "uptime_s": round(time.monotonic() - st["t0"], 3),
+        "sessions": 0, "split_requests": st["split_requests"], "split_errors": st["split_errors"],
+        "split_ms_p50": percentile(st["split_ms"], 50, digits=3),
+        "split_ms_p95": percentile(st["split_ms"], 95, digits=3),
+        "bytes_in": st["bytes_in"], "bytes_out": st["bytes_out"],
+        "process_cpu_percent": _cpu_percent(app),
+    }
+    for provider in app["metrics_providers"]:
+        try:
+            out.update(provider())
+        except Exception:  # noqa: BLE001 - one broken provider must not hide the rest
+            log.exception("metrics provider %r failed", provider)
+    return web.json_response(out)
+
+
+def _cpu_percent(app: web.Application) -> float | None:
+    try:
+        import psutil
+
+        proc = app.get("psutil_proc")
+        if proc is None:
+            proc = psutil.Process()
+            proc.cpu_percent(None)
+            app["psutil_proc"] = proc
+            return 0.0
+        return float(proc.cpu_percent(None))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+async def split_handler(request: web.Request) -> web.Response:
+    from hybridlib.data.fer import CLASS_NAMES
+
+    app = request.app
+    st = app["stats"]
+    st["split_requests"] += 1
+    try:
+        layer = request.match_info["layer"]
+        runner: TailRunner = app["tail_runner"]
+        loop = asyncio.get_running_loop()
+        if request.content_length is not None and request.content_length > MAX_SPLIT_BODY:
+            raise json_error(413, f"body of {request.content_length} bytes exceeds {MAX_SPLIT_BODY}")
+        body = await request.read()
+        st["bytes_in"] += len(body)
+        sp = await loop.run_in_executor(app["executor"], runner.split, layer)
+        if sp.n_tensors != 1:
+            raise InputError(f"a cut after {sp.layer!r} needs {sp.n_tensors} tensors "
+                             f"({', '.join(sp.cut)}); /split takes one — choose a chain cut point")
+        x = decode_tensor(body, request.headers, sp.shapes[0])
+        t0 = time.perf_counter()
+        probs, name = await loop.run_in_executor(app["executor"], runner.run, layer, x)
+        ms = (time.perf_counter() - t0) * 1000
+        st["split_ms"].append(ms)
+        if probs.shape[-1] == len(CLASS_NAMES):
+            rows = [{"probs": {c: float(p) for c, p in zip(CLASS_NAMES, row)},
+                     "emotion": CLASS_NAMES[int(np.argmax(row))]} for row in probs]
+        else:  # another classifier (e.g. AlexNet's 1000 classes): probabilities as a list
+            rows = [{"probs": [float(p) for p in row], "emotion": None, "top1": int(np.argmax(row))}
+                    for row in probs]
+        out = {**rows[0], "layer": name, "server_ms": round(ms, 3)}
+        if len(rows) > 1:
+            out["batch"] = rows
+        resp = web.json_response(out)
+        st["bytes_out"] += len(resp.body)
+        return resp
+    except (InputError, web.HTTPException):
+        st["split_errors"] += 1
+        raise
+
+
+# ----------------------------------------------------------------------------- app
+
+
+def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = None,
+             models_dir: str | os.PathLike[str] | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
+             pipeline: str = "ours", web_dir: str | os.PathLike[str] | None = None,
+             **cloud_options: Any) -> web.Application:
+    """Build the aiohttp application (see module doc for routes).
+
+    ``model_path``: the tf_keras ``.h5`` (``/split`` tails; the cloud classifier).
+    ``models_dir``: folder of TF.js variants (``<variant>/model.json``) served to the page;
+    the page reports "model failed to load" when it is empty or a file is missing.
+    ``web_dir``: the app's files (default: the packaged ``web/``; tests pass a copy).
+    """
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    check_pipeline(pipeline)
+    check_max_sessions(max_sessions)
+    mp = Path(model_path) if model_path else None
+    if mp is not None and not mp.is_file():
+        raise InputError(f"model file {mp} does not exist")
+    md = Path(models_dir) if models_dir else None
+    if md is not None and not md.is_dir():
+        raise InputError(f"models directory {md} does not exist")
+
+    app = web.Application(middlewares=[error_middleware_factory()], client_max_size=MAX_SPLIT_BODY)
+    # String keys are the contract other modules use (app["metrics_providers"]); silence
+    # aiohttp's AppKey recommendation rather than break them.
+    warnings.filterwarnings("ignore", category=getattr(web, "NotAppKeyWarning", UserWarning),
+                            module=__name__)
+    app["mode"], app["pipeline"], app["max_sessions"] = mode, pipeline, max_sessions
+    app["model_path"], app["models_dir"] = mp, md
+    app["web_dir"] = Path(web_dir) if web_dir else WEB_DIR
+    app["metrics_providers"] = []
+    app["stats"] = {"t0": time.monotonic(), "split_requests": 0, "split_errors": 0,
+                    "split_ms": deque(maxlen=1000), "bytes_in": 0, "bytes_out": 0}
+    app["tail_runner"] = TailRunner(mp)
+    app["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hl-split")
+
+    r = app.router
+    r.add_get("/", index)
+    r.add_get("/config", config_handler)
+    r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
+    r.add_get("/vendor/{path:.+}", vendor)
+    r.add_get("/model/{variant}/{name}", model_file)
+    r.add_post("/split/{layer}", split_handler)
+    r.add_get("/{name}", web_file)
+
+    async def _close_executor(app: web.Application) -> None:
+        app["executor"].shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(_close_executor)
+    if mode == "cloud":
+        from hybridlib.serving import cloud  # lazy: aiortc is heavy and hybrid mode does not need it
+
+        cloud.setup_cloud(app, model_path=mp, max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
+    return app
+
+
+def ensure_tfjs(model_path: str | os.PathLike[str], out_root: str | os.PathLike[str] | None = None) -> Path:
+    """TF.js variants of ``model_path`` in ``out_root`` (default ``<model>_tfjs/`` beside it),
+    re-exported only when missing or made from a different ``.h5`` (SHA-256 in the manifest)."""
+    from hybridlib import export
+    from hybridlib.utils import sha256_file
+
+    mp = Path(model_path)
+    out = Path(out_root) if out_root else export.default_tfjs_dir(mp)
+    digest = sha256_file(mp)
+    for v in export.VARIANTS:
+        q = "none" if v == "fp32" else v
+        man_path = out / v / "manifest.json"
+        man = json.loads(man_path.read_text()) if man_path.is_file() else {}
+        ok = (man.get("source", {}).get("sha256") == digest
+              and man.get("quantization_map") == export.quant_map(q)  # same export recipe
+              and not export.verify_manifest(out / v))
+        if not ok:
+            export.export_tfjs(mp, out / v, q)
+    return out
+
+
+@contextlib.contextmanager
+def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run ``app`` on its own event loop in a background thread; yield ``http://host:port``.
+
+    For tests, notebooks and benchmarks that need a real server beside synchronous code
+    (Playwright's sync API). Port 0 picks a free port.
+    """
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def _start() -> None:
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        state["runner"] = runner
+        state["port"] = runner.addresses[0][1]
+
+    def _run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(_start())
+        except BaseException as e:  # noqa: BLE001 - hand the error to the caller
+            state["error"] = e
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=_run, name="hybridlib-serve", daemon=True)
+    t.start()
+    started.wait(60)
+    if "error" in state:
+        raise state["error"]
+    try:
+        yield f"http://{host}:{state['port']}"
+    finally:
+        async def _stop() -> None:
+            await state["runner"].cleanup()
+            # tasks the app left behind (e.g. aiortc's ICE connects of peers that never came)
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        fut = asyncio.run_coroutine_threadsafe(_stop(), loop)
+        with contextlib.suppress(Exception):
+            fut.result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(30)
+        loop.close()
+
+
+def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str],
+                frames: int = 15, screenshot: str | os.PathLike[str] | None = None,
+                screenshot_variant: str | None = None, timeout_s: float = 180) -> list[dict[str, Any]]:
+    """Open the running app in headless Chromium (fake camera = ``fake_video``) once per variant,
+    each in a fresh browser context (empty cache), and read back what the page measured:
+
+    ``ttfp_ms`` (model download + warm-up), ``first_prediction_ms`` (navigation start → first
+    classified face), and the median per-stage ms (detect, crop, cnn, total) and FPS over
+    ``frames`` frames. Saves a PNG screenshot of ``screenshot_variant`` (default: the first).
+    """
+    from hybridlib import browser
+
+    return browser.run_sync(_measure_app, url, fake_video, variants, frames, screenshot,
+                            screenshot_variant, timeout_s)
+
+
+def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, screenshot: Any,
+                 screenshot_variant: str | None, timeout_s: float) -> list[dict[str, Any]]:
+    from hybridlib import browser
+    from hybridlib.utils import atomic_path
+
+    rows = []
+    shot_v = screenshot_variant or variants[0]
+    with browser.launch(fake_video=fake_video) as ctx0:
+        for v in variants:
+            ctx = ctx0.browser.new_context(viewport={"width": 1280, "height": 860})
+            try:
+                page = ctx.new_page()
+                page.set_default_timeout(timeout_s * 1000)
+                page.goto(f"{url}/?variant={v}")
+                page.wait_for_function("() => window.hlState && (hlState.ready || hlState.error)")
+                st = page.evaluate("() => hlState")
+                if st.get("error"):
+                    rows.append({"variant": v, "error": st["error"]})
+                    continue
+                samples = []
+                last = page.evaluate("() => hlState.frames")
+                for _ in range(frames):
+                    page.wait_for_function(f"() => hlState.frames > {last}")
+                    s = page.evaluate("() => ({f: hlState.frames, st: hlState.stages, n: hlState.faces.length,"
+                                      " fps: hlState.fps})")
+                    last = s["f"]
+                    samples.append(s)
+                st = page.evaluate("() => hlState")
+                med = {k: float(np.median([s["st"].get(k) or 0.0 for s in samples]))
+                       for k in ("detect", "crop", "cnn", "total")}
+                rows.append({"variant": v, "backend": st["backend"], **{f"{k}_ms": m for k, m in med.items()},
+                             "fps": float(samples[-1]["fps"]), "faces_per_frame": float(np.mean([s["n"] for s in samples])),
+                             "ttfp_ms": st["ttfp_ms"][v]["total_ms"], "model_load_ms": st["ttfp_ms"][v]["load_ms"],
+                             "warmup_ms": st["ttfp_ms"][v]["warmup_ms"],
+                             "first_prediction_ms": st.get("first_prediction_ms"),
+                             "label": st.get("label"), "video": st.get("video")})
+                if screenshot and v == shot_v:
+                    with atomic_path(screenshot) as tmp:
+                        page.screenshot(path=str(tmp.with_suffix(".png")))
+                        tmp.with_suffix(".png").replace(tmp)
+            finally:
+                ctx.close()
+    return rows

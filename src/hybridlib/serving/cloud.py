@@ -1,0 +1,305 @@
+"""Cloud mode over WebRTC: the browser (or a load-test peer) streams its camera to the server,
+the server finds faces, classifies their emotion and sends the answer back twice — drawn on a
+returned video track and as one JSON message per processed frame on the ``results`` data channel
+(docs/ARCHITECTURE.md, Serving contract).
+
+Two pipelines share the signalling, the admission control and the message format so the load
+study can compare them on equal terms:
+
+``ours`` (default)
+    Frames are read off each peer's track as soon as aiortc decodes them, and only the *newest*
+    one per session is kept (a stale one is counted as dropped): lag can never build up. One
+    :class:`BatchWorker` thread does all the work off the event loop: Haar detection on a
+    downscaled frame, re-detected fully every ``redetect_every`` frames and tracked in between
+    by searching only a region around the previous box at a narrow scale range, then ONE
+    classifier call (a traced ``tf.function``) for the faces of every session in the batch, then
+    the overlay. The event loop only moves packets and messages.
+
+``seed``
+    Seed 000's server as its text describes it (aiortc's server example with a transform track):
+    Haar on the full frame, one ``model.predict`` per face, drawing with OpenCV — all inline in
+    the track's ``recv`` on the event loop, every frame in order, nothing batched or dropped. It
+    is the baseline that shows why the seed's server fell over at 6 users.
+
+Admission control: at most ``max_sessions`` peer connections; the next ``/offer`` gets 503 with a
+JSON reason, and admitted users keep their service. Malformed offers get 4xx JSON, never 500.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, check_max_sessions, check_pipeline
+from hybridlib.serving.sessions import BatchWorker, Session, Stats, _backlog, _video_track_class
+from hybridlib.serving.vision import Classifier, FaceDetector, _single_threaded
+from hybridlib.utils import InputError, percentile
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+#: largest accepted ``/offer`` body: a browser SDP offer is 3–10 KB.
+MAX_OFFER_BYTES = 64 * 1024
+_APP_KEY = "hybridlib.serving.cloud"
+
+
+@dataclass
+class CloudConfig:
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    pipeline: str = "ours"
+    detect_width: int = 320
+    redetect_every: int = 15
+    max_batch: int = 32
+
+    def __post_init__(self) -> None:
+        check_pipeline(self.pipeline)
+        check_max_sessions(self.max_sessions)
+
+
+class CloudService:
+    """Everything cloud mode keeps per server: peers, sessions, the worker, the counters."""
+
+    def __init__(self, classifier: Classifier, config: CloudConfig | None = None,
+                 detector: FaceDetector | None = None) -> None:
+        self.config = config or CloudConfig()
+        self.classifier = classifier
+        self.detector = detector or FaceDetector(self.config.detect_width, self.config.redetect_every)
+        self.stats = Stats()
+        self.sessions: dict[str, Session] = {}
+        self.worker: BatchWorker | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._closed_bytes = [0, 0]
+
+    # ---- HTTP
+    async def handle_offer(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        def err(status: int, msg: str, **extra: Any) -> web.Response:
+            return web.json_response({"error": msg, **extra}, status=status)
+
+        ctype = request.content_type
+        if ctype != "application/json":
+            return err(415, f"Content-Type must be application/json, got {ctype or 'none'!r}")
+        if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+            return err(413, f"offer body of {request.content_length} bytes exceeds {MAX_OFFER_BYTES}")
+        try:
+            body = await request.content.read(MAX_OFFER_BYTES + 1)
+        except Exception as e:  # client went away mid-body, bad chunking …
+            return err(400, f"could not read the request body: {e}")
+        if len(body) > MAX_OFFER_BYTES:
+            return err(413, f"offer body exceeds {MAX_OFFER_BYTES} bytes")
+        try:
+            params = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return err(400, f"body is not valid JSON: {e}")
+        if not isinstance(params, dict):
+            return err(400, "body must be a JSON object {\"sdp\": …, \"type\": \"offer\"}")
+        sdp, typ = params.get("sdp"), params.get("type")
+        if not isinstance(sdp, str) or not sdp.strip():
+            return err(400, "field 'sdp' must be a non-empty string")
+        if typ != "offer":
+            return err(400, f"field 'type' must be \"offer\", got {typ!r}")
+        if "m=video" not in sdp:
+            return err(400, "the offer has no video track (m=video): cloud mode needs the camera")
+        defect = _offer_defect(sdp)
+        if defect:
+            return err(400, f"bad SDP offer: {defect}")
+        # check and admit with no ``await`` in between: _accept registers the session
+        # before its first await, so two concurrent offers cannot both take the last slot
+        if len(self.sessions) >= self.config.max_sessions:
+            self.stats.refused += 1
+            return err(503, f"server at capacity: {self.config.max_sessions} session(s) in use",
+                       reason="capacity", max_sessions=self.config.max_sessions)
+        try:
+            answer = await self._accept(sdp)
+        except _BadOffer as e:
+            return err(400, f"bad SDP offer: {e}")
+        return web.json_response(answer)
+
+    async def _accept(self, sdp: str) -> dict[str, str]:
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        OursTrack, SeedTrack = _video_track_class()
+        pc = RTCPeerConnection()
+        s = Session(pc, self.stats)
+        self.sessions[s.id] = s
+        self.stats.sessions_total += 1
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: Any) -> None:
+            if channel.label == "results":
+                s.channel = channel
+
+                @channel.on("message")
+                def on_message(m: Any) -> None:  # tiny ping/pong for a client's RTT estimate
+                    with contextlib.suppress(Exception):
+                        d = json.loads(m)
+                        if isinstance(d, dict) and "ping" in d:
+                            channel.send(json.dumps({"pong": d["ping"]}))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self._close(s)
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if track.kind != "video":
+                return
+
+            @track.on("ended")
+            async def on_ended() -> None:  # the peer hung up (RTCP BYE): free its slot now
+                await self._close(s)
+
+            if self.config.pipeline == "seed":
+                s.seed_track = track
+                s.seed_receiver = next((t.receiver for t in pc.getTransceivers()
+                                        if t.receiver is not None and t.receiver.track is track), None)
+                pc.addTrack(SeedTrack(track, s, self))
+            else:
+                pc.addTrack(OursTrack(s))
+                self._spawn(self._read(s, track))
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as e:
+            await self._close(s)
+            raise _BadOffer(str(e) or type(e).__name__) from e
+        log.info("session %s admitted (%d/%d, pipeline %s)", s.id, len(self.sessions),
+                 self.config.max_sessions, self.config.pipeline)
+        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _read(self, s: Session, track: Any) -> None:
+        """Drain the decoded frames as they come; hand only the newest to the worker."""
+        from aiortc.mediastreams import MediaStreamError
+
+        if self.worker is None:
+            self.worker = BatchWorker(self.detector, self.classifier, self.stats,
+                                      asyncio.get_running_loop(), self.config.max_batch)
+            self.worker.start()
+        while not s.closed:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            s.frames_in += 1
+            self.stats.frames_in += 1
+            self.worker.submit(s, frame, s.frames_in)
+        await self._close(s)
+
+    async def _close(self, s: Session) -> None:
+        if s.closed:
+            return
+        s.closed = True
+        if s.seed_track is not None:  # seed: frames still queued are never answered
+            left = _backlog(s.seed_track, s.seed_receiver)
+            s.dropped += left
+            self.stats.frames_dropped += left
+            log.info("seed session %s: %d frames still queued at close (dropped); last pts %s",
+                     s.id, left, s.ledger.prev_pts)
+        rx, tx = s.byte_counts()
+        self._closed_bytes[0] += rx
+        self._closed_bytes[1] += tx
+        self.sessions.pop(s.id, None)
+        s._out_event.set()
+        with contextlib.suppress(Exception):
+            await s.pc.close()
+        log.info("session %s closed (in %d, out %d, dropped %d)", s.id, s.frames_in, s.frames_out,
+                 s.dropped)
+
+    async def shutdown(self, app: Any = None) -> None:
+        for s in list(self.sessions.values()):
+            await self._close(s)
+        if self.worker is not None:
+            self.worker.stop()
+            await asyncio.get_running_loop().run_in_executor(None, self.worker.join, 5)
+            self.worker = None
+        for t in list(self._tasks):
+            t.cancel()
+
+    def metrics(self) -> dict[str, Any]:
+        st = self.stats
+        rx, tx = self._closed_bytes
+        for s in list(self.sessions.values()):
+            a, b = s.byte_counts()
+            rx += a
+            tx += b
+        return {"mode": "cloud", "pipeline": self.config.pipeline,
+                "sessions": len(self.sessions), "max_sessions": self.config.max_sessions,
+                "sessions_total": st.sessions_total, "refused": st.refused,
+                "frames_in": st.frames_in, "frames_out": st.frames_out,
+                "frames_dropped": st.frames_dropped,
+                "frames_queued": st.frames_queued, "frames_lost": st.frames_lost,
+                "backlog_max": st.backlog_max,
+                "inference_ms_p50": percentile(st.infer_ms, 50), "inference_ms_p95": percentile(st.infer_ms, 95),
+                "server_ms_p50": percentile(st.server_ms, 50), "server_ms_p95": percentile(st.server_ms, 95),
+                "bytes_in": rx, "bytes_out": tx}
+
+
+class _BadOffer(Exception):
+    pass
+
+
+def _offer_defect(sdp: str) -> str | None:
+    """Why aiortc could never connect this offer, or None. aiortc accepts an offer whose media
+    lack DTLS fingerprints or ICE credentials and only fails later, in a background task
+    (found by fuzzing: ``benchmarks/fuzz.py``); refuse such offers up front with a 400."""
+    from aiortc.sdp import SessionDescription
+
+    try:
+        desc = SessionDescription.parse(sdp)
+    except Exception as e:  # noqa: BLE001 - the parser raises many types on bad text
+        return f"cannot parse ({type(e).__name__}: {e})"[:300]
+    for m in desc.media:
+        if m.dtls is None or not m.dtls.fingerprints:
+            return f"m={m.kind} has no a=fingerprint (DTLS)"
+        if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
+            return f"m={m.kind} has no ICE credentials (a=ice-ufrag / a=ice-pwd)"
+    return None
+
+
+def setup_cloud(app: web.Application, model_path: str | Path | None = None,
+                max_sessions: int = DEFAULT_MAX_SESSIONS,
+                pipeline: str = "ours", classifier: Classifier | None = None,
+                **config: Any) -> CloudService:
+    """Add cloud mode to an aiohttp app: ``POST /offer``, a metrics provider, clean shutdown.
+
+    ``serve.make_app`` calls this when ``mode == "cloud"``; tests may pass a ``classifier``
+    directly instead of a model file.
+    """
+    cfg = CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **config)
+    if pipeline == "ours":
+        _single_threaded()
+    if classifier is None:
+        if model_path is None:
+            raise InputError("cloud mode needs a model file (--model PATH.h5)")
+        classifier = Classifier.load(model_path, runtime="auto" if pipeline == "ours" else "tf")
+    if pipeline == "seed":
+        # model.predict traces its Keras function on the first call (seconds): do it now, so the
+        # first user's first frame measures the seed's steady cost, not the tracing
+        classifier.predict_one(np.zeros((48, 48), np.uint8))
+    svc = CloudService(classifier, cfg)
+    app[_APP_KEY] = svc
+    app.router.add_post("/offer", svc.handle_offer)
+    providers: list[Callable[[], dict]] = app.get("metrics_providers") if "metrics_providers" in app else None
+    if providers is None:
+        providers = []
+        app["metrics_providers"] = providers
+    providers.append(svc.metrics)
+    app.on_shutdown.append(svc.shutdown)
+    return svc
