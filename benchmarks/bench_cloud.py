@@ -42,14 +42,13 @@ def main() -> int:
     p.add_argument("--out", default=None, help="write all steps as JSON")
     a = p.parse_args()
 
-    from hybridlib import config
+    from hybridlib import config, export
+    from hybridlib.models import artifacts
     from hybridlib.study import load
-    from hybridlib.serving import app as serve
-    from hybridlib.models import train
 
     users = load.parse_users(a.users)
     size = load.parse_size(a.size)
-    model = a.model or str(train.ensure_model(config.context("smoke")))
+    model = a.model or str(artifacts.ensure_model(config.context("smoke")))
     kw = dict(fps=a.fps, size=size, model_path=model, progress=False, warmup_s=a.warmup)
     t0 = time.time()
     ours = load.run_load("cloud", users, a.duration, pipeline="ours", **kw)
@@ -57,7 +56,7 @@ def main() -> int:
     hyb, hyb_skip = [], None
     if a.hybrid_pages:
         try:
-            hyb = load.run_load("hybrid", [a.hybrid_pages], a.duration, models_dir=serve.ensure_tfjs(model),
+            hyb = load.run_load("hybrid", [a.hybrid_pages], a.duration, models_dir=export.ensure_tfjs(model),
                                 browser=True, **{k: v for k, v in kw.items() if k != "warmup_s"})
         except Exception as e:  # noqa: BLE001 - no Chromium here: say so, keep the rest
             hyb_skip = f"{type(e).__name__}: {e}"

@@ -28,6 +28,9 @@ from IPython.display import Markdown, display
 
 from hybridlib import config, models, plots
 from hybridlib.models import train
+from hybridlib.models import artifacts
+from hybridlib.models import evaluation
+from hybridlib.models import figures
 
 t_start = time.perf_counter()
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
@@ -64,7 +67,7 @@ display(layer_table[layer_table.params > 0].reset_index(drop=True))
 # If a linear model on pixels did as well, the CNN would not be worth its 3M parameters.
 
 # %%
-baseline = train.baseline_logreg(x_train, y_train, x_test, y_test)
+baseline = evaluation.baseline_logreg(x_train, y_train, x_test, y_test)
 display(Markdown(f"Baseline test accuracy **{baseline['accuracy']:.1%}**, macro-F1 "
                  f"**{baseline['macro_f1']:.3f}** ({baseline['features']}, {baseline['train_rows']} rows, "
                  f"{baseline['seconds']:.1f} s)"))
@@ -91,7 +94,7 @@ if run_sweep:
     final_cfg = train.TrainConfig.from_preset(p, epochs=epochs, class_weights=class_weights, **best)
     ctx.save_table("01_sweep", sweep_table)
     display(sweep_table.round(4))
-    ctx.save_figure(train.plot_sweep(sweep_table, title=f"Tuning sweep ({ctx.data_label})"), "01_sweep")
+    ctx.save_figure(figures.plot_sweep(sweep_table, title=f"Tuning sweep ({ctx.data_label})"), "01_sweep")
 sweep_seconds = time.perf_counter() - t0
 display(Markdown(f"Final configuration: `{final_cfg.to_dict()}` (sweep took {sweep_seconds:.0f} s)"))
 
@@ -103,9 +106,9 @@ display(Markdown(f"Final configuration: `{final_cfg.to_dict()}` (sweep took {swe
 # written atomically to `data/processed/<preset>/`.
 
 # %%
-model_path = train.default_model_path(ctx)
+model_path = artifacts.default_model_path(ctx)
 result = train.fit(x_train, y_train, x_val, y_val, final_cfg, desc="final")
-manifest = train.save(result, model_path, dataset=ds, preset=p.name, data_label=ctx.data_label,
+manifest = artifacts.save(result, model_path, dataset=ds, preset=p.name, data_label=ctx.data_label,
                       extra={"made_by": "notebooks/01_train.ipynb",
                              "sweep": None if sweep_table is None else sweep_table.to_dict(orient="records")})
 display(Markdown(
@@ -120,17 +123,17 @@ display(Markdown(
 # %%
 if sweep_table is not None:
     default_hist = sweep_table.attrs["histories"][0]
-    ctx.save_figure(train.plot_history(default_hist, title=f"Before tuning: default config, sweep budget "
+    ctx.save_figure(figures.plot_history(default_hist, title=f"Before tuning: default config, sweep budget "
                                                             f"({ctx.data_label})"), "01_curves_before")
-fig = train.plot_history(result.history, title=f"After tuning: final model ({ctx.data_label})")
+fig = figures.plot_history(result.history, title=f"After tuning: final model ({ctx.data_label})")
 ctx.save_figure(fig, "01_curves_after")
 
 # %% [markdown]
 # ## Evaluation on the test split
 
 # %%
-ev_val = train.evaluate(result.model, x_val, y_val)
-ev_test = train.evaluate(result.model, x_test, y_test)
+ev_val = evaluation.evaluate(result.model, x_val, y_val)
+ev_test = evaluation.evaluate(result.model, x_test, y_test)
 table = train.comparison_table(baseline=baseline, sweep_table=sweep_table, final_config=final_cfg,
                                final_val=ev_val, final_test=ev_test, sweep_epochs=p.sweep_epochs,
                                sweep_max_train=p.sweep_max_train, train_rows=len(x_train))
@@ -140,10 +143,10 @@ per_class = pd.DataFrame(ev_test["per_class"]).T.assign(baseline_recall=[v["reca
 display(per_class.round(3))
 
 # %%
-fig = train.plot_confusion(ev_test["confusion"], ds.class_names,
+fig = figures.plot_confusion(ev_test["confusion"], ds.class_names,
                            title=f"CNN on the test split, row-normalised ({ctx.data_label})")
 ctx.save_figure(fig, "01_confusion")
-fig = train.plot_per_class(ev_test["per_class"], baseline["per_class"],
+fig = figures.plot_per_class(ev_test["per_class"], baseline["per_class"],
                            title=f"Per-class precision / recall, test split ({ctx.data_label})")
 ctx.save_figure(fig, "01_per_class")
 

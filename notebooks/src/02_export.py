@@ -24,13 +24,13 @@ import pandas as pd
 from IPython.display import Image, Markdown, display
 
 from hybridlib import browser, config, export, models, plots
-from hybridlib.models import train
+from hybridlib.models import artifacts
 from hybridlib.serving import app as serve
 from hybridlib.serving import media
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
-model_path = train.ensure_model(ctx)  # trains at this preset's size if 01_train has not run
+model_path = artifacts.ensure_model(ctx)  # trains at this preset's size if 01_train has not run
 tfjs_dir = export.default_tfjs_dir(model_path)
 display(Markdown(f"**Model** `{model_path.name}` ({ctx.data_label}) · **Chromium** {browser.chromium_version()}"))
 

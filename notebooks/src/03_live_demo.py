@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hybridlib import browser, config, data, plots, widgets
-from hybridlib.models import reference, train
+from hybridlib import browser, config, data, export, plots, widgets
+from hybridlib.models import artifacts, reference
 from hybridlib.serving import media, vision
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
@@ -101,7 +101,7 @@ browser_row = None
 if measure_browser and browser.have_chromium() and not browser.missing_vendor_files():
     from hybridlib.serving import app as serve
 
-    tfjs_root = serve.ensure_tfjs(choice.path)
+    tfjs_root = export.ensure_tfjs(choice.path)
     y4m = media.write_y4m(frames["astronaut"], ctx.artifacts_dir / "03_astronaut.y4m", fps=15)
     app = serve.make_app("hybrid", model_path=choice.path, models_dir=tfjs_root)
     with serve.run_in_thread(app) as url:
@@ -182,7 +182,7 @@ display(Markdown(explorer.result.value))
 # %%
 agree = None
 if reference.available():
-    ours = vision.Classifier.load(train.ensure_model(ctx, progress=False))
+    ours = vision.Classifier.load(artifacts.ensure_model(ctx, progress=False))
     ref = vision.Classifier.load(reference.ensure_model())
     crops = np.concatenate(reference.crops_from_frames(clip))
     agree = reference.agreement(ours, ref, crops)

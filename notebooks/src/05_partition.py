@@ -122,10 +122,10 @@ ctx.save_figure(offload.plot_load_sweep(sweep, PHONE, "Wi-Fi", ctx.data_label), 
 
 # %%
 from hybridlib import models  # noqa: E402
-from hybridlib.models import train  # noqa: E402
+from hybridlib.models import artifacts  # noqa: E402
 
 src = profile.model_source(ctx, "emotion_cnn")
-net_model = models.emotion_cnn() if src == "emotion_cnn" else train.load_model(src)
+net_model = models.emotion_cnn() if src == "emotion_cnn" else artifacts.load_model(src)
 acts = offload.layer_activations(net_model, ctx.dataset().split("test")[0][:1])
 codecs, measures = offload.compression_table(acts)
 ctx.save_table("05_compression", codecs)

@@ -34,7 +34,7 @@ from IPython.display import Markdown, display
 from hybridlib import config, models, partition, plots
 from hybridlib.study import early_exit, offload
 from hybridlib.partition import profile
-from hybridlib.models import train
+from hybridlib.models import artifacts as train  # save/load live in models.artifacts
 
 t_start = time.perf_counter()
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)

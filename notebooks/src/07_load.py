@@ -33,15 +33,14 @@ import os
 
 from IPython.display import Markdown, display
 
-from hybridlib import config, plots
-from hybridlib.models import train
-from hybridlib.serving import app as serve
+from hybridlib import config, export, plots
+from hybridlib.models import artifacts
 from hybridlib.study import load
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
-model_path = train.ensure_model(ctx)          # the trained CNN (made at this preset's size if missing)
-models_dir = serve.ensure_tfjs(model_path)    # its TF.js variants for the hybrid page
+model_path = artifacts.ensure_model(ctx)          # the trained CNN (made at this preset's size if missing)
+models_dir = export.ensure_tfjs(model_path)    # its TF.js variants for the hybrid page
 plan = load.StudyPlan.from_preset(ctx.preset)
 display(Markdown(f"**Model:** `{model_path.name}` ({ctx.data_label}) · **users (both cloud pipelines):** "
                  f"{plan.users} · **hybrid Chromium pages:** {plan.hybrid_users} · "

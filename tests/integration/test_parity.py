@@ -13,10 +13,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("need_chromium")]
 def trained(work_dir):
     """The smoke preset's trained CNN (trained once if missing) and held-out val+test samples."""
     from hybridlib import config, models
-    from hybridlib.models import train
+    from hybridlib.models import artifacts
 
     ctx = config.context("smoke", reports_dir=work_dir / "reports")
-    path = train.ensure_model(ctx, progress=False)
+    path = artifacts.ensure_model(ctx, progress=False)
     ds = ctx.dataset()
     xs, ys = zip(ds.split("val"), ds.split("test"))
     return path, models.preprocess(np.concatenate(xs)), np.concatenate(ys)

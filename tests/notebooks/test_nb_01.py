@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from hybridlib import data
-from hybridlib.models import train
+from hybridlib.models import artifacts
 from hybridlib.utils import sha256_file
 
 from .conftest import ROOT, read_result
@@ -37,7 +37,7 @@ def test_train_result(smoke_reports):
 def test_saved_model_matches_result(smoke_reports):
     res = read_result(smoke_reports, "train")
     path = ROOT / res["model_path"]
-    man = train.verify(path)
+    man = artifacts.verify(path)
     assert man["sha256"] == res["model_sha256"] == sha256_file(path)
     assert man["preset"] == "smoke" and man["dataset"]["synthetic"] is True
 

@@ -220,3 +220,13 @@ def test_cli_export_errors_and_table(tiny, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "fp32" in out and "uint8" in out and "ratio" in out
     assert export.verify_manifest(tmp_path / "o" / "uint8") == []
+
+
+def test_quantize_vocabularies_meet_in_one_place():
+    """Variant names (fp32/float16/uint8) and converter settings (none/float16/uint8) round-trip."""
+    for v in export.VARIANTS:
+        assert export.variant_name(export.quantize_of(v)) == v
+    assert export.quantize_of("fp32") == "none" and export.quantize_of("none") == "none"
+    assert export.quantize_of("uint8") == "uint8"
+    with pytest.raises(InputError, match="int4"):
+        export.quantize_of("int4")

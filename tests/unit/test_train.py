@@ -10,8 +10,8 @@ import pytest
 tf_keras = pytest.importorskip("tf_keras")
 
 from hybridlib import config, data, models
-from hybridlib.models import train  # noqa: E402
-from hybridlib.utils import InputError, sha256_file  # noqa: E402
+from hybridlib.models import artifacts, evaluation, train  # noqa: E402
+from hybridlib.utils import InputError, sha256_file, write_json_atomic  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def fitted(ds, tiny_cfg):
 @pytest.fixture(scope="module")
 def saved(fitted, ds, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "emotion_cnn.h5"
-    man = train.save(fitted, path, dataset=ds, preset="smoke", data_label="synthetic FER-format data")
+    man = artifacts.save(fitted, path, dataset=ds, preset="smoke", data_label="synthetic FER-format data")
     return path, man
 
 
@@ -68,7 +68,7 @@ def test_fit_reports_what_happened(fitted, tiny_cfg):
 def test_best_weights_are_restored(fitted, ds):
     """The returned model is the best epoch's: its val accuracy equals the recorded best."""
     xv, yv = ds.split("val")
-    ev = train.evaluate(fitted.model, xv[:64], yv[:64])
+    ev = evaluation.evaluate(fitted.model, xv[:64], yv[:64])
     assert ev["accuracy"] == pytest.approx(fitted.best_val_accuracy, abs=1e-6)
 
 
@@ -86,16 +86,16 @@ def test_training_is_deterministic(ds, tiny_cfg, fitted):
 
 def test_save_load_identical_predictions(fitted, saved, ds):
     path, _ = saved
-    loaded = train.load_model(path, check_manifest=True)
+    loaded = artifacts.load_model(path, check_manifest=True)
     x, _ = ds.split("test")
-    np.testing.assert_array_equal(train.predict(loaded, x[:40]), train.predict(fitted.model, x[:40]))
+    np.testing.assert_array_equal(evaluation.predict(loaded, x[:40]), evaluation.predict(fitted.model, x[:40]))
     assert [l.name for l in loaded.layers] == [l.name for l in fitted.model.layers]
 
 
 def test_manifest_matches_file(saved, ds, tiny_cfg):
     path, man = saved
     assert man["sha256"] == sha256_file(path)
-    on_disk = train.read_manifest(path)
+    on_disk = artifacts.read_manifest(path)
     assert on_disk["sha256"] == sha256_file(path)
     assert on_disk["dataset"]["fingerprint"] == ds.fingerprint()
     assert on_disk["hyperparameters"] == tiny_cfg.to_dict()
@@ -104,14 +104,14 @@ def test_manifest_matches_file(saved, ds, tiny_cfg):
     hist = json.loads((path.parent / "emotion_cnn.history.json").read_text())
     assert len(hist["loss"]) == 2
     assert not list(path.parent.glob("*.tmp"))  # atomic writes leave no temporaries
-    assert train.verify(path)["sha256"] == man["sha256"]
+    assert artifacts.verify(path)["sha256"] == man["sha256"]
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match=r"nope\.h5 does not exist"):
-        train.load_model(tmp_path / "nope.h5")
+        artifacts.load_model(tmp_path / "nope.h5")
     with pytest.raises(InputError, match="is not a file"):
-        train.load_model(tmp_path)
+        artifacts.load_model(tmp_path)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
@@ -121,7 +121,7 @@ def test_corrupt_model_is_a_clear_error(saved, tmp_path, damage):
     bad.write_bytes({"garbage": b"this is not hdf5" * 100, "truncated": good[: len(good) // 3],
                      "empty": b""}[damage])
     with pytest.raises(InputError, match=f"{damage}.h5 is not a readable Keras .h5 model"):
-        train.load_model(bad)
+        artifacts.load_model(bad)
 
 
 def test_modified_model_fails_manifest_check(saved, tmp_path):
@@ -130,19 +130,19 @@ def test_modified_model_fails_manifest_check(saved, tmp_path):
     path, _ = saved
     copy = tmp_path / "emotion_cnn.h5"
     shutil.copy(path, copy)
-    shutil.copy(train.manifest_path(path), train.manifest_path(copy))
+    shutil.copy(artifacts.manifest_path(path), artifacts.manifest_path(copy))
     with open(copy, "ab") as f:
         f.write(b"\0")
     with pytest.raises(InputError, match="does not match its manifest"):
-        train.load_model(copy, check_manifest=True)
-    assert not train.is_valid(copy)
+        artifacts.load_model(copy, check_manifest=True)
+    assert not artifacts.is_valid(copy)
     with pytest.raises(InputError, match="no manifest"):
-        train.read_manifest(tmp_path / "other.h5")
+        artifacts.read_manifest(tmp_path / "other.h5")
 
 
 def test_save_refuses_non_h5(fitted, tmp_path):
     with pytest.raises(InputError, match=r"must end in \.h5"):
-        train.save(fitted, tmp_path / "m.keras")
+        artifacts.save(fitted, tmp_path / "m.keras")
     assert not list(tmp_path.iterdir())
 
 
@@ -150,26 +150,26 @@ def test_ensure_model_reuses_a_valid_model_and_replaces_a_broken_one(saved, fitt
     import shutil
 
     ctx = config.context("smoke", root=tmp_path, reports_dir=tmp_path / "rep")
-    target = train.default_model_path(ctx)
+    target = artifacts.default_model_path(ctx)
     target.parent.mkdir(parents=True)
     shutil.copy(saved[0], target)
-    man = train.read_manifest(saved[0])
+    man = artifacts.read_manifest(saved[0])
     man["data_label"] = ctx.data_label
-    train.write_json_atomic(train.manifest_path(target), man)
+    write_json_atomic(artifacts.manifest_path(target), man)
     calls = []
 
     def fake_fit(*a, **k):
         calls.append(a[4] if len(a) > 4 else k.get("config"))
         return fitted
 
-    monkeypatch.setattr(train, "fit", fake_fit)
+    monkeypatch.setattr(artifacts, "fit", fake_fit)
     monkeypatch.setattr(config.RunContext, "dataset", lambda self: ds)
-    assert train.ensure_model(ctx, progress=False) == target and calls == []
+    assert artifacts.ensure_model(ctx, progress=False) == target and calls == []
     target.write_bytes(b"corrupt")
-    assert train.ensure_model(ctx, progress=False) == target
+    assert artifacts.ensure_model(ctx, progress=False) == target
     assert len(calls) == 1 and calls[0].epochs == ctx.preset.epochs == 1
-    assert train.verify(target)["sha256"] == sha256_file(target)
-    train.load_model(target)
+    assert artifacts.verify(target)["sha256"] == sha256_file(target)
+    artifacts.load_model(target)
 
 
 def test_config_validation_names_the_bad_value():
@@ -195,7 +195,7 @@ def test_class_weights_balanced():
 def test_metrics_on_known_predictions():
     y = np.array([0, 0, 1, 1, 2, 2])
     p = np.array([0, 1, 1, 1, 2, 0])
-    m = train.metrics(y, p, class_names=("a", "b", "c"))
+    m = evaluation.metrics(y, p, class_names=("a", "b", "c"))
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["per_class"]["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
     assert m["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
@@ -219,7 +219,7 @@ def _stripes(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_baseline_learns_a_learnable_split():
     (xt, yt), (xs, ys) = _stripes(50, seed=0), _stripes(20, seed=1)
-    b = train.baseline_logreg(xt, yt, xs, ys, max_train=300)
+    b = evaluation.baseline_logreg(xt, yt, xs, ys, max_train=300)
     assert b["train_rows"] == 300 and sum(map(sum, b["confusion"])) == len(ys)
     majority = np.bincount(ys).max() / len(ys)
     assert majority == pytest.approx(1 / 7)
@@ -227,13 +227,13 @@ def test_baseline_learns_a_learnable_split():
     assert b["accuracy"] >= 0.85 and b["macro_f1"] >= 0.85, (b["accuracy"], b["macro_f1"])
     assert b["accuracy"] == pytest.approx(np.trace(b["confusion"]) / len(ys))
     # and it learns from the labels, not from the test split: shuffled training labels → chance
-    shuffled = train.baseline_logreg(xt, np.random.default_rng(0).permutation(yt), xs, ys)
+    shuffled = evaluation.baseline_logreg(xt, np.random.default_rng(0).permutation(yt), xs, ys)
     assert shuffled["accuracy"] < majority + 0.15, shuffled["accuracy"]
 
 
 def test_baseline_on_faces_reports_its_split(ds):
     (xt, yt), (xs, ys) = ds.split("train"), ds.split("test")
-    b = train.baseline_logreg(xt, yt, xs, ys, max_train=400)
+    b = evaluation.baseline_logreg(xt, yt, xs, ys, max_train=400)
     assert b["train_rows"] == 400 and sum(map(sum, b["confusion"])) == len(ys)
     assert set(b["per_class"]) == set(data.CLASS_NAMES)
     assert [b["per_class"][c]["support"] for c in data.CLASS_NAMES] == np.bincount(ys, minlength=7).tolist()
@@ -251,9 +251,9 @@ def test_cnn_beats_the_pixel_baseline_on_synthetic_faces():
     faces = data.generate_synthetic("quick", seed=3, balanced=True)
     (xt, yt), (xv, yv), (xs, ys) = faces.split("train"), faces.split("val"), faces.split("test")
     xt, yt, xv, yv, xs, ys = xt[:1400], yt[:1400], xv[:140], yv[:140], xs[:280], ys[:280]
-    base = train.baseline_logreg(xt, yt, xs, ys)
+    base = evaluation.baseline_logreg(xt, yt, xs, ys)
     cfg = train.TrainConfig(lr=1e-3, dropout=0.1, batch_size=16, epochs=5, patience=5, seed=0, augment=False)
-    cnn = train.evaluate(train.fit(xt, yt, xv, yv, cfg, progress=False).model, xs, ys)
+    cnn = evaluation.evaluate(train.fit(xt, yt, xv, yv, cfg, progress=False).model, xs, ys)
     chance = np.bincount(ys).max() / len(ys)
     assert cnn["accuracy"] >= base["accuracy"] + 0.15, (cnn["accuracy"], base["accuracy"])
     assert cnn["accuracy"] >= chance + 0.15 and cnn["macro_f1"] > base["macro_f1"]
@@ -303,7 +303,7 @@ def test_cli_trains_saves_and_reports(tmp_path, capsys):
                    "--class-weights", "--out", str(out), "--quiet"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["sha256"] == sha256_file(out) == train.verify(out)["sha256"]
+    assert summary["sha256"] == sha256_file(out) == artifacts.verify(out)["sha256"]
     assert summary["config"]["class_weights"] is True and summary["config"]["max_train"] == 64
     assert 0 <= summary["test_accuracy"] <= 1 and summary["epochs_run"] == 1
     assert (tmp_path / "m.history.json").is_file()

@@ -53,9 +53,9 @@ def _load(args: argparse.Namespace) -> int:
         raise InputError("--browser applies to --mode hybrid only")
     if args.mode == "cloud" and model is None:
         from hybridlib import config
-        from hybridlib.models import train
+        from hybridlib.models import artifacts
 
-        model = train.ensure_model(config.context(args.preset))
+        model = artifacts.ensure_model(config.context(args.preset))
     steps = load.run_load(args.mode, users, args.duration, fps=args.fps, size=size,
                           pipeline=args.pipeline, model_path=model, max_sessions=args.max_sessions,
                           models_dir=args.models_dir, browser=args.browser)

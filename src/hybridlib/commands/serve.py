@@ -62,6 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
+    from hybridlib import export
     from hybridlib.models import reference
     from hybridlib.serving import app as serve
     from hybridlib.serving import tls
@@ -74,15 +75,15 @@ def _serve(args: argparse.Namespace) -> int:
     using_reference = args.model == reference.NAME
     if model is None:
         from hybridlib import config
-        from hybridlib.models import train
+        from hybridlib.models import artifacts
 
-        model = str(train.ensure_model(config.context(args.preset)))
+        model = str(artifacts.ensure_model(config.context(args.preset)))
     models_dir = args.models_dir
     if models_dir is None and args.mode == "hybrid":
-        ours = str(serve.ensure_tfjs(model))
+        ours = str(export.ensure_tfjs(model))
         roots = {"": ours} if not using_reference else {"reference-": ours}
         if not using_reference and reference.available():
-            roots["reference-"] = str(serve.ensure_tfjs(reference.ensure_model()))
+            roots["reference-"] = str(export.ensure_tfjs(reference.ensure_model()))
         view = tempfile.mkdtemp(prefix="hybridlib-models-")
         atexit.register(shutil.rmtree, view, True)
         models_dir = models_view(roots, view)

@@ -40,6 +40,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from hybridlib import config
     from hybridlib.models import train
+    from hybridlib.models import artifacts
+    from hybridlib.models import evaluation
     from hybridlib.utils import InputError, to_jsonable
 
     out = Path(args.out) if args.out else None
@@ -52,7 +54,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg.class_weights = args.class_weights
     cfg.augment = not args.no_augment
     cfg.validate()  # before loading data: a bad flag fails in a second, not after minutes
-    out = out or train.default_model_path(ctx)
+    out = out or artifacts.default_model_path(ctx)
     ds = ctx.dataset()
     (xt, yt), (xv, yv), (xs, ys) = ds.split("train"), ds.split("val"), ds.split("test")
     sweep_rows = None
@@ -66,10 +68,10 @@ def _train(args: argparse.Namespace) -> int:
                 setattr(cfg, k, v)
         sweep_rows = table.to_dict(orient="records")
     res = train.fit(xt, yt, xv, yv, cfg, progress=not args.quiet)
-    manifest = train.save(res, out, dataset=ds, preset=ctx.preset.name, data_label=ctx.data_label,
+    manifest = artifacts.save(res, out, dataset=ds, preset=ctx.preset.name, data_label=ctx.data_label,
                           extra={"made_by": "hybridlib train", "sweep": sweep_rows})
-    ev_val = train.evaluate(res.model, xv, yv)
-    ev_test = train.evaluate(res.model, xs, ys)
+    ev_val = evaluation.evaluate(res.model, xv, yv)
+    ev_test = evaluation.evaluate(res.model, xs, ys)
     summary = {"model": str(out), "sha256": manifest["sha256"], "params": manifest["params"],
                "data": ctx.data_label, "config": cfg.to_dict(),
                "val_accuracy": ev_val["accuracy"], "val_macro_f1": ev_val["macro_f1"],

@@ -5,15 +5,15 @@
 """
 from __future__ import annotations
 
-from hybridlib.export.tfjs import (QUANTIZE, UINT8_PATTERNS, VARIANTS, quant_map, ExportResult, Split, atomic_dir,
-                                   browser_chain, browser_predict, browser_timings, default_tfjs_dir,
-                                   export_split, export_tfjs, export_variants, load_model, parity, pick_splits,
-                                   plot_browser_ms, plot_sizes, plot_split_parity, resolve_layer, run_split,
-                                   size_table, split_model, split_parity, split_points, variant_name,
-                                   verify_manifest)
+from hybridlib.export.tfjs import (QUANTIZE, UINT8_PATTERNS, VARIANTS, atomic_dir, browser_chain,
+                                   browser_predict, browser_timings, default_tfjs_dir, export_split,
+                                   export_tfjs, export_variants, ExportResult, load_model, parity,
+                                   pick_splits, plot_browser_ms, plot_sizes, plot_split_parity, quant_map,
+                                   quantize_of, resolve_layer, run_split, size_table, Split, split_model,
+                                   split_parity, split_points, variant_name, verify_manifest)
 
-__all__ = ["quant_map", "QUANTIZE", "UINT8_PATTERNS", "VARIANTS", "ExportResult", "Split", "atomic_dir", "browser_chain",
-           "browser_predict", "browser_timings", "default_tfjs_dir", "export_split", "export_tfjs",
-           "export_variants", "load_model", "parity", "pick_splits", "plot_browser_ms", "plot_sizes",
-           "plot_split_parity", "resolve_layer", "run_split", "size_table", "split_model", "split_parity",
-           "split_points", "variant_name", "verify_manifest"]
+__all__ = ["QUANTIZE", "UINT8_PATTERNS", "VARIANTS", "atomic_dir", "browser_chain", "browser_predict",
+           "browser_timings", "default_tfjs_dir", "export_split", "export_tfjs", "export_variants",
+           "ExportResult", "load_model", "parity", "pick_splits", "plot_browser_ms", "plot_sizes",
+           "plot_split_parity", "quant_map", "quantize_of", "ensure_tfjs", "resolve_layer", "run_split", "size_table",
+           "Split", "split_model", "split_parity", "split_points", "variant_name", "verify_manifest"]

@@ -22,6 +22,7 @@ Variants are named ``fp32``, ``float16``, ``uint8`` (``--quantize none|float16|u
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hybridlib.models.artifacts import load_model
 from hybridlib.utils import InputError, current_umask, package_versions, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,22 +56,14 @@ def variant_name(quantize: str) -> str:
         raise InputError(f"quantize must be one of {', '.join(QUANTIZE)}; got {quantize!r}") from None
 
 
+def quantize_of(variant: str) -> str:
+    """The converter's quantize setting of a variant (``fp32`` → ``none``): the inverse of
+    :func:`variant_name`, the one place the two vocabularies meet."""
+    v = variant_name(variant)
+    return "none" if v == "fp32" else v
+
+
 # ----------------------------------------------------------------------------- model io
-
-
-def load_model(path: str | os.PathLike[str]) -> tf_keras.Model:
-    """Load a tf_keras ``.h5`` (inference only, no compile); errors name the file."""
-    import tf_keras as keras
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"model file {p} does not exist")
-    if p.suffix not in (".h5", ".hdf5", ".keras"):
-        raise InputError(f"model file {p}: expected a tf_keras .h5 file")
-    try:
-        return keras.models.load_model(p, compile=False)
-    except Exception as e:  # noqa: BLE001 - h5py/keras raise many types for a bad file
-        raise InputError(f"model file {p}: cannot load as a tf_keras model ({type(e).__name__}: {e})") from e
 
 
 def _as_model(model: tf_keras.Model | str | os.PathLike[str]) -> tf_keras.Model:
@@ -611,3 +605,21 @@ def plot_split_parity(rows: list[dict[str, Any]], title: str = "Head→tail vs f
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def ensure_tfjs(model_path: str | os.PathLike[str], out_root: str | os.PathLike[str] | None = None) -> Path:
+    """TF.js variants of ``model_path`` in ``out_root`` (default ``<model>_tfjs/`` beside it),
+    re-exported only when missing or made from a different ``.h5`` (SHA-256 in the manifest)."""
+    mp = Path(model_path)
+    out = Path(out_root) if out_root else default_tfjs_dir(mp)
+    digest = sha256_file(mp)
+    for v in VARIANTS:
+        q = quantize_of(v)
+        man_path = out / v / "manifest.json"
+        man = json.loads(man_path.read_text()) if man_path.is_file() else {}
+        ok = (man.get("source", {}).get("sha256") == digest
+              and man.get("quantization_map") == quant_map(q)  # same export recipe
+              and not verify_manifest(out / v))
+        if not ok:
+            export_tfjs(mp, out / v, q)
+    return out

@@ -1,4 +1,4 @@
-"""Training, tuning sweep, evaluation and saving of the emotion CNN.
+"""Training and the tuning sweep of the emotion CNN.
 
 Why it looks like this:
 
@@ -7,15 +7,10 @@ Why it looks like this:
   on how many batches ran before), and TF's op determinism is switched on while fitting.
   Same data + same config → the same model.
 * **Best checkpoint + early stopping** on validation accuracy (FER-2013 PublicTest); the
-  test split (PrivateTest) is only touched by :func:`evaluate`.
-* **Artifacts are written atomically** — ``<name>.h5`` (no optimizer state: the model is
-  for inference and export), ``<name>.history.json`` and, last, ``<name>.manifest.json``
-  holding the SHA-256 of the ``.h5``, the dataset fingerprint, preset, hyper-parameters and
-  library versions. A model is valid only when its manifest's hash matches the file
-  (:func:`load_model` checks), so a half-written or swapped file is never used.
+  test split (PrivateTest) is only touched by :func:`hybridlib.models.evaluation.evaluate`.
 
 Splits: ``train`` = Training, ``val`` = PublicTest (checkpoint, early stopping, sweep),
-``test`` = PrivateTest (final numbers).
+``test`` = PrivateTest (final numbers). Saving and loading: :mod:`hybridlib.models.artifacts`.
 """
 from __future__ import annotations
 
@@ -34,15 +29,11 @@ import numpy as np
 
 from hybridlib import models
 from hybridlib.data.fer import CLASS_NAMES, IMG
-from hybridlib.utils import InputError, atomic_path, package_versions, sha256_file, write_json_atomic
+from hybridlib.utils import InputError, atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    import tf_keras
-    from matplotlib.figure import Figure
-
-    from hybridlib.config import Preset, RunContext
-    from hybridlib.data.fer import Dataset
+    from hybridlib.config import Preset
 
 log = logging.getLogger(__name__)
 
@@ -325,141 +316,6 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
                        train_seconds=timer.train_s, images_seen=epochs_run * len(x_train))
 
 
-# --------------------------------------------------------------------------- save / load
-
-
-def _sidecars(path: Path) -> tuple[Path, Path]:
-    stem = path.with_suffix("")
-    return Path(f"{stem}.history.json"), Path(f"{stem}.manifest.json")
-
-
-def manifest_path(path: str | Path) -> Path:
-    """``<name>.manifest.json`` next to ``<name>.h5``."""
-    return _sidecars(Path(path))[1]
-
-
-def save(result: TrainResult, path: str | Path, *, dataset: Dataset | None = None,
-         preset: str | None = None, data_label: str | None = None,
-         extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``path`` (.h5), its history JSON and, last, its manifest — each atomically.
-
-    Returns the manifest. The manifest is written after the model so that a crash never
-    leaves a manifest describing a model that is not there.
-    """
-    path = Path(path)
-    if path.suffix != ".h5":
-        raise InputError(f"model path {path} must end in .h5 (tf_keras HDF5, what tensorflowjs converts)")
-    hist_path, man_path = _sidecars(path)
-    _save_h5(result.model, path)
-    write_json_atomic(hist_path, result.history)
-    manifest = {
-        "model": path.name,
-        "sha256": sha256_file(path),
-        "bytes": path.stat().st_size,
-        "architecture": result.model.name,
-        "params": int(result.model.count_params()),
-        "layer_counts": models.layer_counts(result.model),
-        "input": {"shape": list(models.EMOTION_INPUT_SHAPE), "dtype": "float32", "scale": "uint8 / 255"},
-        "class_names": list(CLASS_NAMES),
-        "preset": preset,
-        "data_label": data_label,
-        "dataset": None if dataset is None else {
-            "fingerprint": dataset.fingerprint(), "source": dataset.source,
-            "synthetic": bool(dataset.synthetic), "rows": len(dataset)},
-        "hyperparameters": result.config.to_dict(),
-        "training": {k: v for k, v in result.summary().items() if k != "config"},
-        "history": hist_path.name,
-        "versions": package_versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **(extra or {}),
-    }
-    write_json_atomic(man_path, manifest)
-    return manifest
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The manifest of model ``path``; :class:`InputError` if missing or unreadable."""
-    import json
-
-    mp = manifest_path(path)
-    if not mp.is_file():
-        raise InputError(f"model {path} has no manifest {mp.name}")
-    try:
-        return json.loads(mp.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise InputError(f"manifest {mp} is not valid JSON ({e})") from None
-
-
-def verify(path: str | Path) -> dict[str, Any]:
-    """Check ``path`` exists and matches its manifest's SHA-256; return the manifest."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"model file {path} does not exist (train one with `hybridlib train`)")
-    man = read_manifest(path)
-    digest = sha256_file(path)
-    if man.get("sha256") != digest:
-        raise InputError(f"model file {path} does not match its manifest (sha256 {digest[:12]}… ≠ "
-                         f"{str(man.get('sha256'))[:12]}…): it was modified or is corrupt")
-    return man
-
-
-def load_model(path: str | Path, *, check_manifest: bool = False) -> tf_keras.Model:
-    """Load a saved ``.h5`` model for inference (not compiled).
-
-    A missing, truncated or non-HDF5 file raises :class:`InputError` naming the file
-    (never a raw h5py traceback). With ``check_manifest`` the file must also match the
-    SHA-256 recorded in its manifest.
-    """
-    import tf_keras as keras
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"model file {path} does not exist (train one with `hybridlib train`)")
-    if not path.is_file():
-        raise InputError(f"model path {path} is not a file")
-    if check_manifest:
-        verify(path)
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # h5py raises OSError, keras ValueError/KeyError/TypeError: all mean "bad file"
-        raise InputError(f"model file {path} is not a readable Keras .h5 model "
-                         f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'no detail'})") from None
-
-
-def default_model_path(ctx: RunContext) -> Path:
-    """Where the study's trained emotion CNN lives: ``data/processed/<preset>/emotion_cnn.h5``."""
-    return ctx.artifacts_dir / f"{MODEL_NAME}.h5"
-
-
-def is_valid(path: str | Path, data_label: str | None = None) -> bool:
-    """True when ``path`` exists, matches its manifest and (if given) was trained on ``data_label``."""
-    try:
-        man = verify(path)
-    except InputError as e:
-        log.info("model %s not usable: %s", path, e)
-        return False
-    return data_label is None or man.get("data_label") == data_label
-
-
-def ensure_model(ctx: RunContext, progress: bool = True) -> Path:
-    """The trained emotion CNN for ``ctx``: reuse a valid one, else train it at the preset's size.
-
-    Later notebooks call this so each runs alone. Valid = file and manifest agree and it
-    was trained on the same data (synthetic vs a FER-2013 path). Training here uses the
-    preset's untuned default config (01_train's sweep is not repeated); smoke = 1 epoch.
-    """
-    path = default_model_path(ctx)
-    if is_valid(path, ctx.data_label):
-        return path
-    log.info("no valid trained model at %s: training one (preset %s)", path, ctx.preset.name)
-    ds = ctx.dataset()
-    res = fit(*ds.split("train"), *ds.split("val"), TrainConfig.from_preset(ctx.preset),
-              progress=progress, desc="ensure_model")
-    save(res, path, dataset=ds, preset=ctx.preset.name, data_label=ctx.data_label,
-         extra={"made_by": "train.ensure_model (untuned default config)"})
-    return path
-
-
 # --------------------------------------------------------------------------- sweep
 
 
@@ -544,179 +400,3 @@ def comparison_table(*, baseline: dict[str, Any], sweep_table: pd.DataFrame | No
                  "val_accuracy": final_val["accuracy"], "test_accuracy": final_test["accuracy"],
                  "test_macro_f1": final_test["macro_f1"]})
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def predict(model: tf_keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities for uint8 faces (preprocessing included)."""
-    return model.predict(models.preprocess(images), batch_size=batch_size, verbose=0)
-
-
-def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix (rows = true)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-
-    labels = list(range(len(class_names)))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class": {n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                          "support": int(s[i])} for i, n in enumerate(class_names)},
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "n": int(len(y_true)),
-    }
-
-
-def evaluate(model: tf_keras.Model, images: np.ndarray, labels: np.ndarray,
-             class_names: tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
-    """:func:`metrics` of the model's arg-max predictions on uint8 faces."""
-    _check_xy(images, labels, "evaluation")
-    return metrics(np.asarray(labels), predict(model, images).argmax(axis=1), class_names)
-
-
-def _pixel_features(images: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    if size == IMG:
-        small = images
-    else:
-        small = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
-    return small.reshape(len(images), -1).astype(np.float32) / 255.0
-
-
-def baseline_logreg(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                    *, max_train: int = 4000, size: int = 24, pca: int = 64, seed: int = 0,
-                    class_names: tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
-    """Multinomial logistic regression on pixels — the floor a CNN must beat.
-
-    Pixels are area-downsampled to ``size``×``size`` (24×24 = 576), standardised and
-    projected on their first ``pca`` principal components; at most ``max_train`` rows
-    are used. On raw 48×48 pixels lbfgs stops unconverged after ~25 s on 5.7k rows
-    here; with the PCA step (and one BLAS thread) it converges in well under a second
-    to the same accuracy within a point. It is a baseline, not a contender.
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    _check_xy(x_train, y_train, "baseline train")
-    _check_xy(x_test, y_test, "baseline test")
-    if len(x_train) > max_train:
-        pick = np.random.default_rng(seed).permutation(len(x_train))[:max_train]
-        x_train, y_train = x_train[pick], np.asarray(y_train)[pick]
-    from threadpoolctl import threadpool_limits
-
-    t0 = time.perf_counter()
-    n_comp = int(min(pca, len(x_train), size * size))
-    clf = make_pipeline(StandardScaler(), PCA(n_comp, random_state=seed),
-                        LogisticRegression(max_iter=500, random_state=seed))
-    # One BLAS thread: these matrices are tiny, and OpenBLAS' spinning threads on a busy
-    # 2-core machine made the fit 100× slower (14 s instead of 0.14 s, measured here).
-    with threadpool_limits(1):
-        clf.fit(_pixel_features(x_train, size), y_train)
-        pred = clf.predict(_pixel_features(x_test, size))
-    out = metrics(np.asarray(y_test), pred, class_names)
-    out.update({"seconds": time.perf_counter() - t0, "train_rows": int(len(x_train)),
-                "features": f"{size}x{size} pixels, standardised, PCA {n_comp}"})
-    return out
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def plot_history(history: dict[str, list[float]], title: str = "Learning curves") -> Figure:
-    """Accuracy and loss per epoch, train vs validation (the seed's figures 5–8)."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    import seaborn as sns
-
-    n = len(history.get("loss", []))
-    rows = []
-    for metric in ("accuracy", "loss"):
-        for split, key in (("train", metric), ("validation", f"val_{metric}")):
-            for e, v in enumerate(history.get(key, [])[:n]):
-                rows.append({"epoch": e + 1, "metric": metric, "split": split, "value": v})
-    df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, metric in zip(axes, ("accuracy", "loss")):
-        sns.lineplot(data=df[df.metric == metric], x="epoch", y="value", hue="split", marker="o", ax=ax)
-        ax.set_title(metric)
-        ax.set_ylabel(metric)
-        if n:
-            ax.set_xticks(range(1, n + 1))
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_confusion(confusion: list[list[int]], class_names: tuple[str, ...] = CLASS_NAMES,
-                   title: str = "Confusion matrix (row-normalised)") -> Figure:
-    """Row-normalised confusion heatmap with counts in the cells (rows = true class)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    cm = np.asarray(confusion, dtype=float)
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    annot = np.array([[f"{norm[i, j]:.2f}\n({int(cm[i, j])})" for j in range(cm.shape[1])]
-                      for i in range(cm.shape[0])])
-    fig, ax = plt.subplots(figsize=(7.5, 6.2))
-    sns.heatmap(norm, annot=annot, fmt="", cmap="Blues", vmin=0, vmax=1, square=True, ax=ax,
-                xticklabels=class_names, yticklabels=class_names, annot_kws={"fontsize": 7},
-                cbar_kws={"label": "fraction of true class"})
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_per_class(per_class: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]] | None = None,
-                   title: str = "Per-class precision and recall") -> Figure:
-    """Bars of precision/recall per class for the CNN (and the baseline's recall if given)."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    import seaborn as sns
-
-    rows = [{"class": c, "measure": f"CNN {m}", "value": v[m]} for c, v in per_class.items()
-            for m in ("precision", "recall")]
-    if baseline:
-        rows += [{"class": c, "measure": "baseline recall", "value": v["recall"]} for c, v in baseline.items()]
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    sns.barplot(data=pd.DataFrame(rows), x="class", y="value", hue="measure", ax=ax)
-    ax.set_ylim(0, 1)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    ax.set_xlabel("")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_sweep(table: pd.DataFrame, title: str = "Tuning sweep: validation accuracy") -> Figure:
-    """Validation accuracy per sweep configuration, the default highlighted."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    t = table.copy()
-    t["config"] = [f"lr={r.lr:g}\ndrop={r.dropout:g}\nbs={int(r.batch_size)}" for r in t.itertuples()]
-    t["role"] = np.where(t["default"], "default (before tuning)", "candidate")
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(t)), 3.8))
-    sns.barplot(data=t, x="config", y="val_accuracy", hue="role", dodge=False, ax=ax)
-    for c in ax.containers:
-        ax.bar_label(c, fmt="%.3f", fontsize=8)
-    ax.set_ylim(0, min(1.0, float(t["val_accuracy"].max()) * 1.25 + 0.02))
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlabel("")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
-__all__ = ["TrainConfig", "TrainResult", "fit", "save", "load_model", "verify", "read_manifest",
-           "ensure_model", "default_model_path", "is_valid", "grid", "sweep", "best_config", "comparison_table",
-           "predict", "metrics", "evaluate", "baseline_logreg", "class_weights",
-           "plot_history", "plot_confusion", "plot_per_class", "plot_sweep"]

@@ -112,7 +112,7 @@ def _build(model: str) -> tf_keras.Model:
         return models.alexnet()
     p = Path(model)
     if p.suffix == ".h5":
-        from hybridlib.models.train import load_model
+        from hybridlib.models.artifacts import load_model
 
         return load_model(p)
     raise InputError(f"unknown model {model!r}: give emotion_cnn, alexnet or a .h5 path")
@@ -446,7 +446,7 @@ def model_source(ctx: Any, model: str) -> str:
     if model != "emotion_cnn":
         return model
     try:
-        from hybridlib.models import train
+        from hybridlib.models import artifacts as train  # save/load moved to models.artifacts
 
         path = train.default_model_path(ctx)
         if train.is_valid(path, ctx.data_label):

@@ -392,27 +392,6 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
     return app
 
 
-def ensure_tfjs(model_path: str | os.PathLike[str], out_root: str | os.PathLike[str] | None = None) -> Path:
-    """TF.js variants of ``model_path`` in ``out_root`` (default ``<model>_tfjs/`` beside it),
-    re-exported only when missing or made from a different ``.h5`` (SHA-256 in the manifest)."""
-    from hybridlib import export
-    from hybridlib.utils import sha256_file
-
-    mp = Path(model_path)
-    out = Path(out_root) if out_root else export.default_tfjs_dir(mp)
-    digest = sha256_file(mp)
-    for v in export.VARIANTS:
-        q = "none" if v == "fp32" else v
-        man_path = out / v / "manifest.json"
-        man = json.loads(man_path.read_text()) if man_path.is_file() else {}
-        ok = (man.get("source", {}).get("sha256") == digest
-              and man.get("quantization_map") == export.quant_map(q)  # same export recipe
-              and not export.verify_manifest(out / v))
-        if not ok:
-            export.export_tfjs(mp, out / v, q)
-    return out
-
-
 @contextlib.contextmanager
 def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run ``app`` on its own event loop in a background thread; yield ``http://host:port``.

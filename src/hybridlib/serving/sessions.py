@@ -252,16 +252,7 @@ class BatchWorker(threading.Thread):
             else:
                 img = cv2.cvtColor(frame.to_ndarray(format="bgr24"), cv2.COLOR_BGR2YUV_I420)
                 gray = img[:frame.height]
-            boxes: list[tuple[int, int, int, int]] = []
-            if s.boxes and s.since_detect < self.detector.redetect_every:
-                for b in s.boxes:
-                    nb = self.detector.track(gray, b)
-                    if nb is not None:
-                        boxes.append(nb)
-                s.since_detect += 1
-            if not boxes:  # nothing tracked (or time to look again): search the whole frame
-                boxes = self.detector.detect_scaled(gray)
-                s.since_detect = 0
+            boxes, s.since_detect = self.detector.follow(gray, s.boxes, s.since_detect)
             s.boxes = boxes
             det_ms.append((time.perf_counter() - td) * 1000)
             imgs.append(img)

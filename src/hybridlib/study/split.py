@@ -47,7 +47,7 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,10 +116,10 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
     if model not in MODELS:
         raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
     if model == "emotion_cnn" and ctx is not None:
-        from hybridlib.models import train
+        from hybridlib.models import artifacts
 
-        p = train.default_model_path(ctx)
-        if train.is_valid(p, ctx.data_label):
+        p = artifacts.default_model_path(ctx)
+        if artifacts.is_valid(p, ctx.data_label):
             return p
     p = cache_root(ctx, cache_dir) / f"{model}_fresh_seed0.h5"
     if not p.is_file():
@@ -203,7 +203,7 @@ def ensure_head(model: Any, h5: Path, cut: Cut, heads_dir: Path) -> dict[str, An
     d = heads_dir / name
     if export.verify_manifest(d):
         log.info("exporting head %s (%d params, %s)", name, params, variant)
-        export.export_tfjs(sub, d, "none" if variant == "fp32" else "uint8",
+        export.export_tfjs(sub, d, export.quantize_of(variant),
                            extra={"split_head": {"layer": cut.layer, "mode": cut.mode, "h5_sha256_10": digest}})
     size = sum(p.stat().st_size for p in d.iterdir() if p.is_file() and p.name != "manifest.json")
     cut.params = params
@@ -658,11 +658,8 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
         mem = sum(4 * h["params"] for h in heads.values())
         inter = bool(interleave) if interleave is not None else mem <= INTERLEAVE_MAX_BYTES
         attrs["interleaved"] = inter
-        if inter:
-            # every head in memory at once; each round runs every cut once, starting one cut
-            # later each round, so a burst of foreign load spreads over cuts (profile.round_robin)
-            for c in resolved:
-                load_head(c)
+        def sweep(heads: Callable[[int], list[Any]]) -> None:
+            """Every device × network; repetition ``rep`` runs the cuts ``heads(rep)``."""
             for d in devs:
                 devices.apply_device(cdp, d)
                 for n in nets:
@@ -670,22 +667,21 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
                     if bg is not None:
                         bg.ensure()
                     for rep in range(warmup + repeats):
-                        k = rep % len(resolved)
-                        for c in resolved[k:] + resolved[:k]:
+                        for c in heads(rep):
                             run(c, d, n, applied, rep)
+
+        if inter:
+            # every head in memory at once; each round runs every cut once, starting one cut
+            # later each round, so a burst of foreign load spreads over cuts (profile.round_robin)
+            for c in resolved:
+                load_head(c)
+            sweep(lambda rep: resolved[rep % len(resolved):] + resolved[:rep % len(resolved)])
             for c in resolved:
                 unload_head(c)
         else:  # big heads (AlexNet fc): one at a time
             for c in resolved:
                 load_head(c)
-                for d in devs:
-                    devices.apply_device(cdp, d)
-                    for n in nets:
-                        applied = shape(n)
-                        if bg is not None:
-                            bg.ensure()
-                        for rep in range(warmup + repeats):
-                            run(c, d, n, applied, rep)
+                sweep(lambda rep, c=c: [c])
                 unload_head(c)
         backend = page.evaluate("() => hlSplit.backend")
         if backend != "wasm":
