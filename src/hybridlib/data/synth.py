@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hybridlib.data.fer import Dataset, FER2013_COUNTS, IMG, SYNTH_SCALE, USAGES
-from hybridlib.utils import InputError, atomic_path, sha256_file
+from hybridlib.utils import atomic_path, InputError, sha256_file, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,6 @@ def write_csv(ds: Dataset, path: str | Path) -> str:
 def write_synthetic(path: str | Path, size: str = "quick", seed: int = 0, balanced: bool = False,
                     progress: bool = False) -> str:
     """Generate and write the synthetic csv plus its provenance sidecar; return the SHA-256."""
-    from hybridlib.utils import write_json_atomic
 
     ds = generate_synthetic(size, seed, balanced, progress=progress)
     path = Path(path)

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hybridlib import browser
+from hybridlib.browser import f32_from_b64, f32_to_b64, run_sync
 from hybridlib.models.artifacts import load_model
 from hybridlib.utils import InputError, current_umask, package_versions, sha256_file, write_json_atomic
 
@@ -374,7 +376,6 @@ def _off_loop(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hybridlib.browser import run_sync
 
         return run_sync(fn, *args, **kwargs)
 
@@ -386,7 +387,6 @@ def browser_predict(page: Any, name: str, x: np.ndarray, batch_size: int = 64) -
 
     Float32 values travel as base64 of their bytes: exact, and far cheaper than JSON numbers.
     """
-    from hybridlib.browser import f32_from_b64, f32_to_b64
 
     out = []
     for i in range(0, len(x), batch_size):
@@ -398,7 +398,6 @@ def browser_predict(page: Any, name: str, x: np.ndarray, batch_size: int = 64) -
 
 def browser_chain(page: Any, head: str, tail: str, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Head then tail, both in TF.js (the cut-set tensors never leave the browser)."""
-    from hybridlib.browser import f32_from_b64, f32_to_b64
 
     out = []
     for i in range(0, len(x), batch_size):
@@ -417,7 +416,6 @@ def parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray, y: np.
     Returns ``{"backend", "n", "keras_accuracy", "variants": {v: {"max_abs_diff",
     "mean_abs_diff", "top1_agreement", "accuracy", "accuracy_delta_points", "bytes"}}}``.
     """
-    from hybridlib import browser
 
     m = _as_model(model)
     x = np.asarray(x, np.float32)
@@ -467,7 +465,6 @@ def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
     Keras, plus Keras head→tail vs Keras full. One row per split."""
     from tqdm.auto import tqdm
 
-    from hybridlib import browser
 
     m = _clone(_as_model(model))  # one private copy, cut many times (copy=False below)
     x = np.asarray(x, np.float32)
@@ -516,7 +513,6 @@ def browser_timings(variants_root: str | os.PathLike[str], variants: Sequence[st
 
     A backend that cannot start is reported with ``error`` instead of numbers.
     """
-    from hybridlib import browser
 
     dirs = {v: Path(variants_root) / v for v in variants}
     rows: list[dict[str, Any]] = []

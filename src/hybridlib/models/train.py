@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridlib import models
-from hybridlib.data.fer import CLASS_NAMES, IMG
+from hybridlib.data.fer import augment, CLASS_NAMES, IMG
 from hybridlib.utils import InputError, atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,7 +145,6 @@ def _batches(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, weights: np.ndarray
     """A keras ``Sequence`` shuffling and augmenting per epoch, deterministically."""
     import tf_keras as keras
 
-    from hybridlib.data.fer import augment
 
     class AugmentedBatches(keras.utils.Sequence):
         def __init__(self) -> None:

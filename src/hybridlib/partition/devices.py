@@ -53,6 +53,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hybridlib.browser import chromium_path
+from hybridlib.partition.network import get_network, NETWORK_SOURCES
 from hybridlib.utils import HybridlibError, InputError
 
 log = logging.getLogger(__name__)
@@ -145,7 +147,6 @@ def network_conditions(network: str | NetworkConditions) -> NetworkConditions:
     key = str(network).lower().replace("-", "")
     if key == "none":
         return NetworkConditions("none", 0.0, -1.0, -1.0, "unshaped loopback")
-    from hybridlib.partition.network import NETWORK_SOURCES, get_network
 
     try:
         net = get_network(key)
@@ -388,7 +389,6 @@ class TcShaper:
         ``executable_path``: the control pipe is inherited, only the page's traffic moves)."""
         from pathlib import Path
 
-        from hybridlib.browser import chromium_path
 
         p = Path(directory) / f"chromium-{self.ns}"
         p.write_text(f'#!/bin/sh\nexec ip netns exec {self.ns} {chromium_path()} "$@"\n')

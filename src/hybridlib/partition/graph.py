@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridlib.partition.base import _finite, _num
-from hybridlib.utils import InputError
+from hybridlib.utils import InputError, write_json_atomic
 
 
 _NODE_COSTS = ("device_ms", "cloud_ms", "out_bytes", "device_mj")
@@ -189,7 +189,6 @@ class Graph:
         return d
 
     def save(self, path: str | Path) -> Path:
-        from hybridlib.utils import write_json_atomic
 
         return write_json_atomic(path, self.to_dict())
 

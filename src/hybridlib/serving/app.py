@@ -41,9 +41,12 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from hybridlib import browser, export
+from hybridlib.browser import node_modules, VENDOR, vendor_file
+from hybridlib.data.fer import CLASS_NAMES
 from hybridlib.serving import wire
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, check_max_sessions, check_pipeline
-from hybridlib.utils import InputError, percentile
+from hybridlib.utils import atomic_path, InputError, percentile
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +121,11 @@ class TailRunner:
             if self._model is None:
                 if self.model_path is None:
                     raise InputError("this server has no Keras model (start it with --model PATH.h5)")
-                from hybridlib import export
 
                 self._model = export.load_model(self.model_path)
             return self._model
 
     def split(self, layer: str) -> Any:
-        from hybridlib import export
 
         m = self.model()
         idx = export.resolve_layer(m, layer)
@@ -208,7 +209,6 @@ async def web_file(request: web.Request) -> web.StreamResponse:
 
 
 async def vendor(request: web.Request) -> web.StreamResponse:
-    from hybridlib.browser import VENDOR, node_modules, vendor_file
 
     rel = request.match_info["path"]
     prefix, _, name = rel.partition("/")
@@ -238,7 +238,6 @@ DETECTOR = {"name": "face-api tiny_face_detector", "input_size": 320, "score_thr
 
 
 async def config_handler(request: web.Request) -> web.Response:
-    from hybridlib.data.fer import CLASS_NAMES
 
     app = request.app
     variants = list_variants(app["models_dir"])
@@ -293,7 +292,6 @@ def _cpu_percent(app: web.Application) -> float | None:
 
 
 async def split_handler(request: web.Request) -> web.Response:
-    from hybridlib.data.fer import CLASS_NAMES
 
     app = request.app
     st = app["stats"]
@@ -456,7 +454,6 @@ def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str
     classified face), and the median per-stage ms (detect, crop, cnn, total) and FPS over
     ``frames`` frames. Saves a PNG screenshot of ``screenshot_variant`` (default: the first).
     """
-    from hybridlib import browser
 
     return browser.run_sync(_measure_app, url, fake_video, variants, frames, screenshot,
                             screenshot_variant, timeout_s)
@@ -464,8 +461,6 @@ def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str
 
 def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, screenshot: Any,
                  screenshot_variant: str | None, timeout_s: float) -> list[dict[str, Any]]:
-    from hybridlib import browser
-    from hybridlib.utils import atomic_path
 
     rows = []
     shot_v = screenshot_variant or variants[0]

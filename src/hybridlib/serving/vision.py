@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from hybridlib.data.fer import CLASS_NAMES
+from hybridlib.models.artifacts import load_model
 from hybridlib.models.networks import preprocess
-from hybridlib.utils import InputError
+from hybridlib.utils import InputError, sha256_file, write_bytes_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,6 @@ class Classifier:
         """Convert once; with ``cache`` (beside the .h5) reuse it while the .h5 is unchanged."""
         import tensorflow as tf
 
-        from hybridlib.utils import sha256_file, write_bytes_atomic, write_text_atomic
 
         digest = None
         if cache is not None:
@@ -206,7 +206,6 @@ class Classifier:
         if not path.is_file():
             raise InputError(f"model file {path} does not exist")
         try:
-            from hybridlib.models.artifacts import load_model  # the models helper's loader (custom objects etc.)
             model = load_model(path)
         except ImportError:
             import tf_keras as keras

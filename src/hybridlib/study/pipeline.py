@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hybridlib.config import NOTEBOOK_ENV, Preset, clear_skipped, context, get_preset, read_skipped
 from hybridlib.data.fer import find_fer2013
+from hybridlib.study.report import write_summary
 from hybridlib.utils import HybridlibError, InputError, project_root
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,6 @@ def _failed_cell(executed: Path, cell_index: int) -> str:
 
 
 def _finish(ctx, result: PipelineResult) -> None:
-    from hybridlib.study.report import write_summary
 
     result.skipped = read_skipped(ctx.results_dir)
     write_summary(ctx, result)

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridlib.config import PRESETS
 from hybridlib.utils import to_jsonable, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,6 @@ def _vs_seed(claim_id: str, differs: list[str]) -> dict[str, str]:
 
 
 def _train_rows(res: dict[str, Any]) -> list[Comparison]:
-    from hybridlib.config import PRESETS
 
     rows: list[Comparison] = []
     data, src = _data(res), "results/train.json"

@@ -54,7 +54,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hybridlib.utils import InputError
+from hybridlib import export, models
+from hybridlib.browser import CHROMIUM_FLAGS, chromium_path, f32_to_b64, run_sync
+from hybridlib.models import artifacts
+from hybridlib.partition import devices
+from hybridlib.serving import app as serve
+from hybridlib.serving.app import encode_tensor
+from hybridlib.study import load
+from hybridlib.utils import HybridlibError, InputError, project_root, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -95,7 +102,6 @@ def cache_root(ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None)
         return Path(cache_dir)
     if ctx is not None:
         return Path(ctx.artifacts_dir) / "split"
-    from hybridlib.utils import project_root
 
     return project_root() / "data" / "processed" / "split"
 
@@ -116,7 +122,6 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
     if model not in MODELS:
         raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
     if model == "emotion_cnn" and ctx is not None:
-        from hybridlib.models import artifacts
 
         p = artifacts.default_model_path(ctx)
         if artifacts.is_valid(p, ctx.data_label):
@@ -125,7 +130,6 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
     if not p.is_file():
         import tf_keras as keras
 
-        from hybridlib import models
 
         keras.utils.set_random_seed(0)
         m = models.emotion_cnn() if model == "emotion_cnn" else models.alexnet()
@@ -151,7 +155,6 @@ def resolve_cuts(model: Any, cuts: list[str]) -> list[Cut]:
     Errors name the cut: unknown layers, and cuts inside an Inception module (several
     tensors cross; ``/split`` takes one).
     """
-    from hybridlib import export, models
 
     if not cuts:
         raise InputError("cuts is empty: give at least one layer name (input = cloud-only, output = device-only)")
@@ -185,8 +188,6 @@ def ensure_head(model: Any, h5: Path, cut: Cut, heads_dir: Path) -> dict[str, An
     Returns ``{"name", "variant", "dir", "params", "bytes"}``; ``name`` is the directory under
     ``heads_dir`` that ``GET /model/<name>/model.json`` serves.
     """
-    from hybridlib import export
-    from hybridlib.utils import sha256_file
 
     if cut.mode == "cloud":
         return {"name": None, "variant": None, "dir": None, "params": 0, "bytes": 0}
@@ -266,7 +267,6 @@ def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLik
     users), whose classifier is ``cloud_model`` (the emotion CNN: cloud users send faces).
     Yields ``(base_url, app)``.
     """
-    from hybridlib.serving import app as serve
 
     if load not in LOADS:
         raise InputError(f"load must be one of {', '.join(LOADS)}; got {load!r}")
@@ -290,7 +290,6 @@ def post_split(url: str, layer: str, x: np.ndarray, dtype: str = "float32", code
     """POST one tensor to ``/split/<layer>`` from Python (probes, tests); returns the JSON answer."""
     import urllib.request
 
-    from hybridlib.serving.app import encode_tensor
 
     body, headers = encode_tensor(x, dtype, codec)
     req = urllib.request.Request(f"{url}/split/{layer}", data=body, method="POST",
@@ -313,7 +312,6 @@ class BackgroundLoad:
 
     def __init__(self, url: str, users: int = 2, fps: int = 10, size: tuple[int, int] = (320, 240),
                  round_s: float = 120.0) -> None:
-        from hybridlib.study import load
 
         if not 1 <= users <= 8:
             raise InputError(f"background users must be in 1..8 (a bounded load), got {users}")
@@ -329,8 +327,6 @@ class BackgroundLoad:
         silently as "loaded")."""
         import multiprocessing as mp
 
-        from hybridlib.study import load
-        from hybridlib.utils import HybridlibError
 
         if self.proc is not None and self.proc.is_alive():
             return _cloud_metrics(self.url)
@@ -418,7 +414,6 @@ def _cloud_metrics(url: str) -> dict[str, Any]:
 
 def _check_args(model: str, device: str, network: str, load: str, repeats: int, warmup: int, dtype: str,
                 codec: str) -> None:
-    from hybridlib.partition import devices
 
     if model not in MODELS:
         raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
@@ -505,7 +500,6 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
     ``df.attrs["network"][network]`` and ``df.attrs["link"][network]`` hold the read-backs per
     condition (:func:`execute` returns them flat).
     """
-    from hybridlib.browser import run_sync
 
     if not devices or not networks:
         raise InputError("devices and networks must each name at least one condition")
@@ -529,7 +523,6 @@ def _launch(executable: str | None) -> Iterator[Any]:
     (the tc shaper's in-namespace wrapper)."""
     from playwright.sync_api import sync_playwright
 
-    from hybridlib.browser import CHROMIUM_FLAGS, chromium_path
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=executable or chromium_path(), headless=True,
@@ -549,14 +542,11 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
                   shaper: str, load_users: int, seed: int, interleave: bool | None) -> pd.DataFrame:
     import pandas as pd
 
-    from hybridlib.partition import devices
-    from hybridlib.browser import f32_to_b64
 
     devs = [devices.get_device(d) for d in device_names]
     nets = [devices.network_conditions(n) for n in networks]
     root = cache_root(ctx, cache_dir)
     h5 = model_h5(model, ctx, root)
-    from hybridlib import export
 
     km = export.load_model(h5)
     resolved = resolve_cuts(km, cuts)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hybridlib import browser as _browser
 from hybridlib.study.load.limits import MAX_USERS
 from hybridlib.study.load.results import StepResult
 from hybridlib.study.load.sweep import run_load, saturation_point
@@ -79,7 +80,6 @@ def run_study(plan: StudyPlan, model_path: str | Path, models_dir: str | Path | 
                            model_path=model_path, warmup_s=plan.warmup_s, **kw)
     out["hybrid"] = []
     try:
-        from hybridlib import browser as _browser
 
         _browser.chromium_path()
         out["hybrid"] = run_load("hybrid", plan.hybrid_users, plan.duration_s, model_path=model_path,

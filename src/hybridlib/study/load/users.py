@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from hybridlib import browser
+from hybridlib.serving import media
 from hybridlib.serving.options import VIDEO_CLOCK
 from hybridlib.serving.sessions import dtls_bytes
 from hybridlib.study.load.limits import USERS_PER_WORKER, check_args, check_url
@@ -27,7 +29,6 @@ log = logging.getLogger(__name__)
 
 def make_clip(size: tuple[int, int] = (640, 480), n_frames: int = 30) -> list[np.ndarray]:
     """BGR frames of a real face photo drifting a little (``hybridlib.serving.media``)."""
-    from hybridlib.serving import media
 
     return media.face_clip("astronaut", size=tuple(size), n_frames=n_frames)
 
@@ -260,8 +261,6 @@ def _browser_worker(url: str, n: int, duration_s: float, size: tuple[int, int], 
     """
     import tempfile
 
-    from hybridlib import browser
-    from hybridlib.serving import media
 
     logging.basicConfig(level=logging.WARNING)
     out: list[UserResult] = []
