@@ -130,7 +130,12 @@ class TailRunner:
         with self._lock:
             sp = self._tails.get(name)
         if sp is None:
-            sp = export.split_model(m, name)
+            if idx == 0 and type(m.layers[0]).__name__ == "InputLayer":
+                # a cut "after the input" = cloud-only: the tail is the whole model
+                sp = export.Split(layer=name, index=0, head=None, tail=m, cut=[name],
+                                  shapes=[tuple(int(d) for d in m.input_shape[1:])])
+            else:
+                sp = export.split_model(m, name)
             with self._lock:
                 self._tails[name] = sp
         return sp
@@ -363,8 +368,12 @@ async def split_handler(request: web.Request) -> web.Response:
         probs, name = await loop.run_in_executor(app["executor"], runner.run, layer, x)
         ms = (time.perf_counter() - t0) * 1000
         st["split_ms"].append(ms)
-        rows = [{"probs": {c: float(p) for c, p in zip(CLASS_NAMES, row)},
-                 "emotion": CLASS_NAMES[int(np.argmax(row))]} for row in probs]
+        if probs.shape[-1] == len(CLASS_NAMES):
+            rows = [{"probs": {c: float(p) for c, p in zip(CLASS_NAMES, row)},
+                     "emotion": CLASS_NAMES[int(np.argmax(row))]} for row in probs]
+        else:  # another classifier (e.g. AlexNet's 1000 classes): probabilities as a list
+            rows = [{"probs": [float(p) for p in row], "emotion": None, "top1": int(np.argmax(row))}
+                    for row in probs]
         out = {**rows[0], "layer": name, "server_ms": round(ms, 3)}
         if len(rows) > 1:
             out["batch"] = rows

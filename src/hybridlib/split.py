@@ -1,0 +1,525 @@
+"""Executed splits: the head in a (throttled) Chromium page, the tail on the server, per-stage ms.
+
+Why (issue 12): the partition engine's plans were never executed. Here a cut is run end to
+end: the page downloads only the TF.js head it needs, runs it on wasm, encodes the cut
+tensor with the ``/split`` wire contract (DESIGN.md §6: little-endian raw bytes, ``X-Shape``,
+``X-Dtype`` float32|float16|uint8 (+ ``X-Scale``/``X-Zero-Point``: q = round(x/scale) + zp),
+``X-Codec`` none|zlib), POSTs ``/split/<layer>`` to the real aiohttp server
+(:func:`hybridlib.serve.make_app`, native TF on all cores) and reads ``{"probs", "emotion",
+"server_ms"}`` back. Device-only (cut = output layer) and cloud-only (cut = input layer: the
+page uploads the input, the server runs the whole model) are the two end cuts of the same loop.
+
+Per-stage times come from the page's ``performance.now()`` and Resource Timing:
+
+* ``head_ms``   TF.js head (``predict`` + ``data()``), on the throttled CPU;
+* ``encode_ms`` float32 → wire dtype (+ optional zlib via CompressionStream);
+* ``upload_ms`` ≈ responseStart − requestStart − server_ms (request out + the tail's wait);
+* ``tail_ms``   the server's own ``server_ms`` (tail sub-model only);
+* ``download_ms`` responseEnd − responseStart;
+* ``decode_ms`` JSON parse of the answer;
+* ``total_ms``  first head op → probabilities in hand (page clock).
+
+Device classes and links: :mod:`hybridlib.devices` (DevTools CPU throttling and network
+emulation; ``tc`` kernel shaping as a second shaper). Every row records the ``shaper``.
+
+Server load (``load="loaded"``): a bounded background of cloud-mode WebRTC users from
+:mod:`hybridlib.load` against the same server, and the load factor (tail ms loaded ÷ idle,
+probed through ``/split``) measured, not assumed: :func:`measure_load_factor`.
+
+Entry point: :func:`execute` → tidy DataFrame, one row per (cut, rep).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .utils import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MODELS = ("emotion_cnn", "alexnet")
+LOADS = ("idle", "loaded")
+WIRE_DTYPES = ("float32", "float16", "uint8")
+PAGE_CODECS = ("none", "zlib")  # what the page can produce (CompressionStream 'deflate' = zlib)
+COLUMNS = ("model", "cut", "device", "network", "load", "shaper", "backend", "rep", "head_ms", "encode_ms",
+           "upload_ms", "tail_ms", "download_ms", "decode_ms", "total_ms", "up_bytes", "down_bytes")
+
+
+#: heads whose fp32 weights exceed this travel as the uint8 TF.js variant (kernels and biases
+#: affine-quantised, see export.UINT8_PATTERNS): AlexNet's fc6/fc7 heads and device-only
+#: AlexNet (250 MB fp32 → ~62 MB) — the browser would otherwise fetch a quarter gigabyte.
+HEAD_FP32_MAX_BYTES = 64 * 1024 * 1024
+PROBE_MAX_BYTES = 16 * 1024 * 1024
+INPUT_NOTE = "uniform[0,1) random input, seed 0 (synthetic; latency does not depend on pixel values)"
+
+
+# ----------------------------------------------------------------------------- artifacts
+
+
+def cache_root(ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where models and exported heads are cached: ``cache_dir``, else ``<ctx.artifacts_dir>/split``,
+    else ``data/processed/split`` in the project."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if ctx is not None:
+        return Path(ctx.artifacts_dir) / "split"
+    from .utils import project_root
+
+    return project_root() / "data" / "processed" / "split"
+
+
+def _save_h5(model: Any, path: Path) -> Path:
+    """tf_keras picks the format from the suffix, so write ``<tmpdir>/m.h5`` and rename (atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".h5-", dir=path.parent) as td:
+        tmp = Path(td) / "m.h5"
+        model.save(tmp, include_optimizer=False)
+        os.replace(tmp, path)
+    return path
+
+
+def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The ``.h5`` a split experiment runs: the trained emotion CNN of ``ctx`` when valid, else
+    the architecture with seeded (0) fresh weights, built once and cached."""
+    if model not in MODELS:
+        raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    if model == "emotion_cnn" and ctx is not None:
+        from . import train
+
+        p = train.default_model_path(ctx)
+        if train.is_valid(p, ctx.data_label):
+            return p
+    p = cache_root(ctx, cache_dir) / f"{model}_fresh_seed0.h5"
+    if not p.is_file():
+        import tf_keras as keras
+
+        from . import models
+
+        keras.utils.set_random_seed(0)
+        m = models.emotion_cnn() if model == "emotion_cnn" else models.alexnet()
+        log.info("building %s with fresh seeded weights → %s", model, p)
+        _save_h5(m, p)
+    return p
+
+
+@dataclass
+class Cut:
+    """One requested cut, resolved against the model."""
+
+    cut: str  # as requested
+    layer: str  # Keras layer name
+    mode: str  # cloud | split | device
+    shape: tuple[int, ...]  # tensor that crosses the link (without batch); () for device-only
+    params: int = 0  # parameters of the head the page runs
+
+
+def resolve_cuts(model: Any, cuts: list[str]) -> list[Cut]:
+    """Map cut names to (layer, mode); input → cloud-only, output → device-only.
+
+    Errors name the cut: unknown layers, and cuts inside an Inception module (several
+    tensors cross; ``/split`` takes one).
+    """
+    from . import export, models
+
+    if not cuts:
+        raise InputError("cuts is empty: give at least one layer name (input = cloud-only, output = device-only)")
+    names = [l.name for l in model.layers]
+    inp, outp = names[0], names[-1]
+    chain = set(models.chain_cut_points(model))
+    out = []
+    for c in cuts:
+        name = inp if c in ("input", inp) else c
+        if name not in names:
+            raise InputError(f"cut {c!r} is not a layer of {model.name}; valid cuts: input, "
+                             f"{', '.join(models.chain_cut_points(model)[:10])} …, {outp}")
+        if name == inp:
+            out.append(Cut(c, name, "cloud", tuple(int(d) for d in model.input_shape[1:]), 0))
+        elif name == outp:
+            out.append(Cut(c, name, "device", (), int(model.count_params())))
+        else:
+            if name not in chain:
+                sp = export.split_model(model, name, copy=False)
+                raise InputError(f"cut {c!r} sends {sp.n_tensors} tensors ({', '.join(sp.cut)}); /split takes "
+                                 "one: choose a chain cut point (models.chain_cut_points)")
+            l = model.get_layer(name)
+            shape = l.output_shape
+            out.append(Cut(c, name, "split", tuple(int(d) for d in shape[1:]), 0))
+    return out
+
+
+def ensure_head(model: Any, h5: Path, cut: Cut, heads_dir: Path) -> dict[str, Any]:
+    """Export (once, cached by the ``.h5``'s hash) the TF.js head the page runs for ``cut``.
+
+    Returns ``{"name", "variant", "dir", "params", "bytes"}``; ``name`` is the directory under
+    ``heads_dir`` that ``GET /model/<name>/model.json`` serves.
+    """
+    from . import export
+    from .utils import sha256_file
+
+    if cut.mode == "cloud":
+        return {"name": None, "variant": None, "dir": None, "params": 0, "bytes": 0}
+    if cut.mode == "device":
+        sub = model
+    else:
+        sub = export.split_model(model, cut.layer, copy=False).head
+    params = int(sub.count_params())
+    variant = "fp32" if params * 4 <= HEAD_FP32_MAX_BYTES else "uint8"
+    digest = _sha_cache.get(h5) or _sha_cache.setdefault(h5, sha256_file(h5)[:10])
+    name = f"{model.name}-{digest}.{cut.layer}.{variant}"
+    d = heads_dir / name
+    if export.verify_manifest(d):
+        log.info("exporting head %s (%d params, %s)", name, params, variant)
+        export.export_tfjs(sub, d, "none" if variant == "fp32" else "uint8",
+                           extra={"split_head": {"layer": cut.layer, "mode": cut.mode, "h5_sha256_10": digest}})
+    size = sum(p.stat().st_size for p in d.iterdir() if p.is_file() and p.name != "manifest.json")
+    cut.params = params
+    return {"name": name, "variant": variant, "dir": str(d), "params": params, "bytes": size}
+
+
+_sha_cache: dict[Path, str] = {}
+
+
+def example_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """The input every executed rep uses: ``1×shape`` uniform [0, 1) float32 from ``seed``
+    (:data:`INPUT_NOTE`); tests recompute it to compare with the full model."""
+    return np.random.default_rng(seed).random((1, *shape), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- server
+
+
+def add_probe_routes(app: Any) -> None:
+    """``POST /probe/upload`` (reads and counts the body) and ``GET /probe/download?bytes=N``
+    (N zero bytes, N ≤ 16 MiB): what :func:`hybridlib.devices.measure_link` times."""
+    from aiohttp import web
+
+    async def upload(request: web.Request) -> web.Response:
+        n = len(await request.read())
+        return web.json_response({"bytes": n})
+
+    async def download(request: web.Request) -> web.Response:
+        try:
+            n = int(request.query.get("bytes", "0"))
+        except ValueError:
+            raise web.HTTPBadRequest(text=json.dumps({"error": "bytes must be an integer"}),
+                                     content_type="application/json") from None
+        if not 0 <= n <= PROBE_MAX_BYTES:
+            raise web.HTTPBadRequest(text=json.dumps({"error": f"bytes must be in 0..{PROBE_MAX_BYTES}"}),
+                                     content_type="application/json")
+        return web.Response(body=bytes(n), content_type="application/octet-stream",
+                            headers={"Cache-Control": "no-store"})
+
+    app.router.add_post("/probe/upload", upload)
+    app.router.add_get("/probe/download", download)
+
+
+def _init_tf_pools() -> None:
+    """Initialise TF in this process before cloud mode can pin it to one thread: the server
+    side of a split is native TF on all cores (cloud.setup_cloud keeps pools already set up)."""
+    import tensorflow as tf
+
+    _ = tf.constant(1.0) + 1.0
+
+
+@contextlib.contextmanager
+def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLike[str], load: str = "idle",
+                 cloud_model: str | os.PathLike[str] | None = None, host: str = "127.0.0.1",
+                 max_sessions: int = 8) -> Iterator[tuple[str, Any]]:
+    """The real aiohttp app (:func:`hybridlib.serve.make_app`) in a background thread.
+
+    ``/split`` tails come from ``model_path``; ``heads_dir`` is served as ``/model/<head>/``.
+    ``load="loaded"`` makes it a cloud-mode server too (``POST /offer`` for the background
+    users), whose classifier is ``cloud_model`` (the emotion CNN: cloud users send faces).
+    Yields ``(base_url, app)``.
+    """
+    from . import serve
+
+    if load not in LOADS:
+        raise InputError(f"load must be one of {', '.join(LOADS)}; got {load!r}")
+    Path(heads_dir).mkdir(parents=True, exist_ok=True)
+    _init_tf_pools()
+    if load == "loaded":
+        app = serve.make_app("cloud", model_path=cloud_model or model_path, models_dir=heads_dir,
+                             max_sessions=max_sessions)
+        with warnings.catch_warnings():  # serve's string app keys are the contract
+            warnings.simplefilter("ignore")
+            app["tail_runner"] = serve.TailRunner(Path(model_path))
+    else:
+        app = serve.make_app("hybrid", model_path=model_path, models_dir=heads_dir)
+    add_probe_routes(app)
+    with serve.run_in_thread(app, host=host) as url:
+        yield url, app
+
+
+def post_split(url: str, layer: str, x: np.ndarray, dtype: str = "float32", codec: str = "none",
+               timeout_s: float = 120.0) -> dict[str, Any]:
+    """POST one tensor to ``/split/<layer>`` from Python (probes, tests); returns the JSON answer."""
+    import urllib.request
+
+    from .serve import encode_tensor
+
+    body, headers = encode_tensor(x, dtype, codec)
+    req = urllib.request.Request(f"{url}/split/{layer}", data=body, method="POST",
+                                 headers={**headers, "Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as r:
+        return json.loads(r.read())
+
+
+def probe_tail_ms(url: str, layer: str, x: np.ndarray, n: int = 7) -> dict[str, Any]:
+    """Median ``server_ms`` of ``n`` ``/split/<layer>`` calls (after one untimed call)."""
+    post_split(url, layer, x)
+    ts = [float(post_split(url, layer, x)["server_ms"]) for _ in range(n)]
+    return {"median_ms": statistics.median(ts), "ms_all": ts}
+
+
+class BackgroundLoad:
+    """``users`` cloud-mode WebRTC users (:mod:`hybridlib.load`) in one spawned process against
+    ``url``; each round is bounded (``round_s``) and :meth:`ensure` starts a new round when
+    the last one ended. :meth:`stop` terminates the process this object started."""
+
+    def __init__(self, url: str, users: int = 2, fps: int = 10, size: tuple[int, int] = (320, 240),
+                 round_s: float = 120.0) -> None:
+        from . import load
+
+        if not 1 <= users <= 8:
+            raise InputError(f"background users must be in 1..8 (a bounded load), got {users}")
+        load._check_url(url)
+        self.url, self.users, self.fps, self.size = url, users, fps, tuple(size)
+        self.round_s = min(float(round_s), load.MAX_DURATION_S)
+        self.proc: Any = None
+        self.rounds = 0
+
+    def ensure(self, settle_s: float = 4.0) -> None:
+        import multiprocessing as mp
+
+        from . import load
+
+        if self.proc is not None and self.proc.is_alive():
+            return
+        self.proc = mp.get_context("spawn").Process(
+            target=load._worker, args=("cloud", self.url, self.users, self.round_s, self.fps, self.size, 0.2),
+            daemon=True, name="hl-split-load")
+        self.proc.start()
+        self.rounds += 1
+        time.sleep(settle_s)  # let the peers connect and frames flow
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(10)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(5)
+        self.proc = None
+
+    def __enter__(self) -> BackgroundLoad:
+        self.ensure()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def measure_load_factor(url: str, layer: str, x: np.ndarray, background: BackgroundLoad,
+                        n: int = 7) -> dict[str, Any]:
+    """Neurosurgeon-style: the server's tail ms with the background load ÷ without it.
+
+    Probes ``/split/<layer>`` (use the input layer: the whole model, the engine's
+    ``cloud_ms``) idle, then under ``background`` (started if needed; left running).
+    """
+    was_running = background.proc is not None and background.proc.is_alive()
+    if was_running:
+        background.stop()
+        time.sleep(1.0)
+    idle = probe_tail_ms(url, layer, x, n)
+    background.ensure()
+    loaded = probe_tail_ms(url, layer, x, n)
+    f = loaded["median_ms"] / idle["median_ms"] if idle["median_ms"] > 0 else float("nan")
+    return {"layer": layer, "idle_ms": idle["median_ms"], "loaded_ms": loaded["median_ms"], "load_factor": f,
+            "users": background.users, "fps": background.fps, "size": list(background.size),
+            "idle_all": idle["ms_all"], "loaded_all": loaded["ms_all"]}
+
+
+def _cloud_metrics(url: str) -> dict[str, Any]:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
+            return json.loads(r.read())
+    except Exception:  # noqa: BLE001 - metrics are provenance only
+        return {}
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+def _check_args(model: str, device: str, network: str, load: str, repeats: int, warmup: int, dtype: str,
+                codec: str) -> None:
+    from . import devices
+
+    if model not in MODELS:
+        raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    devices.get_device(device)
+    devices.network_conditions(network)
+    if load not in LOADS:
+        raise InputError(f"load must be one of {', '.join(LOADS)}; got {load!r}")
+    if repeats < 1 or warmup < 0:
+        raise InputError(f"repeats must be ≥ 1 and warmup ≥ 0; got {repeats}, {warmup}")
+    if dtype not in WIRE_DTYPES:
+        raise InputError(f"dtype must be one of {', '.join(WIRE_DTYPES)}; got {dtype!r}")
+    if codec not in PAGE_CODECS:
+        raise InputError(f"codec must be one of {', '.join(PAGE_CODECS)} (what the page can encode); got {codec!r}")
+
+
+def open_split_page(context: Any, url: str, backend: str = "wasm", timeout_s: float = 300) -> Any:
+    """Open ``/split.html`` of a running split server in a Playwright context; TF.js ready."""
+    page = context.new_page()
+    page.set_default_timeout(timeout_s * 1000)
+    page.on("pageerror", lambda e: log.warning("split page error: %s", e))
+    page.goto(f"{url}/split.html")
+    page.wait_for_function("() => window.hlSplit && window.hlSplit.loaded")
+    page.evaluate("b => hlSplit.init(b)", backend)
+    return page
+
+
+def execute(model: str, cuts: list[str], *, device: str = "phone", network: str = "wifi", load: str = "idle",
+            repeats: int = 5, warmup: int = 2, dtype: str = "float32", codec: str = "none",
+            ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None, readback: bool = True,
+            load_users: int = 2, seed: int = 0) -> pd.DataFrame:
+    """Execute each cut of ``model`` end to end and time every stage.
+
+    ``model``: ``emotion_cnn`` (the trained model of ``ctx`` if valid, else seeded fresh
+    weights — latency does not depend on weight values) or ``alexnet`` (fresh weights).
+    ``cuts``: Keras layer names = partition graph node ids; the input layer's name (or
+    ``"input"``) = cloud-only, the output layer's name = device-only.
+    ``device``: ``desktop`` (×1) | ``phone`` (×4) | ``lowend`` (×10) CPU throttling.
+    ``network``: ``3g`` | ``lte`` | ``wifi`` (DevTools emulation of the partition presets) |
+    ``none``. ``load``: ``idle`` | ``loaded`` (``load_users`` background cloud-mode users; the
+    measured load factor is in ``df.attrs["load"]`` and the ``load_factor`` column).
+    ``dtype``/``codec``: wire encoding of the cut tensor (codec ``none`` | ``zlib``).
+    ``readback``: measure the effective CPU slow-down and the shaped link in the page first.
+
+    Returns a DataFrame, one row per (cut, rep), columns :data:`COLUMNS` plus provenance
+    (``layer``, ``mode``, ``cpu_throttle``, ``head_variant``, ``head_bytes``, ``dtype``,
+    ``codec``, ``fetch_ms``, ``queue_ms``, ``load_factor``, ``top1``). ``df.attrs`` holds the
+    read-backs (``device``, ``link``), the load measurement and the probabilities of each
+    cut's last rep (``probs``).
+
+    Heads are loaded over an unshaped link, then the network emulation is applied for the
+    warm-up and timed reps of that cut (the per-inference cost, not the one-off download;
+    the head's size is in ``head_bytes``).
+    """
+    from .browser import run_sync
+
+    _check_args(model, device, network, load, repeats, warmup, dtype, codec)
+    return run_sync(_execute, model, list(cuts), device, network, load, repeats, warmup, dtype, codec, ctx,
+                    cache_dir, readback, load_users, seed)
+
+
+def _execute(model: str, cuts: list[str], device: str, network: str, load: str, repeats: int, warmup: int,
+             dtype: str, codec: str, ctx: Any, cache_dir: Any, readback: bool, load_users: int,
+             seed: int) -> pd.DataFrame:
+    import pandas as pd
+
+    from . import browser, devices, export
+    from .browser import f32_to_b64
+
+    dev = devices.get_device(device)
+    net = devices.network_conditions(network)
+    root = cache_root(ctx, cache_dir)
+    h5 = model_h5(model, ctx, root)
+    km = export.load_model(h5)
+    resolved = resolve_cuts(km, cuts)
+    heads_dir = root / "heads"
+    heads = {c.cut: ensure_head(km, h5, c, heads_dir) for c in resolved}
+    x = example_input(tuple(int(d) for d in km.input_shape[1:]), seed)
+    cloud_h5 = model_h5("emotion_cnn", ctx, root) if load == "loaded" else None
+    input_layer = km.layers[0].name
+    attrs: dict[str, Any] = {"input": INPUT_NOTE, "input_seed": seed, "probs": {}, "heads": heads, "model_path": str(h5)}
+    rows: list[dict[str, Any]] = []
+    bg: BackgroundLoad | None = None
+    with split_server(h5, heads_dir, load=load, cloud_model=cloud_h5) as (url, _app):
+        try:
+            load_info: dict[str, Any] = {"load_factor": 1.0, "measured": False}
+            if load == "loaded":
+                bg = BackgroundLoad(url, users=load_users)
+                load_info = {**measure_load_factor(url, input_layer, x, bg), "measured": True}
+                log.info("load factor %.2f (%s users)", load_info["load_factor"], load_users)
+            with browser.launch(camera=False) as bctx:
+                page = open_split_page(bctx, url)
+                cdp = bctx.new_cdp_session(page)
+                backend = page.evaluate("() => hlSplit.backend")
+                page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [f32_to_b64(x), [1, *km.input_shape[1:]]])
+                if readback:
+                    attrs["device"] = devices.read_back_device(page, cdp, dev)
+                else:
+                    attrs["device"] = devices.apply_device(cdp, dev)
+                applied_net = devices.apply_network(cdp, net)
+                if readback and net.shaped:
+                    attrs["link"] = {k: v for k, v in devices.measure_link(page, url, up_bytes=(1_000, 100_000),
+                                                                           down_bytes=(1_000, 100_000)).items()}
+                attrs["network"] = {**net.to_dict(), "applied": applied_net}
+                for c in resolved:
+                    h = heads[c.cut]
+                    info: dict[str, Any] = {}
+                    if h["name"]:
+                        devices.apply_network(cdp, "none")  # the one-off download is not the per-inference cost
+                        info = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)",
+                                             [h["name"], f"/model/{h['name']}/model.json"])
+                        devices.apply_network(cdp, net)
+                    if bg is not None:
+                        bg.ensure()
+                    opts = {"head": h["name"], "layer": c.layer, "dtype": dtype, "codec": codec, "mode": c.mode}
+                    for rep in range(warmup + repeats):
+                        r = page.evaluate("o => hlSplit.step(o)", opts)
+                        if rep < warmup:
+                            continue
+                        probs = r.pop("probs")
+                        rows.append({
+                            "model": model, "cut": c.cut, "device": dev.name, "network": net.name, "load": load,
+                            "shaper": applied_net["shaper"], "backend": r["backend"], "rep": rep - warmup,
+                            **{k: float(r.get(k) or 0.0) for k in ("head_ms", "encode_ms", "upload_ms", "tail_ms",
+                                                                    "download_ms", "decode_ms", "total_ms")},
+                            "up_bytes": int(r["up_bytes"]), "down_bytes": int(r["down_bytes"]),
+                            "layer": c.layer, "mode": c.mode, "cpu_throttle": dev.cpu_throttle,
+                            "head_variant": h["variant"], "head_bytes": int(info.get("bytes") or h["bytes"]),
+                            "head_load_ms": info.get("load_ms"), "head_params": h["params"],
+                            "dtype": dtype if c.mode != "device" else None,
+                            "codec": codec if c.mode != "device" else None,
+                            "fetch_ms": float(r.get("fetch_ms") or 0.0), "queue_ms": r.get("queue_ms"),
+                            "timing": r.get("timing", "page"), "load_factor": load_info["load_factor"],
+                            "top1": r.get("top1") if r.get("top1") is not None else
+                            (int(np.argmax(list(probs.values()))) if isinstance(probs, dict) else None),
+                        })
+                        attrs["probs"][c.cut] = list(probs.values()) if isinstance(probs, dict) else list(probs)
+                    if h["name"]:
+                        page.evaluate("k => hlSplit.unloadHead(k)", h["name"])
+                if backend != "wasm":
+                    log.warning("TF.js backend is %s, not wasm", backend)
+            if bg is not None:
+                # the load seen while the cuts ran, probed again at the end
+                end = probe_tail_ms(url, input_layer, x, 5)
+                load_info["loaded_ms_end"] = end["median_ms"]
+                load_info["metrics"] = _cloud_metrics(url)
+        finally:
+            if bg is not None:
+                bg.stop()
+    attrs["load"] = load_info
+    df = pd.DataFrame(rows)
+    df.attrs.update(attrs)
+    return df

@@ -1,0 +1,195 @@
+// hybridlib split execution page: head in TF.js (wasm) → POST /split/<layer> → tail on the server.
+//
+// Driven from Python (hybridlib.split.execute) through window.hlSplit:
+//   await hlSplit.init('wasm')                    backend (recorded with every timing)
+//   await hlSplit.loadHead(key, url)              only the head this cut needs
+//   hlSplit.setInput(b64, shape)                  little-endian float32 input tensor
+//   await hlSplit.step({head, layer, dtype, codec, mode})   one inference across the cut
+// mode: 'split' (head here, tail on the server), 'cloud' (upload the input), 'device' (no request).
+//
+// Wire contract (DESIGN.md §6): raw little-endian tensor bytes, headers X-Shape, X-Dtype
+// float32|float16|uint8 (uint8 adds X-Scale, X-Zero-Point: q = round(x/scale) + zero_point),
+// X-Codec none|zlib (zlib = CompressionStream('deflate'), RFC 1950). Stage times come from
+// performance.now() and the fetch's Resource Timing entry.
+
+const S = (window.hlSplit = {
+  ready: false, error: null, backend: null, heads: {}, input: null, inputShape: null, inputTensor: null, seq: 0,
+});
+
+S.init = async function (backend = "wasm") {
+  if (backend === "wasm") tf.wasm.setWasmPaths("/vendor/tfjs-backend-wasm/");
+  const ok = await tf.setBackend(backend);
+  await tf.ready();
+  if (!ok || tf.getBackend() !== backend) throw new Error(`TF.js backend ${backend} unavailable`);
+  performance.setResourceTimingBufferSize(100000);
+  S.backend = tf.getBackend();
+  S.ready = true;
+  return {backend: S.backend, tfjs: tf.version.tfjs};
+};
+
+S.loadHead = async function (key, url) {
+  const t0 = performance.now();
+  const m = await tf.loadLayersModel(url);
+  const load_ms = performance.now() - t0;
+  S.heads[key] = m;
+  // bytes really fetched for this head (model.json + shards), from Resource Timing
+  const base = new URL(url, location.href).href.replace(/model\.json$/, "");
+  const bytes = performance.getEntriesByType("resource").filter((e) => e.name.startsWith(base))
+    .reduce((a, e) => a + (e.encodedBodySize || e.transferSize || 0), 0);
+  return {load_ms, bytes, inputs: m.inputs.map((i) => i.shape), outputs: m.outputs.map((o) => o.shape)};
+};
+
+S.unloadHead = function (key) {
+  if (S.heads[key]) { S.heads[key].dispose(); delete S.heads[key]; }
+};
+
+S.setInput = function (b64, shape) {
+  const bin = atob(b64);
+  const u8 = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
+  S.input = new Float32Array(u8.buffer);
+  S.inputShape = shape;
+  if (S.inputTensor) S.inputTensor.dispose();
+  S.inputTensor = tf.tensor(S.input, shape, "float32");
+  return S.input.length;
+};
+
+// ----------------------------------------------------------------------------- encoding
+
+const f32b = new Float32Array(1);
+const u32b = new Uint32Array(f32b.buffer);
+
+// IEEE binary32 → binary16 bits, round to nearest even (what numpy's astype(float16) does)
+function toHalf(v) {
+  f32b[0] = v;
+  const x = u32b[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+function encode(data, dtype) {
+  // → {bytes: Uint8Array, headers}
+  if (dtype === "float32") return {bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), headers: {}};
+  if (dtype === "float16") {
+    const out = new Uint16Array(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = toHalf(data[i]);
+    return {bytes: new Uint8Array(out.buffer), headers: {}};
+  }
+  if (dtype === "uint8") {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < data.length; i++) { const v = data[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+    const scale = (hi - lo) / 255 || 1;
+    const zero = Math.round(-lo / scale);
+    const out = new Uint8Array(data.length);
+    for (let i = 0; i < data.length; i++) {
+      const q = Math.round(data[i] / scale) + zero;
+      out[i] = q < 0 ? 0 : q > 255 ? 255 : q;
+    }
+    return {bytes: out, headers: {"X-Scale": String(scale), "X-Zero-Point": String(zero)}};
+  }
+  throw new Error(`dtype ${dtype} not supported (float32|float16|uint8)`);
+}
+
+async function compress(bytes, codec) {
+  if (codec === "none") return bytes;
+  if (codec === "zlib") {
+    const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("deflate"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+  throw new Error(`codec ${codec} not supported in the page (none|zlib)`);
+}
+
+async function timingOf(url) {
+  // the entry is queued when the response ends; give the timeline a few turns to catch up
+  for (let i = 0; i < 50; i++) {
+    const es = performance.getEntriesByName(url);
+    if (es.length) return es[es.length - 1];
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  return null;
+}
+
+function argmax(a) { let k = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[k]) k = i; return k; }
+
+// ----------------------------------------------------------------------------- one inference
+
+S.step = async function (o) {
+  const mode = o.mode || "split";
+  const t0 = performance.now();
+  let data, shape;
+  if (mode === "cloud") {
+    data = S.input; shape = S.inputShape;
+  } else {
+    const m = S.heads[o.head];
+    if (!m) throw new Error(`head ${o.head} not loaded`);
+    const y = m.predict(S.inputTensor);
+    data = await y.data();
+    shape = y.shape;
+    y.dispose();
+  }
+  const t1 = performance.now();
+  const row = {mode, backend: tf.getBackend(), head_ms: mode === "cloud" ? 0 : t1 - t0, encode_ms: 0, upload_ms: 0,
+               tail_ms: 0, download_ms: 0, decode_ms: 0, up_bytes: 0, down_bytes: 0, fetch_ms: 0};
+  if (mode === "device") {
+    row.total_ms = performance.now() - t0;
+    row.probs = Array.from(data);
+    row.top1 = argmax(data);
+    return row;
+  }
+  const enc = encode(data, o.dtype || "float32");
+  const body = await compress(enc.bytes, o.codec || "none");
+  const t2 = performance.now();
+  row.encode_ms = t2 - t1;
+  row.up_bytes = body.byteLength;
+  const url = `${location.origin}/split/${encodeURIComponent(o.layer)}?seq=${++S.seq}`;
+  const headers = {"Content-Type": "application/octet-stream", "X-Shape": shape.join(","),
+                   "X-Dtype": o.dtype || "float32", "X-Codec": o.codec || "none", ...enc.headers};
+  const resp = await fetch(url, {method: "POST", body, headers, cache: "no-store"});
+  const buf = await resp.arrayBuffer();
+  const t3 = performance.now();
+  const ans = JSON.parse(new TextDecoder().decode(buf));
+  const t4 = performance.now();
+  if (!resp.ok) throw new Error(`/split/${o.layer} → ${resp.status}: ${ans.error || ""}`);
+  row.fetch_ms = t3 - t2;
+  row.decode_ms = t4 - t3;
+  row.tail_ms = ans.server_ms;
+  row.down_bytes = buf.byteLength;
+  const rt = await timingOf(url);
+  if (rt && rt.responseStart > 0 && rt.requestStart > 0) {
+    row.upload_ms = rt.responseStart - rt.requestStart - ans.server_ms;
+    row.download_ms = rt.responseEnd - rt.responseStart;
+    row.queue_ms = rt.requestStart - t2; // fetch() call → request sent (connection reuse, scheduling)
+    row.timing = "resource";
+  } else { // no entry: attribute the fetch time minus the server's share to the upload
+    row.upload_ms = row.fetch_ms - ans.server_ms;
+    row.download_ms = 0;
+    row.timing = "fetch";
+  }
+  row.total_ms = t4 - t0;
+  row.probs = ans.probs;
+  row.emotion = ans.emotion;
+  row.top1 = ans.top1 !== undefined ? ans.top1 : null;
+  row.layer = ans.layer;
+  return row;
+};
+
+document.getElementById("log").textContent = "ready: call hlSplit.init()";
+S.loaded = true;
