@@ -477,7 +477,7 @@ def set_cpu_throttle(page: Any, rate: float) -> float:
 
 def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2, backend: str = "wasm",
                  power: PowerModel = PowerModel(), workdir: str | Path | None = None,
-                 cpu_throttle: float = 1.0) -> pd.DataFrame:
+                 cpu_throttle: float = 1.0, quantize: str = "none") -> pd.DataFrame:
     """Per-layer latency of ``model`` in TF.js inside headless Chromium (device side).
 
     Exports the model as an fp32 TF.js layers model (:mod:`hybridlib.export`), loads it in
@@ -486,7 +486,9 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     interleaved rounds, and reconciles the two (:func:`reconcile`). ``cpu_throttle`` > 1
     slows the page with DevTools CPU throttling *before* anything is timed, so the profile
     is that of the device class the split is executed on (``desktop`` = 1, ``phone`` = 4).
-    The backend and the rate actually used are recorded in every row.
+    The backend and the rate actually used are recorded in every row. ``quantize="uint8"``
+    stores the weights as uint8 (TF.js de-quantises them at load, so the compute is fp32
+    either way): AlexNet's 250 MB of fp32 weights are a quarter of that to load.
     """
     import tempfile
 
@@ -502,8 +504,8 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     probes = _probe_cuts(single_cuts(inbound), names)
     with tempfile.TemporaryDirectory(prefix="hl-prof-", dir=workdir) as td:
         out = Path(td) / "m"
-        export.export_tfjs(keras_model, out)
-        with browser.tfjs_session({"m": out}, backend=backend, timeout_s=300) as (page, _url):
+        export.export_tfjs(keras_model, out, quantize)
+        with browser.tfjs_session({"m": out}, backend=backend, timeout_s=600) as (page, _url):
             rate = set_cpu_throttle(page, cpu_throttle) if cpu_throttle != 1 else 1.0
             res = page.evaluate(PROFILE_JS, ["m", repeats, warmup, probes])
     df = pd.DataFrame(res["rows"])
@@ -517,6 +519,7 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     prov = _provenance("device", f"tfjs-{res['backend']}", 1, repeats, warmup)
     prov["chromium"] = browser.chromium_version()
     prov["cpu_throttle"] = rate
+    prov["weights"] = quantize
     for k, v in prov.items():
         df[k] = v
     df["energy_mj"] = df["ms"].map(power.energy_mj)
@@ -524,9 +527,11 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     return df
 
 
-def _tfjs_worker(args: tuple[str, int, int] | tuple[str, int, int, float]) -> pd.DataFrame:
+def _tfjs_worker(args: tuple[Any, ...]) -> pd.DataFrame:
+    """``(model, repeats, warmup[, cpu_throttle[, quantize]])`` → :func:`profile_tfjs`."""
     model, repeats, warmup, *rest = args
-    return profile_tfjs(model, repeats=repeats, warmup=warmup, cpu_throttle=rest[0] if rest else 1.0)
+    return profile_tfjs(model, repeats=repeats, warmup=warmup, cpu_throttle=rest[0] if rest else 1.0,
+                        quantize=rest[1] if len(rest) > 1 else "none")
 
 
 # ------------------------------------------------------------------------------ graphs

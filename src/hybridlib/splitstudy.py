@@ -197,6 +197,106 @@ def _kind(g: partition.Graph, cut: str) -> str:
     return "cloud-only" if cut == g.input else "device-only" if cut == g.output else "split"
 
 
+def predict_case(graph: partition.Graph | Mapping[str, Any], *, model: str, device: str, network: str,
+                 load: str, load_factor: float = 1.0, cuts: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`predict_cuts` for one executed case, labelled with the :data:`CASE` columns,
+    ``load_factor`` (the *measured* factor of that run) and ``engine_choice``."""
+    df = predict_cuts(graph, network, load=load_factor, cuts=cuts)
+    return df.assign(model=model, device=device, network=network, load=load, load_factor=load_factor,
+                     engine_choice=df.attrs["chosen"])
+
+
+def select_cuts(graph: partition.Graph | Mapping[str, Any], n: int, must: Iterable[str] = (),
+                allowed: Iterable[str] | None = None) -> list[str]:
+    """``n`` cuts to execute (0 = all): both end cuts, the ``must`` cuts (the engine's choices),
+    then interior cut points spread evenly over the layer order, in graph order.
+
+    A quick run executes a subset; the engine's own choice must be in it, or the hit rate
+    would measure the subset rather than the engine."""
+    g = partition.as_graph(graph)
+    pts = cut_points(g)
+    if allowed is not None:
+        ok = set(allowed) | {g.input, g.output}
+        pts = [c for c in pts if c in ok]
+    chosen = [g.input, g.output, *[c for c in must if c in pts]]
+    if n <= 0 or n >= len(pts):
+        return pts
+    inner = [c for c in pts if c not in chosen]
+    k = max(0, n - len(set(chosen)))
+    if k and inner:
+        idx = np.linspace(0, len(inner) - 1, k + 2)[1:-1] if k < len(inner) else np.arange(len(inner))
+        chosen += [inner[int(round(i))] for i in idx]
+    keep = set(chosen)
+    return [c for c in pts if c in keep]
+
+
+def piece_errors(predicted: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """Per model × device × network: median over executed cuts of predicted − measured, for
+    each piece and the total (ms) — which stage the engine gets wrong, and by how much.
+    ``other_ms`` is measured time outside the four stages (the engine predicts none of it)."""
+    meas = measured_cuts(records)
+    keys = [*CASE, "cut"]
+    j = meas.merge(predicted[[*keys, *PIECES, "total_ms"]], on=keys, suffixes=("_meas", "_pred"))
+    out = j[list(CASE)].copy()
+    for p in (*PIECES, "total_ms"):
+        out[p.replace("_ms", "_gap_ms")] = j[f"{p}_pred"] - j[f"{p}_meas"]
+    out["other_gap_ms"] = -j["other_ms"]
+    out["total_rel_error"] = j["total_ms_pred"] / j["total_ms_meas"] - 1.0
+    return out.groupby(list(CASE), sort=False).median().reset_index()
+
+
+def device_profile_path(ctx: Any, model: str, device: str) -> Any:
+    from pathlib import Path
+
+    return Path(ctx.artifacts_dir) / f"profile_tfjs_{model}_{device}.parquet"
+
+
+def ensure_device_profile(ctx: Any, model: str, device: str, repeats: int | None = None,
+                          refresh: bool = False) -> pd.DataFrame:
+    """The TF.js (Chromium, wasm) per-layer profile of ``model`` on device class ``device``
+    (:data:`hybridlib.devices.DEVICES`: its CPU throttling rate applied before timing),
+    cached in ``ctx.artifacts_dir``; made in its own process (Playwright's sync API refuses
+    a notebook's running event loop). AlexNet's weights travel as uint8 (compute is fp32)."""
+    from . import devices, profile
+
+    path = device_profile_path(ctx, model, device)
+    if path.is_file() and not refresh:
+        return profile.load_table(path)
+    dev = devices.get_device(device)
+    reps = repeats or ctx.preset.profile_repeats
+    quant = "uint8" if model == "alexnet" else "none"
+    js = profile.run_in_worker(profile._tfjs_worker,  # noqa: SLF001 - the module's own worker entry
+                               (profile.model_source(ctx, model), reps, 2, dev.cpu_throttle, quant), 0)
+    js["model"] = model
+    js["side"] = "device"
+    js["device_class"] = dev.name
+    profile.save_table(js, path)
+    return js
+
+
+def device_graph(ctx: Any, model: str, device: str, dtype: str = "float32") -> partition.Graph:
+    """The partition graph the engine solves for ``model`` on ``device``: device costs from
+    :func:`ensure_device_profile` (that class's throttled TF.js), cloud costs from the cached
+    native-TF profile (all cores, :func:`hybridlib.profile.ensure_profile`), both reconciled
+    with their whole-model times; shipped bytes as the ``/split`` wire carries them in
+    ``dtype`` (the input too: cloud-only uploads the float input in the same dtype)."""
+    import pandas as pd
+
+    from . import devices, profile
+
+    cloud = profile.ensure_profile(ctx, model, progress=False)
+    cloud = cloud[cloud["side"] == "cloud"]
+    js = ensure_device_profile(ctx, model, device)
+    meta = cloud.set_index("layer")
+    for c in ("type", "inputs", "out_shape", "out_bytes", "params"):
+        js[c] = js["layer"].map(meta[c])
+    t = pd.concat([cloud, js], ignore_index=True)
+    g = profile.to_graph(t, model, device=str(js["backend"].iloc[0]),
+                         cpu_throttle=devices.get_device(device).cpu_throttle, input_itemsize=4,
+                         name=f"{model}@{device}")
+    return wire_graph(g, dtype)
+
+
 def predict_cases(graphs: Mapping[tuple[str, str], partition.Graph], networks: Iterable[str],
                   loads: Mapping[str, float], cuts: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """:func:`predict_cuts` over conditions: ``graphs`` maps (model, device class) → graph
@@ -208,9 +308,8 @@ def predict_cases(graphs: Mapping[tuple[str, str], partition.Graph], networks: I
     for (model, device), g in graphs.items():
         for net in networks:
             for load, factor in loads.items():
-                df = predict_cuts(g, net, load=factor, cuts=(cuts or {}).get(model))
-                frames.append(df.assign(model=model, device=device, network=net, load=load, load_factor=factor,
-                                        engine_choice=df.attrs["chosen"]))
+                frames.append(predict_case(g, model=model, device=device, network=net, load=load,
+                                           load_factor=factor, cuts=(cuts or {}).get(model)))
     if not frames:
         raise InputError("predict_cases: no conditions")
     return pd.concat(frames, ignore_index=True)

@@ -164,3 +164,24 @@ def test_disagreements_name_the_piece():
     assert d.iloc[0]["cut"] == "a" and d.iloc[0]["worst_piece"] == "upload_ms"
     assert d.iloc[0]["total_error"] == pytest.approx(0.2025)
     assert math.isclose(d.iloc[0]["upload_ms_gap"], 60 - 20.1)
+
+
+def test_select_cuts_keeps_ends_and_choices():
+    g = partition.chain_graph([{"id": f"l{i}", "device_ms": 1, "cloud_ms": 1, "out_bytes": 4} for i in range(10)])
+    ids = g.ids
+    sel = ss.select_cuts(g, 4, must=[ids[7]])
+    assert sel[0] == g.input and sel[-1] == g.output and ids[7] in sel and len(sel) == 4
+    assert sel == [c for c in ids if c in sel]  # graph order
+    assert ss.select_cuts(g, 0) == ss.cut_points(g) == ids
+    assert ss.select_cuts(g, 3, allowed=[ids[2]]) == [g.input, ids[2], g.output]
+
+
+def test_piece_errors_median_gap():
+    rec = pd.DataFrame(_records("wifi", {"input": [100.0] * 3, "a": [100.0] * 3}))
+    pred = _pred("wifi", {"input": 100.0, "a": 100.0}, "a")
+    pred["device_ms"] = [0.0, 60.0]
+    pred["total_ms"] = [90.0, 130.0]
+    e = ss.piece_errors(pred, rec).iloc[0]
+    # measured device = head = 50 on both cuts; predicted 0 and 60 → gaps −50, +10 → median −20
+    assert e["device_gap_ms"] == pytest.approx(-20.0) and e["total_gap_ms"] == pytest.approx(10.0)
+    assert e["total_rel_error"] == pytest.approx(0.1)
