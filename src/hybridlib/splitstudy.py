@@ -206,6 +206,30 @@ def predict_case(graph: partition.Graph | Mapping[str, Any], *, model: str, devi
                      engine_choice=df.attrs["chosen"])
 
 
+def server_factor(graph: partition.Graph | Mapping[str, Any], records: pd.DataFrame,
+                  load_info: Mapping[str, Any] | None = None) -> tuple[float, str]:
+    """Neurosurgeon's server-load factor for the engine, *measured*: the server's whole-model
+    time as it serves ÷ the profiled cloud whole-model time (Σ the graph's ``cloud_ms``).
+
+    Why not 1 when idle: the profile times the model as one ``tf.function`` call, while the
+    server runs each request's tail as it is implemented (e.g. an eager Keras call) on a
+    machine other jobs share — the factor carries both, exactly as Neurosurgeon scales its
+    cloud predictions by a measured load. Source, in order: the execution's own probe of the
+    loaded server (``load_info["loaded_ms"]``), else the median ``tail_ms`` of the executed
+    cloud-only cut (the server's ``server_ms`` for the whole model), else 1 (``assumed``).
+    Returns ``(factor, source)``."""
+    g = partition.as_graph(graph)
+    prof = float(sum(n.cloud_ms for n in g.nodes))
+    if prof <= 0:
+        return 1.0, "assumed (profile has no cloud time)"
+    if load_info and load_info.get("measured") and load_info.get("loaded_ms"):
+        return float(load_info["loaded_ms"]) / prof, "probe: /split/<input> server_ms under load ÷ profile"
+    cl = records[records["cut"].isin([g.input, "input"])]
+    if not cl.empty:
+        return float(cl["tail_ms"].median()) / prof, "cloud-only cut's server_ms (median) ÷ profile"
+    return 1.0, "assumed (no cloud-only cut executed)"
+
+
 def select_cuts(graph: partition.Graph | Mapping[str, Any], n: int, must: Iterable[str] = (),
                 allowed: Iterable[str] | None = None) -> list[str]:
     """``n`` cuts to execute (0 = all): both end cuts, the ``must`` cuts (the engine's choices),
@@ -432,7 +456,7 @@ def summarize(comp: pd.DataFrame) -> dict[str, Any]:
                               comp[comp["best_kind"] == "split"].iterrows()],
         "like_for_like": like_for_like(comp),
     }
-    return _jsonable(out)
+    return jsonable(out)
 
 
 def like_for_like(comp: pd.DataFrame) -> list[dict[str, Any]]:
@@ -457,11 +481,12 @@ def like_for_like(comp: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """``v`` with numpy scalars made Python ones and NaN made None (for results JSON)."""
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
     if isinstance(v, (np.integer,)):

@@ -185,3 +185,14 @@ def test_piece_errors_median_gap():
     # measured device = head = 50 on both cuts; predicted 0 and 60 → gaps −50, +10 → median −20
     assert e["device_gap_ms"] == pytest.approx(-20.0) and e["total_gap_ms"] == pytest.approx(10.0)
     assert e["total_rel_error"] == pytest.approx(0.1)
+
+
+def test_server_factor_sources():
+    g = chain()  # profiled cloud whole model = 1 + 2 + 0.5 = 3.5 ms
+    rec = pd.DataFrame(_records("wifi", {"input": [70.0] * 3, "a": [100.0] * 3}))  # tail = 0.1 × total = 7
+    f, src = ss.server_factor(g, rec)
+    assert f == pytest.approx(2.0) and "cloud-only" in src
+    f, src = ss.server_factor(g, rec, {"measured": True, "loaded_ms": 14.0})
+    assert f == pytest.approx(4.0) and "under load" in src
+    f, src = ss.server_factor(g, rec[rec.cut == "a"])
+    assert f == 1.0 and src.startswith("assumed")
