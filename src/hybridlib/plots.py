@@ -174,9 +174,11 @@ def split_speedups(comp, like_for_like) -> Figure:
     c = comp.reset_index(drop=True)
     labels = [_case_label(r) for _, r in c.iterrows()]
     x = range(len(c))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
-    a1.bar([i - 0.2 for i in x], c["speedup_vs_cloud"], width=0.4, label="over cloud-only")
-    a1.bar([i + 0.2 for i in x], c["speedup_vs_device"], width=0.4, label="over device-only")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [1, 1]})
+    b1 = a1.bar([i - 0.2 for i in x], c["speedup_vs_cloud"], width=0.4, label="over cloud-only")
+    b2 = a1.bar([i + 0.2 for i in x], c["speedup_vs_device"], width=0.4, label="over device-only")
+    for b in (b1, b2):
+        a1.bar_label(b, fmt="%.2f×", fontsize=7)
     a1.axhline(1.0, color="k", lw=0.8)
     for claim in like_for_like:
         if claim["unit"] != "×":
@@ -190,12 +192,12 @@ def split_speedups(comp, like_for_like) -> Figure:
     a1.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
     a1.set_ylabel("measured speed-up of the engine's cut (×, log)")
     a1.legend(fontsize=8, loc="upper left")
-    rows = [[cl["seed"], cl["claim"][:46], f"{cl['seed_value']:g}{cl['unit']}",
+    rows = [[cl["seed"], cl.get("short", cl["claim"][:28]), f"{cl['seed_value']:g}{cl['unit']}",
              "—" if cl["ours"] is None else f"{cl['ours']:.2f}{cl['unit']}",
              cl["conditions"] if cl["like_for_like"] else "no matching case"] for cl in like_for_like]
     a2.axis("off")
     t = a2.table(cellText=rows, colLabels=["seed", "claim", "seed", "ours", "like for like on"],
-                 loc="center", cellLoc="left", colWidths=[0.08, 0.42, 0.1, 0.1, 0.3])
+                 loc="center", cellLoc="left", colWidths=[0.1, 0.4, 0.12, 0.12, 0.36])
     t.auto_set_font_size(False)
     t.set_fontsize(7)
     t.scale(1, 1.6)

@@ -58,13 +58,16 @@ RECORD_COLUMNS = ("model", "cut", "device", "network", "load", "rep", "head_ms",
 #: The seeds' headline split results and the conditions they were measured under, so our
 #: speed-ups are compared only like for like (DESIGN.md §9; seeds 003 and 001).
 SEED_CLAIMS: tuple[dict[str, Any], ...] = (
-    {"seed": "003", "claim": "Neurosurgeon: mean latency speed-up over cloud-only", "value": 3.1,
+    {"seed": "003", "claim": "Neurosurgeon: mean latency speed-up over cloud-only", "short": "mean × vs cloud-only",
+     "value": 3.1,
      "unit": "×", "stat": "mean", "baseline": "cloud-only", "device": "phone", "networks": ("3g", "lte", "wifi"),
      "models": None, "conditions": "Jetson TK1 mobile CPU vs server; Wi-Fi/LTE/3G; 8 DNNs"},
-    {"seed": "003", "claim": "Neurosurgeon: max latency speed-up over cloud-only", "value": 40.7,
+    {"seed": "003", "claim": "Neurosurgeon: max latency speed-up over cloud-only", "short": "max × vs cloud-only",
+     "value": 40.7,
      "unit": "×", "stat": "max", "baseline": "cloud-only", "device": "phone", "networks": ("3g", "lte", "wifi"),
      "models": None, "conditions": "Jetson TK1 mobile CPU vs server; Wi-Fi/LTE/3G; 8 DNNs"},
-    {"seed": "001", "claim": "CollabDNN: up to 73% lower latency than the best single platform", "value": 73.0,
+    {"seed": "001", "claim": "CollabDNN: up to 73% lower latency than the best single platform",
+     "short": "max % less than best single", "value": 73.0,
      "unit": "%", "stat": "max", "baseline": "best-single", "device": "phone", "networks": ("wifi",),
      "models": ("alexnet",), "conditions": "AlexNet inference, mobile vs cloud, Wi-Fi (its best case)"},
 )
@@ -473,9 +476,10 @@ def like_for_like(comp: pd.DataFrame) -> list[dict[str, Any]]:
         else:
             vals = sel["reduction_vs_best_single_pct"].dropna()
         ours = None if vals.empty else float(vals.mean() if c["stat"] == "mean" else vals.max())
-        out.append({"seed": c["seed"], "claim": c["claim"], "seed_value": c["value"], "unit": c["unit"],
+        out.append({"seed": c["seed"], "claim": c["claim"], "short": c["short"], "seed_value": c["value"],
+                    "unit": c["unit"],
                     "ours": ours, "cases": int(len(vals)), "like_for_like": bool(len(vals)),
-                    "conditions": f"device {c['device']}, network {'/'.join(c['networks'])}"
+                    "conditions": f"{c['device']}, {'/'.join(c['networks'])}"
                                   + (f", {'/'.join(c['models'])}" if c["models"] else ""),
                     "seed_conditions": c["conditions"]})
     return out
