@@ -405,9 +405,20 @@ def profile_model(model: str, repeats: int = 5, warmup: int = 2, sides: Sequence
 
 # ------------------------------------------------------------------------------ TF.js
 
+#: loads the model before any CPU throttling (a throttled page fetching tens of MB of shards
+#: failed with "Failed to fetch" for AlexNet); one retry after a pause
+LOAD_JS = r"""
+async (name) => {
+  for (let attempt = 0; ; attempt++) {
+    try { window.__hlProfModel = await tf.loadLayersModel(`/model/${name}/model.json`); return attempt; }
+    catch (e) { if (attempt >= 1) throw e; await new Promise(r => setTimeout(r, 2000)); }
+  }
+}
+"""
+
 PROFILE_JS = r"""
 async ([name, repeats, warmup, probeNames]) => {
-  const model = await tf.loadLayersModel(`/model/${name}/model.json`);
+  const model = window.__hlProfModel || await tf.loadLayersModel(`/model/${name}/model.json`);
   const layers = model.layers;
   const probe = tf.model({inputs: model.inputs, outputs: layers.map(l => l.output)});
   const shape = model.inputs[0].shape.map(d => d === null ? 1 : d);
@@ -506,6 +517,7 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
         out = Path(td) / "m"
         export.export_tfjs(keras_model, out, quantize)
         with browser.tfjs_session({"m": out}, backend=backend, timeout_s=600) as (page, _url):
+            page.evaluate(LOAD_JS, "m")
             rate = set_cpu_throttle(page, cpu_throttle) if cpu_throttle != 1 else 1.0
             res = page.evaluate(PROFILE_JS, ["m", repeats, warmup, probes])
     df = pd.DataFrame(res["rows"])
