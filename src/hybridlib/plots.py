@@ -122,9 +122,9 @@ def split_stacked(predicted, measured, cases=None, max_cases: int = 8) -> Figure
         chosen = str(p["engine_choice"].iloc[0])
         best = m["total_ms"].idxmin()
         ymax = max(p.loc[order, "total_ms"].max(), m["total_ms"].max())
-        for c, mark, lab in ((chosen, "*", "engine's choice"), (best, "v", "measured best")):
+        for c, mark, lab, dx in ((chosen, "*", "engine's choice", -0.2), (best, "v", "measured best", 0.2)):
             if c in order:
-                ax.plot(order.index(c), ymax * 1.08, marker=mark, ms=11, color="k", ls="", label=lab)
+                ax.plot(order.index(c) + dx, ymax * 1.08, marker=mark, ms=11, color="k", ls="", label=lab)
         ax.set_xticks(list(x))
         ax.set_xticklabels(order, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(0, ymax * 1.2)
