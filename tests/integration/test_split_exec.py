@@ -62,6 +62,11 @@ def test_emotion_cuts_equal_full_model(need_chromium, cache: Path, emotion_h5: P
     assert set(split.COLUMNS) <= set(df.columns)
     # only the head this cut needs was downloaded: pool2's head is a small part of the model
     assert 0 < by.loc["pool2", "head_bytes"] < by.loc["predictions", "head_bytes"] / 10
+    # stages + other add up to the total; the summary has one row per condition and cut
+    parts = df[list(split.STAGES) + ["other_ms"]].sum(axis=1)
+    assert np.allclose(parts, df["total_ms"])
+    summ = split.summarize(df)
+    assert list(summ["cut"]) == cuts and (summ["n"] == 1).all()
 
 
 @pytest.mark.parametrize("dtype,codec,tol", [("float16", "zlib", 5e-3), ("uint8", "none", 5e-2)])
@@ -76,6 +81,19 @@ def test_emotion_lossy_wire_dtypes_decode(need_chromium, cache: Path, emotion_h5
     assert np.abs(got - ref).max() <= tol
     raw = 12 * 12 * 64 * (2 if dtype == "float16" else 1)
     assert df["up_bytes"].iloc[0] == raw if codec == "none" else df["up_bytes"].iloc[0] < raw
+
+
+def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emotion_h5: Path):
+    from hybridlib import split
+
+    df = split.execute_grid("emotion_cnn", ["pool4", "predictions"], devices=["desktop", "phone"],
+                            networks=["none", "wifi"], repeats=1, warmup=0, cache_dir=cache, readback=False)
+    assert len(df) == 2 * 2 * 2
+    assert set(zip(df["device"], df["network"])) == {(d, n) for d in ("desktop", "phone") for n in ("none", "wifi")}
+    assert set(df.attrs["device"]) == {"desktop", "phone"} and df.attrs["device"]["phone"]["cpu_throttle"] == 4.0
+    assert dict(zip(df["network"], df["shaper"])) == {"none": "none", "wifi": "devtools"}
+    ref = _full_probs(emotion_h5)
+    assert np.abs(np.asarray(df.attrs["probs"]["pool4"]) - ref).max() <= 1e-4
 
 
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
@@ -100,11 +118,11 @@ def test_throttling_and_network_emulation_read_back(need_chromium, cache: Path, 
     with split.split_server(emotion_h5, cache / "heads") as (url, _app), browser.launch(camera=False) as bctx:
         page = split.open_split_page(bctx, url)
         cdp = bctx.new_cdp_session(page)
-        dev = devices.read_back_device(page, cdp, "phone")
-        assert dev["cpu_throttle"] == 4.0
-        # contention on a shared machine pulls the effective rate below the set one; an
-        # unapplied throttle gives ≈ 1
-        assert dev["measured_rate"] > 1.5
+        dev = devices.read_back_device(page, cdp, "lowend")
+        assert dev["cpu_throttle"] == 10.0
+        # contention on a shared 2-core machine pulls the effective rate well below the set
+        # one (4–10 measured at 10×); an unapplied throttle gives ≈ 1
+        assert dev["measured_rate"] > 2.0
         devices.apply_device(cdp, "desktop")
         applied = devices.apply_network(cdp, "3g")
         assert applied["shaper"] == "devtools" and applied["uploadThroughput"] == pytest.approx(137_500)
@@ -129,11 +147,30 @@ def test_tc_shaper_delivers_configured_rate():
     with devices.TcShaper(rate_mbit=8.0) as sh:
         q = sh.qdiscs()
         assert "tbf" in q["host"] and "8Mbit" in q["host"]
-        r = devices.measure_tc_rate(sh, nbytes=2_000_000)
+        r = devices.measure_tc_rate(sh, nbytes=4_000_000)  # ~4 s: robust to a starved reader
         ns = sh.ns
-    assert r["ack"] and r["bytes"] == 2_000_000
+    assert r["ack"] and r["bytes"] == 4_000_000 and r["mss"] > 0
     assert r["measured_mbit"] == pytest.approx(8.0, rel=0.10)
     assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout  # torn down
+
+
+def test_tc_shaped_execution_records_its_shaper(need_chromium, cache: Path, emotion_h5: Path):
+    """Chromium inside the tc namespace, server on the veth: the split still computes the
+    full model, the rows say ``tc``, and the read-back sees the shaped uplink."""
+    from hybridlib import devices, split
+
+    reason = devices.tc_available()
+    if reason:
+        pytest.skip(reason)
+    df = split.execute("emotion_cnn", ["pool2"], device="desktop", network="3g", shaper="tc", repeats=1,
+                       warmup=0, cache_dir=cache)
+    assert (df["shaper"] == "tc").all()
+    assert np.abs(np.asarray(df.attrs["probs"]["pool2"]) - _full_probs(emotion_h5)).max() <= 1e-4
+    applied = df.attrs["network"]["applied"]
+    assert "tbf" in applied["qdisc"]["ns"] and applied["latency_source"] == "devtools"
+    # uplink = tbf on the namespace's veth end (1.1 Mbit/s); DevTools adds only latency
+    assert df.attrs["link"]["up_mbps"] == pytest.approx(1.1, rel=0.25)
+    assert df.attrs["device"]["cpu_throttle"] == 1.0 and df.attrs["device"]["measured_rate"] > 0
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
