@@ -86,7 +86,7 @@ display(Markdown("\n".join(f"- **{m}**: {', '.join(c)}" for m, c in cuts.items()
 
 # %% [markdown]
 # ## Execute
-# One Chromium page + server per condition; `repeats` timed runs of every cut after `warm-up`
+# One server + Chromium page per model and load (every device class × network on it); `repeats` timed runs of every cut after `warm-up`
 # (medians below). Loaded conditions run a bounded background of cloud-mode users and measure the
 # server's load factor (tail time loaded ÷ idle) — the engine is given that measured factor.
 
@@ -94,22 +94,26 @@ display(Markdown("\n".join(f"- **{m}**: {', '.join(c)}" for m, c in cuts.items()
 t0 = time.perf_counter()
 frames, preds, preds_raw, runs = [], [], [], []
 for m, _n, nets, devs, loads in CASES:
-    for d in devs:
-        for net in nets:
-            for load in loads:
-                df = split.execute(m, cuts[m], device=d, network=net, load=load, repeats=ctx.preset.split_repeats,
-                                   warmup=ctx.preset.split_warmup, dtype=DTYPE, ctx=ctx)
+    for load in loads:
+        # one server, browser and page for every device class × network of this model and load
+        grid = split.execute_grid(m, cuts[m], devices=devs, networks=nets, load=load,
+                                  repeats=ctx.preset.split_repeats, warmup=ctx.preset.split_warmup, dtype=DTYPE,
+                                  ctx=ctx)
+        frames.append(grid)
+        for d in devs:
+            for net in nets:
+                df = grid[(grid["device"] == d) & (grid["network"] == net)]
                 raw = float(df["load_factor"].iloc[0]) if "load_factor" in df else 1.0
-                factor, source = ss.server_factor(graphs[(m, d)], df, df.attrs.get("load"))
-                frames.append(df)
+                factor, source = ss.server_factor(graphs[(m, d)], df, grid.attrs.get("load"))
                 preds.append(ss.predict_case(graphs[(m, d)], model=m, device=d, network=net, load=load,
                                              load_factor=factor))
                 preds_raw.append(ss.predict_case(graphs[(m, d)], model=m, device=d, network=net, load=load,
                                                  load_factor=raw))
+                link = (grid.attrs.get("link") or {}).get(net) or {}
                 runs.append({"model": m, "device": d, "network": net, "load": load, "load_factor": raw,
                              "server_factor": factor, "server_factor_source": source,
-                             "measured_cpu_rate": (df.attrs.get("device") or {}).get("measured_rate"),
-                             "link": {k: (df.attrs.get("link") or {}).get(k) for k in ("up_mbps", "down_mbps", "rtt_ms")},
+                             "measured_cpu_rate": ((grid.attrs.get("device") or {}).get(d) or {}).get("measured_rate"),
+                             "link": {k: link.get(k) for k in ("up_mbps", "down_mbps", "rtt_ms")},
                              "shaper": str(df["shaper"].iloc[0]), "backend": str(df["backend"].iloc[0])})
 records = pd.concat(frames, ignore_index=True)
 predicted = pd.concat(preds, ignore_index=True)
