@@ -405,13 +405,15 @@ def profile_model(model: str, repeats: int = 5, warmup: int = 2, sides: Sequence
 
 # ------------------------------------------------------------------------------ TF.js
 
-#: loads the model before any CPU throttling (a throttled page fetching tens of MB of shards
-#: failed with "Failed to fetch" for AlexNet); one retry after a pause
+#: loads the model before any CPU throttling, with retries: AlexNet's 15 shards (62 MB) take
+#: tens of seconds to fetch, and Chromium aborts in-flight fetches with
+#: ``net::ERR_NETWORK_CHANGED`` whenever an interface appears or goes (here: other jobs'
+#: network namespaces / veth pairs for tc shaping), which surfaced as "Failed to fetch"
 LOAD_JS = r"""
 async (name) => {
   for (let attempt = 0; ; attempt++) {
     try { window.__hlProfModel = await tf.loadLayersModel(`/model/${name}/model.json`); return attempt; }
-    catch (e) { if (attempt >= 1) throw e; await new Promise(r => setTimeout(r, 2000)); }
+    catch (e) { if (attempt >= 5) throw e; await new Promise(r => setTimeout(r, 3000)); }
   }
 }
 """
