@@ -21,8 +21,10 @@
 #   or under the background load) ÷ the profiled cloud time. The *uncalibrated* engine (factor
 #   1 idle, loaded ÷ idle when loaded) is reported beside it.
 #
-# Quick runs a representative subset (the engine's own choice is always among the executed
-# cuts); full runs every cut point × network × device class × load. Energy is not measured: the
+# Quick runs a representative subset — the emotion CNN's end cuts, the engine's choices and evenly
+# spread interior cut points × 3G/Wi-Fi × phone/desktop, idle server (the engine's own choice is
+# always among the executed cuts); full runs every cut point × network × device class × load for
+# the emotion CNN and AlexNet (AlexNet's phone-class TF.js profile alone takes minutes here). Energy is not measured: the
 # engine's device energy is a **model** (assumed powers) and is labelled so where it appears.
 
 # %% parameters

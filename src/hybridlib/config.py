@@ -89,7 +89,8 @@ PRESETS: dict[str, Preset] = {
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,
         load_users=(1, 2, 4, 6), load_duration_s=10.0, load_fps=15, load_size=(640, 480),
-        # AlexNet is full-only: profiling its 62 MB (uint8) TF.js model in the harness page hung here
+        # AlexNet is full-only: its phone-class TF.js profile (62 MB uint8 model in the page, 4× CPU)
+        # takes minutes and its load did not complete on this shared box (see splitstudy docs)
         split_cases=(("emotion_cnn", 5, ("3g", "wifi"), ("phone", "desktop"), ("idle",)),),
         split_repeats=5, split_warmup=2,
     ),

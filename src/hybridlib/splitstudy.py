@@ -25,6 +25,12 @@ Metrics over cases (all on *measured* medians, like for like = same case):
 * **regret** = measured(chosen) / measured(best) − 1 (0 = the best was chosen);
 * **speed-up** of the chosen cut over device-only and over cloud-only (measured ÷ measured).
 
+Pitfall (checked 2026-11-29): AlexNet's TF.js model is 15 shards / 62 MB even as uint8, and
+Chromium aborts in-flight fetches with ``net::ERR_NETWORK_CHANGED`` whenever a network
+interface appears or goes (other jobs' namespaces / veth pairs for ``tc`` shaping); the
+profile's load retries, but on this shared box the AlexNet load still did not complete in
+the harness page, so quick runs the emotion CNN only.
+
 Energy is not measured anywhere here: the engine's device energy is a *model*
 (:class:`hybridlib.profile.PowerModel` + radio powers in :data:`hybridlib.partition.NETWORKS`)
 and every energy column says so (``energy_source = "model"``).
