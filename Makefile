@@ -10,16 +10,17 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-unit bench chromium clean help
+.PHONY: setup run test test-unit bench chromium clean help lab
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 setup: $(VENV)/.stamp node_modules/.stamp chromium  ## venv + pinned Python deps, npm assets, Debian chromium
 
-$(VENV)/.stamp: requirements.lock pyproject.toml
+$(VENV)/.stamp: requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name hybridlib --display-name "hybridlib (.venv)" >/dev/null
 	@touch $@
@@ -33,6 +34,10 @@ chromium:  ## Debian's chromium for the browser parts (never a browser download)
 
 run: setup  ## run the whole study (PRESET=quick by default) into reports/$(PRESET)/
 	$(BIN)/hybridlib run --preset $(PRESET)
+
+lab: setup  ## JupyterLab on 127.0.0.1 only, with the project's kernel, to follow the notebooks live
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+	  --MappingKernelManager.default_kernel_name=hybridlib
 
 test: setup  ## unit, integration and notebook tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

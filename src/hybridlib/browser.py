@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import logging
 import mimetypes
 import os
@@ -118,8 +119,12 @@ def vendor_file(relpath: str) -> Path | None:
     entry = VENDOR.get(prefix)
     if entry is None or name not in entry[1]:
         return None
-    p = node_modules() / entry[0] / name
-    return p if p.is_file() else None
+    base = node_modules() / entry[0]
+    try:  # resolve, then check containment: a whitelisted name may still be a link out
+        root, p = base.resolve(strict=True), (base / name).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return p if p.is_relative_to(root) and p.is_file() else None
 
 
 def missing_vendor_files() -> list[str]:
@@ -250,7 +255,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(data)
                 return
-        self.send_error(404, "not found")
+        body = json.dumps({"error": f"not found: {path[:200]}"}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @contextlib.contextmanager
@@ -446,3 +456,22 @@ def chromium_version() -> str:
                               timeout=20).stdout.strip()
     except Exception:  # noqa: BLE001 - provenance only
         return ""
+
+
+# ----------------------------------------------------------------------------- page CPU metrics
+
+
+def page_metrics(page: Any, session: Any | None = None) -> tuple[dict[str, float], Any]:
+    """The DevTools protocol's ``Performance.getMetrics`` for ``page`` → ``({name: value}, session)``.
+
+    Why: in hybrid mode the cost moves from the server to the user's device; the page's own
+    main-thread time (``TaskDuration``, ``ScriptDuration``: cumulative seconds) is that cost as
+    Chromium accounts it. The first call opens a CDP session and enables the domain; pass the
+    returned ``session`` back on later calls and take differences between two reads (the
+    values are cumulative).
+    """
+    if session is None:
+        session = page.context.new_cdp_session(page)
+        session.send("Performance.enable")
+    got = session.send("Performance.getMetrics")
+    return {m["name"]: float(m["value"]) for m in got.get("metrics", [])}, session

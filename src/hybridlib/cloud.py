@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .data import CLASS_NAMES
 from .utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +66,6 @@ def dtls_bytes(pc: Any) -> tuple[int, int]:
         tx += getattr(t, "_RTCDtlsTransport__tx_bytes", 0)
     return rx, tx
 
-EMOTIONS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 PIPELINES = ("ours", "seed")
 #: largest accepted ``/offer`` body: a browser SDP offer is 3–10 KB.
 MAX_OFFER_BYTES = 64 * 1024
@@ -271,7 +271,7 @@ class Classifier:
 
     def batch(self, faces: np.ndarray) -> np.ndarray:
         if len(faces) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
+            return np.zeros((0, len(CLASS_NAMES)), np.float32)
         x = preprocess(faces)
         if self._tfl is not None:
             return self._tfl(x)
@@ -284,9 +284,9 @@ class Classifier:
 
 def face_result(box: tuple[int, int, int, int], probs: np.ndarray) -> dict[str, Any]:
     """One face of a DESIGN §6 message."""
-    p = [float(v) for v in probs[:len(EMOTIONS)]]
-    return {"box": [int(v) for v in box], "emotion": EMOTIONS[int(np.argmax(p))],
-            "probs": {e: round(v, 5) for e, v in zip(EMOTIONS, p)}}
+    p = [float(v) for v in probs[:len(CLASS_NAMES)]]
+    return {"box": [int(v) for v in box], "emotion": CLASS_NAMES[int(np.argmax(p))],
+            "probs": {e: round(v, 5) for e, v in zip(CLASS_NAMES, p)}}
 
 
 def draw_overlay(img: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
@@ -347,8 +347,94 @@ class Stats:
     frames_in: int = 0
     frames_out: int = 0
     frames_dropped: int = 0
+    frames_queued: int = 0  # seed: frames that waited behind others in aiortc's track queue
+    frames_lost: int = 0  # seed: frames the client sent that never reached the handler (pts gaps)
+    backlog_max: int = 0  # seed: most decoded frames ever waiting for the handler at once
     infer_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
     server_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+
+
+class SeedLedger:
+    """What the seed's inline design does to frames that arrive while it is busy, counted.
+
+    The seed processes each frame in order inside the returned track's ``recv``, on the event
+    loop; nothing is skipped on purpose. Measured here (2 users, 320×240 @ 10 fps, loaded
+    2-core box): while the handler runs, the loop cannot read the socket, so frames wait — in
+    the kernel's socket buffer, then as encoded frames for aiortc's decoder thread, then decoded
+    in the track's unbounded queue — and the server goes on working them off for seconds after
+    its users left. So the ledger counts:
+
+    * **queued**: frames the handler took while it was behind — frames were waiting in aiortc's
+      queues (``backlog``) or, from the frames' RTP times against the server's clock, the sender
+      had already produced later ones (``behind``, which also sees the kernel's buffer);
+    * **lost**: frames that never reached the handler (gaps in the RTP times; the sender's frame
+      interval is the smallest step seen) — packets dropped while the loop was blocked;
+    * at the peer's hang-up (:meth:`CloudService._close`), the frames still in aiortc's queues
+      are never answered: **dropped**, with the lost ones.
+
+    Pure bookkeeping (``now`` is passed in) so unit tests can drive it.
+    """
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.lost = 0
+        self.backlog_max = 0
+        self.prev_pts: int | None = None
+        self.step: int | None = None
+        self._t0: float | None = None
+        self._pts0 = 0
+        self._min_lag = 0.0
+
+    def behind(self, pts90: int, now: float) -> int:
+        """Frames the sender had produced after this one when the handler took it (0 until
+        the frame interval is known): this frame's lag behind the sender's clock, less the
+        smallest lag seen (the pipe's own latency), in frame intervals."""
+        if self._t0 is None:
+            self._t0, self._pts0 = now, pts90
+        lag = (now - self._t0) - (pts90 - self._pts0) / VIDEO_CLOCK
+        self._min_lag = min(self._min_lag, lag)
+        if not self.step:
+            return 0
+        return max(0, int((lag - self._min_lag) * VIDEO_CLOCK / self.step))
+
+    def on_frame(self, pts90: int | None, backlog: int, now: float | None = None) -> tuple[int, int]:
+        """Record one frame taken by the handler with ``backlog`` more waiting in aiortc's
+        queues at wall time ``now`` (s); returns ``(queued, lost)`` added by it."""
+        lost = 0
+        behind = 0
+        if pts90 is not None:
+            if self.prev_pts is not None and pts90 > self.prev_pts:
+                d = pts90 - self.prev_pts
+                self.step = d if self.step is None else min(self.step, d)
+                lost = max(0, round(d / self.step) - 1)
+            self.prev_pts = pts90 if self.prev_pts is None else max(self.prev_pts, pts90)
+            if now is not None:
+                behind = self.behind(pts90, now)
+        waiting = max(backlog, behind)
+        queued = 1 if waiting > 0 else 0
+        self.queued += queued
+        self.backlog_max = max(self.backlog_max, waiting)
+        self.lost += lost
+        return queued, lost
+
+
+def _backlog(track: Any, receiver: Any = None) -> int:
+    """Frames waiting for the seed's handler: decoded ones in the aiortc remote track's queue
+    (its private ``_queue``), not counting the end-of-stream marker, plus complete encoded ones
+    still waiting for the receiver's decoder thread (its private ``__decoder_queue``). Private
+    names, read defensively: a missing one counts 0."""
+    n = 0
+    q = getattr(track, "_queue", None)
+    if q is not None:
+        n = q.qsize()
+        with contextlib.suppress(Exception):
+            if n and q._queue[-1] is None:  # asyncio.Queue's deque: the stream ended
+                n -= 1
+    dq = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None) if receiver is not None else None
+    if dq is not None:
+        with contextlib.suppress(Exception):
+            n += sum(1 for item in list(dq.queue) if item is not None)
+    return n
 
 
 class Session:
@@ -371,6 +457,9 @@ class Session:
         self._out_event = asyncio.Event()
         self.rx_bytes = 0
         self.tx_bytes = 0
+        self.seed_track: Any = None  # seed: the peer's remote track, whose queue we read
+        self.seed_receiver: Any = None  # … and its receiver (encoded frames not yet decoded)
+        self.ledger = SeedLedger()
 
     def send(self, msg: dict[str, Any]) -> None:
         ch = self.channel
@@ -493,7 +582,7 @@ class BatchWorker(threading.Thread):
         tc = time.perf_counter()
         for i in range(0, len(allc), self.max_batch):
             probs.append(self.classifier.batch(allc[i:i + self.max_batch]))
-        probs_all = np.concatenate(probs) if probs else np.zeros((0, len(EMOTIONS)))
+        probs_all = np.concatenate(probs) if probs else np.zeros((0, len(CLASS_NAMES)))
         k = 0
         done = time.perf_counter()
         cnn_ms = round((done - tc) * 1000 / len(work), 2)  # the batch's cost, shared per frame
@@ -548,9 +637,20 @@ def _video_track_class() -> type:
             import av
             import cv2
 
+            from aiortc.mediastreams import MediaStreamError
+
             frame = await self.track.recv()
             s, st = self.session, self.cloud.stats
+            if s.closed:  # counted as dropped by _close with the rest of the backlog
+                raise MediaStreamError
             t_in = time.perf_counter()
+            backlog = _backlog(self.track, s.seed_receiver)
+            queued, lost = s.ledger.on_frame(_pts90(frame), backlog, t_in)
+            st.frames_queued += queued
+            st.frames_lost += lost
+            st.frames_dropped += lost
+            s.dropped += lost
+            st.backlog_max = max(st.backlog_max, s.ledger.backlog_max)
             s.frames_in += 1
             st.frames_in += 1
             img = frame.to_ndarray(format="bgr24")
@@ -642,6 +742,9 @@ class CloudService:
             return err(400, f"field 'type' must be \"offer\", got {typ!r}")
         if "m=video" not in sdp:
             return err(400, "the offer has no video track (m=video): cloud mode needs the camera")
+        defect = _offer_defect(sdp)
+        if defect:
+            return err(400, f"bad SDP offer: {defect}")
         # check and admit with no ``await`` in between: _accept registers the session
         # before its first await, so two concurrent offers cannot both take the last slot
         if len(self.sessions) >= self.config.max_sessions:
@@ -690,6 +793,9 @@ class CloudService:
                 await self._close(s)
 
             if self.config.pipeline == "seed":
+                s.seed_track = track
+                s.seed_receiver = next((t.receiver for t in pc.getTransceivers()
+                                        if t.receiver is not None and t.receiver.track is track), None)
                 pc.addTrack(SeedTrack(track, s, self))
             else:
                 pc.addTrack(OursTrack(s))
@@ -732,6 +838,12 @@ class CloudService:
         if s.closed:
             return
         s.closed = True
+        if s.seed_track is not None:  # seed: frames still queued are never answered
+            left = _backlog(s.seed_track, s.seed_receiver)
+            s.dropped += left
+            self.stats.frames_dropped += left
+            log.info("seed session %s: %d frames still queued at close (dropped); last pts %s",
+                     s.id, left, s.ledger.prev_pts)
         rx, tx = s.byte_counts()
         self._closed_bytes[0] += rx
         self._closed_bytes[1] += tx
@@ -764,6 +876,8 @@ class CloudService:
                 "sessions_total": st.sessions_total, "refused": st.refused,
                 "frames_in": st.frames_in, "frames_out": st.frames_out,
                 "frames_dropped": st.frames_dropped,
+                "frames_queued": st.frames_queued, "frames_lost": st.frames_lost,
+                "backlog_max": st.backlog_max,
                 "inference_ms_p50": _pct(st.infer_ms, 50), "inference_ms_p95": _pct(st.infer_ms, 95),
                 "server_ms_p50": _pct(st.server_ms, 50), "server_ms_p95": _pct(st.server_ms, 95),
                 "bytes_in": rx, "bytes_out": tx}
@@ -771,6 +885,24 @@ class CloudService:
 
 class _BadOffer(Exception):
     pass
+
+
+def _offer_defect(sdp: str) -> str | None:
+    """Why aiortc could never connect this offer, or None. aiortc accepts an offer whose media
+    lack DTLS fingerprints or ICE credentials and only fails later, in a background task
+    (found by fuzzing: ``benchmarks/fuzz.py``); refuse such offers up front with a 400."""
+    from aiortc.sdp import SessionDescription
+
+    try:
+        desc = SessionDescription.parse(sdp)
+    except Exception as e:  # noqa: BLE001 - the parser raises many types on bad text
+        return f"cannot parse ({type(e).__name__}: {e})"[:300]
+    for m in desc.media:
+        if m.dtls is None or not m.dtls.fingerprints:
+            return f"m={m.kind} has no a=fingerprint (DTLS)"
+        if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
+            return f"m={m.kind} has no ICE credentials (a=ice-ufrag / a=ice-pwd)"
+    return None
 
 
 def setup_cloud(app: web.Application, model_path: str | Path | None = None, max_sessions: int = 4,
@@ -788,6 +920,10 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None, max_
         if model_path is None:
             raise InputError("cloud mode needs a model file (--model PATH.h5)")
         classifier = Classifier.load(model_path, runtime="auto" if pipeline == "ours" else "tf")
+    if pipeline == "seed":
+        # model.predict traces its Keras function on the first call (seconds): do it now, so the
+        # first user's first frame measures the seed's steady cost, not the tracing
+        classifier.predict_one(np.zeros((48, 48), np.uint8))
     svc = CloudService(classifier, cfg)
     app[_APP_KEY] = svc
     app.router.add_post("/offer", svc.handle_offer)
@@ -798,33 +934,6 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None, max_
     providers.append(svc.metrics)
     app.on_shutdown.append(svc.shutdown)
     return svc
-
-
-def make_dev_model(path: str | Path, seed: int = 0) -> Path:
-    """An UNTRAINED seed-shaped CNN (~3M params) saved as .h5, for when no trained model exists.
-
-    Load numbers depend on the network's cost, not on its weights, so the load study can run on
-    it; its labels are meaningless and everything that uses it says so.
-    """
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((48, 48, 1))
-    x = inp
-    for f in (64, 128, 256):
-        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu")(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(256, activation="relu")(x)
-    out = keras.layers.Dense(len(EMOTIONS), activation="softmax")(x)
-    model = keras.Model(inp, out, name="dev_untrained")
-    from .utils import atomic_path
-
-    path = Path(path)
-    with atomic_path(path.with_suffix(".h5")) as tmp:
-        model.save(tmp, save_format="h5")
-    return path.with_suffix(".h5")
 
 
 # --------------------------------------------------------------------------------------------

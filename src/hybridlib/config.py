@@ -9,7 +9,10 @@ where "how big" is decided.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +190,71 @@ class RunContext:
 
     def provenance(self) -> str:
         return f"hybridlib · preset {self.preset.name} · {self.data_label}"
+
+    def skip(self, part: str, reason: str, required: bool = False) -> Path:
+        """Record that ``part`` of the study could not run, and why.
+
+        A failure that a notebook catches must still be visible to the reader: ``hybridlib
+        run`` turns every record into a ``skipped: <reason>`` row of ``summary.md`` and exits
+        non-zero when a *required* part was skipped. Records go to
+        ``results/_skipped.json`` (atomic write, merged by ``part``: recording the same part
+        again replaces its earlier record). Call it where the notebook would otherwise drop
+        the part with a warning, e.g. ``ctx.skip("05 TF.js graph", f"profiling failed: {e}")``.
+        """
+        if not isinstance(part, str) or not part.strip():
+            raise InputError(f"ctx.skip: part must be a non-empty string, got {part!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InputError(f"ctx.skip: reason must be a non-empty string (part {part!r})")
+        entry = {"part": part.strip(), "reason": " ".join(reason.split()), "required": bool(required),
+                 "notebook": os.environ.get(NOTEBOOK_ENV) or None, "at": time.time()}
+        entries = [e for e in read_skipped(self.results_dir) if e.get("part") != entry["part"]]
+        entries.append(entry)
+        (log.error if required else log.warning)("skipped %s%s: %s", entry["part"],
+                                                 " (required)" if required else "", entry["reason"])
+        return _write_skipped(self.results_dir, entries)
+
+
+#: file (under ``results/``) that :meth:`RunContext.skip` writes; report readers ignore
+#: results whose name starts with ``_``.
+SKIPPED_FILE = "_skipped.json"
+#: environment variable naming the notebook being executed (set by ``hybridlib run`` in the
+#: kernel's environment) so a skip record says which notebook made it.
+NOTEBOOK_ENV = "HYBRIDLIB_NOTEBOOK"
+
+
+def read_skipped(results_dir: str | Path) -> list[dict[str, Any]]:
+    """The skip records under ``results_dir`` (empty when none). An unreadable file is an
+    error: silently losing a record would hide exactly what it exists to show."""
+    path = Path(results_dir) / SKIPPED_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path} is not valid JSON: {e}") from None
+    parts = data.get("parts") if isinstance(data, dict) else None
+    if not isinstance(parts, list):
+        raise InputError(f"{path}: expected an object with a 'parts' list")
+    return [p for p in parts if isinstance(p, dict) and p.get("part")]
+
+
+def clear_skipped(results_dir: str | Path, notebook: str | None = None) -> None:
+    """Forget skip records before a part is run again: those made by ``notebook``, or all
+    records when ``notebook`` is None (a full run starts clean)."""
+    path = Path(results_dir) / SKIPPED_FILE
+    if not path.is_file():
+        return
+    if notebook is None:
+        path.unlink()
+        return
+    entries = read_skipped(results_dir)
+    kept = [e for e in entries if e.get("notebook") != notebook]
+    if len(kept) != len(entries):
+        _write_skipped(results_dir, kept)
+
+
+def _write_skipped(results_dir: str | Path, entries: list[dict[str, Any]]) -> Path:
+    return write_json_atomic(Path(results_dir) / SKIPPED_FILE, {"parts": entries})
 
 
 def context(preset: str | Preset = "quick", data_path: str | Path | None = None,

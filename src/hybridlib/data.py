@@ -100,16 +100,23 @@ class Dataset:
 # --------------------------------------------------------------------------- csv
 
 
+def _is_ascii_int(t: str) -> bool:
+    """True for an optionally negative run of ASCII digits (what a csv writer emits)."""
+    d = t[1:] if t.startswith("-") else t
+    return d.isascii() and d.isdigit()
+
+
 def _parse_pixels(text: str) -> tuple[np.ndarray | None, str | None]:
     """Parse one ``pixels`` field; return (uint8 array, None) or (None, reason)."""
     tokens = text.split()
     if len(tokens) != N_PIXELS:
         return None, f"expected {N_PIXELS} pixel values, got {len(tokens)}"
-    try:
-        vals = np.array(tokens, dtype=np.int64)
-    except ValueError:
-        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+    # ASCII digits only: Python's int() would also take "+5", "٣" or "1_0", which no
+    # FER-2013 writer produces and which the fast path rejects, so both paths agree.
+    bad = next((t for t in tokens if not _is_ascii_int(t)), None)
+    if bad is not None:
         return None, f"pixel value {bad!r} is not an integer"
+    vals = np.array(tokens, dtype=np.int64)
     if vals.min() < 0 or vals.max() > 255:
         bad = vals[(vals < 0) | (vals > 255)][0]
         return None, f"pixel value {bad} outside 0–255"
@@ -230,7 +237,7 @@ def load_csv(path: str | Path, drop_bad: bool = False) -> Dataset:
                 bad(line, f"expected {len(header)} fields, got {len(row)}")
                 continue
             e, u = row[i_e].strip(), row[i_u].strip()
-            if not e.lstrip("-").isdigit() or not 0 <= int(e) <= 6:
+            if not _is_ascii_int(e) or not 0 <= int(e) <= 6:
                 bad(line, f"label {e!r} outside 0–6")
                 continue
             if u not in USAGES:

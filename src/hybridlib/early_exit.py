@@ -14,7 +14,7 @@
   input exits) always qualifies, so a choice always exists.
 * :func:`feature_bytes` measures what a non-exited input costs on the uplink when the
   branch-point tensor is shipped (float32, float16, uint8 + zlib) — reusing
-  :func:`hybridlib.partition.quantize`.
+  :func:`hybridlib.wire.quantize` (the wire format `/split` decodes).
 * :func:`plan` (Edgent): for a network and a latency deadline, choose the exit and the split
   point maximising accuracy subject to latency ≤ deadline, with the §5 transfer formula
   (:meth:`hybridlib.partition.Network.up_ms` / ``down_ms``).
@@ -206,7 +206,7 @@ def choose_threshold(sweep: pd.DataFrame, tolerance: float = 0.01) -> dict[str, 
 
 def feature_bytes(features: np.ndarray) -> dict[str, float]:
     """Mean bytes per input of shipped branch-point tensors: float32, float16, uint8, uint8 + zlib."""
-    from .partition import quantize
+    from .wire import quantize
 
     f = np.asarray(features)
     if f.ndim < 2 or len(f) == 0:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .utils import InputError, package_versions, sha256_file, write_json_atomic
+from .utils import InputError, current_umask, package_versions, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     import tf_keras
@@ -239,6 +239,7 @@ def atomic_dir(out: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp made it 0700; give it the user's umask
         old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))

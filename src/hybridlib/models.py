@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 #: The emotion CNN's input: 48×48 gray, float32 in [0, 1] (see :func:`preprocess`).
 EMOTION_INPUT_SHAPE: tuple[int, int, int] = (48, 48, 1)
 N_CLASSES = 7
-#: Parameters of the seed-001 AlexNet at 227×227×3, 1000 classes (one tower, no LRN).
-ALEXNET_PARAMS = 62_378_344
 
 #: the 9 layers counted as "convolutional" for the seed's 9 conv / 5 pool / 3 dense
 #: (each Inception module counts once: see :func:`emotion_cnn`).

@@ -50,6 +50,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from . import wire
 from .utils import InputError
 
 log = logging.getLogger(__name__)
@@ -407,6 +408,8 @@ class Graph:
                 if k in nd and nd[k] is not None:
                     kw[k] = _num(nd[k], f"graph {name!r}: node {nid!r}: {k}")
             meta = nd.get("meta") or {}
+            if not isinstance(meta, Mapping):
+                raise InputError(f"graph {name!r}: node {nid!r}: meta must be an object, got {type(meta).__name__}")
             extra = {k: v for k, v in nd.items() if k not in ("id", "meta", *_NODE_COSTS, *_NODE_OPTIONAL)}
             nodes.append(Node(id=nid, meta={**extra, **meta}, **kw))
         return cls(nodes=nodes, edges=[tuple(e) if isinstance(e, (list, tuple)) else e for e in d["edges"]],
@@ -1096,38 +1099,17 @@ def _pareto_weighted(g: Graph, c: _Costs, schedule: str, max_points: int) -> lis
 # Optional lossless compression of shipped tensors
 # --------------------------------------------------------------------------------------------
 
-CODECS = ("none", "zlib", "zstd", "lz4")
+# The bytes are those of :mod:`hybridlib.wire`, the format ``/split`` decodes: the cost model
+# prices exactly what the server would receive (uint8 with scale and zero point).
+CODECS = wire.CODECS
+quantize = wire.quantize  # re-exported: tensor bytes as shipped, before the lossless codec
 
 
-def _codec_funcs(codec: str) -> tuple[Any, Any]:
-    if codec == "zlib":
-        import zlib
-
-        return (lambda b: zlib.compress(b, 6)), zlib.decompress
-    if codec == "zstd":
-        import zstandard
-
-        cctx, dctx = zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor()
-        return cctx.compress, dctx.decompress
-    if codec == "lz4":
-        import lz4.frame
-
-        return lz4.frame.compress, lz4.frame.decompress
-    raise InputError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
-
-
-def quantize(x: np.ndarray, dtype: str) -> bytes:
-    """Tensor bytes as shipped: float32, float16 or per-tensor affine uint8."""
-    x = np.asarray(x, np.float32)
-    if dtype == "float32":
-        return x.astype("<f4").tobytes()
-    if dtype == "float16":
-        return x.astype("<f2").tobytes()
-    if dtype == "uint8":
-        lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
-        scale = (hi - lo) / 255.0 or 1.0
-        return np.clip(np.round((x - lo) / scale), 0, 255).astype(np.uint8).tobytes()
-    raise InputError(f"unknown dtype {dtype!r}; choose float32, float16 or uint8")
+def _codec_funcs(codec: str, raw_bytes: int) -> tuple[Any, Any]:
+    """(compress, decompress) of ``codec``; decompression is the server's bounded decoder."""
+    if codec not in CODECS or codec == "none":
+        raise InputError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS[1:])}")
+    return (lambda b: wire.compress(b, codec)), (lambda b: wire.decompress(b, codec, raw_bytes))
 
 
 @dataclass
@@ -1158,7 +1140,7 @@ def measure_codec(x: np.ndarray, codec: str, dtype: str = "float32", repeats: in
     raw = quantize(x, dtype)
     if codec == "none":
         return CodecMeasure(codec, dtype, int(np.size(x)), len(raw), len(raw), 0.0, 0.0)
-    comp, decomp = _codec_funcs(codec)
+    comp, decomp = _codec_funcs(codec, len(raw))
     tc, td = [], []
     out = b""
     for _ in range(max(1, repeats)):

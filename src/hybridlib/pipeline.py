@@ -9,12 +9,13 @@ the traceback) stays in place for inspection.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import context
+from .config import NOTEBOOK_ENV, clear_skipped, context, read_skipped
 from .data import find_fer2013
 from .utils import HybridlibError, InputError, project_root
 
@@ -27,6 +28,16 @@ class NotebookFailed(HybridlibError):
     """A notebook raised; the message names it, the cell and the error."""
 
     exit_code = 1
+
+
+class RequiredPartSkipped(HybridlibError):
+    """Every notebook ran, but a part marked required was skipped (``ctx.skip(..., required=True)``)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, result: "PipelineResult") -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass
@@ -45,10 +56,18 @@ class PipelineResult:
     reports_dir: str
     data_path: str | None
     runs: list[NotebookRun] = field(default_factory=list)
+    #: parts the notebooks could not run (``ctx.skip``), as read from ``results/_skipped.json``
+    skipped: list[dict] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
-        return all(r.status == "ok" for r in self.runs)
+        return all(r.status == "ok" for r in self.runs) and not self.required_skipped
+
+    @property
+    def required_skipped(self) -> list[dict]:
+        """Required parts skipped by a notebook of *this* run (older records only show in the summary)."""
+        return [s for s in self.skipped if s.get("required") and (s.get("at") or 0) >= self.started_at]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,10 +122,46 @@ def default_data(preset: str, root: Path) -> Path | None:
     return found
 
 
+#: Set in the kernels' environment unless ``verbose``: TensorFlow's C++ logging (and the absl
+#: log lines it routes), gRPC and glog keep to errors. A value the user exported wins.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "2"}
+
+
+def _kernel_manager(env: dict[str, str], log_path: Path | None = None) -> type:
+    """A kernel manager class whose kernels get ``env`` on top of ours and, when ``log_path``
+    is given, write their own stdout/stderr there instead of our terminal.
+
+    Papermill passes no launch arguments through, so the class is the one place to put them.
+    What a kernel prints outside its cells (CUDA/cuDNN registration lines, absl's
+    pre-initialisation notices, ipykernel's "running over TCP" warning) is noise for a
+    reader of ``hybridlib run``, but evidence when a kernel dies: hence a file, not /dev/null.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class _Manager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
+            kw["env"] = {**kw.get("env", os.environ), **env}
+            return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):  # type: ignore[override]
+            if log_path is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as f:  # the child keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = f
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return _Manager
+
+
 def run(preset: str = "quick", only: str | list[str] | None = None, data_path: str | Path | None = None,
         reports_dir: str | Path | None = None, root: str | Path | None = None,
-        progress: bool = True, timeout_s: int | None = None) -> PipelineResult:
-    """Execute the selected notebooks; write ``summary.md``/``summary.json``; raise on failure."""
+        progress: bool = True, timeout_s: int | None = None, verbose: bool = False) -> PipelineResult:
+    """Execute the selected notebooks; write ``summary.md``/``summary.json``; raise on failure.
+
+    Unless ``verbose``, each kernel runs with :data:`QUIET_ENV` and its own output outside
+    the cells goes to ``reports/<preset>/logs/<notebook>.log`` (cell output is in the
+    executed notebook either way)."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -122,6 +177,8 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                             data_path=str(ctx.data_path) if ctx.data_path else None)
     params = {"preset": ctx.preset.name, "data_path": str(ctx.data_path) if ctx.data_path else None,
               "reports_dir": str(ctx.reports_dir)}
+    if not only:
+        clear_skipped(ctx.results_dir)  # a full run starts clean; --only keeps other notebooks' records
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -132,11 +189,19 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
             if bar is not None:
                 bar.set_postfix_str(nb.stem)
             out = ctx.reports_dir / nb.name
+            clear_skipped(ctx.results_dir, nb.stem)
+            kenv = {NOTEBOOK_ENV: nb.stem}
+            klog = None
+            if not verbose:
+                kenv.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
+                klog = ctx.reports_dir / "logs" / f"{nb.stem}.log"
+                klog.unlink(missing_ok=True)
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
                                     cwd=str(nb.parent), progress_bar=False, log_output=False,
-                                    execution_timeout=timeout_s)
+                                    execution_timeout=timeout_s,
+                                    kernel_manager_class=_kernel_manager(kenv, klog))
             except PapermillExecutionError as e:
                 run_ = NotebookRun(nb.stem, "failed", time.perf_counter() - t0, str(out),
                                    error=f"{e.ename}: {e.evalue}", cell=e.cell_index)
@@ -145,7 +210,16 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                 where = _failed_cell(out, e.cell_index)
                 raise NotebookFailed(
                     f"notebook {nb.name} failed in {where}: {e.ename}: {e.evalue}\n"
-                    f"  executed copy with the traceback: {out}") from None
+                    f"  executed copy with the traceback: {out}"
+                    + (f"\n  kernel log: {klog}" if klog else "")) from None
+            except Exception as e:  # the kernel died or timed out: no cell traceback to show
+                result.runs.append(NotebookRun(nb.stem, "failed", time.perf_counter() - t0, str(out),
+                                               error=f"{type(e).__name__}: {e}"))
+                _finish(ctx, result)
+                raise NotebookFailed(
+                    f"notebook {nb.name} stopped: {type(e).__name__}: {e}"
+                    + (f"\n  kernel log (what the kernel printed before it stopped): {klog}" if klog else "")
+                ) from e
             result.runs.append(NotebookRun(nb.stem, "ok", time.perf_counter() - t0, str(out)))
             if bar is not None:
                 bar.update(1)
@@ -153,6 +227,11 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
         if bar is not None:
             bar.close()
     _finish(ctx, result)
+    if result.required_skipped:
+        parts = "; ".join(f"{s['part']} ({s.get('notebook') or 'notebook unknown'}): {s['reason']}"
+                          for s in result.required_skipped)
+        raise RequiredPartSkipped(f"required part(s) skipped: {parts}\n"
+                                  f"  summary: {ctx.reports_dir / 'summary.md'}", result)
     return result
 
 
@@ -182,4 +261,5 @@ def _failed_cell(executed: Path, cell_index: int) -> str:
 def _finish(ctx, result: PipelineResult) -> None:
     from .report import write_summary
 
+    result.skipped = read_skipped(ctx.results_dir)
     write_summary(ctx, result)

@@ -1,12 +1,28 @@
 """Summaries of a study run: ``summary.json`` (everything) and ``summary.md`` (for people).
 
 The numbers come only from ``results/*.json`` written by the notebooks during this run;
-nothing is typed in. Results computed on synthetic data say so.
+nothing is typed in except the seeds' own claims (:data:`SEED_CLAIMS`), which are quoted.
+
+Why so much care about *which* numbers stand together: a reviewer reads a table row as a
+comparison. So every comparison row here names
+
+- its **scenario** (as measured, or a what-if such as "phone ×10, server ÷10" — what-ifs are
+  never averaged with measured rows),
+- its **data** (synthetic or FER-2013),
+- its **basis**: *measured*, or *modelled* and how (device energy is a model: 2 W × ms),
+
+and a seed's number is put beside ours only when the conditions match (same data, budget,
+hardware class); otherwise the row says what differs and the seed's figure stays in the quoted
+table of seed claims. Each neural network counts once: the emotion CNN's partition numbers
+come from its TF.js graph when 04 profiled it (the hybrid app's real device runtime), else
+from its Keras graph, and the row says which.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +30,450 @@ from .utils import to_jsonable, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
+MEASURED = "measured"
+#: device energy in 04/05 is ``PowerModel.active_w`` (2 W) × compute ms plus radio power × transfer ms
+ENERGY_MODEL = "modelled: device energy = 2 W × compute ms + radio power × transfer ms (no power meter)"
+PARTITION_MODEL = "modelled: measured layer times + transfer time from the network preset's bandwidth/RTT"
+
 
 def load_results(results_dir: Path) -> dict[str, Any]:
+    """Every ``results/<name>.json`` of the run, by name (bookkeeping files ``_*.json`` excluded)."""
     out: dict[str, Any] = {}
     for p in sorted(Path(results_dir).glob("*.json")):
+        if p.name.startswith("_"):  # bookkeeping (e.g. _skipped.json), not a result
+            continue
         try:
             out[p.stem] = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             log.warning("skipping unreadable result %s: %s", p, e)
     return out
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    """A share in percent; tiny non-zero shares keep two significant digits (never "0.00%")."""
+    if x is None:
+        return "n/a"
+    if x != 0 and abs(100 * x) < 10 ** -digits:
+        return f"{100 * x:.2g}%"
+    return f"{100 * x:.{digits}f}%"
+
+
+def _x(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}×" if x < 10 else f"{x:.1f}×"
+
+
+def _data(res: dict[str, Any] | None) -> str:
+    """The data a result was computed on, as every row names it."""
+    if not isinstance(res, dict) or "synthetic" not in res:
+        return "unknown"
+    return "synthetic" if res["synthetic"] else "FER-2013"
+
+
+def relativize(obj: Any, root: Path) -> Any:
+    """Absolute paths → repo-relative (or just the file name when outside the checkout), so
+    a report names no machine's directories and reads the same on every clone."""
+    root = Path(root)
+    if isinstance(obj, dict):
+        return {k: relativize(v, root) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [relativize(v, root) for v in obj]
+    if isinstance(obj, str) and obj.startswith(os.sep) and "\n" not in obj and len(obj) < 4096:
+        p = Path(obj)
+        try:
+            return str(p.relative_to(root))
+        except ValueError:
+            pass
+        try:
+            if p.exists():
+                return f"…/{p.name}"
+        except OSError:
+            pass
+    return obj
+
+
+# --------------------------------------------------------------------------- seed claims
+
+#: What the seeds report, quoted from ../shared/seeds (DESIGN.md §9), with the conditions they
+#: were obtained under. None of our figures is computed from these.
+SEED_CLAIMS: tuple[dict[str, str], ...] = (
+    {"id": "000-params", "seed": "000", "claim": "emotion CNN parameters", "value": "~3M",
+     "conditions": "9 conv / 5 max-pool / 3 dense"},
+    {"id": "000-before", "seed": "000", "claim": "validation accuracy before tuning", "value": "61.24%",
+     "conditions": "FER-2013, 25 epochs on the full training set, default hyper-parameters"},
+    {"id": "000-after", "seed": "000", "claim": "validation accuracy after tuning", "value": "63.39%",
+     "conditions": "FER-2013, 25 epochs on the full training set, tuned hyper-parameters"},
+    {"id": "000-cloud-users", "seed": "000", "claim": "cloud mode users before overload", "value": "5 (crashed at 6)",
+     "conditions": "its server: 4 cores / 8 threads, 2.4 GHz, 16 GB; its clients on other machines; "
+                   "CPU 40% at 1 user, 82% at 5"},
+    {"id": "000-hybrid", "seed": "000", "claim": "hybrid mode server CPU and bandwidth", "value": "flat up to 10 users",
+     "conditions": "its server and clients; no figure per user given"},
+    {"id": "001-alexnet", "seed": "001", "claim": "AlexNet parameters", "value": "62,378,344",
+     "conditions": "AlexNet, 1000 classes"},
+    {"id": "003-speedup", "seed": "003", "claim": "latency speed-up of the chosen partition vs cloud-only",
+     "value": "3.1× mean (up to 40.7×)",
+     "conditions": "Neurosurgeon: Jetson TK1 mobile vs Titan X server, 8 DNNs, 3G/LTE/Wi-Fi, measured on hardware"},
+    {"id": "003-energy", "seed": "003", "claim": "mobile energy saving vs cloud-only (energy objective)",
+     "value": "59.5% mean (up to 94.7%)",
+     "conditions": "Neurosurgeon: power measured on the Jetson TK1 board, 8 DNNs, 3G/LTE/Wi-Fi"},
+    {"id": "004-exit", "seed": "004", "claim": "test inputs classified at the edge (early exit)", "value": "up to 95%",
+     "conditions": "ResNet/MobileNet with a converter branch on its image-classification test set, Mate10 Pro"},
+    {"id": "004-bandwidth", "seed": "004", "claim": "bandwidth saving of early exit", "value": "up to 40×",
+     "conditions": "as above"},
+)
+_CLAIM = {c["id"]: c for c in SEED_CLAIMS}
+
+
+def seed_claims() -> Any:
+    """The quoted seed claims as a table (seed, claim, value, conditions)."""
+    import pandas as pd
+
+    return pd.DataFrame([{k: c[k] for k in ("seed", "claim", "value", "conditions")} for c in SEED_CLAIMS])
+
+
+# --------------------------------------------------------------------------- comparison rows
+
+
+@dataclass
+class Comparison:
+    """One row of the report: our number, under which conditions, and the seed's only if alike."""
+
+    topic: str
+    quantity: str
+    this_run: str
+    scenario: str
+    data: str
+    basis: str  # "measured" or "modelled: how" / "what-if: how"
+    source: str
+    seed: str = ""  # which seed speaks to this quantity ("" = none)
+    seed_value: str = ""  # the seed's number: filled ONLY when like for like
+    like_for_like: str = ""  # "yes", "no — <what differs>", or "" when no seed speaks to it
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _vs_seed(claim_id: str, differs: list[str]) -> dict[str, str]:
+    """Seed fields of a row: the seed's value only when nothing differs."""
+    c = _CLAIM[claim_id]
+    if differs:
+        return {"seed": c["seed"], "seed_value": "", "like_for_like": "no — " + "; ".join(differs)}
+    return {"seed": c["seed"], "seed_value": c["value"], "like_for_like": "yes"}
+
+
+def _train_rows(res: dict[str, Any]) -> list[Comparison]:
+    from .config import PRESETS
+
+    rows: list[Comparison] = []
+    data, src = _data(res), "results/train.json"
+    fer = data == "FER-2013"
+    if res.get("params") is not None:
+        rows.append(Comparison("model", "emotion CNN parameters", f"{res['params']:,}", "as built", "any (architecture)",
+                               MEASURED + " (counted from the model)", src, **_vs_seed("000-params", [])))
+    if res.get("alexnet_params") is not None:
+        rows.append(Comparison("model", "AlexNet parameters", f"{res['alexnet_params']:,}", "as built",
+                               "any (architecture)", MEASURED + " (counted from the model)", src,
+                               **_vs_seed("001-alexnet", [])))
+    preset = PRESETS.get(str(res.get("preset")))
+    before = next((r for r in res.get("comparison") or [] if "before tuning" in str(r.get("model", ""))), None)
+    if before is not None and before.get("val_accuracy") is not None:
+        budget = str(before.get("budget") or "?")
+        differs = [] if fer else ["synthetic data, not FER-2013"]
+        full = preset is not None and preset.sweep_epochs >= 25 and not preset.sweep_max_train
+        if not full:
+            differs.append(f"a short sweep run ({budget}), not 25 epochs on the full training set")
+        rows.append(Comparison("accuracy", "CNN validation accuracy, default config (before tuning)",
+                               _pct(before["val_accuracy"]), f"hyper-parameter sweep ({budget})", data, MEASURED,
+                               src, **_vs_seed("000-before", differs)))
+    cnn = res.get("cnn") or {}
+    if cnn.get("val_accuracy") is not None:
+        epochs = (res.get("config") or {}).get("epochs")
+        differs = [] if fer else ["synthetic data, not FER-2013"]
+        if not epochs or epochs < 25:
+            differs.append(f"{epochs} epoch(s), not 25")
+        max_train = (res.get("config") or {}).get("max_train")
+        if max_train:
+            differs.append(f"at most {max_train} training images")
+        rows.append(Comparison("accuracy", "CNN validation accuracy, tuned config (after tuning)",
+                               _pct(cnn["val_accuracy"]), f"final training ({epochs} epochs)", data, MEASURED, src,
+                               **_vs_seed("000-after", differs)))
+    base = res.get("baseline") or {}
+    if cnn.get("test_accuracy") is not None:
+        rows.append(Comparison("accuracy", "CNN test accuracy", _pct(cnn["test_accuracy"]), "final model, test split",
+                               data, MEASURED, src))
+    if base.get("accuracy") is not None:
+        rows.append(Comparison("accuracy", "logistic-regression baseline test accuracy", _pct(base["accuracy"]),
+                               f"baseline ({base.get('features', 'pixels')}), test split", data, MEASURED, src))
+    return rows
+
+
+def cloud_ratio(res: dict[str, Any]) -> dict[str, Any] | None:
+    """The cloud efficiency ratio (ours ÷ seed pipeline, answered frames per server CPU-s),
+    like for like when 07 recorded it per equal user count (``cloud_ratio``: the minimum over
+    counts is the headline); an older result's single ratio is returned flagged as not alike."""
+    cr = res.get("cloud_ratio")
+    if isinstance(cr, dict) and cr.get("rows") is not None:
+        per = {int(r["users"]): r.get("ratio") for r in cr["rows"] if r.get("ratio") is not None}
+        return {"value": cr.get("min_ratio"), "at_users": cr.get("min_at_users"), "per_users": per,
+                "like_for_like": cr.get("min_ratio") is not None}
+    e = res.get("answered_per_cpu_s")
+    if isinstance(e, dict) and e.get("ratio") is not None:
+        plan = res.get("plan") or {}
+        return {"value": e["ratio"], "at_users": None, "per_users": {}, "like_for_like": False,
+                "differs": f"median over unequal user counts (ours {plan.get('users')}, "
+                           f"seed pipeline {plan.get('seed_users')})"}
+    return None
+
+
+def _load_rows(res: dict[str, Any]) -> list[Comparison]:
+    rows: list[Comparison] = []
+    data, src = _data(res), "results/07_load.json"
+    plan = res.get("plan") or {}
+    size = plan.get("size") or ["?", "?"]
+    cpus = res.get("cpu_count")
+    where = f"loopback, {size[0]}×{size[1]} @ {plan.get('fps')} fps, {cpus} CPUs shared with the load clients"
+    cr = cloud_ratio(res)
+    if cr is not None:
+        if cr["like_for_like"]:
+            per = ", ".join(f"{u} user{'s' if u > 1 else ''}: {_x(v)}" for u, v in sorted(cr["per_users"].items()))
+            rows.append(Comparison("cloud", "efficiency ratio ours ÷ seed pipeline (answered frames per server "
+                                   "CPU-s), minimum over equal user counts", _x(cr["value"]) + f" ({per})",
+                                   f"cloud mode, both pipelines at the same user counts; {where}", data, MEASURED,
+                                   src))
+        else:
+            rows.append(Comparison("cloud", "efficiency ratio ours ÷ seed pipeline (answered frames per server "
+                                   "CPU-s)", _x(cr["value"]) + " — NOT like for like: " + cr["differs"],
+                                   f"cloud mode; {where}", data, MEASURED, src))
+    sat = res.get("saturation_users") or {}
+    hw_differs = [f"server here: {cpus} CPUs shared with the load clients on one machine, "
+                  "seed: 4 cores / 8 threads with clients elsewhere",
+                  f"camera here {size[0]}×{size[1]} @ {plan.get('fps')} fps"]
+    for key, label in (("ours", "ours"), ("seed", "seed pipeline (000's server design, rebuilt here)")):
+        if key in sat:
+            v = sat[key]
+            rows.append(Comparison("cloud", f"cloud mode users served at ≥80% fps and p95 ≤ 250 ms, {label}",
+                                   "none (over target at 1 user)" if v is None else str(v),
+                                   f"cloud mode, users {plan.get('users') if key == 'ours' else plan.get('seed_users')}"
+                                   f"; {where}", data, MEASURED, src, **_vs_seed("000-cloud-users", hw_differs)))
+    ratio = res.get("hybrid_vs_cloud_cpu_ratio")
+    if ratio is not None:
+        claim = res.get("hybrid_claim") or {}
+        pages = bool(claim) or bool(res.get("hybrid_browser"))
+        how = ("hybrid users are Chromium pages running the app" if claim else
+               "hybrid users fetch the page and model, then idle (no page runs the app)")
+        rows.append(Comparison("hybrid", "hybrid ÷ cloud (ours) server CPU per user-minute", _pct(ratio, 2),
+                               f"{how}; {where}", data, MEASURED, src,
+                               **_vs_seed("000-hybrid", ["the seed gives no per-user figure, only 'flat'"]
+                                          + ([] if pages else ["no client work measured here"]))))
+    client = [h.get("client_ms_per_frame") for h in res.get("hybrid") or []
+              if isinstance(h, dict) and h.get("client_ms_per_frame") is not None]
+    if client:
+        rows.append(Comparison("hybrid", "client (browser page) CPU per frame, hybrid mode",
+                               " / ".join(f"{c:.1f} ms" for c in client), "hybrid users as Chromium pages (DevTools "
+                               "Performance.getMetrics TaskDuration)", data, MEASURED, src))
+    return rows
+
+
+def graph_per_network(choices: list[dict[str, Any]]) -> dict[str, str]:
+    """Which partition graph stands for each neural network: the emotion CNN's TF.js graph
+    (``emotion_cnn@tfjs``, the hybrid app's real device runtime) when 05 has it, else its
+    Keras graph; every other network has one graph. Keyed by network, value = graph name."""
+    graphs = sorted({str(r.get("model")) for r in choices if r.get("model")})
+    out: dict[str, str] = {}
+    for g in graphs:
+        net = g.split("@", 1)[0]
+        if net not in out or g.endswith("@tfjs"):
+            out[net] = g
+    return out
+
+
+def _graph_label(network: str, graph: str, all_graphs: set[str]) -> str:
+    if graph.endswith("@tfjs"):
+        return f"{network}, TF.js wasm graph (its Keras graph not counted)"
+    if network == "emotion_cnn" and f"{network}@tfjs" not in all_graphs:
+        return f"{network}, Keras graph (no TF.js profile in this run)"
+    return f"{network}, Keras graph"
+
+
+def scenario_label(s: dict[str, Any]) -> str:
+    """05's scenario knobs in words: "phone ×10, server ÷10" (device slowdown, server load)."""
+    dev, load = float(s.get("device_slowdown", 1.0)), float(s.get("load", 1.0))
+    parts = []
+    if dev != 1.0:
+        parts.append(f"device ×{dev:g}" if dev > 1 else f"device ÷{1 / dev:g}")
+    if load != 1.0:
+        parts.append(f"server ÷{1 / load:g}" if load < 1 else f"server ×{load:g} (busier)")
+    return ", ".join(parts) or "as measured"
+
+
+def _partition_rows(res: dict[str, Any]) -> list[Comparison]:
+    rows: list[Comparison] = []
+    data, src = _data(res), "results/partition.json"
+    choices = [r for r in res.get("choices") or [] if r.get("schedule") == "single"]
+    scen = res.get("scenarios") or {}
+    chosen = graph_per_network(choices)
+    all_graphs = {str(r.get("model")) for r in choices}
+    hw = "here: the device is one core of this server CPU and the cloud this shared 2-core machine"
+    for scenario in scen or sorted({r.get("scenario") for r in choices}):
+        s = scen.get(scenario) or {}
+        whatif = float(s.get("device_slowdown", 1.0)) != 1.0 or float(s.get("load", 1.0)) != 1.0
+        scen_txt = (f"what-if: {scenario_label(s)} (\"{scenario}\")" if whatif
+                    else f"as measured (\"{scenario}\")")
+        lat_basis = ("what-if: measured layer times scaled as stated + modelled transfers" if whatif
+                     else PARTITION_MODEL)
+        for net, graph in chosen.items():
+            sel = [r for r in choices if r.get("scenario") == scenario and r.get("model") == graph]
+            lat = [r["speedup_vs_cloud"] for r in sel if r.get("objective") == "latency"
+                   and r.get("speedup_vs_cloud") is not None]
+            en = [r["energy_saving_vs_cloud_pct"] for r in sel if r.get("objective") == "energy"
+                  and r.get("energy_saving_vs_cloud_pct") is not None]
+            nets = "/".join(sorted({str(r.get("network")) for r in sel}))
+            label = _graph_label(net, graph, all_graphs)
+            differs = [hw if not whatif else "a what-if on this machine's measurements, not a phone and a GPU server",
+                       "Neurosurgeon measured 8 DNNs on real hardware"]
+            if lat:
+                rows.append(Comparison(
+                    "partition", f"latency speed-up of the best single cut vs cloud-only, {label}, mean (max) "
+                    f"over {nets}", f"{_x(sum(lat) / len(lat))} ({_x(max(lat))})", scen_txt, data, lat_basis, src,
+                    **_vs_seed("003-speedup", differs)))
+            if en:
+                rows.append(Comparison(
+                    "partition", f"device-energy saving vs cloud-only (energy objective), {label}, mean (max) "
+                    f"over {nets}", f"{sum(en) / len(en):.1f}% ({max(en):.1f}%)", scen_txt, data,
+                    ENERGY_MODEL + ("; what-if scaled" if whatif else ""), src,
+                    **_vs_seed("003-energy", differs + ["energy here is a model, not a power measurement"])))
+    return rows
+
+
+def _early_exit_rows(res: dict[str, Any]) -> list[Comparison]:
+    rows: list[Comparison] = []
+    data, src = _data(res), "results/early_exit.json"
+    differs = ["the seed's ResNet/MobileNet converter on its image test set (Mate10 Pro); here a BranchyNet "
+               f"branch after {res.get('branch_at')} of the emotion CNN"]
+    if res.get("edge_exit_fraction") is not None:
+        rows.append(Comparison(
+            "early exit", "test inputs that exit at the edge branch",
+            f"{_pct(res['edge_exit_fraction'])} (overall accuracy {_pct(res.get('overall_acc'))} vs final exit "
+            f"{_pct(res.get('final_acc'))})", f"threshold {res.get('threshold')} chosen on validation "
+            f"({res.get('threshold_rule', '')})", data, MEASURED, src,
+            **_vs_seed("004-exit", ([] if data == "FER-2013" else ["synthetic data"]) + differs)))
+    return rows
+
+
+def comparisons(results: dict[str, Any]) -> list[Comparison]:
+    """Every comparison row this run's results support (none invented for missing results)."""
+    rows: list[Comparison] = []
+    for name, fn in (("train", _train_rows), ("07_load", _load_rows), ("partition", _partition_rows),
+                     ("early_exit", _early_exit_rows)):
+        if isinstance(results.get(name), dict):
+            rows += fn(results[name])
+    return rows
+
+
+def seed_comparison(results: dict[str, Any]) -> Any:
+    """The comparison rows as a table (what 08 shows and saves as ``08_seed_comparison.csv``)."""
+    import pandas as pd
+
+    cols = [f.name for f in Comparison.__dataclass_fields__.values()]  # type: ignore[attr-defined]
+    return pd.DataFrame([r.to_dict() for r in comparisons(results)], columns=cols)
+
+
+# --------------------------------------------------------------------------- headline
+
+
+def headline(results: dict[str, Any], skipped: list[dict[str, Any]] | None = None) -> list[dict[str, str]]:
+    """The few numbers a reviewer wants first, each with what it is measured on.
+
+    Rows: data; model accuracy vs baseline; cloud efficiency ratio; hybrid vs cloud server
+    CPU; partition speed-up like for like (as measured, one graph per network: no what-if);
+    early-exit share; parts skipped. A row whose notebook did not run says so.
+    """
+    out: list[dict[str, str]] = []
+
+    def row(what: str, value: str, basis: str) -> None:
+        out.append({"what": what, "this run": value, "basis": basis})
+
+    d = results.get("data") or {}
+    tr = results.get("train") or {}
+    if d:
+        kind, n = _data(d), d.get("rows")
+        row("data", ("synthetic FER-format faces" if kind == "synthetic" else kind)
+            + (f", {n:,} rows" if isinstance(n, int) else ""),
+            "generated by `hybridlib data synth`: accuracies are NOT comparable with FER-2013's"
+            if kind == "synthetic" else f"file {Path(str(d.get('source') or '?')).name}")
+    else:
+        row("data", "not recorded", "00_data did not run")
+    cnn, base = (tr.get("cnn") or {}), (tr.get("baseline") or {})
+    if cnn.get("test_accuracy") is not None and base.get("accuracy") is not None:
+        margin = cnn["test_accuracy"] - base["accuracy"]
+        row("emotion CNN vs baseline (test accuracy)",
+            f"CNN {_pct(cnn['test_accuracy'])} vs logistic baseline {_pct(base['accuracy'])} "
+            f"({'+' if margin >= 0 else ''}{100 * margin:.1f} points)",
+            f"{MEASURED}, {_data(tr)}, {(tr.get('config') or {}).get('epochs')} epoch(s)")
+    else:
+        row("emotion CNN vs baseline (test accuracy)", "not measured", "01_train did not run")
+    ld = results.get("07_load") or {}
+    cr = cloud_ratio(ld) if ld else None
+    if cr is None:
+        row("cloud efficiency ratio (ours ÷ seed pipeline)", "not measured", "07_load did not run")
+    elif cr["like_for_like"]:
+        row("cloud efficiency ratio (ours ÷ seed pipeline)",
+            f"{_x(cr['value'])} (lowest of {len(cr['per_users'])} equal user counts, at {cr['at_users']})",
+            f"{MEASURED}: answered frames per server CPU-s, same user counts")
+    else:
+        row("cloud efficiency ratio (ours ÷ seed pipeline)", f"{_x(cr['value'])} (not like for like)",
+            f"{MEASURED}; {cr['differs']}")
+    ratio = ld.get("hybrid_vs_cloud_cpu_ratio") if ld else None
+    if ratio is not None:
+        client = [h.get("client_ms_per_frame") for h in ld.get("hybrid") or []
+                  if isinstance(h, dict) and h.get("client_ms_per_frame") is not None]
+        row("hybrid vs cloud server CPU (per user-minute)",
+            f"{_pct(ratio, 2)} of cloud's" + (f"; client pays {min(client):.1f}–{max(client):.1f} ms CPU per frame"
+                                              if client else ""),
+            MEASURED + ("; hybrid users = Chromium pages running the app" if ld.get("hybrid_claim")
+                        else "; hybrid users fetch the app then idle (client cost not measured)"))
+    else:
+        row("hybrid vs cloud server CPU (per user-minute)", "not measured", "07_load did not run or had no hybrid run")
+    pt = results.get("partition") or {}
+    choices = [r for r in pt.get("choices") or [] if r.get("schedule") == "single" and r.get("objective") == "latency"]
+    measured_scen = [k for k, s in (pt.get("scenarios") or {}).items()
+                     if float(s.get("device_slowdown", 1)) == 1.0 and float(s.get("load", 1)) == 1.0]
+    if choices and measured_scen:
+        parts = []
+        for net, graph in graph_per_network(choices).items():
+            sp = [r["speedup_vs_cloud"] for r in choices if r.get("model") == graph
+                  and r.get("scenario") == measured_scen[0] and r.get("speedup_vs_cloud") is not None]
+            if sp:
+                parts.append(f"{net} ({'TF.js' if graph.endswith('@tfjs') else 'Keras'} graph) "
+                             f"{_x(sum(sp) / len(sp))} mean, {_x(max(sp))} max")
+        row("partition speed-up vs cloud-only, like for like", "; ".join(parts) or "n/a",
+            f"{PARTITION_MODEL}; scenario as measured only (what-ifs in the table below, never pooled); "
+            f"3G/LTE/Wi-Fi; {_data(pt)}")
+    else:
+        row("partition speed-up vs cloud-only, like for like", "not measured", "05_partition did not run")
+    ee = results.get("early_exit") or {}
+    if ee.get("edge_exit_fraction") is not None:
+        row("early-exit share (test inputs answered at the edge branch)",
+            f"{_pct(ee['edge_exit_fraction'])} (accuracy {_pct(ee.get('overall_acc'))} vs "
+            f"{_pct(ee.get('final_acc'))} without exit)", f"{MEASURED}, {_data(ee)}, threshold {ee.get('threshold')}")
+    else:
+        row("early-exit share", "not measured", "06_early_exit did not run")
+    if skipped:
+        req = [s for s in skipped if s.get("required")]
+        row("parts that did not run", f"{len(skipped)} ({len(req)} required)",
+            "; ".join(s["part"] for s in skipped))
+    return out
+
+
+# --------------------------------------------------------------------------- summary files
 
 
 def _scalars(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -38,113 +489,72 @@ def _scalars(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+def _cell(v: Any) -> str:
+    return _fmt(v).replace("|", "/").replace("\n", " ")
+
+
+def md_table(rows: list[dict[str, Any]], cols: list[str] | None = None) -> list[str]:
+    """A GitHub-markdown table (pipes in cells escaped)."""
+    if not rows:
+        return []
+    cols = cols or list(rows[0])
+    return (["| " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|" + "---|" * len(cols)]
+            + ["| " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |" for r in rows])
+
+
+def _skipped_lines(skipped: list[dict[str, Any]]) -> list[str]:
+    """The ``skipped: <reason>`` rows: parts a notebook could not run (``ctx.skip``)."""
+    if not skipped:
+        return []
+    out = ["", "## Parts that did not run", "", "| part | notebook | required | status |", "|---|---|---|---|"]
+    for s in skipped:
+        out.append(f"| {s['part']} | {s.get('notebook') or '?'} | {'yes' if s.get('required') else 'no'} "
+                   f"| {s['status'].replace('|', '/')} |")
+    return out
 
 
 def write_summary(ctx, result) -> tuple[Path, Path]:
-    """Write ``summary.json`` and ``summary.md`` under ``ctx.reports_dir``."""
-    results = load_results(ctx.results_dir)
+    """Write ``summary.json`` and ``summary.md`` under ``ctx.reports_dir``.
+
+    ``summary.md`` opens with the headline table, then the like-for-like comparison rows,
+    the quoted seed claims, the notebooks and skipped parts, and every result's scalars.
+    Paths are repo-relative (see :func:`relativize`)."""
+    root = Path(ctx.root)
+    results = relativize(load_results(ctx.results_dir), root)
     figures = sorted(str(p.relative_to(ctx.reports_dir)) for p in ctx.figures_dir.glob("*.png"))
+    skipped = [{**s, "status": f"skipped: {s['reason']}"} for s in getattr(result, "skipped", [])]
+    head = headline(results, skipped)
+    rows = [r.to_dict() for r in comparisons(results)]
     summary = {"preset": ctx.preset.name, "synthetic": ctx.synthetic, "data": ctx.data_label,
-               "pipeline": result.to_dict(), "figures": figures, "results": results}
+               "headline": head, "comparisons": rows, "seed_claims": list(SEED_CLAIMS),
+               "pipeline": relativize(result.to_dict(), root), "skipped": skipped, "figures": figures,
+               "results": results}
     jpath = write_json_atomic(ctx.reports_dir / "summary.json", to_jsonable(summary))
     lines = [f"# hybridlib study — preset `{ctx.preset.name}`", "",
-             f"Data: **{ctx.data_label}**" + (" — every number below is computed on SYNTHETIC faces, not FER-2013." if ctx.synthetic else ""),
-             "", "## Notebooks", "", "| notebook | status | seconds |", "|---|---|---|"]
+             f"Data: **{ctx.data_label}**" + (" — every number below is computed on SYNTHETIC faces, not FER-2013."
+                                              if ctx.synthetic else ""),
+             "", "## Headline", ""]
+    lines += md_table(head)
+    lines += ["", "## Comparisons, like for like", "",
+              "Each row names its scenario, its data and whether it is measured or modelled. A seed's number "
+              "appears in *seed value* only when the conditions match; otherwise *like for like* says what "
+              "differs (the seed's figure is in the quoted table below). What-if scenarios are separate rows, "
+              "never averaged with measured ones; each network counts once.", ""]
+    lines += md_table(rows, ["topic", "quantity", "this_run", "scenario", "data", "basis", "seed", "seed_value",
+                             "like_for_like"])
+    lines += ["", "## What the seeds report (quoted, their conditions)", ""]
+    lines += md_table([{k: c[k] for k in ("seed", "claim", "value", "conditions")} for c in SEED_CLAIMS])
+    lines += ["", "## Notebooks", "", "| notebook | status | seconds |", "|---|---|---|"]
     for r in result.runs:
-        lines.append(f"| {r.name} | {r.status}{' — ' + r.error if r.error else ''} | {r.seconds:.1f} |")
+        lines.append(f"| {r.name} | {r.status}{' — ' + _cell(r.error) if r.error else ''} | {r.seconds:.1f} |")
+    lines += _skipped_lines(skipped)
     for name, res in results.items():
-        rows = [(k, v) for k, v in _scalars(res) if k not in ("preset",)]
-        if not rows:
+        kv = [(k, v) for k, v in _scalars(res) if k not in ("preset",)]
+        if not kv:
             continue
         lines += ["", f"## {name}", "", "| key | value |", "|---|---|"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in rows[:40]]
+        lines += [f"| {k} | {_cell(v)} |" for k, v in kv[:40]]
     if figures:
         lines += ["", "## Figures", ""] + [f"- ![{Path(f).stem}]({f})" for f in figures]
     mpath = write_text_atomic(ctx.reports_dir / "summary.md", "\n".join(lines) + "\n")
     return jpath, mpath
-
-
-#: What the seeds report (quoted from ../shared/seeds, DESIGN.md §9). These are the *seeds'*
-#: numbers, shown beside ours for comparison; none of our figures is computed from them.
-SEED_NUMBERS: tuple[dict[str, Any], ...] = (
-    {"seed": "000", "metric": "emotion CNN parameters", "seed_value": "~3M", "key": ("train", "params")},
-    {"seed": "000", "metric": "validation accuracy before tuning", "seed_value": "61.24% (FER-2013)",
-     "key": ("train", "comparison", "CNN, default config (before tuning)", "val_accuracy")},
-    {"seed": "000", "metric": "validation accuracy after tuning", "seed_value": "63.39% (FER-2013)",
-     "key": ("train", "cnn", "val_accuracy")},
-    {"seed": "000", "metric": "cloud mode (ours): most users served at ≥80% fps, p95 ≤ 250 ms",
-     "seed_value": "5 (4 cores; crashed at 6)",
-     "key": ("07_load", "saturation_users", "ours"), "none": "none: over target already at 1 user"},
-    {"seed": "000", "metric": "cloud mode (seed pipeline, here): most users served at ≥80% fps, p95 ≤ 250 ms",
-     "seed_value": "5 (4 cores; crashed at 6)",
-     "key": ("07_load", "saturation_users", "seed"), "none": "none: over target already at 1 user"},
-    {"seed": "000", "metric": "hybrid mode server CPU-s per user-minute", "seed_value": "flat up to 10 users",
-     "key": ("07_load", "per_user_minute", "hybrid", "cpu_s_per_user_min")},
-    {"seed": "001", "metric": "AlexNet parameters", "seed_value": "62,378,344", "key": ("train", "alexnet_params")},
-    {"seed": "003", "metric": "mean latency speed-up of the chosen plan vs cloud-only", "seed_value": "3.1× (up to 40.7×)",
-     "key": ("partition", "@mean_speedup_vs_cloud")},
-    {"seed": "003", "metric": "max latency speed-up vs cloud-only", "seed_value": "40.7×",
-     "key": ("partition", "@max_speedup_vs_cloud")},
-    {"seed": "003", "metric": "mean device-energy saving vs cloud-only (energy objective)", "seed_value": "59.5% (up to 94.7%)",
-     "key": ("partition", "@mean_energy_saving_vs_cloud")},
-    {"seed": "004", "metric": "inputs exiting at the edge branch", "seed_value": "95%",
-     "key": ("early_exit", "edge_exit_fraction")},
-)
-
-
-def _lookup(results: dict[str, Any], key: tuple) -> Any:
-    """Follow ``key`` into the results; list steps match a row by its first string field."""
-    name, *path = key
-    cur: Any = results.get(name)
-    if cur is None:
-        return None
-    if path and isinstance(path[0], str) and path[0].startswith("@"):
-        return _derived(cur, path[0][1:])
-    for step in path:
-        if isinstance(cur, dict):
-            cur = cur.get(step)
-        elif isinstance(cur, list):
-            cur = next((r for r in cur if isinstance(r, dict) and step in (r.get("model"), r.get("series"))), None)
-        else:
-            return None
-        if cur is None:
-            return None
-    return cur
-
-
-def _derived(partition: dict[str, Any], what: str) -> float | None:
-    """Neurosurgeon-style aggregates over the partition choice table (latency / energy rows)."""
-    rows = partition.get("choices") or []
-    lat = [r["speedup_vs_cloud"] for r in rows if r.get("objective") == "latency" and r.get("schedule") == "single"
-           and r.get("speedup_vs_cloud") is not None]
-    en = [r["energy_saving_vs_cloud_pct"] for r in rows if r.get("objective") == "energy"
-          and r.get("schedule") == "single" and r.get("energy_saving_vs_cloud_pct") is not None]
-    if what == "mean_speedup_vs_cloud" and lat:
-        return float(sum(lat) / len(lat))
-    if what == "max_speedup_vs_cloud" and lat:
-        return float(max(lat))
-    if what == "mean_energy_saving_vs_cloud" and en:
-        return float(sum(en) / len(en))
-    return None
-
-
-def seed_comparison(results: dict[str, Any]) -> "pd.DataFrame":  # noqa: F821
-    """One row per seed claim: the seed's reported value beside ours from this run's results."""
-    import pandas as pd
-
-    rows = []
-    for item in SEED_NUMBERS:
-        ours = _lookup(results, item["key"])
-        if ours is None:
-            missing = item["key"][0] not in results or "none" not in item
-            ours_txt = "not measured in this run" if missing else item["none"]
-        else:
-            ours_txt = _fmt(ours)
-        rows.append({"seed": item["seed"], "metric": item["metric"], "seed reports": item["seed_value"],
-                     "this run": ours_txt,
-                     "source": f"results/{item['key'][0]}.json"})
-    return pd.DataFrame(rows)

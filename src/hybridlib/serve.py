@@ -15,7 +15,10 @@ Routes: ``GET /`` (app), ``GET /app.js|style.css|cloud.js|…`` (files in ``web/
 ``GET /model/<variant>/<file>``, ``GET /healthz``, ``GET /metrics``, ``POST /split/<k>``.
 
 Bad input never gives a 500: :func:`error_middleware` turns every HTTP error into JSON
-``{"error": …}`` and :class:`~hybridlib.utils.InputError` into a 400. Inference runs on a
+``{"error": …}`` and :class:`~hybridlib.utils.InputError` into a 400 (413 for a ``/split``
+body that is, or decompresses to, more than its declared tensor: :mod:`hybridlib.wire`).
+Every route that serves a file goes through :func:`safe_file` (resolve, then check the
+result is inside the route's folder), so ``..`` in any encoding and symlinks out are 404. Inference runs on a
 one-thread executor (TF is not re-entrant and the event loop must stay free).
 """
 from __future__ import annotations
@@ -29,7 +32,6 @@ import re
 import threading
 import time
 import warnings
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from . import wire
 from .utils import InputError
 
 log = logging.getLogger(__name__)
@@ -46,8 +49,8 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent / "web"
 MODES = ("hybrid", "cloud")
 PIPELINES = ("ours", "seed")
-CODECS = ("none", "zlib", "zstd", "lz4")
-DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+CODECS = wire.CODECS
+DTYPES = {k: v.type for k, v in wire.DTYPES.items()}  # the element types the wire carries
 MAX_SPLIT_BODY = 16 * 1024 * 1024
 MAX_SPLIT_BATCH = 64
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -67,8 +70,8 @@ def error_middleware_factory() -> Callable:
                 return web.Response(status=e.status, text=e.text, content_type="application/json",
                                     headers={k: v for k, v in e.headers.items() if k.lower() == "retry-after"})
             return web.json_response({"error": msg}, status=e.status)
-        except InputError as e:
-            return web.json_response({"error": str(e)}, status=400)
+        except InputError as e:  # wire errors carry 413 (too large) or 400
+            return web.json_response({"error": str(e)}, status=getattr(e, "http_status", 400))
         except Exception as e:  # noqa: BLE001 - last resort: log, answer, keep serving
             log.exception("internal error on %s %s", request.method, request.path)
             return web.json_response({"error": f"internal error: {type(e).__name__}"}, status=500)
@@ -149,133 +152,82 @@ class TailRunner:
 
 
 def decode_tensor(body: bytes, headers: Any, expected: tuple[int, ...]) -> np.ndarray:
-    """The ``/split`` body (DESIGN.md §6) → float32 array ``N×expected``; InputError if bad."""
-    shape_s = headers.get("X-Shape")
-    if not shape_s:
-        raise InputError("missing X-Shape header (e.g. X-Shape: 1,24,24,64)")
+    """The ``/split`` body → float32 array ``N×expected`` (format: :mod:`hybridlib.wire`).
+
+    Decompression is capped at the exact size ``X-Shape`` needs, so a small body that claims
+    or expands to gigabytes is refused (:class:`~hybridlib.wire.PayloadTooLarge`, 413) after
+    at most that many bytes; other defects are :class:`~hybridlib.wire.WireError` (400).
+    """
+    return wire.decode(body, headers, expected, max_batch=MAX_SPLIT_BATCH)
+
+
+#: Client side of ``/split``: array → (body, headers); see :func:`hybridlib.wire.encode`.
+encode_tensor = wire.encode
+
+
+# ----------------------------------------------------------------------------- static files
+
+
+def safe_file(base: Path, *parts: str) -> Path | None:
+    """``base/parts…`` if it is a file inside ``base`` once every link is resolved, else None.
+
+    Refuses empty parts, ``.``/``..``, absolute parts, separators (``/``, ``\\``) and NUL inside
+    a part — the decoded forms of ``%2E%2E``, ``%2F``, ``%5C``, ``%00`` — and anything (e.g. a
+    symlink) whose resolved path leaves ``base``. Resolve first, then check containment:
+    a name check alone cannot see where a symlink points.
+    """
+    for part in parts:
+        if (not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part
+                or Path(part).is_absolute()):
+            return None
     try:
-        shape = tuple(int(v) for v in shape_s.replace(" ", "").split(","))
-    except ValueError:
-        raise InputError(f"X-Shape {shape_s!r} is not a comma-separated list of integers") from None
-    dtype_s = headers.get("X-Dtype", "float32")
-    if dtype_s not in DTYPES:
-        raise InputError(f"X-Dtype {dtype_s!r} not supported; use one of {', '.join(DTYPES)}")
-    codec = headers.get("X-Codec", "none")
-    if codec not in CODECS:
-        raise InputError(f"X-Codec {codec!r} not supported; use one of {', '.join(CODECS)}")
-    if len(shape) != len(expected) + 1 or tuple(shape[1:]) != tuple(expected):
-        raise InputError(f"X-Shape {shape_s} does not match the layer's output N,{','.join(map(str, expected))}")
-    if not 1 <= shape[0] <= MAX_SPLIT_BATCH:
-        raise InputError(f"batch size {shape[0]} out of range 1..{MAX_SPLIT_BATCH}")
-    dt = np.dtype(DTYPES[dtype_s]).newbyteorder("<")
-    n_bytes = int(np.prod(shape)) * dt.itemsize
-    raw = _decompress(body, codec, n_bytes)
-    if len(raw) != n_bytes:
-        raise InputError(f"body has {len(raw)} bytes after X-Codec {codec}; X-Shape {shape_s} × {dtype_s} "
-                         f"needs {n_bytes}")
-    a = np.frombuffer(raw, dtype=dt).reshape(shape)
-    if dtype_s == "uint8":
-        try:
-            scale = float(headers["X-Scale"])
-            zero = float(headers.get("X-Zero-Point", "0"))
-        except (KeyError, ValueError):
-            raise InputError("X-Dtype uint8 needs numeric X-Scale (and X-Zero-Point) headers") from None
-        if not np.isfinite(scale) or scale <= 0 or not np.isfinite(zero):
-            raise InputError(f"X-Scale must be a positive finite number; got {headers.get('X-Scale')!r}")
-        a = (a.astype(np.float32) - np.float32(zero)) * np.float32(scale)
-    else:
-        a = a.astype(np.float32)
-        if not np.isfinite(a).all():
-            raise InputError("tensor contains NaN or infinite values")
-    return a
-
-
-def _decompress(body: bytes, codec: str, limit: int) -> bytes:
-    try:
-        if codec == "none":
-            return body
-        if codec == "zlib":
-            d = zlib.decompressobj()
-            out = d.decompress(body, limit + 1)
-            return out
-        if codec == "zstd":
-            import zstandard
-
-            return zstandard.ZstdDecompressor().decompress(body, max_output_size=limit + 1)
-        if codec == "lz4":
-            import lz4.frame
-
-            return lz4.frame.decompress(body)
-    except InputError:
-        raise
-    except Exception as e:  # noqa: BLE001 - each codec has its own error types
-        raise InputError(f"body is not valid {codec} data ({type(e).__name__})") from None
-    raise InputError(f"X-Codec {codec!r} not supported")  # pragma: no cover
-
-
-def encode_tensor(x: np.ndarray, dtype: str = "float32", codec: str = "none") -> tuple[bytes, dict[str, str]]:
-    """Client side of ``/split``: array → (body, headers). uint8 uses min/max affine quantisation."""
-    x = np.asarray(x, dtype=np.float32)
-    headers = {"X-Shape": ",".join(map(str, x.shape)), "X-Dtype": dtype, "X-Codec": codec}
-    if dtype == "uint8":
-        lo, hi = float(x.min()), float(x.max())
-        scale = (hi - lo) / 255.0 or 1.0
-        zero = round(-lo / scale)
-        q = np.clip(np.round(x / scale) + zero, 0, 255).astype(np.uint8)
-        headers.update({"X-Scale": repr(scale), "X-Zero-Point": str(zero)})
-        raw = q.tobytes()
-    elif dtype in ("float32", "float16"):
-        raw = x.astype(np.dtype(dtype).newbyteorder("<")).tobytes()
-    else:
-        raise InputError(f"dtype {dtype!r} not supported")
-    if codec == "zlib":
-        raw = zlib.compress(raw, 6)
-    elif codec == "zstd":
-        import zstandard
-
-        raw = zstandard.ZstdCompressor(level=3).compress(raw)
-    elif codec == "lz4":
-        import lz4.frame
-
-        raw = lz4.frame.compress(raw)
-    elif codec != "none":
-        raise InputError(f"codec {codec!r} not supported")
-    return raw, headers
+        root = base.resolve(strict=True)
+        p = base.joinpath(*parts).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a link loop, an odd name
+        return None
+    if not p.is_relative_to(root) or p == root or not p.is_file():
+        return None
+    return p
 
 
 # ----------------------------------------------------------------------------- handlers
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-store"})
+    p = safe_file(request.app["web_dir"], "index.html")
+    if p is None:
+        raise json_error(404, "no app page on this server")
+    return web.FileResponse(p, headers={"Cache-Control": "no-store"})
 
 
 async def web_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    p = WEB_DIR / name
-    if not _SAFE_NAME.match(name) or not p.is_file():
-        raise json_error(404, f"no such file: /{name}")
+    p = safe_file(request.app["web_dir"], name) if _SAFE_NAME.match(name) else None
+    if p is None:
+        raise json_error(404, f"no such file: /{name[:100]}")
     return web.FileResponse(p, headers={"Cache-Control": "no-store"})
 
 
 async def vendor(request: web.Request) -> web.StreamResponse:
-    from .browser import vendor_file
+    from .browser import VENDOR, node_modules, vendor_file
 
     rel = request.match_info["path"]
-    p = vendor_file(rel)
+    prefix, _, name = rel.partition("/")
+    p = vendor_file(rel)  # the whitelist; then the same containment check as every file route
+    if p is not None:
+        p = safe_file(node_modules() / VENDOR[prefix][0], *name.split("/"))
     if p is None:
-        raise json_error(404, f"no such vendor file: {rel} (only the app's npm assets are served)")
+        raise json_error(404, f"no such vendor file: {rel[:100]} (only the app's npm assets are served)")
     return web.FileResponse(p, headers={"Cache-Control": "public, max-age=3600"})
 
 
 async def model_file(request: web.Request) -> web.StreamResponse:
     variant, name = request.match_info["variant"], request.match_info["name"]
     models_dir: Path | None = request.app["models_dir"]
-    if models_dir is None or not _SAFE_NAME.match(variant) or not _SAFE_NAME.match(name):
-        raise json_error(404, f"no model variant {variant!r}")
-    p = models_dir / variant / name
-    if not p.is_file():
-        raise json_error(404, f"model file {variant}/{name} not found on the server")
+    ok = models_dir is not None and _SAFE_NAME.match(variant) and _SAFE_NAME.match(name)
+    p = safe_file(models_dir, variant, name) if ok else None  # type: ignore[arg-type]
+    if p is None:
+        raise json_error(404, f"model file {variant[:100]}/{name[:100]} not found on the server")
     return web.FileResponse(p, headers={"Cache-Control": "no-cache"})
 
 
@@ -390,12 +342,14 @@ async def split_handler(request: web.Request) -> web.Response:
 
 def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = None,
              models_dir: str | os.PathLike[str] | None = None, max_sessions: int = 4,
-             pipeline: str = "ours", **cloud_options: Any) -> web.Application:
+             pipeline: str = "ours", web_dir: str | os.PathLike[str] | None = None,
+             **cloud_options: Any) -> web.Application:
     """Build the aiohttp application (see module doc for routes).
 
     ``model_path``: the tf_keras ``.h5`` (``/split`` tails; the cloud classifier).
     ``models_dir``: folder of TF.js variants (``<variant>/model.json``) served to the page;
     the page reports "model failed to load" when it is empty or a file is missing.
+    ``web_dir``: the app's files (default: the packaged ``web/``; tests pass a copy).
     """
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -417,6 +371,7 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
                             module=__name__)
     app["mode"], app["pipeline"], app["max_sessions"] = mode, pipeline, max_sessions
     app["model_path"], app["models_dir"] = mp, md
+    app["web_dir"] = Path(web_dir) if web_dir else WEB_DIR
     app["metrics_providers"] = []
     app["stats"] = {"t0": time.monotonic(), "split_requests": 0, "split_errors": 0,
                     "split_ms": deque(maxlen=1000), "bytes_in": 0, "bytes_out": 0}
@@ -503,7 +458,15 @@ def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) 
     try:
         yield f"http://{host}:{state['port']}"
     finally:
-        fut = asyncio.run_coroutine_threadsafe(state["runner"].cleanup(), loop)
+        async def _stop() -> None:
+            await state["runner"].cleanup()
+            # tasks the app left behind (e.g. aiortc's ICE connects of peers that never came)
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        fut = asyncio.run_coroutine_threadsafe(_stop(), loop)
         with contextlib.suppress(Exception):
             fut.result(30)
         loop.call_soon_threadsafe(loop.stop)

@@ -26,7 +26,16 @@ Server load (``load="loaded"``): a bounded background of cloud-mode WebRTC users
 :mod:`hybridlib.load` against the same server, and the load factor (tail ms loaded ÷ idle,
 probed through ``/split``) measured, not assumed: :func:`measure_load_factor`.
 
-Entry point: :func:`execute` → tidy DataFrame, one row per (cut, rep).
+Entry points: :func:`execute` → tidy DataFrame, one row per (cut, rep);
+:func:`execute_grid` → the same over device classes × networks in one server + page;
+:func:`summarize` → medians (and means) per condition and cut. Helpers the tests and the
+study use: :func:`split_server`, :func:`open_split_page`, :func:`post_split`,
+:class:`BackgroundLoad`, :func:`measure_load_factor`, :func:`model_h5`, :func:`example_input`.
+
+Measured on this 2-core machine shared by several jobs (load average 3–10): per-call times
+spread widely (p75/p25 up to 2×), DevTools throttling reads back below its set rate when
+the CPU is contended, and the server's tail competes with the throttled page for the same
+cores. Record the read-backs with every result; compare medians of interleaved reps.
 """
 from __future__ import annotations
 
@@ -70,6 +79,9 @@ STAGES = ("head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms", "decode
 #: AlexNet (250 MB fp32 → ~62 MB) — the browser would otherwise fetch a quarter gigabyte.
 HEAD_FP32_MAX_BYTES = 64 * 1024 * 1024
 PROBE_MAX_BYTES = 16 * 1024 * 1024
+#: round-robin execution keeps every head in the page at once: only when their fp32 weights
+#: (TF.js holds float32 even for uint8 downloads) fit in this
+INTERLEAVE_MAX_BYTES = 256 * 1024 * 1024
 INPUT_NOTE = "uniform[0,1) random input, seed 0 (synthetic; latency does not depend on pixel values)"
 
 
@@ -436,7 +448,8 @@ def open_split_page(context: Any, url: str, backend: str = "wasm", timeout_s: fl
 def execute(model: str, cuts: list[str], *, device: str = "phone", network: str = "wifi", load: str = "idle",
             repeats: int = 5, warmup: int = 2, dtype: str = "float32", codec: str = "none",
             ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None, readback: bool = True,
-            shaper: str = "devtools", load_users: int = 2, seed: int = 0) -> pd.DataFrame:
+            shaper: str = "devtools", load_users: int = 2, seed: int = 0,
+            interleave: bool | None = None) -> pd.DataFrame:
     """Execute each cut of ``model`` end to end and time every stage.
 
     ``model``: ``emotion_cnn`` (the trained model of ``ctx`` if valid, else seeded fresh
@@ -462,12 +475,16 @@ def execute(model: str, cuts: list[str], *, device: str = "phone", network: str 
     "idle_ms", "loaded_ms", "measured", …}``) and each cut's last-rep probabilities (``probs``).
 
     Heads are loaded over an unshaped link, then the link is shaped for the warm-up and timed
-    reps of that cut (the per-inference cost, not the one-off download; the head's size is
-    in ``head_bytes``). Reps of one cut run back to back.
+    reps (the per-inference cost, not the one-off download; the head's size is in
+    ``head_bytes``). ``interleave`` (default: when all heads' fp32 weights fit in
+    :data:`INTERLEAVE_MAX_BYTES`) keeps every head loaded and runs the cuts round-robin, one
+    rep of each per round, so a burst of foreign load on a shared machine lands on several
+    cuts' different reps instead of on one cut's whole sample; otherwise (AlexNet's fc
+    heads) each cut's reps run back to back.
     """
     df = execute_grid(model, cuts, devices=(device,), networks=(network,), load=load, repeats=repeats,
                       warmup=warmup, dtype=dtype, codec=codec, ctx=ctx, cache_dir=cache_dir,
-                      readback=readback, shaper=shaper, load_users=load_users, seed=seed)
+                      readback=readback, shaper=shaper, load_users=load_users, seed=seed, interleave=interleave)
     # one condition: the read-backs flat, as documented (execute_grid keys them by condition)
     d, n = df.attrs["device"], df.attrs["network"]
     df.attrs["device"] = d[next(iter(d))] if d else {}
@@ -480,7 +497,7 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
                  networks: Sequence[str] = ("wifi",), load: str = "idle", repeats: int = 5, warmup: int = 2,
                  dtype: str = "float32", codec: str = "none", ctx: Any = None,
                  cache_dir: str | os.PathLike[str] | None = None, readback: bool = True, shaper: str = "devtools",
-                 load_users: int = 2, seed: int = 0) -> pd.DataFrame:
+                 load_users: int = 2, seed: int = 0, interleave: bool | None = None) -> pd.DataFrame:
     """:func:`execute` for every device class × network, sharing one server, browser and page.
 
     Each head is downloaded once and run under every condition (cut outer, conditions inner),
@@ -503,7 +520,7 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
         raise InputError("load='loaded' with shaper='tc' is not supported: the background users and probes "
                          "talk to 127.0.0.1, the tc-shaped server listens on the veth address")
     return run_sync(_execute_grid, model, list(cuts), list(devices), list(networks), load, repeats, warmup, dtype,
-                    codec, ctx, cache_dir, readback, shaper, load_users, seed)
+                    codec, ctx, cache_dir, readback, shaper, load_users, seed, interleave)
 
 
 @contextlib.contextmanager
@@ -529,7 +546,7 @@ def _launch(executable: str | None) -> Iterator[Any]:
 
 def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks: list[str], load: str,
                   repeats: int, warmup: int, dtype: str, codec: str, ctx: Any, cache_dir: Any, readback: bool,
-                  shaper: str, load_users: int, seed: int) -> pd.DataFrame:
+                  shaper: str, load_users: int, seed: int, interleave: bool | None) -> pd.DataFrame:
     import pandas as pd
 
     from . import devices
@@ -596,14 +613,56 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
                 attrs["link"][n.name] = devices.measure_link(page, url, up_bytes=(1_000, 100_000),
                                                              down_bytes=(1_000, 100_000))
         unshape()
-        for c in resolved:
+        infos: dict[str, dict[str, Any]] = {}
+
+        def load_head(c: Cut) -> None:
             h = heads[c.cut]
-            info: dict[str, Any] = {}
+            infos[c.cut] = {}
             if h["name"]:
                 unshape()  # the one-off download is not the per-inference cost
                 devices.apply_device(cdp, "desktop")
-                info = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", [h["name"], f"/model/{h['name']}/model.json"])
+                infos[c.cut] = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)",
+                                             [h["name"], f"/model/{h['name']}/model.json"])
+
+        def unload_head(c: Cut) -> None:
+            if heads[c.cut]["name"]:
+                page.evaluate("k => hlSplit.unloadHead(k)", heads[c.cut]["name"])
+
+        def run(c: Cut, d: devices.DeviceClass, n: devices.NetworkConditions, applied: dict[str, Any],
+                rep: int) -> None:
+            h, info = heads[c.cut], infos[c.cut]
             opts = {"head": h["name"], "layer": c.layer, "dtype": dtype, "codec": codec, "mode": c.mode}
+            r = page.evaluate("o => hlSplit.step(o)", opts)
+            if rep < warmup:
+                return
+            probs = r.pop("probs")
+            rows.append({
+                "model": model, "cut": c.cut, "device": d.name, "network": n.name, "load": load,
+                "shaper": applied["shaper"], "backend": r["backend"], "rep": rep - warmup,
+                **{k: float(r.get(k) or 0.0) for k in (*STAGES, "total_ms")},
+                "up_bytes": int(r["up_bytes"]), "down_bytes": int(r["down_bytes"]),
+                "layer": c.layer, "mode": c.mode, "cpu_throttle": d.cpu_throttle,
+                "head_variant": h["variant"], "head_bytes": int(info.get("bytes") or h["bytes"]),
+                "head_load_ms": info.get("load_ms"), "head_params": h["params"],
+                "dtype": dtype if c.mode != "device" else None,
+                "codec": codec if c.mode != "device" else None,
+                "other_ms": float(r["total_ms"]) - sum(float(r.get(k) or 0.0) for k in STAGES),
+                "fetch_ms": float(r.get("fetch_ms") or 0.0), "queue_ms": r.get("queue_ms"),
+                "timing": r.get("timing", "page"), "load_factor": load_info["load_factor"],
+                "interleaved": inter, "seq": len(rows),
+                "top1": r.get("top1") if r.get("top1") is not None else
+                (int(np.argmax(list(probs.values()))) if isinstance(probs, dict) else None),
+            })
+            attrs["probs"][c.cut] = list(probs.values()) if isinstance(probs, dict) else list(probs)
+
+        mem = sum(4 * h["params"] for h in heads.values())
+        inter = bool(interleave) if interleave is not None else mem <= INTERLEAVE_MAX_BYTES
+        attrs["interleaved"] = inter
+        if inter:
+            # every head in memory at once; each round runs every cut once, starting one cut
+            # later each round, so a burst of foreign load spreads over cuts (profile.round_robin)
+            for c in resolved:
+                load_head(c)
             for d in devs:
                 devices.apply_device(cdp, d)
                 for n in nets:
@@ -611,30 +670,23 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
                     if bg is not None:
                         bg.ensure()
                     for rep in range(warmup + repeats):
-                        r = page.evaluate("o => hlSplit.step(o)", opts)
-                        if rep < warmup:
-                            continue
-                        probs = r.pop("probs")
-                        rows.append({
-                            "model": model, "cut": c.cut, "device": d.name, "network": n.name, "load": load,
-                            "shaper": applied["shaper"], "backend": r["backend"], "rep": rep - warmup,
-                            **{k: float(r.get(k) or 0.0) for k in ("head_ms", "encode_ms", "upload_ms", "tail_ms",
-                                                                    "download_ms", "decode_ms", "total_ms")},
-                            "up_bytes": int(r["up_bytes"]), "down_bytes": int(r["down_bytes"]),
-                            "layer": c.layer, "mode": c.mode, "cpu_throttle": d.cpu_throttle,
-                            "head_variant": h["variant"], "head_bytes": int(info.get("bytes") or h["bytes"]),
-                            "head_load_ms": info.get("load_ms"), "head_params": h["params"],
-                            "dtype": dtype if c.mode != "device" else None,
-                            "codec": codec if c.mode != "device" else None,
-                            "other_ms": float(r["total_ms"]) - sum(float(r.get(k) or 0.0) for k in STAGES),
-                            "fetch_ms": float(r.get("fetch_ms") or 0.0), "queue_ms": r.get("queue_ms"),
-                            "timing": r.get("timing", "page"), "load_factor": load_info["load_factor"],
-                            "top1": r.get("top1") if r.get("top1") is not None else
-                            (int(np.argmax(list(probs.values()))) if isinstance(probs, dict) else None),
-                        })
-                        attrs["probs"][c.cut] = list(probs.values()) if isinstance(probs, dict) else list(probs)
-            if h["name"]:
-                page.evaluate("k => hlSplit.unloadHead(k)", h["name"])
+                        k = rep % len(resolved)
+                        for c in resolved[k:] + resolved[:k]:
+                            run(c, d, n, applied, rep)
+            for c in resolved:
+                unload_head(c)
+        else:  # big heads (AlexNet fc): one at a time
+            for c in resolved:
+                load_head(c)
+                for d in devs:
+                    devices.apply_device(cdp, d)
+                    for n in nets:
+                        applied = shape(n)
+                        if bg is not None:
+                            bg.ensure()
+                        for rep in range(warmup + repeats):
+                            run(c, d, n, applied, rep)
+                unload_head(c)
         backend = page.evaluate("() => hlSplit.backend")
         if backend != "wasm":
             log.warning("TF.js backend is %s, not wasm", backend)
@@ -644,6 +696,14 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
             load_info["metrics"] = _cloud_metrics(url)
     attrs["load"] = load_info
     df = pd.DataFrame(rows)
+    if len(df):  # tidy order (cut as requested, then condition, rep); ``seq`` keeps the executed order
+        order = {c.cut: i for i, c in enumerate(resolved)}
+        dord = {d.name: i for i, d in enumerate(devs)}
+        nord = {n.name: i for i, n in enumerate(nets)}
+        maps = {"cut": order, "device": dord, "network": nord}
+        df = df.sort_values(["cut", "device", "network", "rep"], kind="stable",
+                            key=lambda col: col.map(maps[col.name]) if col.name in maps else col)
+        df = df.reset_index(drop=True)
     df.attrs.update(attrs)
     return df
 

@@ -31,12 +31,29 @@ class InputError(HybridlibError):
     exit_code = 2
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (``/proc``): the
+    portable ``os.umask`` round trip briefly sets it to 0, a race for other threads."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it into place only on success.
 
     On any exception the temporary file is removed and ``path`` is untouched, so no
-    partial artifact is ever left behind.
+    partial artifact is ever left behind. The file ends with the mode a plain ``open()``
+    would give it (0666 less the umask): ``mkstemp`` creates it 0600, which would make
+    figures and results unreadable to anyone but their writer.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +62,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, (0o777 if tmp_path.is_dir() else 0o666) & ~current_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

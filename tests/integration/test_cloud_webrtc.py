@@ -16,6 +16,8 @@ import urllib.request
 import numpy as np
 import pytest
 
+from hybridlib import data
+
 pytestmark = pytest.mark.integration
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -72,8 +74,8 @@ def test_client_gets_labels_and_overlay(srv):
     assert isinstance(msg["frame"], int) and msg["server_ms"] >= 0
     assert len(msg["faces"]) == 1
     face = msg["faces"][0]
-    assert face["emotion"] in cloud.EMOTIONS
-    assert set(face["probs"]) == set(cloud.EMOTIONS)
+    assert face["emotion"] in data.CLASS_NAMES
+    assert set(face["probs"]) == set(data.CLASS_NAMES)
     assert abs(sum(face["probs"].values()) - 1) < 1e-2
     box = face["box"]
     assert any(media.contains_point(t, *media.box_centre(box)) and media.iou(t, box) >= 0.4 for t in truth)
@@ -146,4 +148,8 @@ def test_seed_pipeline_answers_too(tiny_model, tmp_path):
         r = asyncio.run(load.cloud_user(s.url, load.make_clip((320, 240), 10), 5, 2.5))
         m = s.metrics()
     assert r.admitted and r.answered > 0, r.error
-    assert m["pipeline"] == "seed" and m["frames_dropped"] == 0
+    assert m["pipeline"] == "seed"
+    # the seed path counts what its inline design does to frames (unit-tested in test_cloud.py):
+    # frames lost before the handler are drops too; frames it answered are not
+    assert m["frames_dropped"] >= m["frames_lost"] >= 0 and m["frames_queued"] >= 0
+    assert m["frames_out"] >= r.answered > 0

@@ -74,3 +74,21 @@ def test_hybrid_chromium_users(need_chromium, untrained_h5, tfjs_variants, tmp_p
     assert s["answered"] > 0  # frames classified in the pages
     shards = sum(f.stat().st_size for f in (tfjs_variants / "fp32").glob("*.bin"))
     assert s["setup_bytes_per_user"] > shards  # each page fetched the model itself
+    # the client's cost per frame, from the DevTools protocol (page main thread) and psutil
+    # (the Chromium process tree): the work moved to the client, it did not vanish
+    assert s["client_ms_per_frame"] > 0 and s["client_script_ms_per_frame"] > 0
+    assert s["client_proc_ms_per_frame"] >= s["client_script_ms_per_frame"]
+    assert s["server_up"] is True
+
+
+def test_overload_at_4x_capacity_keeps_admitted_users_served(untrained_h5):
+    """Capacity step, then 4× the capacity offered to the capped server, back to back: the
+    admitted users keep their frame rate and round trip, the others get 503, /healthz answers."""
+    from hybridlib import load
+
+    base, over = load.run_load("cloud", [1, 4], 4.0, fps=10, size=(320, 240), model_path=untrained_h5,
+                               max_sessions=1, warmup_s=2.0, progress=False)
+    v = load.overload_verdict(base, over, cap=1)
+    assert over.users == 4 and v["factor"] == 4
+    assert v["holds"], v
+    assert over.admitted == 1 and over.refused == 3 and over.answered > 0

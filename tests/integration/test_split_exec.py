@@ -87,8 +87,12 @@ def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emot
     from hybridlib import split
 
     df = split.execute_grid("emotion_cnn", ["pool4", "predictions"], devices=["desktop", "phone"],
-                            networks=["none", "wifi"], repeats=1, warmup=0, cache_dir=cache, readback=False)
-    assert len(df) == 2 * 2 * 2
+                            networks=["none", "wifi"], repeats=2, warmup=0, cache_dir=cache, readback=False)
+    assert len(df) == 2 * 2 * 2 * 2 and df.attrs["interleaved"]
+    # round-robin: within a condition the cuts alternate, the second round starting one cut later
+    first = df[(df["device"] == "desktop") & (df["network"] == "none")].sort_values("seq")
+    assert list(first["cut"]) == ["pool4", "predictions", "predictions", "pool4"]
+    assert list(df["cut"][:8]) == ["pool4"] * 8  # returned in tidy order
     assert set(zip(df["device"], df["network"])) == {(d, n) for d in ("desktop", "phone") for n in ("none", "wifi")}
     assert set(df.attrs["device"]) == {"desktop", "phone"} and df.attrs["device"]["phone"]["cpu_throttle"] == 4.0
     assert dict(zip(df["network"], df["shaper"])) == {"none": "none", "wifi": "devtools"}
@@ -102,7 +106,8 @@ def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
 
     cuts = ["pool2", "conv5"]
     df = split.execute("alexnet", cuts, device="desktop", network="none", repeats=1, warmup=0,
-                       cache_dir=cache, readback=False)
+                       cache_dir=cache, readback=False, interleave=False)  # the one-head-at-a-time path
+    assert not df.attrs["interleaved"]
     ref = _full_probs(split.model_h5("alexnet", cache_dir=cache))
     assert ref.shape == (1000,)
     for cut in cuts:

@@ -15,6 +15,7 @@ def test_train_result(smoke_reports):
     assert 2_500_000 <= res["params"] <= 3_500_000
     lc = res["layer_counts"]
     assert (lc["conv"], lc["max_pool"], lc["dense"]) == (9, 5, 3)
+    # counted by 01 on the AlexNet that models.alexnet() builds; the literal is seed 001's count
     assert res["alexnet_params"] == 62_378_344
     n_test = data.split_counts("smoke")["PrivateTest"]
     assert 0.0 <= res["cnn"]["test_accuracy"] <= 1.0 and 0.0 <= res["baseline"]["accuracy"] <= 1.0

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hybridlib import cloud, media  # noqa: E402
+from hybridlib import cloud, data, media  # noqa: E402
 from hybridlib.utils import InputError  # noqa: E402
 
 
@@ -73,7 +73,7 @@ def test_crop_and_result_schema():
     probs = np.array([0.1, 0, 0, 0.7, 0.1, 0.05, 0.05])
     r = cloud.face_result((1, 2, 3, 4), probs)
     assert r["box"] == [1, 2, 3, 4] and r["emotion"] == "Happy"
-    assert list(r["probs"]) == list(cloud.EMOTIONS)
+    assert list(r["probs"]) == list(data.CLASS_NAMES)
 
 
 def test_overlay_yuv_draws_green_in_bgr(clip):
@@ -168,3 +168,73 @@ def test_classifier_batch_matches_predict_one():
 def test_classifier_load_missing_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         cloud.Classifier.load(tmp_path / "nope.h5")
+
+
+def test_seed_ledger_counts_queued_and_lost_frames():
+    led = cloud.SeedLedger()
+    assert led.on_frame(0, 0) == (0, 0)
+    assert led.on_frame(6000, 3) == (1, 0)  # 3 more were waiting: the handler is behind
+    assert led.on_frame(12000, 2) == (1, 0)  # still behind
+    assert led.on_frame(30000, 0) == (0, 2)  # frames at 18000 and 24000 never reached the handler
+    assert (led.queued, led.lost, led.backlog_max) == (2, 2, 3)
+    assert led.on_frame(None, 0) == (0, 0)  # no timestamp: nothing can be said about gaps
+
+
+def test_seed_ledger_sees_frames_waiting_outside_aiortc_queues():
+    """A frame taken late against the sender's clock (15 fps: 6000 ticks of 90 kHz) counts as
+    queued even with aiortc's queues empty: the rest wait in the kernel's socket buffer."""
+    led = cloud.SeedLedger()
+    assert led.on_frame(0, 0, now=10.0) == (0, 0)
+    assert led.on_frame(6000, 0, now=10.0667) == (0, 0)  # on time
+    assert led.on_frame(12000, 0, now=10.5) == (1, 0)  # 0.37 s late: 5 frames behind
+    assert led.backlog_max == 5 and led.queued == 1
+
+
+class _FakePC:
+    """Just enough of RTCPeerConnection for Session bookkeeping (no network)."""
+
+    sctp = None
+
+    def getTransceivers(self):  # noqa: N802 - aiortc's name
+        return []
+
+    async def close(self):
+        pass
+
+
+def test_seed_pipeline_counts_frames_that_queue_and_those_left_unanswered(clip):
+    """The seed handles frames inline, in order: frames that arrive while it is busy wait in
+    aiortc's (unbounded) track queue — counted as queued — and those still waiting when the
+    peer leaves are never answered — counted as dropped, in the session and in /metrics."""
+    from fractions import Fraction
+
+    import av
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    class FakeClassifier:  # the CNN is not what is counted here
+        def predict_one(self, face):
+            return np.eye(7)[3]
+
+    async def scenario():
+        svc = cloud.CloudService(FakeClassifier(), cloud.CloudConfig(pipeline="seed"),
+                                 detector=cloud.FaceDetector())
+        s = cloud.Session(_FakePC(), svc.stats)
+        svc.sessions[s.id] = s
+        track = RemoteStreamTrack(kind="video")
+        s.seed_track = track
+        for k in range(6):  # six frames decoded while the handler was still busy
+            vf = av.VideoFrame.from_ndarray(clip[0][k], format="bgr24")
+            vf.pts, vf.time_base = k * 6000, Fraction(1, 90_000)
+            track._queue.put_nowait(vf)
+        _, SeedTrack = cloud._video_track_class()
+        seed = SeedTrack(track, s, svc)
+        out = [await seed.recv(), await seed.recv()]  # the handler gets through two of them
+        m_mid = svc.metrics()
+        await svc._close(s)  # the peer hangs up with four still queued
+        return out, m_mid, svc.metrics(), s
+
+    out, mid, m, s = asyncio.run(scenario())
+    assert len(out) == 2 and m["frames_out"] == 2
+    assert mid["frames_queued"] == 2 and mid["backlog_max"] == 5 and mid["frames_dropped"] == 0
+    assert m["frames_dropped"] == 4 and s.dropped == 4 and m["frames_lost"] == 0
+    assert m["frames_out"] + m["frames_dropped"] == 6  # every decoded frame is accounted for

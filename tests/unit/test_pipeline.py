@@ -74,3 +74,103 @@ def test_cli_exit_code_on_failure(fake_root):
                        capture_output=True, text=True, env=env, cwd=fake_root)
     assert r.returncode == 1
     assert "notebook 01_second.ipynb failed in code cell 3" in r.stderr
+
+
+def test_skip_records_merge_by_part(tmp_path):
+    from hybridlib import config
+
+    ctx = config.context("smoke", reports_dir=tmp_path / "r", root=tmp_path)
+    assert config.read_skipped(ctx.results_dir) == []
+    ctx.skip("tfjs graph", "profiling failed: boom")
+    ctx.skip("chromium load", "no browser", required=True)
+    ctx.skip("tfjs graph", "profiling failed: again")  # same part: replaces, not appends
+    recs = {r["part"]: r for r in config.read_skipped(ctx.results_dir)}
+    assert set(recs) == {"tfjs graph", "chromium load"}
+    assert recs["tfjs graph"]["reason"] == "profiling failed: again" and not recs["tfjs graph"]["required"]
+    assert recs["chromium load"]["required"] is True
+    with pytest.raises(InputError, match="reason"):
+        ctx.skip("x", "  ")
+    # _skipped.json is bookkeeping, never a result of its own
+    from hybridlib.report import load_results
+    assert "_skipped" not in load_results(ctx.results_dir)
+
+
+def _skip_root(tmp_path: Path, required: bool) -> Path:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "hybridlib"\n')
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _nb(nbs / "00_first.ipynb",
+        "from hybridlib import config\nctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)\n"
+        f"ctx.skip('browser profile', 'chromium crashed', required={required})")
+    _nb(nbs / "01_second.ipynb", "z = 3")
+    return tmp_path
+
+
+def test_skipped_part_is_a_summary_row(tmp_path):
+    root = _skip_root(tmp_path, required=False)
+    res = pipeline.run("smoke", root=root, progress=False)
+    assert res.ok and [s["part"] for s in res.skipped] == ["browser profile"]
+    assert res.skipped[0]["notebook"] == "00_first"
+    out = root / "reports" / "smoke"
+    md = (out / "summary.md").read_text()
+    assert "| browser profile | 00_first | no | skipped: chromium crashed |" in md
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"][0]["status"] == "skipped: chromium crashed"
+    # re-running only the other notebook keeps 00's record; re-running 00 replaces it
+    pipeline.run("smoke", only="01", root=root, progress=False)
+    assert "skipped: chromium crashed" in (out / "summary.md").read_text()
+
+
+def test_required_skip_fails_the_run_naming_the_part(tmp_path):
+    root = _skip_root(tmp_path, required=True)
+    with pytest.raises(pipeline.RequiredPartSkipped, match="browser profile.*00_first.*chromium crashed"):
+        pipeline.run("smoke", root=root, progress=False)
+    out = root / "reports" / "smoke"
+    assert (out / "01_second.ipynb").is_file()  # the other notebooks still ran
+    assert "| browser profile | 00_first | yes | skipped: chromium crashed |" in (out / "summary.md").read_text()
+    env = {**os.environ, "HYBRIDLIB_ROOT": str(root)}
+    r = subprocess.run([sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--only", "00"],
+                       capture_output=True, text=True, env=env, cwd=root)
+    assert r.returncode == 1
+    assert "required part(s) skipped: browser profile" in r.stderr
+    assert "skipped (required): browser profile: chromium crashed" in r.stdout
+
+
+def test_kernels_are_quiet_unless_verbose(tmp_path):
+    """What a kernel writes outside its cells (fd 2: CUDA/absl/ipykernel notices) goes to
+    reports/<preset>/logs/, not the terminal; -v lets it through. The kernel also gets the
+    quiet TensorFlow/gRPC settings."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "hybridlib"\n')
+    (tmp_path / "notebooks").mkdir()
+    _nb(tmp_path / "notebooks" / "00_noisy.ipynb",
+        "import os\nos.write(2, b'NOISE-FROM-KERNEL\\n')\n"
+        "from hybridlib import config\nctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)\n"
+        "ctx.save_result('env', {k: os.environ.get(k) for k in ('TF_CPP_MIN_LOG_LEVEL', 'GRPC_VERBOSITY', "
+        "'HYBRIDLIB_NOTEBOOK')})")
+    env = {k: v for k, v in os.environ.items() if k not in pipeline.QUIET_ENV}
+    env["HYBRIDLIB_ROOT"] = str(tmp_path)
+    cmd = [sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "NOISE-FROM-KERNEL" not in r.stderr + r.stdout
+    assert "running over TCP" not in r.stderr
+    out = tmp_path / "reports" / "smoke"
+    assert "NOISE-FROM-KERNEL" in (out / "logs" / "00_noisy.log").read_text()
+    seen = json.loads((out / "results" / "env.json").read_text())
+    assert seen["TF_CPP_MIN_LOG_LEVEL"] == "2" and seen["GRPC_VERBOSITY"] == "ERROR"
+    assert seen["HYBRIDLIB_NOTEBOOK"] == "00_noisy"
+    r = subprocess.run(cmd + ["-v"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and "NOISE-FROM-KERNEL" in r.stderr
+    assert json.loads((out / "results" / "env.json").read_text())["GRPC_VERBOSITY"] is None
+
+
+def test_dead_kernel_is_a_named_failure_with_its_log(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "hybridlib"\n')
+    (tmp_path / "notebooks").mkdir()
+    _nb(tmp_path / "notebooks" / "00_dies.ipynb", "import os\nos.write(2, b'LAST-WORDS\\n')\nos._exit(3)")
+    with pytest.raises(pipeline.NotebookFailed, match=r"(?s)00_dies.ipynb stopped: DeadKernelError.*kernel log") as e:
+        pipeline.run("smoke", root=tmp_path, progress=False)
+    log = tmp_path / "reports" / "smoke" / "logs" / "00_dies.log"
+    assert str(log) in str(e.value) and "LAST-WORDS" in log.read_text()
+    summary = json.loads((tmp_path / "reports" / "smoke" / "summary.json").read_text())
+    assert summary["pipeline"]["runs"][0]["status"] == "failed"

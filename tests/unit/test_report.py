@@ -1,34 +1,202 @@
-"""Seed comparison and summaries read only what the run wrote."""
+"""The report compares like with like: scenario, data and basis on every row, no pooled
+what-ifs, one graph per network, a seed's number only under matching conditions."""
 from __future__ import annotations
 
-from hybridlib import report
+import json
+from pathlib import Path
+
+import pytest
+
+from hybridlib import config, report
+from hybridlib.pipeline import NotebookRun, PipelineResult
+
+SCEN = {"measured": {"device_slowdown": 1.0, "load": 1.0}, "fast server": {"device_slowdown": 1.0, "load": 0.1},
+        "phone + fast server": {"device_slowdown": 10.0, "load": 0.1}}
 
 
-def test_seed_comparison_reads_results():
-    results = {
-        "train": {"params": 3_147_431, "alexnet_params": 62_378_344, "cnn": {"val_accuracy": 0.5},
-                  "comparison": [{"model": "CNN, default config (before tuning)", "val_accuracy": 0.4}]},
-        "07_load": {"saturation_users": {"ours": 4, "seed": None},
-                    "per_user_minute": [{"series": "hybrid", "cpu_s_per_user_min": 0.01}]},
-        "partition": {"choices": [
-            {"objective": "latency", "schedule": "single", "speedup_vs_cloud": 2.0, "energy_saving_vs_cloud_pct": 0},
-            {"objective": "latency", "schedule": "single", "speedup_vs_cloud": 4.0, "energy_saving_vs_cloud_pct": 0},
-            {"objective": "latency", "schedule": "any", "speedup_vs_cloud": 100.0},
-            {"objective": "energy", "schedule": "single", "speedup_vs_cloud": 1, "energy_saving_vs_cloud_pct": 50.0}]},
-    }
-    t = report.seed_comparison(results).set_index("metric")["this run"]
-    assert t["emotion CNN parameters"] == "3147431"
-    assert t["validation accuracy before tuning"] == "0.4"
-    assert t["validation accuracy after tuning"] == "0.5"
-    assert t["cloud mode (ours): most users served at ≥80% fps, p95 ≤ 250 ms"] == "4"
-    assert t["cloud mode (seed pipeline, here): most users served at ≥80% fps, p95 ≤ 250 ms"] == \
-        "none: over target already at 1 user"
-    assert t["mean latency speed-up of the chosen plan vs cloud-only"] == "3"  # 'any' rows excluded
-    assert t["max latency speed-up vs cloud-only"] == "4"
-    assert t["mean device-energy saving vs cloud-only (energy objective)"] == "50"
-    assert t["inputs exiting at the edge branch"] == "not measured in this run"
+def _choice(model, scenario, network, objective, speedup, saving, schedule="single"):
+    return {"model": model, "scenario": scenario, "network": network, "objective": objective,
+            "schedule": schedule, "speedup_vs_cloud": speedup, "energy_saving_vs_cloud_pct": saving}
+
+
+def _partition(with_tfjs: bool = True) -> dict:
+    """Speed-ups chosen so that any pooling (over scenarios or graphs) changes the numbers."""
+    rows = []
+    sp = {"measured": 1.5, "fast server": 2.0, "phone + fast server": 400.0}
+    for scen, base in sp.items():
+        for i, net in enumerate(("3g", "lte", "wifi")):
+            rows.append(_choice("emotion_cnn", scen, net, "latency", base + i, 10.0))
+            rows.append(_choice("emotion_cnn", scen, net, "energy", 1.0, 80.0 + i))
+            if with_tfjs:
+                rows.append(_choice("emotion_cnn@tfjs", scen, net, "latency", 3 * base + i, 20.0))
+                rows.append(_choice("emotion_cnn@tfjs", scen, net, "energy", 1.0, 30.0))
+            rows.append(_choice("emotion_cnn", scen, net, "latency", 999.0, 99.0, schedule="any"))
+    return {"synthetic": False, "scenarios": SCEN, "choices": rows}
+
+
+def _train(synthetic=True, preset="quick", epochs=5, sweep_budget="1 ep × 1000 img") -> dict:
+    return {"preset": preset, "synthetic": synthetic, "params": 3_147_431, "alexnet_params": 62_378_344,
+            "config": {"epochs": epochs, "max_train": None},
+            "cnn": {"val_accuracy": 0.55, "test_accuracy": 0.54},
+            "baseline": {"accuracy": 0.30, "features": "pixels"},
+            "comparison": [{"model": "CNN, default config (before tuning)", "budget": sweep_budget,
+                            "val_accuracy": 0.25}]}
+
+
+def _rows(results) -> list[dict]:
+    return [r.to_dict() for r in report.comparisons(results)]
+
+
+def test_every_row_names_scenario_data_and_basis():
+    results = {"train": _train(), "partition": _partition(), "07_load": {"synthetic": True, "cpu_count": 2,
+               "plan": {"users": [1, 2], "seed_users": [1, 2], "size": [640, 480], "fps": 15},
+               "cloud_ratio": {"rows": [{"users": 1, "ratio": 9.5}, {"users": 2, "ratio": 8.0}],
+                               "min_ratio": 8.0, "min_at_users": 2}},
+               "early_exit": {"synthetic": True, "edge_exit_fraction": 0.6, "overall_acc": 0.5, "final_acc": 0.52,
+                              "threshold": 0.4, "branch_at": "pool3"}}
+    rows = _rows(results)
+    assert len(rows) >= 12
+    for r in rows:
+        assert r["scenario"] and r["data"] in ("synthetic", "FER-2013", "any (architecture)"), r
+        assert r["basis"].startswith(("measured", "modelled", "what-if")), r
+        # a seed's number stands beside ours only when nothing differs
+        assert (r["seed_value"] != "") == (r["like_for_like"] == "yes"), r
+        if r["like_for_like"].startswith("no"):
+            assert len(r["like_for_like"]) > len("no — ")
+    energy = [r for r in rows if "energy" in r["quantity"]]
+    assert energy and all("2 W × compute ms" in r["basis"] for r in energy)
+
+
+def test_partition_never_pools_scenarios_and_counts_each_network_once():
+    rows = [r for r in _rows({"partition": _partition()}) if r["topic"] == "partition"]
+    lat = [r for r in rows if r["quantity"].startswith("latency")]
+    # one row per scenario for the one emotion CNN graph (the TF.js one): 3, not 6
+    assert len(lat) == 3
+    assert all("TF.js wasm graph" in r["quantity"] for r in lat)
+    by = {r["scenario"]: r for r in lat}
+    measured = by['as measured ("measured")']
+    # mean of the TF.js graph's measured rows only: (4.5 + 5.5 + 6.5) / 3 = 5.5, max 6.5
+    assert measured["this_run"] == "5.50× (6.50×)"
+    assert measured["basis"].startswith("modelled")
+    phone = by['what-if: device ×10, server ÷10 ("phone + fast server")']
+    assert phone["basis"].startswith("what-if") and phone["this_run"] == "1201.0× (1202.0×)"
+    assert 'what-if: server ÷10 ("fast server")' in by
+    # Neurosurgeon's 3.1× never stands beside any of them
+    assert all(r["seed"] == "003" and r["seed_value"] == "" for r in rows)
+
+
+def test_graph_per_network_prefers_tfjs_and_falls_back_to_keras():
+    assert report.graph_per_network(_partition()["choices"]) == {"emotion_cnn": "emotion_cnn@tfjs"}
+    assert report.graph_per_network(_partition(with_tfjs=False)["choices"]) == {"emotion_cnn": "emotion_cnn"}
+    rows = [r for r in _rows({"partition": _partition(with_tfjs=False)}) if r["topic"] == "partition"]
+    assert all("Keras graph (no TF.js profile in this run)" in r["quantity"] for r in rows)
+    measured = next(r for r in rows if r["quantity"].startswith("latency") and "as measured" in r["scenario"])
+    assert measured["this_run"] == "2.50× (3.50×)"
+
+
+def test_before_tuning_sweep_value_never_beside_61_percent():
+    for synthetic, preset in ((True, "smoke"), (False, "quick"), (False, "full")):
+        rows = {r["quantity"]: r for r in _rows({"train": _train(synthetic, preset)})}
+        before = rows["CNN validation accuracy, default config (before tuning)"]
+        assert before["this_run"] == "25.0%" and before["seed_value"] == ""
+        assert "not 25 epochs on the full training set" in before["like_for_like"]
+        assert ("synthetic data" in before["like_for_like"]) == synthetic
+
+
+def test_after_tuning_alike_only_on_fer2013_with_25_epochs():
+    q = "CNN validation accuracy, tuned config (after tuning)"
+    alike = {r["quantity"]: r for r in _rows({"train": _train(False, "full", epochs=25)})}[q]
+    assert alike["like_for_like"] == "yes" and alike["seed_value"] == "63.39%" and alike["data"] == "FER-2013"
+    short = {r["quantity"]: r for r in _rows({"train": _train(False, "quick", epochs=5)})}[q]
+    assert short["seed_value"] == "" and "5 epoch(s), not 25" in short["like_for_like"]
+    synth = {r["quantity"]: r for r in _rows({"train": _train(True, "full", epochs=25)})}[q]
+    assert synth["seed_value"] == "" and "synthetic data" in synth["like_for_like"]
+
+
+def test_cloud_ratio_per_equal_user_count_or_flagged():
+    new = {"cloud_ratio": {"rows": [{"users": 1, "ratio": 9.5}, {"users": 2, "ratio": 8.0},
+                                    {"users": 4, "ratio": None}], "min_ratio": 8.0, "min_at_users": 2}}
+    cr = report.cloud_ratio(new)
+    assert cr["like_for_like"] and cr["value"] == 8.0 and cr["per_users"] == {1: 9.5, 2: 8.0}
+    old = {"answered_per_cpu_s": {"ours": 86.0, "seed": 6.1, "ratio": 14.1},
+           "plan": {"users": [1, 2, 4, 6], "seed_users": [1, 2, 4]}}
+    cr = report.cloud_ratio(old)
+    assert not cr["like_for_like"] and "unequal user counts" in cr["differs"]
+    head = {h["what"]: h for h in report.headline({"07_load": {**old, "synthetic": True}})}
+    assert "not like for like" in head["cloud efficiency ratio (ours ÷ seed pipeline)"]["this run"]
+    head = {h["what"]: h for h in report.headline({"07_load": {**new, "synthetic": True}})}
+    assert head["cloud efficiency ratio (ours ÷ seed pipeline)"]["this run"].startswith("8.00× (lowest of 2")
+
+
+def test_headline_rows_and_missing_parts():
+    results = {"data": {"synthetic": True, "rows": 720}, "train": _train(), "partition": _partition(),
+               "early_exit": {"synthetic": True, "edge_exit_fraction": 0.6, "overall_acc": 0.5,
+                              "final_acc": 0.52, "threshold": 0.4},
+               "07_load": {"synthetic": True, "hybrid_vs_cloud_cpu_ratio": 0.004, "hybrid_claim": {"ratio": 0.004},
+                           "hybrid": [{"client_ms_per_frame": 12.0}, {"client_ms_per_frame": 14.5}]}}
+    head = {h["what"]: h for h in report.headline(results, [{"part": "x", "reason": "r", "required": True}])}
+    assert head["data"]["this run"] == "synthetic FER-format faces, 720 rows"
+    assert head["emotion CNN vs baseline (test accuracy)"]["this run"] == \
+        "CNN 54.0% vs logistic baseline 30.0% (+24.0 points)"
+    assert head["hybrid vs cloud server CPU (per user-minute)"]["this run"] == \
+        "0.40% of cloud's; client pays 12.0–14.5 ms CPU per frame"
+    part = head["partition speed-up vs cloud-only, like for like"]
+    assert part["this run"] == "emotion_cnn (TF.js graph) 5.50× mean, 6.50× max"  # measured only, TF.js only
+    assert "never pooled" in part["basis"]
+    assert head["early-exit share (test inputs answered at the edge branch)"]["this run"].startswith("60.0%")
+    assert head["parts that did not run"]["this run"] == "1 (1 required)"
+    empty = report.headline({})
+    assert len(empty) == 6 and all(h["this run"] in ("not recorded", "not measured") for h in empty)
+
+
+def test_relativize_paths(tmp_path):
+    root = tmp_path / "repo"
+    (root / "data").mkdir(parents=True)
+    outside = tmp_path / "fer2013.csv"
+    outside.write_text("x")
+    obj = {"a": str(root / "data" / "x.csv"), "b": [str(outside)], "c": "/split", "d": "text / with slash"}
+    assert report.relativize(obj, root) == {"a": "data/x.csv", "b": ["…/fer2013.csv"], "c": "/split",
+                                            "d": "text / with slash"}
+
+
+def test_summary_opens_with_headline_and_names_no_machine_path(tmp_path):
+    root = tmp_path / "repo"
+    ctx = config.context("smoke", root=root)
+    ctx.save_result("data", {"rows": 720, "source": str(root / "data" / "synthetic" / "s.csv")})
+    ctx.save_result("train", _train())
+    ctx.save_result("partition", _partition())
+    ctx.skip("browser profile", "chromium crashed", required=False)
+    res = PipelineResult("smoke", str(ctx.reports_dir), None,
+                         [NotebookRun("00_data", "ok", 1.0, str(ctx.reports_dir / "00_data.ipynb"))],
+                         skipped=config.read_skipped(ctx.results_dir))
+    jpath, mpath = report.write_summary(ctx, res)
+    md = mpath.read_text()
+    assert str(tmp_path) not in md and str(tmp_path) not in jpath.read_text()
+    assert "| source | data/synthetic/s.csv |" in md
+    order = [md.index(h) for h in ("## Headline", "## Comparisons, like for like", "## What the seeds report",
+                                   "## Notebooks", "## Parts that did not run", "## train")]
+    assert order == sorted(order)
+    assert "| browser profile | 00_data | no | skipped: chromium crashed |" not in md  # notebook unknown here
+    assert "| browser profile | ? | no | skipped: chromium crashed |" in md
+    summary = json.loads(jpath.read_text())
+    assert summary["pipeline"]["runs"][0]["output"] == "reports/smoke/00_data.ipynb"
+    assert [h["what"] for h in summary["headline"]][:2] == ["data", "emotion CNN vs baseline (test accuracy)"]
+    assert summary["skipped"][0]["status"] == "skipped: chromium crashed"
 
 
 def test_seed_comparison_empty():
     t = report.seed_comparison({})
-    assert (t["this run"] == "not measured in this run").all()
+    assert len(t) == 0 and "like_for_like" in t.columns
+    assert len(report.seed_claims()) == len(report.SEED_CLAIMS) >= 10
+
+
+@pytest.mark.parametrize("s, label", [({"device_slowdown": 10, "load": 0.1}, "device ×10, server ÷10"),
+                                      ({"device_slowdown": 1, "load": 0.1}, "server ÷10"),
+                                      ({"device_slowdown": 1, "load": 1}, "as measured")])
+def test_scenario_label(s, label):
+    assert report.scenario_label(s) == label
+
+
+def test_small_shares_are_not_rounded_to_zero():
+    assert report._pct(0.00004, 2) == "0.004%"
+    assert report._pct(0.0, 2) == "0.00%" and report._pct(0.5) == "50.0%" and report._pct(None) == "n/a"

@@ -201,11 +201,61 @@ def test_metrics_on_known_predictions():
     assert m["macro_f1"] == pytest.approx(np.mean([0.5, 0.8, 2 / 3]))
 
 
-def test_baseline_learns_something(ds):
+def _stripes(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A linearly learnable split: class c brightens rows 6c…6c+5 by 10 over N(128, 40) noise.
+
+    Per pixel the stripe is a quarter of the noise (no single pixel tells the class), but
+    summed over its 288 pixels it is a clear linear signal: the split any pixel
+    classifier must learn, with chance = majority = 1/7.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(7), n_per_class))
+    x = rng.normal(128, 40, (len(y), 48, 48))
+    for i, c in enumerate(y):
+        x[i, 6 * c:6 * c + 6] += 10
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8), y
+
+
+def test_baseline_learns_a_learnable_split():
+    (xt, yt), (xs, ys) = _stripes(50, seed=0), _stripes(20, seed=1)
+    b = train.baseline_logreg(xt, yt, xs, ys, max_train=300)
+    assert b["train_rows"] == 300 and sum(map(sum, b["confusion"])) == len(ys)
+    majority = np.bincount(ys).max() / len(ys)
+    assert majority == pytest.approx(1 / 7)
+    # measured 0.95 / 0.95; chance is 0.14
+    assert b["accuracy"] >= 0.85 and b["macro_f1"] >= 0.85, (b["accuracy"], b["macro_f1"])
+    assert b["accuracy"] == pytest.approx(np.trace(b["confusion"]) / len(ys))
+    # and it learns from the labels, not from the test split: shuffled training labels → chance
+    shuffled = train.baseline_logreg(xt, np.random.default_rng(0).permutation(yt), xs, ys)
+    assert shuffled["accuracy"] < majority + 0.15, shuffled["accuracy"]
+
+
+def test_baseline_on_faces_reports_its_split(ds):
     (xt, yt), (xs, ys) = ds.split("train"), ds.split("test")
     b = train.baseline_logreg(xt, yt, xs, ys, max_train=400)
     assert b["train_rows"] == 400 and sum(map(sum, b["confusion"])) == len(ys)
-    assert 0.0 <= b["macro_f1"] <= b["accuracy"] + 0.5 and 0 <= b["accuracy"] <= 1
+    assert set(b["per_class"]) == set(data.CLASS_NAMES)
+    assert [b["per_class"][c]["support"] for c in data.CLASS_NAMES] == np.bincount(ys, minlength=7).tolist()
+
+
+def test_cnn_beats_the_pixel_baseline_on_synthetic_faces():
+    """The study's claim that the CNN is worth its 3M parameters, at unit-test size.
+
+    Balanced synthetic faces (chance = 1/7), 1,400 training faces, 5 epochs through
+    :func:`train.fit` (batch 16, no augmentation: ~75 CPU-s, the slowest unit test). The
+    CNN's test accuracy climbs 0.16 → 0.28 → 0.27 → 0.36 → 0.44 over the 5 epochs (measured);
+    the baseline gets 0.16 on the same 280 test faces. At ``smoke`` (1 epoch, 574 faces) the
+    CNN is still at chance, so the notebook test cannot show this; at quick it is 71 % vs 31 %.
+    """
+    faces = data.generate_synthetic("quick", seed=3, balanced=True)
+    (xt, yt), (xv, yv), (xs, ys) = faces.split("train"), faces.split("val"), faces.split("test")
+    xt, yt, xv, yv, xs, ys = xt[:1400], yt[:1400], xv[:140], yv[:140], xs[:280], ys[:280]
+    base = train.baseline_logreg(xt, yt, xs, ys)
+    cfg = train.TrainConfig(lr=1e-3, dropout=0.1, batch_size=16, epochs=5, patience=5, seed=0, augment=False)
+    cnn = train.evaluate(train.fit(xt, yt, xv, yv, cfg, progress=False).model, xs, ys)
+    chance = np.bincount(ys).max() / len(ys)
+    assert cnn["accuracy"] >= base["accuracy"] + 0.15, (cnn["accuracy"], base["accuracy"])
+    assert cnn["accuracy"] >= chance + 0.15 and cnn["macro_f1"] > base["macro_f1"]
 
 
 def test_sweep_table_and_best(ds):

