@@ -21,6 +21,8 @@ reports_dir = None    # default: reports/<preset>/
 branch_at = "pool3"   # where the side branch reads the trunk (pool2 also works: cheaper, weaker)
 exit_max_train = 6000  # cap on branch-training images (0: all of train), keeps the run short
 tolerance = 0.01      # threshold rule: overall accuracy may drop at most this much below the final exit's
+converter_channels = None  # None → (1, 4) at smoke, (1, 2, 4, 8, 16, 32) otherwise
+converter_max_train = 2000  # cap on converter-training images (features computed once)
 
 # %%
 import time
@@ -138,6 +140,194 @@ ctx.save_table("06_planner", plans)
 display(plans.pivot_table(index="network", columns="deadline_ms", values="choice", aggfunc="first"))
 display(plans.pivot_table(index="network", columns="deadline_ms", values="latency_ms", aggfunc="first").round(1))
 
+# %% [markdown]
+# ## 004's converter: a C-channel bottleneck at the offload point
+# The design 004 describes, on this CNN: the edge runs the trunk to `pool3`, the side branch and a 1×1-conv
+# **encoder to C channels**; a non-exited input ships that 6×6×C code, quantised with the wire codec's
+# per-tensor uint8 and a lossless codec, one request per input; the cloud **restores** it (1×1 conv back to
+# 192 channels) and runs the unchanged tail. Branch + encoder + restore train with the joint weighted loss,
+# **trunk and tail frozen** (why, and what that means for the joint loss: `hybridlib.converter`'s docstring).
+# Every byte below is a real encoded body (+ the X-Shape/X-Scale/X-Zero-Point header values) and every
+# accuracy is measured after the decode — the quantisation error is in it. Codec per C: the smallest on
+# validation. The operating point: fewest bytes per input with overall accuracy ≥ final-exit-only − 1 point,
+# chosen on **validation**, reported on **test**.
+
+# %%
+import json
+
+from hybridlib import converter, devices
+
+chans = tuple(converter_channels or ((1, 4) if ctx.preset.name == "smoke" else (1, 2, 4, 8, 16, 32)))
+conv_epochs = max(1, min(3, ctx.preset.exit_epochs))
+t0 = time.perf_counter()
+c_head, c_tail = converter.split_trunk(trunk_model, branch_at)
+rng = np.random.default_rng(0)
+idx = rng.permutation(len(y_train))[:converter_max_train]
+f_train = c_head.predict(models.preprocess(x_train[idx]), batch_size=256, verbose=0)
+f_val = c_head.predict(models.preprocess(x_val), batch_size=256, verbose=0)
+f_test = c_head.predict(models.preprocess(x_test), batch_size=256, verbose=0)
+ref_val = float((c_tail.predict(f_val, verbose=0).argmax(1) == y_val).mean())
+ref_test = float((c_tail.predict(f_test, verbose=0).argmax(1) == y_test).mean())
+curves, conv_info, convs = [], [], {}
+for C in chans:
+    cv = converter.build(c_head, c_tail, branch_at, C)
+    h = converter.train(cv, f_train, y_train[idx], epochs=conv_epochs)
+    ev = {"val": converter.evaluate(cv, f_val), "test": converter.evaluate(cv, f_test)}
+    codec = min(ev["val"]["codec"], key=lambda k: ev["val"]["codec"][k].mean())
+    convs[C] = cv
+    for split, e, y in (("val", ev["val"], y_val), ("test", ev["test"], y_test)):
+        cu = converter.operating_curve(early_exit.entropy(e["p_exit"]), e["p_exit"].argmax(1) == y,
+                                       e["p_final"].argmax(1) == y, e["codec"][codec], thresholds)
+        curves.append(cu.assign(channels=C, codec=codec, split=split))
+    conv_info.append({"channels": C, "codec": codec, "code_shape": list(cv.encoder.output.shape[1:]),
+                      "bytes_shipped_by_codec_test": {k: float(v.mean()) for k, v in ev["test"]["codec"].items()},
+                      "converter_acc_test": float((ev["test"]["p_final"].argmax(1) == y_test).mean()),
+                      "converter_acc_fp32_test": float((ev["test"]["p_final_fp32"].argmax(1) == y_test).mean()),
+                      "branch_acc_test": float((ev["test"]["p_exit"].argmax(1) == y_test).mean()),
+                      "quant_max_abs_err": ev["test"]["quant_max_abs_err"], "final_loss": h["loss"][-1]})
+conv_train_s = time.perf_counter() - t0
+curve = pd.concat(curves, ignore_index=True)
+ctx.save_table("06_converter_curve", curve)
+op_val = converter.choose_operating_point(curve[curve.split == "val"], ref_val, budget=tolerance)
+op = curve[(curve.split == "test") & (curve.channels == op_val["channels"]) &
+           (curve.threshold == op_val["threshold"])].iloc[0].to_dict()
+display(pd.DataFrame(conv_info).round(4))
+
+# %% [markdown]
+# ### Against shipping the picture
+# The alternatives per input: the 48×48 crop raw, as PNG, as JPEG (OpenCV, quality 90), and — if 07 ran in this
+# reports dir — the cloud mode's measured video bytes per frame (whole camera frame, WebRTC).
+
+# %%
+imgs = converter.image_bytes(x_test)
+p07 = ctx.results_dir / "07_load.json"
+video = converter.video_bytes_per_frame(json.loads(p07.read_text())) if p07.is_file() else None
+alts = {"crop raw": imgs["raw"], "crop PNG": imgs["png"], "crop JPEG q90": imgs["jpeg_q90"]}
+if video:
+    alts["cloud video / frame (07)"] = video["bytes_per_frame"]
+op["channels"] = int(op["channels"])
+bpi = op["bytes_per_input"]
+savings = {k: (v / bpi if bpi > 0 else None) for k, v in alts.items()}  # None: nothing shipped (all exit)
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+for C, g in curve[curve.split == "test"].groupby("channels"):
+    axes[0].plot(g.bytes_per_input.clip(lower=0.5), g.overall_acc, ".-", label=f"C = {C} ({g.codec.iloc[0]})")
+for k, v in alts.items():
+    axes[0].axvline(v, ls=":", color="grey"); axes[0].text(v, axes[0].get_ylim()[0], k, rotation=90, fontsize=7, va="bottom")
+axes[0].axhline(ref_test - tolerance, color="tab:red", ls="--", lw=1, label="final-only − 1 point")
+axes[0].plot([op["bytes_per_input"]], [op["overall_acc"]], "r*", ms=14, label="operating point")
+axes[0].set_xscale("log"); axes[0].set_xlabel("uplink bytes per input (mean, test)"); axes[0].set_ylabel("overall accuracy")
+axes[0].legend(fontsize=7); axes[0].set_title("operating curves (one point per threshold T)")
+for C, g in curve[curve.split == "test"].groupby("channels"):
+    axes[1].plot(g.threshold, g.exit_fraction, "-", label=f"C = {C}")
+axes[1].set_xlabel("entropy threshold T"); axes[1].set_ylabel("fraction exiting at the edge"); axes[1].legend(fontsize=7)
+fig.suptitle(f"004's converter on this CNN — {ctx.data_label}")
+fig.tight_layout()
+ctx.save_figure(fig, "06_converter")
+display(Markdown(
+    f"**Operating point (chosen on validation):** C = {op['channels']} ({op['codec']}), T = {op['threshold']:.3f}. "
+    f"On test: {op['exit_fraction']:.1%} exit at the edge, overall accuracy {op['overall_acc']:.3f} vs final-exit-only "
+    f"{ref_test:.3f} (loss {ref_test - op['overall_acc']:+.3f}), **{op['bytes_per_input']:.1f} B per input** "
+    f"({op['bytes_shipped']:.0f} B per shipped input, NaN = none shipped). Saving: " +
+    ", ".join(f"×{v:.1f} vs {k}" if v else f"nothing shipped vs {k}" for k, v in savings.items()) +
+    ("" if video else " (07's video bytes: not available — 07 did not run in this reports dir)") +
+    f". Seed 004: 95% at the edge, up to 40× (ResNet/MobileNet, real images). "
+    + ("**Synthetic data.**" if ds.synthetic else "")))
+
+# %% [markdown]
+# ### Expected latency per network and device class
+# Device: the trunk to `pool3` from the 04 profile (this machine's TF CPU), the branch + encoder timed here,
+# each × the device class's CPU throttle (desktop 1×, phone 4×, low-end 10×: the executed-split classes).
+# Cloud: tail + restore as measured (load 1). Transfer: §5 formula with the network presets. *Predicted, not
+# executed in a browser here* (see the end of this notebook).
+
+# %%
+graph_nodes = {n.id: n for n in graph0.nodes}
+ids0 = [n.id for n in graph0.nodes]
+k_at = ids0.index(branch_at)
+trunk_dev_ms = sum(n.device_ms for n in graph0.nodes[:k_at + 1])
+tail_cloud_ms = sum(n.cloud_ms for n in graph0.nodes[k_at + 1:])
+cv_op = convs[op["channels"]]
+edge_heads_ms = early_exit.head_ms(cv_op.branch, repeats=ctx.preset.profile_repeats) + \
+    early_exit.head_ms(cv_op.encoder, repeats=ctx.preset.profile_repeats)
+restore_ms = early_exit.head_ms(cv_op.restore, repeats=ctx.preset.profile_repeats)
+crop_cloud_ms = sum(n.cloud_ms for n in graph0.nodes)
+lat_rows = []
+for dname, dc in devices.DEVICES.items():
+    edge_ms = dc.cpu_throttle * (trunk_dev_ms + dev_ratio * edge_heads_ms)
+    for net in partition.NETWORKS:
+        e = converter.expected_latency_ms(edge_ms, op["exit_fraction"], op["bytes_shipped"] if op["exit_fraction"] < 1 else 0.0,
+                                          tail_cloud_ms + restore_ms, net)
+        cloud_png = converter.expected_latency_ms(0.0, 0.0, imgs["png"], crop_cloud_ms, net)
+        lat_rows.append({"device": dname, "network": net, **e, "cloud_png_ms": cloud_png["expected_ms"],
+                         "device_only_ms": dc.cpu_throttle * sum(n.device_ms for n in graph0.nodes)})
+lat = pd.DataFrame(lat_rows)
+ctx.save_table("06_converter_latency", lat)
+display(lat.round(1))
+
+# %% [markdown]
+# ## Edgent with the converter vs Neurosurgeon's single cut
+# Options per device class and network: *device-only* (final exit), *cloud-only* (PNG crop up), every clean
+# single cut of the final-exit model shipping the raw cut tensor as uint8+zlib (**Neurosurgeon**: no exits), the
+# **branch alone** on the device (its accuracy), and **early exit + converter** at the operating point. A
+# per-input deadline must hold for the inputs that do *not* exit, so Edgent checks the **worst-case** latency
+# (`worst_ms`). Accuracy of each option is measured on test.
+
+# %%
+uint8_cut_bytes = {c["id"]: c["out_bytes"] / 4.0 + 40 for c in trunk}  # float32 profile bytes → uint8 + header values (approx.)
+ed_rows = []
+for dname, dc in devices.DEVICES.items():
+    for net in partition.NETWORKS:
+        opts = []
+        cum_dev = 0.0
+        for i, c in enumerate(trunk):
+            cum_dev += dc.cpu_throttle * c["device_ms"] / PHONE  # trunk was scaled ×PHONE above
+            if i == len(trunk) - 1:
+                opts.append({"name": "device-only", "worst_ms": cum_dev, "accuracy": ref_test, "kind": "single-cut"})
+            elif i == 0:
+                opts.append({"name": "cloud-only (PNG)", **converter.expected_latency_ms(0.0, 0.0, imgs["png"], crop_cloud_ms, net),
+                             "accuracy": ref_test, "kind": "single-cut"})
+            else:
+                rest = sum(t["cloud_ms"] for t in trunk[i + 1:])
+                opts.append({"name": f"cut @{c['id']}", **converter.expected_latency_ms(cum_dev, 0.0, uint8_cut_bytes[c["id"]], rest, net),
+                             "accuracy": ref_test, "kind": "single-cut"})
+        for o in opts:
+            o.setdefault("expected_ms", o["worst_ms"])
+        edge_ms = dc.cpu_throttle * (trunk_dev_ms + dev_ratio * edge_heads_ms)
+        ee = converter.expected_latency_ms(edge_ms, op["exit_fraction"], op["bytes_shipped"] if op["exit_fraction"] < 1 else 0.0,
+                                           tail_cloud_ms + restore_ms, net)
+        opts.append({"name": f"exit1 + converter C={op['channels']}", **ee, "accuracy": op["overall_acc"], "kind": "exit"})
+        opts.append({"name": "exit1 only (device)", "worst_ms": edge_ms, "expected_ms": edge_ms,
+                     "accuracy": float(np.mean(conv_info[chans.index(op["channels"])]["branch_acc_test"])), "kind": "exit"})
+        for d in deadlines:
+            ed = converter.edgent_plan(opts, d)
+            ns = converter.edgent_plan([o for o in opts if o["kind"] == "single-cut"], d)
+            ed_rows.append({"device": dname, "network": net, "deadline_ms": d,
+                            "edgent": ed.get("name") if ed["feasible"] else "infeasible",
+                            "edgent_acc": ed.get("accuracy"), "edgent_worst_ms": ed.get("worst_ms"),
+                            "edgent_expected_ms": ed.get("expected_ms"),
+                            "neurosurgeon": ns.get("name") if ns["feasible"] else "infeasible",
+                            "neurosurgeon_acc": ns.get("accuracy"), "neurosurgeon_ms": ns.get("worst_ms"),
+                            "reason": ed.get("reason") or ns.get("reason")})
+edgent = pd.DataFrame(ed_rows)
+ctx.save_table("06_edgent", edgent)
+display(edgent[edgent.device == "phone"].pivot_table(index="network", columns="deadline_ms", values="edgent", aggfunc="first"))
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True)
+for ax, (dname, g) in zip(axes, edgent.groupby("device", sort=False)):
+    for net, gg in g.groupby("network"):
+        ax.step(gg.deadline_ms, gg.edgent_acc.fillna(0), where="post", label=f"Edgent · {net}")
+        ax.step(gg.deadline_ms, gg.neurosurgeon_acc.fillna(0), where="post", ls=":", label=f"single cut · {net}")
+    ax.set_xscale("log"); ax.set_xlabel("deadline (ms)"); ax.set_title(dname)
+axes[0].set_ylabel("accuracy of the chosen plan (0 = infeasible)"); axes[-1].legend(fontsize=6)
+fig.suptitle(f"Accuracy vs deadline (predicted, worst-case latency) — {ctx.data_label}")
+fig.tight_layout()
+ctx.save_figure(fig, "06_edgent")
+
+# %% [markdown]
+# **Not executed here (left for the next step):** exporting the branch + encoder to TF.js and running them in
+# Chromium under the executed-split device classes and shaped links, posting the code to a server tail, and
+# measuring bytes on the wire and per-stage times; running a sample of Edgent's plans to compare predicted and
+# measured latency. The numbers above are measured bytes and accuracies with *predicted* latencies.
+
 # %%
 runtime_s = time.perf_counter() - t_start
 res = {
@@ -158,6 +348,23 @@ res = {
                          "device_cloud_ratio": dev_ratio},
     "planner": plans.drop(columns="choice").to_dict("records"),
     "runtime_s": runtime_s,
+    "converter": {
+        "design": "exit1 + 1x1-conv encoder (C ch) at branch_at; uint8 wire codec + lossless; cloud 1x1 restore + frozen tail",
+        "trunk": "frozen (trunk and tail); joint weighted loss w_exit=1, w_final=1 over branch+encoder+restore",
+        "channels": list(chans), "epochs": conv_epochs, "n_train": int(len(idx)), "train_s": conv_train_s,
+        "reference_acc_val": ref_val, "reference_acc_test": ref_test, "per_channels": conv_info,
+        "curve": curve.to_dict("records"), "budget": tolerance,
+        "operating_point": {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v) for k, v in op.items()},
+        "operating_point_val": op_val,
+        "accuracy_loss": ref_test - float(op["overall_acc"]),
+        "alternatives_bytes": alts, "image_bytes": imgs, "video_07": video,
+        "savings": savings,
+        "latency": lat.to_dict("records"),
+        "latency_inputs": {"trunk_device_ms_desktop": trunk_dev_ms, "edge_heads_ms": edge_heads_ms,
+                           "tail_cloud_ms": tail_cloud_ms, "restore_ms": restore_ms, "device_cloud_ratio": dev_ratio},
+        "edgent": edgent.to_dict("records"),
+        "browser_executed": False,
+    },
 }
 ctx.save_result("early_exit", res)
 display(Markdown(f"**Edge exit fraction {res['edge_exit_fraction']:.1%}** at T = {T:.3f}; bandwidth reduction vs "
