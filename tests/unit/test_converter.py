@@ -126,3 +126,33 @@ def test_build_and_train_shapes():
     assert ev["p_final"].shape == (32, 3) and set(ev["codec"]) == {"none", "zlib"}
     with pytest.raises(InputError, match="channels"):
         converter.build(head, tail, "x", channels=0)
+
+
+def test_chain_model_equals_parts_and_cuts_at_encoder(tmp_path):
+    import tf_keras as keras
+
+    from hybridlib import converter_exec, export, models, split
+
+    L = keras.layers
+    inp = keras.Input((12, 12, 1), name="input")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="c1")(inp)
+    x = L.MaxPooling2D(2, name="pool3")(x)
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="c2")(x)
+    out = L.Dense(3, activation="softmax", name="predictions")(L.Flatten(name="flat")(x))
+    m = keras.Model(inp, out)
+    head, tail = converter.split_trunk(m, "pool3")
+    cv = converter.build(head, tail, "pool3", channels=2, branch_filters=4)
+    rng = np.random.default_rng(0)
+    xs = rng.random((4, 12, 12, 1)).astype(np.float32)
+    parts = cv.tail.predict(cv.restore.predict(cv.encoder.predict(head.predict(xs, verbose=0), verbose=0), verbose=0),
+                            verbose=0)
+    h5 = converter_exec.save_chain(m, cv, tmp_path / "chain.h5")
+    km = export.load_model(h5)
+    np.testing.assert_allclose(km.predict(xs, verbose=0), parts, atol=1e-6)
+    assert "conv_enc2" in models.chain_cut_points(km)
+    orig = split.model_h5
+    with converter_exec._model_h5_is(h5):
+        assert split.model_h5("emotion_cnn") == h5
+    assert split.model_h5 is orig
+    with pytest.raises(InputError, match="does not exist"):
+        converter_exec.execute(tmp_path / "missing.h5", 2)
