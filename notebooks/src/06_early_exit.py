@@ -21,10 +21,10 @@ reports_dir = None    # default: reports/<preset>/
 branch_at = "pool3"   # where the side branch reads the trunk (pool2 also works: cheaper, weaker)
 exit_max_train = 6000  # cap on branch-training images (0: all of train), keeps the run short
 tolerance = 0.01      # threshold rule: overall accuracy may drop at most this much below the final exit's
-converter_channels = None  # None → (1, 4) at smoke, (1, 2, 4, 8, 16, 32) otherwise
-converter_max_train = 2000  # cap on converter-training images (features computed once)
-exec_networks = ("lte", "3g")  # executed in Chromium (phone): the converter cut + Edgent's sampled plans
-exec_deadlines = (100, 200, 500)
+converter_channels = None  # None → (1, 4) at smoke, (1, 4, 8, 16) otherwise (2 and 32 measured once: never chosen; each C costs ~12-20 s)
+converter_max_train = 1500  # cap on converter-training images (features computed once)
+exec_networks = None   # executed in Chromium (phone): None → ("lte",) at smoke, ("3g", "lte", "wifi") otherwise
+exec_deadlines = (50, 100, 200, 500)
 exec_repeats = 3
 
 # %%
@@ -148,7 +148,8 @@ display(plans.pivot_table(index="network", columns="deadline_ms", values="latenc
 # The design 004 describes, on this CNN: the edge runs the trunk to `pool3`, the side branch and a 1×1-conv
 # **encoder to C channels**; a non-exited input ships that 6×6×C code, quantised with the wire codec's
 # per-tensor uint8 and a lossless codec, one request per input; the cloud **restores** it (1×1 conv back to
-# 192 channels) and runs the unchanged tail. Branch + encoder + restore train with the joint weighted loss,
+# 192 channels) and runs the unchanged tail. Branch (warm-started from `exit1` above, which saw more images) +
+# encoder + restore train with the joint weighted loss,
 # **trunk and tail frozen** (why, and what that means for the joint loss: `hybridlib.converter`'s docstring).
 # Every byte below is a real encoded body (+ the X-Shape/X-Scale/X-Zero-Point header values) and every
 # accuracy is measured after the decode — the quantisation error is in it. Codec per C: the smallest on
@@ -160,7 +161,7 @@ import json
 
 from hybridlib import converter, devices
 
-chans = tuple(converter_channels or ((1, 4) if ctx.preset.name == "smoke" else (1, 2, 4, 8, 16, 32)))
+chans = tuple(converter_channels or ((1, 4) if ctx.preset.name == "smoke" else (1, 4, 8, 16)))
 conv_epochs = max(1, min(3, ctx.preset.exit_epochs))
 t0 = time.perf_counter()
 c_head, c_tail = converter.split_trunk(trunk_model, branch_at)
@@ -173,7 +174,7 @@ ref_val = float((c_tail.predict(f_val, verbose=0).argmax(1) == y_val).mean())
 ref_test = float((c_tail.predict(f_test, verbose=0).argmax(1) == y_test).mean())
 curves, conv_info, convs = [], [], {}
 for C in chans:
-    cv = converter.build(c_head, c_tail, branch_at, C)
+    cv = converter.build(c_head, c_tail, branch_at, C, init_branch=early_exit.branch_head(branchy))
     h = converter.train(cv, f_train, y_train[idx], epochs=conv_epochs)
     ev = {"val": converter.evaluate(cv, f_val), "test": converter.evaluate(cv, f_test)}
     codec = min(ev["val"]["codec"], key=lambda k: ev["val"]["codec"][k].mean())
@@ -341,6 +342,7 @@ ctx.save_figure(fig, "06_edgent")
 from hybridlib import browser, converter_exec
 
 exec_res = None
+exec_networks = tuple(exec_networks or (("lte",) if ctx.preset.name == "smoke" else ("3g", "lte", "wifi")))
 try:
     if not browser.have_chromium():
         raise RuntimeError("Chromium not found")
@@ -372,7 +374,7 @@ try:
     display(med.round(1))
     sample = sample.merge(med[["cut", "network", "total_ms"]].rename(columns={"total_ms": "measured_ms"}),
                           on=["cut", "network"], how="left")
-    sample["met"] = sample.measured_ms <= sample.deadline_ms
+    sample["met"] = np.where(sample.measured_ms.notna(), sample.measured_ms <= sample.deadline_ms, None)
     display(sample[["network", "deadline_ms", "edgent", "cut", "edgent_worst_ms", "measured_ms", "met"]].round(1))
     conv_row = med[med.cut == f"conv_enc{C_op}"]
     exec_res = {"channels": C_op, "device": "phone", "networks": list(exec_networks), "repeats": exec_repeats,
@@ -380,7 +382,7 @@ try:
                 "converter_stages_median": conv_row.to_dict("records"),
                 "stages_median": med.to_dict("records"),
                 "edgent_sample": sample.to_dict("records"),
-                "edgent_hit_rate": float(sample.met[sample.measured_ms.notna()].mean()) if sample.measured_ms.notna().any() else None,
+                "edgent_hit_rate": float(sample.met[sample.measured_ms.notna()].astype(float).mean()) if sample.measured_ms.notna().any() else None,
                 "browser_probs_vs_keras_max_abs": None,
                 "device_readback": xdf.attrs.get("device"), "link_readback": xdf.attrs.get("link")}
     # browser vs Keras on the same (synthetic, seeded) input through the converter cut (uint8 on the wire)
@@ -424,7 +426,7 @@ res = {
     "runtime_s": runtime_s,
     "converter": {
         "design": "exit1 + 1x1-conv encoder (C ch) at branch_at; uint8 wire codec + lossless; cloud 1x1 restore + frozen tail",
-        "trunk": "frozen (trunk and tail); joint weighted loss w_exit=1, w_final=1 over branch+encoder+restore",
+        "trunk": "frozen (trunk and tail); joint weighted loss w_exit=1, w_final=1 over branch+encoder+restore; branch warm-started from exit1",
         "channels": list(chans), "epochs": conv_epochs, "n_train": int(len(idx)), "train_s": conv_train_s,
         "reference_acc_val": ref_val, "reference_acc_test": ref_test, "per_channels": conv_info,
         "curve": curve.to_dict("records"), "budget": tolerance,
@@ -445,3 +447,28 @@ display(Markdown(f"**Edge exit fraction {res['edge_exit_fraction']:.1%}** at T =
                  f"cloud-only: " + ", ".join(f"{k.replace('early exit + ', '')} ×{v['reduction_vs_cloud']:.2f}"
                                               for k, v in res["bandwidth"].items() if k.startswith("early")) +
                  f" (runtime {runtime_s:.0f} s)."))
+
+# %% [markdown]
+# ## Beside the seeds
+# 004 reports up to 95% of test images answered at the edge and up to 40× less bandwidth (ResNet/MobileNet
+# on real images, a phone GPU via TVM); Edgent plots accuracy against the deadline. Ours, measured here, on
+# the data named in the title (synthetic when labelled so):
+
+# %%
+cv_res = res["converter"]
+ex = cv_res["executed"] or {}
+display(pd.DataFrame([
+    {"claim": "inputs answered at the edge", "seed": "004: up to 95%",
+     "here": f"{op['exit_fraction']:.1%} (converter operating point, test)"},
+    {"claim": "bandwidth saving vs the 48×48 crop", "seed": "004: up to 40×",
+     "here": (f"×{savings['crop raw']:.1f} raw, ×{savings['crop JPEG q90']:.1f} vs JPEG" if savings["crop raw"] else
+              "nothing shipped at the operating point")},
+    {"claim": "vs cloud mode's video bytes per frame", "seed": "—",
+     "here": (f"×{savings['cloud video / frame (07)']:.0f}" if savings.get("cloud video / frame (07)") else
+              "not available (07 did not run in this reports dir)" if not video else "nothing shipped")},
+    {"claim": "accuracy loss at the operating point", "seed": "004: 'higher total accuracy'",
+     "here": f"{cv_res['accuracy_loss']:+.3f} vs final exit only (budget {tolerance})"},
+    {"claim": "Edgent plans meeting their deadline when executed", "seed": "Edgent: accuracy vs deadline figure",
+     "here": (f"{ex['edgent_hit_rate']:.0%} of {len(ex['edgent_sample'])} sampled (phone)" if ex.get("edgent_hit_rate") is not None
+              else "not executed")},
+]))

@@ -85,8 +85,13 @@ def split_trunk(model: tf_keras.Model, at: str = "pool3") -> tuple[Any, Any]:
     return s.head, s.tail
 
 
-def build(head: Any, tail: Any, at: str, channels: int, branch_filters: int = 64, seed: int = 0) -> Converter:
-    """Branch + encoder (1×1 conv → C) + restore (1×1 conv → features' channels, ReLU) around a frozen tail."""
+def build(head: Any, tail: Any, at: str, channels: int, branch_filters: int = 64, seed: int = 0,
+          init_branch: Any = None) -> Converter:
+    """Branch + encoder (1×1 conv → C) + restore (1×1 conv → features' channels, ReLU) around a frozen tail.
+
+    ``init_branch``: a trained branch of the same architecture (e.g. 06's ``exit1``, fitted on
+    more images) whose weights warm-start this one; the joint loss then keeps training it.
+    """
     import tf_keras as keras
 
     from .early_exit import EXIT_NAME
@@ -106,6 +111,11 @@ def build(head: Any, tail: Any, at: str, channels: int, branch_filters: int = 64
     x = L.MaxPooling2D(2, name=f"{EXIT_NAME}_pool")(x)
     x = L.GlobalAveragePooling2D(name=f"{EXIT_NAME}_gap")(x)
     branch = keras.Model(f, L.Dense(n_classes, activation="softmax", name=f"{EXIT_NAME}_softmax")(x), name=EXIT_NAME)
+    if init_branch is not None:
+        try:
+            branch.set_weights(init_branch.get_weights())
+        except ValueError as e:
+            raise InputError(f"init_branch does not match the branch architecture ({branch_filters} filters): {e}") from None
     f2 = keras.Input(shape=shape, name="features_enc")
     encoder = keras.Model(f2, L.Conv2D(channels, 1, name=f"conv_enc{channels}")(f2), name=f"encoder_c{channels}")
     z = keras.Input(shape=shape[:-1] + (channels,), name="code")

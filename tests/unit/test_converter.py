@@ -156,3 +156,17 @@ def test_chain_model_equals_parts_and_cuts_at_encoder(tmp_path):
     assert split.model_h5 is orig
     with pytest.raises(InputError, match="does not exist"):
         converter_exec.execute(tmp_path / "missing.h5", 2)
+
+
+def test_build_warm_starts_branch():
+    import tf_keras as keras
+
+    inp = keras.Input((6, 6, 8))
+    tail = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inp)))
+    head_in = keras.Input((12, 12, 1))
+    head = keras.Model(head_in, keras.layers.Conv2D(8, 3, strides=2, padding="same")(head_in))
+    a = converter.build(head, tail, "x", channels=1, branch_filters=4, seed=1)
+    b = converter.build(head, tail, "x", channels=1, branch_filters=4, seed=2, init_branch=a.branch)
+    assert all(np.array_equal(x, y) for x, y in zip(a.branch.get_weights(), b.branch.get_weights()))
+    with pytest.raises(InputError, match="init_branch"):
+        converter.build(head, tail, "x", channels=1, branch_filters=5, init_branch=a.branch)
