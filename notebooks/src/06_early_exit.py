@@ -25,7 +25,7 @@ converter_channels = None  # None → (1, 4) at smoke, (1, 4, 8, 16) otherwise (
 converter_max_train = 1500  # cap on converter-training images (features computed once)
 exec_networks = None   # executed in Chromium (phone): None → ("lte",) at smoke, ("3g", "lte", "wifi") otherwise
 exec_deadlines = (50, 100, 200, 500)
-exec_repeats = 3
+exec_repeats = None   # timed reps per cut and network (None → 2 at smoke, 3 otherwise; +1 warm-up)
 
 # %%
 import time
@@ -342,6 +342,7 @@ ctx.save_figure(fig, "06_edgent")
 from hybridlib import browser, converter_exec
 
 exec_res = None
+exec_repeats = int(exec_repeats or (2 if ctx.preset.name == "smoke" else 3))
 exec_networks = tuple(exec_networks or (("lte",) if ctx.preset.name == "smoke" else ("3g", "lte", "wifi")))
 try:
     if not browser.have_chromium():
