@@ -21,6 +21,11 @@ reports_dir = None    # default: reports/<preset>/
 branch_at = "pool3"   # where the side branch reads the trunk (pool2 also works: cheaper, weaker)
 exit_max_train = 6000  # cap on branch-training images (0: all of train), keeps the run short
 tolerance = 0.01      # threshold rule: overall accuracy may drop at most this much below the final exit's
+converter_channels = None  # None → (1, 4) at smoke, (1, 4, 8, 16) otherwise (2 and 32 measured once: never chosen; each C costs ~12-20 s)
+converter_max_train = 1500  # cap on converter-training images (features computed once)
+exec_networks = None   # executed in Chromium (phone): None → ("lte",) at smoke, ("3g", "lte", "wifi") otherwise
+exec_deadlines = (50, 100, 200, 500)
+exec_repeats = None   # timed reps per cut and network (None → 2 at smoke, 3 otherwise; +1 warm-up)
 
 # %%
 import time
@@ -141,6 +146,268 @@ ctx.save_table("06_planner", plans)
 display(plans.pivot_table(index="network", columns="deadline_ms", values="choice", aggfunc="first"))
 display(plans.pivot_table(index="network", columns="deadline_ms", values="latency_ms", aggfunc="first").round(1))
 
+# %% [markdown]
+# ## 004's converter: a C-channel bottleneck at the offload point
+# The design 004 describes, on this CNN: the edge runs the trunk to `pool3`, the side branch and a 1×1-conv
+# **encoder to C channels**; a non-exited input ships that 6×6×C code, quantised with the wire codec's
+# per-tensor uint8 and a lossless codec, one request per input; the cloud **restores** it (1×1 conv back to
+# 192 channels) and runs the unchanged tail. Branch (warm-started from `exit1` above, which saw more images) +
+# encoder + restore train with the joint weighted loss,
+# **trunk and tail frozen** (why, and what that means for the joint loss: `hybridlib.converter`'s docstring).
+# Every byte below is a real encoded body (+ the X-Shape/X-Scale/X-Zero-Point header values) and every
+# accuracy is measured after the decode — the quantisation error is in it. Codec per C: the smallest on
+# validation. The operating point: fewest bytes per input with overall accuracy ≥ final-exit-only − 1 point,
+# chosen on **validation**, reported on **test**.
+
+# %%
+import json
+
+from hybridlib import converter, devices
+
+chans = tuple(converter_channels or ((1, 4) if ctx.preset.name == "smoke" else (1, 4, 8, 16)))
+conv_epochs = max(1, min(3, ctx.preset.exit_epochs))
+t0 = time.perf_counter()
+c_head, c_tail = converter.split_trunk(trunk_model, branch_at)
+rng = np.random.default_rng(0)
+idx = rng.permutation(len(y_train))[:converter_max_train]
+f_train = c_head.predict(models.preprocess(x_train[idx]), batch_size=256, verbose=0)
+f_val = c_head.predict(models.preprocess(x_val), batch_size=256, verbose=0)
+f_test = c_head.predict(models.preprocess(x_test), batch_size=256, verbose=0)
+ref_val = float((c_tail.predict(f_val, verbose=0).argmax(1) == y_val).mean())
+ref_test = float((c_tail.predict(f_test, verbose=0).argmax(1) == y_test).mean())
+curves, conv_info, convs = [], [], {}
+for C in chans:
+    cv = converter.build(c_head, c_tail, branch_at, C, init_branch=early_exit.branch_head(branchy))
+    h = converter.train(cv, f_train, y_train[idx], epochs=conv_epochs)
+    ev = {"val": converter.evaluate(cv, f_val), "test": converter.evaluate(cv, f_test)}
+    codec = min(ev["val"]["codec"], key=lambda k: ev["val"]["codec"][k].mean())
+    convs[C] = cv
+    for split, e, y in (("val", ev["val"], y_val), ("test", ev["test"], y_test)):
+        cu = converter.operating_curve(early_exit.entropy(e["p_exit"]), e["p_exit"].argmax(1) == y,
+                                       e["p_final"].argmax(1) == y, e["codec"][codec], thresholds)
+        curves.append(cu.assign(channels=C, codec=codec, split=split))
+    conv_info.append({"channels": C, "codec": codec, "code_shape": list(cv.encoder.output.shape[1:]),
+                      "bytes_shipped_by_codec_test": {k: float(v.mean()) for k, v in ev["test"]["codec"].items()},
+                      "converter_acc_test": float((ev["test"]["p_final"].argmax(1) == y_test).mean()),
+                      "converter_acc_fp32_test": float((ev["test"]["p_final_fp32"].argmax(1) == y_test).mean()),
+                      "branch_acc_test": float((ev["test"]["p_exit"].argmax(1) == y_test).mean()),
+                      "quant_max_abs_err": ev["test"]["quant_max_abs_err"], "final_loss": h["loss"][-1]})
+conv_train_s = time.perf_counter() - t0
+curve = pd.concat(curves, ignore_index=True)
+ctx.save_table("06_converter_curve", curve)
+op_val = converter.choose_operating_point(curve[curve.split == "val"], ref_val, budget=tolerance)
+op = curve[(curve.split == "test") & (curve.channels == op_val["channels"]) &
+           (curve.threshold == op_val["threshold"])].iloc[0].to_dict()
+display(pd.DataFrame(conv_info).round(4))
+
+# %% [markdown]
+# ### Against shipping the picture
+# The alternatives per input: the 48×48 crop raw, as PNG, as JPEG (OpenCV, quality 90), and — if 07 ran in this
+# reports dir — the cloud mode's measured video bytes per frame (whole camera frame, WebRTC).
+
+# %%
+imgs = converter.image_bytes(x_test)
+p07 = ctx.results_dir / "07_load.json"
+video = converter.video_bytes_per_frame(json.loads(p07.read_text())) if p07.is_file() else None
+alts = {"crop raw": imgs["raw"], "crop PNG": imgs["png"], "crop JPEG q90": imgs["jpeg_q90"]}
+if video:
+    alts["cloud video / frame (07)"] = video["bytes_per_frame"]
+op["channels"] = int(op["channels"])
+bpi = op["bytes_per_input"]
+savings = {k: (v / bpi if bpi > 0 else None) for k, v in alts.items()}  # None: nothing shipped (all exit)
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+for C, g in curve[curve.split == "test"].groupby("channels"):
+    axes[0].plot(g.bytes_per_input.clip(lower=0.5), g.overall_acc, ".-", label=f"C = {C} ({g.codec.iloc[0]})")
+for k, v in alts.items():
+    axes[0].axvline(v, ls=":", color="grey"); axes[0].text(v, axes[0].get_ylim()[0], k, rotation=90, fontsize=7, va="bottom")
+axes[0].axhline(ref_test - tolerance, color="tab:red", ls="--", lw=1, label="final-only − 1 point")
+axes[0].plot([op["bytes_per_input"]], [op["overall_acc"]], "r*", ms=14, label="operating point")
+axes[0].set_xscale("log"); axes[0].set_xlabel("uplink bytes per input (mean, test)"); axes[0].set_ylabel("overall accuracy")
+axes[0].legend(fontsize=7); axes[0].set_title("operating curves (one point per threshold T)")
+for C, g in curve[curve.split == "test"].groupby("channels"):
+    axes[1].plot(g.threshold, g.exit_fraction, "-", label=f"C = {C}")
+axes[1].set_xlabel("entropy threshold T"); axes[1].set_ylabel("fraction exiting at the edge"); axes[1].legend(fontsize=7)
+fig.suptitle(f"004's converter on this CNN — {ctx.data_label}")
+fig.tight_layout()
+ctx.save_figure(fig, "06_converter")
+display(Markdown(
+    f"**Operating point (chosen on validation):** C = {op['channels']} ({op['codec']}), T = {op['threshold']:.3f}. "
+    f"On test: {op['exit_fraction']:.1%} exit at the edge, overall accuracy {op['overall_acc']:.3f} vs final-exit-only "
+    f"{ref_test:.3f} (loss {ref_test - op['overall_acc']:+.3f}), **{op['bytes_per_input']:.1f} B per input** "
+    f"({op['bytes_shipped']:.0f} B per shipped input, NaN = none shipped). Saving: " +
+    ", ".join(f"×{v:.1f} vs {k}" if v else f"nothing shipped vs {k}" for k, v in savings.items()) +
+    ("" if video else " (07's video bytes: not available — 07 did not run in this reports dir)") +
+    f". Seed 004: 95% at the edge, up to 40× (ResNet/MobileNet, real images). "
+    + ("**Synthetic data.**" if ds.synthetic else "")))
+
+# %% [markdown]
+# ### Expected latency per network and device class
+# Device: the trunk to `pool3` from the 04 profile (this machine's TF CPU), the branch + encoder timed here,
+# each × the device class's CPU throttle (desktop 1×, phone 4×, low-end 10×: the executed-split classes).
+# Cloud: tail + restore as measured (load 1). Transfer: §5 formula with the network presets. *Predicted, not
+# executed in a browser here* (see the end of this notebook).
+
+# %%
+graph_nodes = {n.id: n for n in graph0.nodes}
+ids0 = [n.id for n in graph0.nodes]
+k_at = ids0.index(branch_at)
+trunk_dev_ms = sum(n.device_ms for n in graph0.nodes[:k_at + 1])
+tail_cloud_ms = sum(n.cloud_ms for n in graph0.nodes[k_at + 1:])
+cv_op = convs[op["channels"]]
+edge_heads_ms = early_exit.head_ms(cv_op.branch, repeats=ctx.preset.profile_repeats) + \
+    early_exit.head_ms(cv_op.encoder, repeats=ctx.preset.profile_repeats)
+restore_ms = early_exit.head_ms(cv_op.restore, repeats=ctx.preset.profile_repeats)
+crop_cloud_ms = sum(n.cloud_ms for n in graph0.nodes)
+lat_rows = []
+for dname, dc in devices.DEVICES.items():
+    edge_ms = dc.cpu_throttle * (trunk_dev_ms + dev_ratio * edge_heads_ms)
+    for net in partition.NETWORKS:
+        e = converter.expected_latency_ms(edge_ms, op["exit_fraction"], op["bytes_shipped"] if op["exit_fraction"] < 1 else 0.0,
+                                          tail_cloud_ms + restore_ms, net)
+        cloud_png = converter.expected_latency_ms(0.0, 0.0, imgs["png"], crop_cloud_ms, net)
+        lat_rows.append({"device": dname, "network": net, **e, "cloud_png_ms": cloud_png["expected_ms"],
+                         "device_only_ms": dc.cpu_throttle * sum(n.device_ms for n in graph0.nodes)})
+lat = pd.DataFrame(lat_rows)
+ctx.save_table("06_converter_latency", lat)
+display(lat.round(1))
+
+# %% [markdown]
+# ## Edgent with the converter vs Neurosurgeon's single cut
+# Options per device class and network: *device-only* (final exit), *cloud-only* (PNG crop up), every clean
+# single cut of the final-exit model shipping the raw cut tensor as uint8+zlib (**Neurosurgeon**: no exits), the
+# **branch alone** on the device (its accuracy), and **early exit + converter** at the operating point. A
+# per-input deadline must hold for the inputs that do *not* exit, so Edgent checks the **worst-case** latency
+# (`worst_ms`). Accuracy of each option is measured on test.
+
+# %%
+uint8_cut_bytes = {c["id"]: c["out_bytes"] / 4.0 + 40 for c in trunk}  # float32 profile bytes → uint8 + header values (approx.)
+ed_rows = []
+for dname, dc in devices.DEVICES.items():
+    for net in partition.NETWORKS:
+        opts = []
+        cum_dev = 0.0
+        for i, c in enumerate(trunk):
+            cum_dev += dc.cpu_throttle * c["device_ms"] / PHONE  # trunk was scaled ×PHONE above
+            if i == len(trunk) - 1:
+                opts.append({"name": "device-only", "worst_ms": cum_dev, "accuracy": ref_test, "kind": "single-cut"})
+            elif i == 0:
+                opts.append({"name": "cloud-only (PNG)", **converter.expected_latency_ms(0.0, 0.0, imgs["png"], crop_cloud_ms, net),
+                             "accuracy": ref_test, "kind": "single-cut"})
+            else:
+                rest = sum(t["cloud_ms"] for t in trunk[i + 1:])
+                opts.append({"name": f"cut @{c['id']}", **converter.expected_latency_ms(cum_dev, 0.0, uint8_cut_bytes[c["id"]], rest, net),
+                             "accuracy": ref_test, "kind": "single-cut"})
+        for o in opts:
+            o.setdefault("expected_ms", o["worst_ms"])
+        edge_ms = dc.cpu_throttle * (trunk_dev_ms + dev_ratio * edge_heads_ms)
+        ee = converter.expected_latency_ms(edge_ms, op["exit_fraction"], op["bytes_shipped"] if op["exit_fraction"] < 1 else 0.0,
+                                           tail_cloud_ms + restore_ms, net)
+        opts.append({"name": f"exit1 + converter C={op['channels']}", **ee, "accuracy": op["overall_acc"], "kind": "exit"})
+        opts.append({"name": "exit1 only (device)", "worst_ms": edge_ms, "expected_ms": edge_ms,
+                     "accuracy": float(np.mean(conv_info[chans.index(op["channels"])]["branch_acc_test"])), "kind": "exit"})
+        for d in deadlines:
+            ed = converter.edgent_plan(opts, d)
+            ns = converter.edgent_plan([o for o in opts if o["kind"] == "single-cut"], d)
+            ed_rows.append({"device": dname, "network": net, "deadline_ms": d,
+                            "edgent": ed.get("name") if ed["feasible"] else "infeasible",
+                            "edgent_acc": ed.get("accuracy"), "edgent_worst_ms": ed.get("worst_ms"),
+                            "edgent_expected_ms": ed.get("expected_ms"),
+                            "neurosurgeon": ns.get("name") if ns["feasible"] else "infeasible",
+                            "neurosurgeon_acc": ns.get("accuracy"), "neurosurgeon_ms": ns.get("worst_ms"),
+                            "reason": ed.get("reason") or ns.get("reason")})
+edgent = pd.DataFrame(ed_rows)
+ctx.save_table("06_edgent", edgent)
+display(edgent[edgent.device == "phone"].pivot_table(index="network", columns="deadline_ms", values="edgent", aggfunc="first"))
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True)
+for ax, (dname, g) in zip(axes, edgent.groupby("device", sort=False)):
+    for net, gg in g.groupby("network"):
+        ax.step(gg.deadline_ms, gg.edgent_acc.fillna(0), where="post", label=f"Edgent · {net}")
+        ax.step(gg.deadline_ms, gg.neurosurgeon_acc.fillna(0), where="post", ls=":", label=f"single cut · {net}")
+    ax.set_xscale("log"); ax.set_xlabel("deadline (ms)"); ax.set_title(dname)
+axes[0].set_ylabel("accuracy of the chosen plan (0 = infeasible)"); axes[-1].legend(fontsize=6)
+fig.suptitle(f"Accuracy vs deadline (predicted, worst-case latency) — {ctx.data_label}")
+fig.tight_layout()
+ctx.save_figure(fig, "06_edgent")
+
+# %% [markdown]
+# ## Executed in Chromium: the converter cut and a sample of Edgent's plans
+# The converter is folded into one chain model (`trunk → pool3 → conv_encC → conv_decC → tail`,
+# `hybridlib.converter_exec`) and run with the executed-split machinery (`hybridlib.split`): the page runs
+# trunk + encoder in TF.js (wasm) under the device class's DevTools CPU throttling and the network preset's
+# DevTools emulation, encodes the 6×6×C code as uint8 + zlib (what the page can make), POSTs it to the real
+# server's `/split/conv_encC` (restore + tail) and times each stage; `up_bytes` is the body it sent. The page
+# does **not** run the branch: every input ships, i.e. this is the non-exited path, the one the deadline is
+# checked on (`worst_ms`). Edgent's sampled plans (phone; each network; a few deadlines) run the same way —
+# device-only = the output cut, cloud-only = the `input` cut (the page uploads the uint8 crop + zlib, not a PNG),
+# single cuts = that layer. "exit1 only" cannot run on this chain model and is left out.
+
+# %%
+from hybridlib import browser, converter_exec
+
+exec_res = None
+exec_repeats = int(exec_repeats or (2 if ctx.preset.name == "smoke" else 3))
+exec_networks = tuple(exec_networks or (("lte",) if ctx.preset.name == "smoke" else ("3g", "lte", "wifi")))
+try:
+    if not browser.have_chromium():
+        raise RuntimeError("Chromium not found")
+    C_op = op["channels"]
+    chain_h5 = converter_exec.save_chain(trunk_model, convs[C_op], ctx.artifacts_dir / "converter" / f"emotion_cnn_conv{C_op}.h5")
+    out_layer = trunk_model.layers[-1].name
+    sample = edgent[(edgent.device == "phone") & edgent.deadline_ms.isin(exec_deadlines)].copy()
+    def _cut(name):
+        if name == "device-only":
+            return out_layer
+        if name.startswith("cloud-only"):
+            return "input"
+        if name.startswith("cut @"):
+            return name[5:]
+        if name.startswith("exit1 + converter"):
+            return f"conv_enc{C_op}"
+        return None
+    sample["cut"] = sample.edgent.map(lambda n: _cut(n) if n != "infeasible" else None)
+    cuts_run = sorted({f"conv_enc{C_op}", *[c for c in sample.cut.dropna()]}, key=str)
+    t0 = time.perf_counter()
+    xdf = converter_exec.execute(chain_h5, C_op, devices=("phone",), networks=tuple(exec_networks),
+                                 repeats=exec_repeats, warmup=1, extra_cuts=tuple(c for c in cuts_run if c != f"conv_enc{C_op}"),
+                                 cache_dir=ctx.artifacts_dir / "converter")
+    exec_s = time.perf_counter() - t0
+    med = xdf.groupby(["cut", "network"])[["head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms", "total_ms",
+                                           "up_bytes"]].median().reset_index()
+    ctx.save_table("06_converter_executed", xdf.drop(columns=[c for c in xdf.columns if xdf[c].dtype == object and c not in
+                                                               ("cut", "device", "network", "mode", "codec", "dtype")]))
+    display(med.round(1))
+    sample = sample.merge(med[["cut", "network", "total_ms"]].rename(columns={"total_ms": "measured_ms"}),
+                          on=["cut", "network"], how="left")
+    sample["met"] = np.where(sample.measured_ms.notna(), sample.measured_ms <= sample.deadline_ms, None)
+    display(sample[["network", "deadline_ms", "edgent", "cut", "edgent_worst_ms", "measured_ms", "met"]].round(1))
+    conv_row = med[med.cut == f"conv_enc{C_op}"]
+    exec_res = {"channels": C_op, "device": "phone", "networks": list(exec_networks), "repeats": exec_repeats,
+                "wire": "uint8+zlib", "run_s": exec_s,
+                "converter_stages_median": conv_row.to_dict("records"),
+                "stages_median": med.to_dict("records"),
+                "edgent_sample": sample.to_dict("records"),
+                "edgent_hit_rate": float(sample.met[sample.measured_ms.notna()].astype(float).mean()) if sample.measured_ms.notna().any() else None,
+                "browser_probs_vs_keras_max_abs": None,
+                "device_readback": xdf.attrs.get("device"), "link_readback": xdf.attrs.get("link")}
+    # browser vs Keras on the same (synthetic, seeded) input through the converter cut (uint8 on the wire)
+    from hybridlib import export, split as hsplit
+    km = export.load_model(chain_h5)
+    xin = hsplit.example_input(tuple(int(d) for d in km.input_shape[1:]), 0)
+    ref = km.predict(xin if xin.ndim == 4 else xin[None], verbose=0)[0]
+    pb = np.asarray(xdf.attrs["probs"][f"conv_enc{C_op}"], dtype=float)
+    exec_res["browser_probs_vs_keras_max_abs"] = float(np.abs(pb - ref).max())
+    display(Markdown(f"Converter C = {C_op} executed on **phone** ({', '.join(exec_networks)}): "
+                     + "; ".join(f"{r.network}: {r.up_bytes:.0f} B up, head {r.head_ms:.1f} ms, encode {r.encode_ms:.1f}, "
+                                 f"upload {r.upload_ms:.1f}, tail {r.tail_ms:.1f}, download {r.download_ms:.1f}, "
+                                 f"total {r.total_ms:.1f} ms" for r in conv_row.itertuples())
+                     + f". Browser probabilities vs Keras (uint8 wire): max |Δ| = {exec_res['browser_probs_vs_keras_max_abs']:.2e}. "
+                     + f"Edgent sample: deadline met in {exec_res['edgent_hit_rate']:.0%} of executed plans "
+                       "(predicted = §5 cost model from the TF CPU profile × throttle; measured = page clock)."
+                     if exec_res["edgent_hit_rate"] is not None else ""))
+except Exception as e:  # noqa: BLE001 — recorded, visible in summary.md
+    ctx.skip("06 converter executed in Chromium", f"{type(e).__name__}: {e}")
+    display(Markdown(f"**Executed part skipped:** {type(e).__name__}: {e}"))
+
 # %%
 runtime_s = time.perf_counter() - t_start
 res = {
@@ -161,9 +428,51 @@ res = {
                          "device_cloud_ratio": dev_ratio},
     "planner": plans.drop(columns="choice").to_dict("records"),
     "runtime_s": runtime_s,
+    "converter": {
+        "design": "exit1 + 1x1-conv encoder (C ch) at branch_at; uint8 wire codec + lossless; cloud 1x1 restore + frozen tail",
+        "trunk": "frozen (trunk and tail); joint weighted loss w_exit=1, w_final=1 over branch+encoder+restore; branch warm-started from exit1",
+        "channels": list(chans), "epochs": conv_epochs, "n_train": int(len(idx)), "train_s": conv_train_s,
+        "reference_acc_val": ref_val, "reference_acc_test": ref_test, "per_channels": conv_info,
+        "curve": curve.to_dict("records"), "budget": tolerance,
+        "operating_point": {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v) for k, v in op.items()},
+        "operating_point_val": op_val,
+        "accuracy_loss": ref_test - float(op["overall_acc"]),
+        "alternatives_bytes": alts, "image_bytes": imgs, "video_07": video,
+        "savings": savings,
+        "latency": lat.to_dict("records"),
+        "latency_inputs": {"trunk_device_ms_desktop": trunk_dev_ms, "edge_heads_ms": edge_heads_ms,
+                           "tail_cloud_ms": tail_cloud_ms, "restore_ms": restore_ms, "device_cloud_ratio": dev_ratio},
+        "edgent": edgent.to_dict("records"),
+        "executed": exec_res,
+    },
 }
 ctx.save_result("early_exit", res)
 display(Markdown(f"**Edge exit fraction {res['edge_exit_fraction']:.1%}** at T = {T:.3f}; bandwidth reduction vs "
                  f"cloud-only: " + ", ".join(f"{k.replace('early exit + ', '')} ×{v['reduction_vs_cloud']:.2f}"
                                               for k, v in res["bandwidth"].items() if k.startswith("early")) +
                  f" (runtime {runtime_s:.0f} s)."))
+
+# %% [markdown]
+# ## Beside the seeds
+# 004 reports up to 95% of test images answered at the edge and up to 40× less bandwidth (ResNet/MobileNet
+# on real images, a phone GPU via TVM); Edgent plots accuracy against the deadline. Ours, measured here, on
+# the data named in the title (synthetic when labelled so):
+
+# %%
+cv_res = res["converter"]
+ex = cv_res["executed"] or {}
+display(pd.DataFrame([
+    {"claim": "inputs answered at the edge", "seed": "004: up to 95%",
+     "here": f"{op['exit_fraction']:.1%} (converter operating point, test)"},
+    {"claim": "bandwidth saving vs the 48×48 crop", "seed": "004: up to 40×",
+     "here": (f"×{savings['crop raw']:.1f} raw, ×{savings['crop JPEG q90']:.1f} vs JPEG" if savings["crop raw"] else
+              "nothing shipped at the operating point")},
+    {"claim": "vs cloud mode's video bytes per frame", "seed": "—",
+     "here": (f"×{savings['cloud video / frame (07)']:.0f}" if savings.get("cloud video / frame (07)") else
+              "not available (07 did not run in this reports dir)" if not video else "nothing shipped")},
+    {"claim": "accuracy loss at the operating point", "seed": "004: 'higher total accuracy'",
+     "here": f"{cv_res['accuracy_loss']:+.3f} vs final exit only (budget {tolerance})"},
+    {"claim": "Edgent plans meeting their deadline when executed", "seed": "Edgent: accuracy vs deadline figure",
+     "here": (f"{ex['edgent_hit_rate']:.0%} of {len(ex['edgent_sample'])} sampled (phone)" if ex.get("edgent_hit_rate") is not None
+              else "not executed")},
+]))

@@ -61,6 +61,11 @@ class Preset:
     # 04/05: which models to profile; 04: also profile the emotion CNN in TF.js (Chromium, wasm)
     profile_models: tuple[str, ...] = ("emotion_cnn", "alexnet")
     profile_browser: bool = True
+    # 09_split: executed splits, one entry per model: (model, cuts to run (0 = every cut point),
+    # networks, device classes, server loads); repeats/warm-up per cut
+    split_cases: tuple[tuple[str, int, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = ()
+    split_repeats: int = 5
+    split_warmup: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +81,7 @@ PRESETS: dict[str, Preset] = {
         profile_repeats=3, predictor_corpus=40, profile_models=("emotion_cnn",), profile_browser=False,
         exit_epochs=1,
         load_users=(1, 2), load_duration_s=4.0, load_fps=10, load_size=(320, 240),
+        split_cases=(("emotion_cnn", 3, ("wifi",), ("phone",), ("idle",)),), split_repeats=3, split_warmup=1,
     ),
     "quick": Preset(
         name="quick", data_size="quick",
@@ -86,6 +92,10 @@ PRESETS: dict[str, Preset] = {
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,
         load_users=(1, 2, 4, 6), load_duration_s=10.0, load_fps=15, load_size=(640, 480),
+        # AlexNet is full-only: its phone-class TF.js profile (62 MB uint8 model in the page, 4× CPU)
+        # takes minutes and its load did not complete on this shared box (see splitstudy docs)
+        split_cases=(("emotion_cnn", 5, ("3g", "wifi"), ("phone", "desktop"), ("idle",)),),
+        split_repeats=5, split_warmup=2,
     ),
     "full": Preset(
         name="full", data_size="full",
@@ -97,6 +107,9 @@ PRESETS: dict[str, Preset] = {
         exit_epochs=15,
         load_users=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), load_duration_s=30.0, load_fps=15,
         load_size=(640, 480),
+        split_cases=(("emotion_cnn", 0, ("3g", "lte", "wifi"), ("desktop", "phone"), ("idle", "loaded")),
+                     ("alexnet", 0, ("3g", "lte", "wifi"), ("desktop", "phone"), ("idle", "loaded"))),
+        split_repeats=11, split_warmup=3,
     ),
 }
 

@@ -14,6 +14,15 @@ cached costs (DESIGN §11: never re-run the model for every candidate cut). Here
 * the fixed cost of a ``tf.function`` call (timed on an identity) is subtracted from each
   layer (``ms``; the raw median is ``ms_raw``), else 50 tiny layers add up to a phantom
   whole-model time several times the real one.
+* **profiles that add up** (:func:`reconcile`): isolated layers do *not* sum to the whole
+  model (issue 12: the emotion CNN's Σ ``ms`` was 16% of its whole-model time on the device
+  side), because a model run pays costs no isolated layer shows. So the whole model and two
+  *prefix* sub-models (heads ending at single-tensor cuts) are timed in the same interleaved
+  rounds, and the residual is split, by measurement, into a **per-layer dispatch** cost
+  (``dispatch_ms``, added to every compute layer: ``layer_ms = ms + dispatch_ms``) and a
+  **per-inference fixed** cost (``fixed_ms``); Σ ``layer_ms`` + ``fixed_ms`` == ``model_ms``
+  exactly. :func:`to_graph` puts the fixed cost on the first compute layer (device side) and
+  the output layer (cloud side), where a single-cut plan pays it exactly once per side used.
 * ``out_bytes`` = float32 size of the layer's output (batch 1).
 * **energy**: there is no power meter here. Device energy is a *model*:
   ``device_mj = device_ms × active_w`` with ``active_w`` = 2.0 W by default, the order of a
@@ -154,6 +163,114 @@ def round_robin(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int) -> 
     return times
 
 
+@dataclass(frozen=True)
+class Reconciliation:
+    """How one side's per-layer profile adds up to its whole-model time.
+
+    Reconciled cost of compute layer i: ``scale * ms_i + dispatch_ms``; plus ``fixed_ms``
+    once per inference. By construction Σ reconciled + ``fixed_ms`` == ``model_ms``.
+    """
+
+    model_ms: float
+    layers_ms: float  # Σ isolated (call-overhead-subtracted) layer medians
+    n_layers: int  # compute layers (the input layer excluded)
+    fixed_ms: float
+    dispatch_ms: float
+    scale: float
+    probes: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def residual_ms(self) -> float:
+        return self.model_ms - self.layers_ms
+
+    def layer_ms(self, ms: float) -> float:
+        return self.scale * ms + self.dispatch_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "residual_ms": self.residual_ms}
+
+
+def reconcile(layer_ms: Sequence[float], model_ms: float,
+              probes: Sequence[tuple[int, float]] = ()) -> Reconciliation:
+    """Attribute the gap between Σ isolated layer times and the whole-model time.
+
+    ``layer_ms``: isolated medians of the compute layers in topological order; ``model_ms``:
+    the whole model's median; ``probes``: ``(k, T_k)`` = measured median of the *prefix*
+    sub-model made of the first ``k`` compute layers (a head at a single-tensor cut).
+
+    Why this split and not a plain proportional rescale: a head sub-model on the device and
+    a tail sub-model in the cloud are each one model call, so a cost that a call pays once
+    (function entry, input/output handling) must be charged once per side used, while a
+    cost that every op pays inside a graph (executor dispatch, kernel launch, allocation)
+    grows with the layers a side runs. Which of the two the residual is, is measured: with
+    ``R = model_ms − Σ ms`` and per-layer dispatch ``d``, the prefix model is predicted as
+    ``T_k ≈ (R − n·d) + Σ_{i<k} ms_i + k·d``; ``d`` is the least-squares fit over the
+    probes, clamped to ``[0, R/n]`` (both parts are costs), and ``fixed = R − n·d`` keeps
+    the identity with the whole model exact. Without probes ``d = 0`` (all fixed). If the
+    layers *over*-count (``R < 0``: e.g. TF.js reads every isolated layer back, the whole
+    model once), the excess is per-layer measurement cost and every layer is scaled by
+    ``model_ms / Σ ms`` instead (``fixed = d = 0``).
+    """
+    ms = [max(float(v), 0.0) for v in layer_ms]
+    n = len(ms)
+    if n == 0:
+        raise InputError("reconcile: no compute layers")
+    if not (np.isfinite(model_ms) and model_ms >= 0):
+        raise InputError(f"reconcile: model_ms must be a finite number ≥ 0, got {model_ms!r}")
+    total = float(sum(ms))
+    resid = float(model_ms) - total
+    pr = tuple((int(k), float(t)) for k, t in probes)
+    for k, _t in pr:
+        if not 0 < k <= n:
+            raise InputError(f"reconcile: probe prefix length {k} outside 1..{n}")
+    if resid < 0:
+        return Reconciliation(float(model_ms), total, n, 0.0, 0.0,
+                              float(model_ms) / total if total > 0 else 1.0, pr)
+    d = 0.0
+    if pr:
+        prefix = np.cumsum([0.0, *ms])
+        num = den = 0.0
+        for k, t in pr:
+            a = t - resid - prefix[k]
+            num += a * (n - k)
+            den += (n - k) ** 2
+        if den > 0:
+            d = min(max(-num / den, 0.0), resid / n)
+    return Reconciliation(float(model_ms), total, n, resid - n * d, d, 1.0, pr)
+
+
+def single_cuts(layers: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """Layers (``(name, inbound names)`` in topological order) after which one tensor alone
+    carries everything later layers need: the cut points of a single-cut split (the input
+    and the output included). An inception block's branches are not cut points."""
+    pos = {name: i for i, (name, _) in enumerate(layers)}
+    last_use: dict[int, int] = {}
+    for j, (_name, inb) in enumerate(layers):
+        for src in inb:
+            i = pos[src]
+            last_use[i] = max(last_use.get(i, i), j)
+    out = []
+    for i, (name, _) in enumerate(layers):
+        # no tensor produced before i is still needed after i
+        if all(u >= i or lu <= i for u, lu in last_use.items()):
+            out.append(name)
+    return out
+
+
+def _probe_cuts(cuts: Sequence[str], names: Sequence[str], n: int = 2) -> list[str]:
+    """Up to ``n`` interior cut points spread over the layer count (for :func:`reconcile`)."""
+    inner = [c for c in cuts if 0 < names.index(c) < len(names) - 1]
+    if not inner:
+        return []
+    picks = []
+    for q in range(1, n + 1):
+        target = q * (len(names) - 1) / (n + 1)
+        best = min(inner, key=lambda c: abs(names.index(c) - target))
+        if best not in picks:
+            picks.append(best)
+    return picks
+
+
 def time_model_layers(model: tf_keras.Model, repeats: int = 5, warmup: int = 2, batch: int = 1,
                       seed: int = 0) -> list[dict[str, Any]]:
     """Per-layer median latency of ``model`` in this process (its thread settings apply)."""
@@ -186,6 +303,16 @@ def time_model_layers(model: tf_keras.Model, repeats: int = 5, warmup: int = 2, 
             row["_fn"] = len(fns)
             fns.append(lambda _f=fn, _a=arg: _f(_a))
         rows.append(row)
+    # prefix sub-models (heads) at interior single-tensor cuts: they tell a per-layer
+    # dispatch cost from a per-inference fixed one (see reconcile)
+    cuts = single_cuts([(r["layer"], r["inputs"]) for r in rows])
+    probes = _probe_cuts(cuts, names)
+    probe_fn: dict[str, int] = {}
+    for name in probes:
+        head = keras.Model(model.inputs, model.get_layer(name).output)
+        hf = tf.function(lambda a, _h=head: _h(a, training=False))
+        probe_fn[name] = len(fns)
+        fns.append(lambda _f=hf: _f(x))
     times = round_robin(fns, repeats, warmup)
     overhead = statistics.median(times[0])
     model_ms = statistics.median(times[1])
@@ -199,7 +326,26 @@ def time_model_layers(model: tf_keras.Model, repeats: int = 5, warmup: int = 2, 
             row.update(ms=max(ms - overhead, 0.0), ms_raw=ms, ms_min=min(ts), ms_all=ts)
         row["model_ms"] = model_ms
         row["call_overhead_ms"] = overhead
+    probe_k = [(names.index(p), statistics.median(times[probe_fn[p]])) for p in probes]
+    _apply_reconciliation(rows, model_ms, probe_k)
     return rows
+
+
+def _apply_reconciliation(rows: list[dict[str, Any]], model_ms: float,
+                          probes: Sequence[tuple[int, float]]) -> Reconciliation:
+    """Add ``layer_ms``/``fixed_ms``/``dispatch_ms``/``cost_scale`` to one side's rows.
+
+    ``probes`` are ``(position of the cut layer, ms)``; the input layer is position 0, so the
+    position is also the number of compute layers in the prefix."""
+    compute = [r for r in rows if r["index"] > 0]
+    rec = reconcile([r["ms"] for r in compute], model_ms, probes)
+    for r in rows:
+        r["layer_ms"] = rec.layer_ms(r["ms"]) if r["index"] > 0 else 0.0
+        r["fixed_ms"] = rec.fixed_ms
+        r["dispatch_ms"] = rec.dispatch_ms
+        r["cost_scale"] = rec.scale
+        r["probes"] = " ".join(f"{k}:{t:.4f}" for k, t in rec.probes)
+    return rec
 
 
 def _profile_worker(spec: ProfileSpec) -> list[dict[str, Any]]:
@@ -259,9 +405,22 @@ def profile_model(model: str, repeats: int = 5, warmup: int = 2, sides: Sequence
 
 # ------------------------------------------------------------------------------ TF.js
 
+#: loads the model before any CPU throttling, with retries: AlexNet's 15 shards (62 MB) take
+#: tens of seconds to fetch, and Chromium aborts in-flight fetches with
+#: ``net::ERR_NETWORK_CHANGED`` whenever an interface appears or goes (here: other jobs'
+#: network namespaces / veth pairs for tc shaping), which surfaced as "Failed to fetch"
+LOAD_JS = r"""
+async (name) => {
+  for (let attempt = 0; ; attempt++) {
+    try { window.__hlProfModel = await tf.loadLayersModel(`/model/${name}/model.json`); return attempt; }
+    catch (e) { if (attempt >= 5) throw e; await new Promise(r => setTimeout(r, 3000)); }
+  }
+}
+"""
+
 PROFILE_JS = r"""
-async ([name, repeats, warmup]) => {
-  const model = await tf.loadLayersModel(`/model/${name}/model.json`);
+async ([name, repeats, warmup, probeNames]) => {
+  const model = window.__hlProfModel || await tf.loadLayersModel(`/model/${name}/model.json`);
   const layers = model.layers;
   const probe = tf.model({inputs: model.inputs, outputs: layers.map(l => l.output)});
   const shape = model.inputs[0].shape.map(d => d === null ? 1 : d);
@@ -292,41 +451,89 @@ async ([name, repeats, warmup]) => {
       : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
     rows.push({layer: l.name, ms: m, ms_all: ts});
   }
-  const t = []; for (let i = 0; i < warmup + repeats; i++) {
-    const s = performance.now(); const y = model.predict(x); y.dataSync(); y.dispose();
-    if (i >= warmup) t.push(performance.now() - s); }
-  t.sort((a, b) => a - b);
+  // the whole model and the prefix (head) sub-models, interleaved round by round
+  const runners = [model, ...(probeNames || []).map(
+    n => tf.model({inputs: model.inputs, outputs: model.getLayer(n).output}))];
+  const tt = runners.map(() => []);
+  for (let i = 0; i < warmup + repeats; i++) {
+    runners.forEach((m, j) => {
+      const s = performance.now(); const y = m.predict(x); y.dataSync(); y.dispose();
+      if (i >= warmup) tt[j].push(performance.now() - s);
+    });
+  }
+  const med = a => { const b = a.slice().sort((p, q) => p - q); const h = b.length >> 1;
+    return b.length % 2 ? b[h] : (b[h - 1] + b[h]) / 2; };
   acts.forEach(a => a.dispose()); x.dispose();
-  return {backend: tf.getBackend(), rows, model_ms: t[Math.floor(t.length / 2)]};
+  return {backend: tf.getBackend(), rows, model_ms: med(tt[0]),
+          probe_ms: tt.slice(1).map(med)};
 }
 """
 
 
+def set_cpu_throttle(page: Any, rate: float) -> float:
+    """Slow ``page``'s CPU ``rate``× with DevTools' ``Emulation.setCPUThrottlingRate``
+    (Lighthouse's mobile preset is 4×); returns the rate applied. Uses
+    :func:`hybridlib.devices.apply_device` semantics where that module exists, else its own
+    CDP session (kept on the page so it is not garbage-collected)."""
+    if not (np.isfinite(rate) and rate >= 1):
+        raise InputError(f"cpu_throttle must be a number ≥ 1 (1 = no throttling), got {rate!r}")
+    cdp = page.context.new_cdp_session(page)
+    try:
+        from .devices import DeviceClass, apply_device
+    except ImportError:  # the execution half not merged: same protocol call, done here
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": float(rate)})
+    else:
+        apply_device(cdp, DeviceClass(f"{rate:g}x", float(rate), "profiling throttle"))
+    page._hl_cdp = cdp  # noqa: SLF001 - keep the session alive as long as the page
+    return float(rate)
+
+
 def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2, backend: str = "wasm",
-                 power: PowerModel = PowerModel(), workdir: str | Path | None = None) -> pd.DataFrame:
+                 power: PowerModel = PowerModel(), workdir: str | Path | None = None,
+                 cpu_throttle: float = 1.0, quantize: str = "none") -> pd.DataFrame:
     """Per-layer latency of ``model`` in TF.js inside headless Chromium (device side).
 
     Exports the model as an fp32 TF.js layers model (:mod:`hybridlib.export`), loads it in
     the harness page and times ``layer.apply`` + ``dataSync`` per layer (median of
-    ``repeats`` after ``warmup``). The backend actually used is recorded in every row.
+    ``repeats`` after ``warmup``), then the whole model and two prefix sub-models in
+    interleaved rounds, and reconciles the two (:func:`reconcile`). ``cpu_throttle`` > 1
+    slows the page with DevTools CPU throttling *before* anything is timed, so the profile
+    is that of the device class the split is executed on (``desktop`` = 1, ``phone`` = 4).
+    The backend and the rate actually used are recorded in every row. ``quantize="uint8"``
+    stores the weights as uint8 (TF.js de-quantises them at load, so the compute is fp32
+    either way): AlexNet's 250 MB of fp32 weights are a quarter of that to load.
     """
     import tempfile
 
     import pandas as pd
+    import tf_keras as keras
 
     from hybridlib import browser, export
 
     keras_model = _build(model) if isinstance(model, str) else model
+    names = [l.name for l in keras_model.layers]
+    inbound = [(l.name, [] if isinstance(l, keras.layers.InputLayer) else _inbound(l))
+               for l in keras_model.layers]
+    probes = _probe_cuts(single_cuts(inbound), names)
     with tempfile.TemporaryDirectory(prefix="hl-prof-", dir=workdir) as td:
         out = Path(td) / "m"
-        export.export_tfjs(keras_model, out)
-        with browser.tfjs_session({"m": out}, backend=backend, timeout_s=300) as (page, _url):
-            res = page.evaluate(PROFILE_JS, ["m", repeats, warmup])
+        export.export_tfjs(keras_model, out, quantize)
+        with browser.tfjs_session({"m": out}, backend=backend, timeout_s=600) as (page, _url):
+            page.evaluate(LOAD_JS, "m")
+            rate = set_cpu_throttle(page, cpu_throttle) if cpu_throttle != 1 else 1.0
+            res = page.evaluate(PROFILE_JS, ["m", repeats, warmup, probes])
     df = pd.DataFrame(res["rows"])
     df["model"] = keras_model.name
     df["model_ms"] = res["model_ms"]
+    df["index"] = df["layer"].map({n: i for i, n in enumerate(names)})
+    rows = df.to_dict("records")
+    _apply_reconciliation(rows, float(res["model_ms"]),
+                          [(names.index(p), float(t)) for p, t in zip(probes, res["probe_ms"])])
+    df = pd.DataFrame(rows)
     prov = _provenance("device", f"tfjs-{res['backend']}", 1, repeats, warmup)
     prov["chromium"] = browser.chromium_version()
+    prov["cpu_throttle"] = rate
+    prov["weights"] = quantize
     for k, v in prov.items():
         df[k] = v
     df["energy_mj"] = df["ms"].map(power.energy_mj)
@@ -334,24 +541,80 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     return df
 
 
-def _tfjs_worker(args: tuple[str, int, int]) -> pd.DataFrame:
-    model, repeats, warmup = args
-    return profile_tfjs(model, repeats=repeats, warmup=warmup)
+def _tfjs_worker(args: tuple[Any, ...]) -> pd.DataFrame:
+    """``(model, repeats, warmup[, cpu_throttle[, quantize]])`` → :func:`profile_tfjs`."""
+    model, repeats, warmup, *rest = args
+    return profile_tfjs(model, repeats=repeats, warmup=warmup, cpu_throttle=rest[0] if rest else 1.0,
+                        quantize=rest[1] if len(rest) > 1 else "none")
 
 
 # ------------------------------------------------------------------------------ graphs
 
 
+def side_costs(rows: pd.DataFrame, reconciled: bool = True) -> tuple[dict[str, float], float]:
+    """Per-layer ms and the per-inference fixed ms of one side's profile rows.
+
+    ``reconciled``: the :func:`reconcile` costs (``layer_ms``/``fixed_ms``; tables written
+    before those columns existed are reconciled here from ``model_ms`` without probes, i.e.
+    the whole residual is fixed); else the isolated ``ms`` and no fixed cost (the old view).
+    """
+    ms = {str(k): float(v) for k, v in zip(rows["layer"], rows["ms"])}
+    if not reconciled:
+        return ms, 0.0
+    if "layer_ms" in rows and rows["layer_ms"].notna().all():
+        return ({str(k): float(v) for k, v in zip(rows["layer"], rows["layer_ms"])},
+                float(rows["fixed_ms"].iloc[0]))
+    order = rows.sort_values("index")
+    compute = order[order["index"] > 0]
+    rec = reconcile(compute["ms"].tolist(), float(rows["model_ms"].iloc[0]))
+    out = {str(k): (rec.layer_ms(float(v)) if i > 0 else 0.0)
+           for k, v, i in zip(order["layer"], order["ms"], order["index"])}
+    return out, rec.fixed_ms
+
+
+def reconciliation_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per model × side × backend (× cpu_throttle): Σ isolated layers, Σ reconciled
+    layers + fixed, the whole-model time, and the split of the residual (issue 12's check)."""
+    import pandas as pd
+
+    keys = [k for k in ("model", "side", "backend", "cpu_throttle") if k in table]
+    out = []
+    t = table.copy()
+    if "cpu_throttle" in t:
+        t["cpu_throttle"] = t["cpu_throttle"].fillna(1.0)
+    for key, g in t.groupby(keys, dropna=False):
+        costs, fixed = side_costs(g)
+        out.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                    "layers": int((g["index"] > 0).sum()), "sum_isolated_ms": float(g["ms"].sum()),
+                    "sum_layers_ms": float(sum(costs.values())), "fixed_ms": fixed,
+                    "dispatch_ms": float(g["dispatch_ms"].iloc[0]) if "dispatch_ms" in g else 0.0,
+                    "model_ms": float(g["model_ms"].iloc[0]),
+                    "reconciled_ms": float(sum(costs.values())) + fixed})
+    df = pd.DataFrame(out)
+    df["isolated_share"] = df["sum_isolated_ms"] / df["model_ms"]
+    return df
+
+
 def to_graph(table: pd.DataFrame, model: str | None = None, device: str = "tf-cpu",
-             name: str | None = None, input_itemsize: int = 4) -> Graph:
+             name: str | None = None, input_itemsize: int = 4, cpu_throttle: float | None = None,
+             reconciled: bool = True) -> Graph:
     """A §5 partition graph from a tidy profile: layers → nodes, inbound links → edges.
 
-    ``device`` picks the device-side backend rows (``tf-cpu`` or ``tfjs-wasm``); the cloud
-    side is always TF with all cores. Every layer stays a node (identities such as Dropout
-    too: they never change the optimum and keep layer names intact). ``input_itemsize``
-    sets how the input travels: 4 = float32 as the model sees it (the §5 example), 1 =
-    the camera's uint8 pixels (scaling to [0, 1] is outside the model, see
-    :func:`hybridlib.models.preprocess`).
+    ``device`` picks the device-side backend rows (``tf-cpu`` or ``tfjs-wasm``) and
+    ``cpu_throttle`` the device class they were taken on (TF.js rows; required when the table
+    holds several); the cloud side is always TF with all cores. Every layer stays a node
+    (identities such as Dropout too: they never change the optimum and keep layer names
+    intact). ``input_itemsize`` sets how the input travels: 4 = float32 as the model sees it
+    (the §5 example), 1 = the camera's uint8 pixels (scaling to [0, 1] is outside the model,
+    see :func:`hybridlib.models.preprocess`).
+
+    ``reconciled`` (default): node costs are the reconciled per-layer costs and each side's
+    per-inference fixed cost (:func:`reconcile`) is added to the *first compute layer*'s
+    ``device_ms`` (a head pays it iff the device runs any layer) and to the *output layer*'s
+    ``cloud_ms`` (a tail pays it iff the cloud runs any layer). Both are exact for
+    ``schedule="single"`` plans of graphs whose every layer descends from the first compute
+    layer (the study's models); a multi-switch plan would pay the fixed cost once per cloud
+    segment and is under-charged. The node's ``meta`` records what was added.
     """
     if input_itemsize not in (1, 2, 4):
         raise InputError(f"input_itemsize must be 1, 2 or 4 bytes, got {input_itemsize!r}")
@@ -361,26 +624,46 @@ def to_graph(table: pd.DataFrame, model: str | None = None, device: str = "tf-cp
     if t.empty:
         raise InputError(f"no profile rows for model {model!r}")
     dev = t[(t["side"] == "device") & (t["backend"] == device)]
+    if "cpu_throttle" in dev:
+        rates = dev["cpu_throttle"].fillna(1.0)
+        if cpu_throttle is not None:
+            dev = dev[rates == float(cpu_throttle)]
+        elif rates.nunique() > 1:
+            raise InputError(f"profile holds {device} rows at several cpu_throttle rates "
+                             f"({sorted(rates.unique())}): pass cpu_throttle")
+    elif cpu_throttle not in (None, 1, 1.0):
+        dev = dev.iloc[0:0]
     cl = t[t["side"] == "cloud"]
     if dev.empty or cl.empty:
-        raise InputError(f"profile lacks {'device (' + device + ')' if dev.empty else 'cloud'} rows "
+        what = "device (" + device + (f" at cpu_throttle {cpu_throttle:g}" if cpu_throttle else "") + ")"
+        raise InputError(f"profile lacks {what if dev.empty else 'cloud'} rows "
                          f"for model {model or t['model'].iloc[0]!r}")
+    dev_ms, dev_fixed = side_costs(dev, reconciled)
+    cl_ms, cl_fixed = side_costs(cl, reconciled)
     dev = dev.set_index("layer")
-    cl = cl.set_index("layer")
+    meta_src = cl.sort_values("index").set_index("layer")
+    order = list(meta_src.index)
+    first_compute, last = order[1] if len(order) > 1 else order[0], order[-1]
     nodes, edges = [], []
-    meta_src = cl.sort_values("index")
     for layer, r in meta_src.iterrows():
         d = dev.loc[layer]
-        nodes.append({"id": layer, "device_ms": float(d["ms"]), "cloud_ms": float(r["ms"]),
-                      "out_bytes": float(r["out_bytes"]), "device_mj": float(d["energy_mj"]),
-                      "meta": {"type": r["type"], "out_shape": list(r["out_shape"])}})
+        power = float(d["power_w"]) if "power_w" in dev and np.isfinite(d["power_w"]) else \
+            (float(d["energy_mj"]) / float(d["ms"]) if float(d["ms"]) > 0 else PowerModel().active_w)
+        dms, cms, meta = dev_ms[layer], cl_ms[layer], {"type": r["type"], "out_shape": list(r["out_shape"])}
+        if layer == first_compute and dev_fixed:
+            dms += dev_fixed
+            meta["fixed_device_ms"] = dev_fixed
+        if layer == last and cl_fixed:
+            cms += cl_fixed
+            meta["fixed_cloud_ms"] = cl_fixed
+        nodes.append({"id": layer, "device_ms": dms, "cloud_ms": cms,
+                      "out_bytes": float(r["out_bytes"]), "device_mj": dms * power, "meta": meta})
         for src in r["inputs"]:
             edges.append([src, layer])
-    first = meta_src.index[0]
     nodes[0]["out_bytes"] = nodes[0]["out_bytes"] / 4 * input_itemsize
     consumers = {e[0] for e in edges}
     outs = [n["id"] for n in nodes if n["id"] not in consumers]
-    return Graph.from_dict({"nodes": nodes, "edges": edges, "input": first, "output": outs[-1],
+    return Graph.from_dict({"nodes": nodes, "edges": edges, "input": order[0], "output": outs[-1],
                             "name": name or str(meta_src["model"].iloc[0])})
 
 

@@ -75,9 +75,10 @@ class PipelineResult:
 
 
 def list_notebooks(root: Path | None = None) -> list[Path]:
-    """``notebooks/NN_*.ipynb`` in order."""
+    """``notebooks/NN_*.ipynb`` in order, the ``*_report`` notebook last (it summarises the
+    others' results, including studies numbered after it, e.g. 09_split)."""
     root = root or project_root()
-    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"), key=lambda p: (p.stem.endswith("_report"), p.name))
 
 
 def select(notebooks: list[Path], only: str | list[str] | None) -> list[Path]:
