@@ -2,7 +2,7 @@
 
 For each (device class × network × load) of one model: the TF.js profile on that device
 class (cached under ``data/processed/<preset>/``), the engine's prediction for every
-executed cut, and :func:`hybridlib.split.execute`'s measured medians; then the hit rate
+executed cut, and :func:`hybridlib.study.split.execute`'s measured medians; then the hit rate
 (chosen cut within 10% of the measured best), median/worst regret and the measured
 speed-ups. Needs Chromium and the npm assets (real page, real server, loopback only). Run:
 ``.venv/bin/python benchmarks/bench_split.py --model emotion_cnn --networks 3g,wifi --cuts 5``.
@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from hybridlib import config, export, models, split
-    from hybridlib import splitstudy as ss
+    from hybridlib import config, export, models
+    from hybridlib.study import split, splitstudy as ss
 
     ctx = config.context(args.preset)
     devs, nets, loads = (a.split(",") for a in (args.devices, args.networks, args.loads))

@@ -153,7 +153,7 @@ display(plans.pivot_table(index="network", columns="deadline_ms", values="latenc
 # per-tensor uint8 and a lossless codec, one request per input; the cloud **restores** it (1×1 conv back to
 # 192 channels) and runs the unchanged tail. Branch (warm-started from `exit1` above, which saw more images) +
 # encoder + restore train with the joint weighted loss,
-# **trunk and tail frozen** (why, and what that means for the joint loss: `hybridlib.converter`'s docstring).
+# **trunk and tail frozen** (why, and what that means for the joint loss: `hybridlib.study.converter`'s docstring).
 # Every byte below is a real encoded body (+ the X-Shape/X-Scale/X-Zero-Point header values) and every
 # accuracy is measured after the decode — the quantisation error is in it. Codec per C: the smallest on
 # validation. The operating point: fewest bytes per input with overall accuracy ≥ final-exit-only − 1 point,
@@ -162,7 +162,8 @@ display(plans.pivot_table(index="network", columns="deadline_ms", values="latenc
 # %%
 import json
 
-from hybridlib import converter, devices
+from hybridlib.partition import devices
+from hybridlib.study import converter
 
 chans = tuple(converter_channels or ((1, 4) if ctx.preset.name == "smoke" else (1, 4, 8, 16)))
 conv_epochs = max(1, min(3, ctx.preset.exit_epochs))
@@ -332,7 +333,7 @@ ctx.save_figure(fig, "06_edgent")
 # %% [markdown]
 # ## Executed in Chromium: the converter cut and a sample of Edgent's plans
 # The converter is folded into one chain model (`trunk → pool3 → conv_encC → conv_decC → tail`,
-# `hybridlib.converter_exec`) and run with the executed-split machinery (`hybridlib.split`): the page runs
+# `hybridlib.study.converter_exec`) and run with the executed-split machinery (`hybridlib.study.split`): the page runs
 # trunk + encoder in TF.js (wasm) under the device class's DevTools CPU throttling and the network preset's
 # DevTools emulation, encodes the 6×6×C code as uint8 + zlib (what the page can make), POSTs it to the real
 # server's `/split/conv_encC` (restore + tail) and times each stage; `up_bytes` is the body it sent. The page
@@ -342,7 +343,8 @@ ctx.save_figure(fig, "06_edgent")
 # single cuts = that layer. "exit1 only" cannot run on this chain model and is left out.
 
 # %%
-from hybridlib import browser, converter_exec
+from hybridlib import browser
+from hybridlib.study import converter_exec
 
 exec_res = None
 exec_repeats = int(exec_repeats or (2 if ctx.preset.name == "smoke" else 3))
@@ -390,7 +392,8 @@ try:
                 "browser_probs_vs_keras_max_abs": None,
                 "device_readback": xdf.attrs.get("device"), "link_readback": xdf.attrs.get("link")}
     # browser vs Keras on the same (synthetic, seeded) input through the converter cut (uint8 on the wire)
-    from hybridlib import export, split as hsplit
+    from hybridlib import export
+    from hybridlib.study import split as hsplit
     km = export.load_model(chain_h5)
     xin = hsplit.example_input(tuple(int(d) for d in km.input_shape[1:]), 0)
     ref = km.predict(xin if xin.ndim == 4 else xin[None], verbose=0)[0]

@@ -8,10 +8,10 @@
 #   preset; `desktop` = 1×). **Cloud** = the server's native TF on all cores running the tail.
 # * **Link** = DevTools network emulation of the engine's 3G / LTE / Wi-Fi presets (latency +
 #   up/down throughput); every record names its shaper.
-# * **Execution** (`hybridlib.split.execute`): head in the page → one wire tensor → `POST
+# * **Execution** (`hybridlib.study.split.execute`): head in the page → one wire tensor → `POST
 #   /split/<layer>` → tail on the server → probabilities back, per-stage times from the page and
 #   the server. Cloud-only (cut = input) and device-only (cut = output) are the two end cuts.
-# * **Prediction** (`hybridlib.splitstudy`): the partition engine (`partition.evaluate` per cut,
+# * **Prediction** (`hybridlib.study.splitstudy`): the partition engine (`partition.evaluate` per cut,
 #   `partition.solve(schedule="single")` for its choice) on the per-layer profile taken **on the
 #   same device class** (TF.js in the throttled page) and the cloud's native-TF profile, both
 #   *reconciled* with their whole-model times (`profile.reconcile`: isolated layers plus a
@@ -38,8 +38,9 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hybridlib import config, devices, export, models, plots, profile, split
-from hybridlib import splitstudy as ss
+from hybridlib import config, export, models, plots
+from hybridlib.partition import devices, profile
+from hybridlib.study import split, splitstudy as ss
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()

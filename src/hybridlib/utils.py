@@ -47,13 +47,14 @@ def current_umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it into place only on success.
 
     On any exception the temporary file is removed and ``path`` is untouched, so no
     partial artifact is ever left behind. The file ends with the mode a plain ``open()``
     would give it (0666 less the umask): ``mkstemp`` creates it 0600, which would make
-    figures and results unreadable to anyone but their writer.
+    figures and results unreadable to anyone but their writer. Secrets (a TLS private key)
+    pass ``mode=0o600`` explicitly, which the umask does not widen.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, (0o777 if tmp_path.is_dir() else 0o666) & ~current_umask())
+        if mode is None:
+            mode = (0o777 if tmp_path.is_dir() else 0o666) & ~current_umask()
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

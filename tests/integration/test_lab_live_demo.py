@@ -107,7 +107,12 @@ _DONE = """() => {
   const cells = nb.content.model.cells;
   let last = null;
   for (let i = 0; i < cells.length; i++) { const c = cells.get(i); if (c.type === 'code') last = c; }
-  return k && k.status === 'idle' && last && last.executionCount != null;
+  let failed = false;  // run-all stops at an error: done then, not after the 10-minute timeout
+  for (let i = 0; i < cells.length && !failed; i++) {
+    const c = cells.get(i);
+    if (c.type === 'code') failed = (c.toJSON().outputs || []).some(o => o.output_type === 'error');
+  }
+  return k && k.status === 'idle' && ((last && last.executionCount != null) || failed);
 }"""
 
 

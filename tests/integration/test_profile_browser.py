@@ -32,7 +32,7 @@ def test_profile_tfjs_throttled_adds_up(need_chromium, tmp_path):
     """A device class's profile (CPU throttled 4×) reconciles with its whole-model time."""
     import tf_keras as keras
 
-    from hybridlib import profile
+    from hybridlib.partition import profile
 
     L = keras.layers
     inp = keras.Input((16, 16, 1), name="input")

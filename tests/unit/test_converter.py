@@ -1,4 +1,4 @@
-"""hybridlib.converter: the operating curve, the budget rule, latency, image/video bytes, the planner,
+"""hybridlib.study.converter: the operating curve, the budget rule, latency, image/video bytes, the planner,
 and the converter's shipped round trip (real Keras layers, real wire codec)."""
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridlib import converter, partition, wire
+from hybridlib import partition
+from hybridlib.serving import wire
+from hybridlib.study import converter
 from hybridlib.utils import InputError
 
 
@@ -131,7 +133,8 @@ def test_build_and_train_shapes():
 def test_chain_model_equals_parts_and_cuts_at_encoder(tmp_path):
     import tf_keras as keras
 
-    from hybridlib import converter_exec, export, models, split
+    from hybridlib import export, models
+    from hybridlib.study import converter_exec, split
 
     L = keras.layers
     inp = keras.Input((12, 12, 1), name="input")

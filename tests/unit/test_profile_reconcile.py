@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridlib import partition, profile
+from hybridlib import partition
+from hybridlib.partition import profile
 from hybridlib.utils import InputError
 
 

@@ -146,8 +146,28 @@ def test_headline_rows_and_missing_parts():
     assert "never pooled" in part["basis"]
     assert head["early-exit share (test inputs answered at the edge branch)"]["this run"].startswith("60.0%")
     assert head["parts that did not run"]["this run"] == "1 (1 required)"
+    assert head["executed split"]["this run"] == "not measured"
     empty = report.headline({})
-    assert len(empty) == 6 and all(h["this run"] in ("not recorded", "not measured") for h in empty)
+    assert len(empty) == 7 and all(h["this run"] in ("not recorded", "not measured") for h in empty)
+
+
+def test_executed_split_rows_show_seed_only_where_alike():
+    res = {"synthetic": True, "cases": 4, "hit_rate": 0.75, "median_regret": 0.0, "worst_regret": 0.31,
+           "speedup_vs_cloud": {"mean": 2.0, "max": 4.0},
+           "like_for_like": [
+               {"seed": "003", "claim": "mean speed-up", "unit": "×", "ours": 2.65, "seed_value": 3.1, "cases": 2,
+                "like_for_like": True, "conditions": "phone, 3g/wifi", "seed_conditions": "Jetson TK1"},
+               {"seed": "001", "claim": "73% lower", "unit": "%", "ours": None, "seed_value": 73.0, "cases": 0,
+                "like_for_like": False, "conditions": "phone, wifi, alexnet", "seed_conditions": "AlexNet"},
+               {"seed": "001", "claim": "lower latency", "unit": "%", "ours": 12.0, "seed_value": 73.0, "cases": 1,
+                "like_for_like": False, "conditions": "desktop", "seed_conditions": "AlexNet"}]}
+    head = {h["what"]: h for h in report.headline({"09_split": res})}
+    row = head["executed split: engine's cut vs the measured best"]["this run"]
+    assert row.startswith("75.0% hits over 4 cases, worst regret 31.0%") and "2.00× mean" in row
+    rows = report.comparisons({"09_split": res})
+    assert [r.this_run for r in rows] == ["75.0% of 4 cases; 0.0% / 31.0%", "2.65×", "12%"]  # no row for None
+    assert rows[1].seed_value == "3.1×" and rows[1].like_for_like.startswith("partly")
+    assert rows[2].seed_value == "" and rows[2].like_for_like.startswith("no — ")
 
 
 def test_relativize_paths(tmp_path):

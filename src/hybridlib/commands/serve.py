@@ -35,8 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def models_view(variant_roots: dict[str, str], out: str) -> str:
-    """One folder listing several exports' variants as ``<prefix><variant>`` (symlinks), so the
-    page's model menu offers ours and the reference side by side without a second route."""
+    """One folder listing several exports' variants as ``<prefix><variant>`` (copies), so the
+    page's model menu offers ours and the reference side by side without a second route.
+
+    Copies, not symlinks: the model route refuses anything that resolves outside its folder
+    (a symlinked variant is exactly what a traversal looks like), and the variants are small.
+    """
+    import shutil
     from pathlib import Path
 
     d = Path(out)
@@ -47,9 +52,8 @@ def models_view(variant_roots: dict[str, str], out: str) -> str:
                 name = prefix + v.name if prefix else v.name
                 if prefix and v.name == "fp32":
                     name = prefix.rstrip("-")
-                link = d / name
-                if not link.exists():
-                    link.symlink_to(v.resolve(), target_is_directory=True)
+                if not (d / name).exists():
+                    shutil.copytree(v, d / name)
     return str(d)
 
 

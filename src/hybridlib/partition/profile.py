@@ -473,7 +473,7 @@ async ([name, repeats, warmup, probeNames]) => {
 def set_cpu_throttle(page: Any, rate: float) -> float:
     """Slow ``page``'s CPU ``rate``× with DevTools' ``Emulation.setCPUThrottlingRate``
     (Lighthouse's mobile preset is 4×); returns the rate applied. Uses
-    :func:`hybridlib.devices.apply_device` semantics where that module exists, else its own
+    :func:`hybridlib.partition.devices.apply_device` semantics where that module exists, else its own
     CDP session (kept on the page so it is not garbage-collected)."""
     if not (np.isfinite(rate) and rate >= 1):
         raise InputError(f"cpu_throttle must be a number ≥ 1 (1 = no throttling), got {rate!r}")

@@ -114,10 +114,9 @@ def ensure_cert(cert_dir: str | os.PathLike[str] | None = None, hosts: list[str]
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     d.mkdir(parents=True, exist_ok=True)
-    with atomic_path(key_p) as tmp:
+    with atomic_path(key_p, mode=0o600) as tmp:
         tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
-        os.chmod(tmp, 0o600)
     with atomic_path(cert_p) as tmp:
         tmp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     log.info("self-signed certificate for %s written to %s", ", ".join(names), cert_p)

@@ -368,11 +368,38 @@ def _early_exit_rows(res: dict[str, Any]) -> list[Comparison]:
     return rows
 
 
+def _split_rows(res: dict[str, Any]) -> list[Comparison]:
+    """09's executed split: the engine's choice checked against measured cuts, and the
+    seeds' speed-ups beside ours where the device class and links are the seeds' kind."""
+    rows: list[Comparison] = []
+    data, src = _data(res), "results/09_split.json"
+    if res.get("hit_rate") is not None:
+        rows.append(Comparison(
+            "executed split", "engine's cut within 10% of the measured best (hit rate); median / worst regret",
+            f"{_pct(res['hit_rate'])} of {res.get('cases')} cases; {_pct(res.get('median_regret'))} / "
+            f"{_pct(res.get('worst_regret'))}", "every cut executed: head in throttled Chromium (TF.js wasm), "
+            "tail on this server, DevTools-shaped links", data, MEASURED + " (prediction from per-layer profiles)",
+            src))
+    for c in res.get("like_for_like") or []:
+        if c.get("ours") is None:
+            continue
+        unit = c.get("unit", "")
+        ours = f"{c['ours']:.2f}{unit}" if unit == "×" else f"{c['ours']:.0f}{unit}"
+        differs = f"{c.get('cases')} case(s), {c.get('conditions')}; the seed: {c.get('seed_conditions')}"
+        rows.append(Comparison(
+            "executed split", f"{c.get('claim')} (measured ÷ measured)", ours, c.get("conditions", ""), data,
+            MEASURED, src, seed=str(c.get("seed", "")),
+            seed_value=(f"{c.get('seed_value')}{unit}" if c.get("like_for_like") else ""),
+            like_for_like=(f"partly — same device class and links; differs: {differs}" if c.get("like_for_like")
+                           else f"no — {differs}")))
+    return rows
+
+
 def comparisons(results: dict[str, Any]) -> list[Comparison]:
     """Every comparison row this run's results support (none invented for missing results)."""
     rows: list[Comparison] = []
     for name, fn in (("train", _train_rows), ("07_load", _load_rows), ("partition", _partition_rows),
-                     ("early_exit", _early_exit_rows)):
+                     ("early_exit", _early_exit_rows), ("09_split", _split_rows)):
         if isinstance(results.get(name), dict):
             rows += fn(results[name])
     return rows
@@ -466,6 +493,16 @@ def headline(results: dict[str, Any], skipped: list[dict[str, Any]] | None = Non
             f"{_pct(ee.get('final_acc'))} without exit)", f"{MEASURED}, {_data(ee)}, threshold {ee.get('threshold')}")
     else:
         row("early-exit share", "not measured", "06_early_exit did not run")
+    sp = results.get("09_split") or {}
+    if sp.get("hit_rate") is not None:
+        vc = sp.get("speedup_vs_cloud") or {}
+        row("executed split: engine's cut vs the measured best",
+            f"{_pct(sp['hit_rate'])} hits over {sp.get('cases')} cases, worst regret {_pct(sp.get('worst_regret'))}"
+            + (f"; chosen cut {_x(vc.get('mean'))} mean ({_x(vc.get('max'))} max) faster than cloud-only"
+               if vc.get("mean") is not None else ""),
+            f"{MEASURED}: every cut run head-in-browser / tail-on-server; {_data(sp)}")
+    else:
+        row("executed split", "not measured", "09_split did not run")
     if skipped:
         req = [s for s in skipped if s.get("required")]
         row("parts that did not run", f"{len(skipped)} ({len(req)} required)",

@@ -1,4 +1,4 @@
-"""Execute the converter split in Chromium with :mod:`hybridlib.split`'s machinery.
+"""Execute the converter split in Chromium with :mod:`hybridlib.study.split`'s machinery.
 
 The converter is folded into one chain Keras model ``input → trunk → pool3 → conv_encC →
 conv_decC → tail`` (:func:`chain_model`), saved as ``.h5``. Cutting it after ``conv_encC``
@@ -10,8 +10,8 @@ restore + tail) and time every stage — bytes on the wire are the request body 
 What is **not** executed here: the branch ``exit1`` in the page and the entropy decision
 (the page always ships); in the app, an exited input costs the trunk + branch only.
 
-:func:`hybridlib.split.execute_grid` takes a model *name* (``emotion_cnn``/``alexnet``) and
-resolves it with :func:`hybridlib.split.model_h5`; :func:`execute` substitutes this model's
+:func:`hybridlib.study.split.execute_grid` takes a model *name* (``emotion_cnn``/``alexnet``) and
+resolves it with :func:`hybridlib.study.split.model_h5`; :func:`execute` substitutes this model's
 ``.h5`` for that lookup for the duration of the call (a documented, scoped patch: the one
 change split.py would need is a ``model_path`` argument).
 """
@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .utils import InputError
+from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -35,7 +35,7 @@ def chain_model(model: Any, conv: Any) -> Any:
     """One chain model with the converter's encoder and restore layers spliced in at ``conv.at``."""
     import tf_keras as keras
 
-    from .export import _inputs_of, _key, _outputs_of, resolve_layer
+    from hybridlib.export.tfjs import _inputs_of, _key, _outputs_of, resolve_layer
 
     enc, dec = conv.encoder.layers[-1], conv.restore.layers[-1]
     i = resolve_layer(model, conv.at)
@@ -55,14 +55,14 @@ def chain_model(model: Any, conv: Any) -> Any:
 def save_chain(model: Any, conv: Any, path: str | os.PathLike[str]) -> Path:
     """Save :func:`chain_model` as ``.h5`` (atomic) and return the path; reloaded models have
     single-use layers, so :func:`hybridlib.models.chain_cut_points` sees ``conv_encC`` as a cut."""
-    from .split import _save_h5
+    from hybridlib.study.split import _save_h5
 
     return _save_h5(chain_model(model, conv), Path(path))
 
 
 @contextlib.contextmanager
 def _model_h5_is(h5: Path):
-    from . import split
+    from hybridlib.study import split
 
     orig = split.model_h5
 
@@ -84,9 +84,9 @@ def execute(h5: str | os.PathLike[str], channels: int, *, devices: tuple[str, ..
             readback: bool = True) -> pd.DataFrame:
     """Run the converter cut (``conv_enc{channels}``, uint8 + ``codec``) and ``extra_cuts`` in Chromium.
 
-    Returns :func:`hybridlib.split.execute_grid`'s tidy frame (per-stage ms, ``up_bytes``).
+    Returns :func:`hybridlib.study.split.execute_grid`'s tidy frame (per-stage ms, ``up_bytes``).
     """
-    from . import split
+    from hybridlib.study import split
 
     h5 = Path(h5)
     if not h5.is_file():

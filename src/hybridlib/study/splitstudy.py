@@ -1,12 +1,12 @@
 """Predicted vs executed splits (issue 12): the engine's per-cut prediction, then the check.
 
-:mod:`hybridlib.split` *executes* a cut (head in a throttled Chromium page, tail on the
+:mod:`hybridlib.study.split` *executes* a cut (head in a throttled Chromium page, tail on the
 server, a shaped link) and records per-stage times. This module says what the partition
 engine *predicted* for the same conditions and compares the two. It never re-implements the
 cost model: every predicted number is :func:`hybridlib.partition.evaluate` of the cut's
 placement, and the chosen cut is :func:`hybridlib.partition.solve` with
 ``schedule="single"`` (Neurosurgeon's one cut) on the graph profiled on that device class
-(:func:`hybridlib.profile.to_graph` with ``cpu_throttle``).
+(:func:`hybridlib.partition.profile.to_graph` with ``cpu_throttle``).
 
 Vocabulary (the execution half's): a **cut** is a layer name; the device runs every layer
 up to and including it and ships its output. The input layer = **cloud-only** (the input
@@ -32,7 +32,7 @@ profile's load retries, but on this shared box the AlexNet load still did not co
 the harness page, so quick runs the emotion CNN only.
 
 Energy is not measured anywhere here: the engine's device energy is a *model*
-(:class:`hybridlib.profile.PowerModel` + radio powers in :data:`hybridlib.partition.NETWORKS`)
+(:class:`hybridlib.partition.profile.PowerModel` + radio powers in :data:`hybridlib.partition.NETWORKS`)
 and every energy column says so (``energy_source = "model"``).
 """
 from __future__ import annotations
@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import partition
-from .utils import InputError
+from hybridlib import partition
+from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -287,10 +287,10 @@ def device_profile_path(ctx: Any, model: str, device: str) -> Any:
 def ensure_device_profile(ctx: Any, model: str, device: str, repeats: int | None = None,
                           refresh: bool = False) -> pd.DataFrame:
     """The TF.js (Chromium, wasm) per-layer profile of ``model`` on device class ``device``
-    (:data:`hybridlib.devices.DEVICES`: its CPU throttling rate applied before timing),
+    (:data:`hybridlib.partition.devices.DEVICES`: its CPU throttling rate applied before timing),
     cached in ``ctx.artifacts_dir``; made in its own process (Playwright's sync API refuses
     a notebook's running event loop). AlexNet's weights travel as uint8 (compute is fp32)."""
-    from . import devices, profile
+    from hybridlib.partition import devices, profile
 
     path = device_profile_path(ctx, model, device)
     if path.is_file() and not refresh:
@@ -310,12 +310,12 @@ def ensure_device_profile(ctx: Any, model: str, device: str, repeats: int | None
 def device_graph(ctx: Any, model: str, device: str, dtype: str = "float32") -> partition.Graph:
     """The partition graph the engine solves for ``model`` on ``device``: device costs from
     :func:`ensure_device_profile` (that class's throttled TF.js), cloud costs from the cached
-    native-TF profile (all cores, :func:`hybridlib.profile.ensure_profile`), both reconciled
+    native-TF profile (all cores, :func:`hybridlib.partition.profile.ensure_profile`), both reconciled
     with their whole-model times; shipped bytes as the ``/split`` wire carries them in
     ``dtype`` (the input too: cloud-only uploads the float input in the same dtype)."""
     import pandas as pd
 
-    from . import devices, profile
+    from hybridlib.partition import devices, profile
 
     cloud = profile.ensure_profile(ctx, model, progress=False)
     cloud = cloud[cloud["side"] == "cloud"]

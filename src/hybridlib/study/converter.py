@@ -5,10 +5,10 @@ exit × cut planner that uses it.
 Design (004, adapted to the emotion CNN)
 ========================================
 * The offload point is a trunk layer (default ``pool3``, 6×6×192). The **edge** runs the
-  trunk up to it, the side branch ``exit1`` (:func:`hybridlib.early_exit.add_branch`'s head)
+  trunk up to it, the side branch ``exit1`` (:func:`hybridlib.study.early_exit.add_branch`'s head)
   and the converter's **encoder** (a 1×1 conv to ``C`` channels, linear). If the branch's
   normalised entropy is below ``T`` the edge answers; otherwise the encoder output (6×6×C)
-  is quantised with :mod:`hybridlib.wire`'s per-tensor uint8 (+ a lossless codec) and
+  is quantised with :mod:`hybridlib.serving.wire`'s per-tensor uint8 (+ a lossless codec) and
   posted. The **cloud** restores it (1×1 conv back to 192 channels + ReLU: the trunk's
   features there are post-ReLU) and runs the unchanged tail (``incept4 … predictions``).
 * **Training:** one Keras model ``features → [exit1, final]`` with the joint weighted loss
@@ -25,10 +25,10 @@ Design (004, adapted to the emotion CNN)
 * Only one exit point: a ``pool2`` branch exits ~12% of inputs on the quick preset (06's
   note) and adds device time before the ``pool3`` one — it does not pay here.
 
-Bytes are **measured**: every shipped tensor is encoded with :func:`hybridlib.wire.encode`
+Bytes are **measured**: every shipped tensor is encoded with :func:`hybridlib.serving.wire.encode`
 (one input per request, as the app would post it) and counted as body + the three
 header *values* the format needs (``X-Shape``, ``X-Scale``, ``X-Zero-Point``); the round trip
-decoded by :func:`hybridlib.wire.decode` is what the tail classifies, so the accuracy
+decoded by :func:`hybridlib.serving.wire.decode` is what the tail classifies, so the accuracy
 includes the quantisation error.
 
 Pure functions (tested in ``tests/unit/test_converter.py``): :func:`operating_curve`,
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .utils import InputError
+from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -77,7 +77,7 @@ class Converter:
 
 def split_trunk(model: tf_keras.Model, at: str = "pool3") -> tuple[Any, Any]:
     """Frozen head (input → ``at``) and tail (``at`` → output) of the trained CNN."""
-    from .export import split_model
+    from hybridlib.export import split_model
 
     s = split_model(model, at, copy=True)
     for m in (s.head, s.tail):
@@ -94,7 +94,7 @@ def build(head: Any, tail: Any, at: str, channels: int, branch_filters: int = 64
     """
     import tf_keras as keras
 
-    from .early_exit import EXIT_NAME
+    from hybridlib.study.early_exit import EXIT_NAME
 
     if not (isinstance(channels, (int, np.integer)) and channels >= 1):
         raise InputError(f"converter channels must be an integer ≥ 1, got {channels!r}")
@@ -150,7 +150,7 @@ def ship(codes: np.ndarray, codec: str) -> tuple[np.ndarray, np.ndarray]:
 
     Returns (decoded float32 codes, bytes per input = body + X-Shape/X-Scale/X-Zero-Point values).
     """
-    from .wire import decode, encode
+    from hybridlib.serving.wire import decode, encode
 
     c = np.asarray(codes, dtype=np.float32)
     if c.ndim != 4 or len(c) == 0:
@@ -293,7 +293,7 @@ def expected_latency_ms(edge_ms: float, exit_fraction: float, up_bytes: float, c
     fraction adds ``up_ms(up_bytes) + cloud_ms + down_ms(down_bytes)`` (§5 transfer formula).
     ``worst_ms`` is the latency of a non-exited input (what a per-input deadline must meet).
     """
-    from .partition import get_network
+    from hybridlib.partition import get_network
 
     net = get_network(network)
     for k, v in (("edge_ms", edge_ms), ("up_bytes", up_bytes), ("cloud_ms", cloud_ms), ("down_bytes", down_bytes)):
