@@ -67,19 +67,7 @@ clip = [f for name in media.FACE_IMAGES for f in frames[name]]
 run_kernel = cam.run_clip(clip, "kernel")
 
 
-def montage(run, n=6, title=""):
-    idx = np.linspace(0, len(run.annotated) - 1, n).astype(int)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.4))
-    for ax, i in zip(axes, idx):
-        ax.imshow(run.annotated[i][:, :, ::-1])
-        ax.set_title(f"frame {i}: {run.labels[i] or 'no face'}", fontsize=9)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-fig = montage(run_kernel, title=f"kernel mode on the recorded clip · {run_kernel.fps:.1f} frames/s · {choice.name} model")
+fig = plots.clip_montage(run_kernel, title=f"kernel mode on the recorded clip · {run_kernel.fps:.1f} frames/s · {choice.name} model")
 ctx.save_figure(fig, "03_clip_kernel")
 plt.show()
 display(pd.DataFrame([run_kernel.to_dict()]))
@@ -128,7 +116,7 @@ display(Markdown(f"Cut after **{sp.layer}** (layer {sp.index} of {len(cam_split.
                  f"{sp.cut_bytes / 1024:.1f} KB of float32 per face travel to the kernel, against a "
                  f"{run_kernel.to_dict()['bytes_per_message_median'] / 1024:.1f} KB JPEG frame in kernel mode."))
 display(cam_split)
-fig = montage(run_split, title=f"split mode on the recorded clip · {run_split.fps:.1f} frames/s")
+fig = plots.clip_montage(run_split, title=f"split mode on the recorded clip · {run_split.fps:.1f} frames/s")
 ctx.save_figure(fig, "03_clip_split")
 plt.show()
 

@@ -92,39 +92,13 @@ display(Markdown("Mean held-out MAPE by method: " + "; ".join(
 # never seen in training). Per-call latency (`ms_raw`) is compared, as in the corpus.
 
 # %%
-import tf_keras as keras  # noqa: E402
-
 from hybridlib import models  # noqa: E402
 
-cfg = predict.configs_from_keras(models.emotion_cnn())
-rows = []
-for side in ("device", "cloud"):
-    c = corpus[corpus.side == side]
-    meas = prof[(prof.model == "emotion_cnn") & (prof.side == side) & (prof.backend == "tf-cpu")].set_index("layer")
-    for method in ("auto", "linear"):
-        est = predict.LayerLatencyPredictor(method=method).fit(c, c["ms"])
-        rows.append(cfg.assign(side=side, method=method, predicted_ms=est.predict(cfg),
-                               measured_ms=cfg["layer"].map(meas["ms_raw"]).to_numpy()))
-pm = pd.concat(rows, ignore_index=True)
-model_mape = (pm.groupby(["side", "method"])
-              .apply(lambda g: predict.mape(g.measured_ms.to_numpy(), g.predicted_ms.to_numpy()), include_groups=False)
-              .rename("mape").reset_index())
+emotion = prof[(prof.model == "emotion_cnn") & (prof.backend == "tf-cpu")]
+pm, model_mape = predict.layer_predictions(corpus, emotion, predict.configs_from_keras(models.emotion_cnn()))
 display(model_mape)
-
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharex=True, sharey=True)
-for ax, side in zip(axes, ("device", "cloud")):
-    d = pm[pm.side == side]
-    sns.scatterplot(data=d, x="measured_ms", y="predicted_ms", hue="type", style="method", ax=ax, s=45)
-    lo, hi = max(1e-3, d[["measured_ms", "predicted_ms"]].min().min()), d[["measured_ms", "predicted_ms"]].max().max()
-    ax.plot([lo, hi], [lo, hi], color="0.4", lw=1, ls="--")
-    ax.set_xscale("log"); ax.set_yscale("log")
-    mm = model_mape[model_mape.side == side].set_index("method")["mape"]
-    ax.set_title(f"{side}: MAPE " + ", ".join(f"{k} {v:.0f}%" for k, v in mm.items()))
-fig.suptitle(f"Emotion CNN layers: predicted vs measured latency ({ctx.data_label})")
-fig.tight_layout()
+fig = plots.predicted_vs_measured(pm, model_mape,
+                                  f"Emotion CNN layers: predicted vs measured latency ({ctx.data_label})")
 ctx.save_figure(fig, "04_predicted_vs_measured")
 
 # %%

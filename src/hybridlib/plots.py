@@ -204,3 +204,44 @@ def split_speedups(comp, like_for_like) -> Figure:
     a2.set_title("seeds' claims beside ours (same device class and network only)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def predicted_vs_measured(pm, err, title: str = "") -> Figure:
+    """Per-layer predicted vs measured latency, one log-log panel per side, MAPE per method in
+    each title (:func:`hybridlib.partition.predict.layer_predictions`'s two tables)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sides = list(dict.fromkeys(pm["side"]))
+    fig, axes = plt.subplots(1, len(sides), figsize=(5.5 * len(sides), 4.8), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax, side in zip(axes[0], sides):
+        d = pm[pm.side == side]
+        sns.scatterplot(data=d, x="measured_ms", y="predicted_ms", hue="type", style="method", ax=ax, s=45)
+        vals = d[["measured_ms", "predicted_ms"]]
+        lo, hi = max(1e-3, vals.min().min()), vals.max().max()
+        ax.plot([lo, hi], [lo, hi], color="0.4", lw=1, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        mm = err[err.side == side].set_index("method")["mape"]
+        ax.set_title(f"{side}: MAPE " + ", ".join(f"{k} {v:.0f}%" for k, v in mm.items()))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def clip_montage(run, n: int = 6, title: str = "") -> Figure:
+    """``n`` evenly spaced annotated frames of a recorded-clip run (:class:`hybridlib.widgets`'
+    ``run_clip`` result: ``annotated`` BGR frames and their ``labels``)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    idx = np.linspace(0, len(run.annotated) - 1, n).astype(int)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.4), squeeze=False)
+    for ax, i in zip(axes[0], idx):
+        ax.imshow(run.annotated[i][:, :, ::-1])
+        ax.set_title(f"frame {i}: {run.labels[i] or 'no face'}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

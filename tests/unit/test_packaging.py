@@ -61,3 +61,18 @@ def test_cli_help_is_fast_to_import():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_every_module_imports_and_exports_what_it_lists():
+    """Each module of the package imports, and every name in a ``__all__`` exists (a re-export
+    listed but not imported — ``export.ensure_tfjs`` once — breaks its callers at run time)."""
+    import importlib
+    import pkgutil
+
+    import hybridlib
+
+    missing = []
+    for m in pkgutil.walk_packages(hybridlib.__path__, "hybridlib."):
+        mod = importlib.import_module(m.name)
+        missing += [f"{m.name}.{n}" for n in getattr(mod, "__all__", []) if not hasattr(mod, n)]
+    assert not missing, missing

@@ -427,3 +427,33 @@ def ensure_corpus(ctx: Any, refresh: bool = False) -> pd.DataFrame:
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
     return df
+
+
+def layer_predictions(corpus: pd.DataFrame, measured: pd.DataFrame, configs: pd.DataFrame,
+                      methods: tuple[str, ...] = ("auto", "linear"),
+                      sides: tuple[str, ...] = ("device", "cloud")) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit each method on the whole corpus of one side and predict a real network's layers.
+
+    ``corpus``: the profiled configurations (``side``, feature columns, ``ms``); ``measured``:
+    that network's per-layer profile (``side``, ``layer``, ``ms_raw``); ``configs``: its layer
+    configurations (:func:`configs_from_keras`). The network's layers are configurations the
+    predictor never saw, which is how Neurosurgeon uses it. Returns the per-layer table
+    (``predicted_ms``, ``measured_ms``) and its MAPE per side and method.
+    """
+    import pandas as pd
+
+    rows = []
+    for side in sides:
+        c = corpus[corpus.side == side]
+        meas = measured[measured.side == side].set_index("layer")
+        if c.empty or meas.empty:
+            raise InputError(f"no {side!r} rows in the corpus or the measured profile")
+        for method in methods:
+            est = LayerLatencyPredictor(method=method).fit(c, c["ms"])
+            rows.append(configs.assign(side=side, method=method, predicted_ms=est.predict(configs),
+                                       measured_ms=configs["layer"].map(meas["ms_raw"]).to_numpy()))
+    pm = pd.concat(rows, ignore_index=True)
+    err = (pm.groupby(["side", "method"])
+           .apply(lambda g: mape(g.measured_ms.to_numpy(), g.predicted_ms.to_numpy()), include_groups=False)
+           .rename("mape").reset_index())
+    return pm, err
