@@ -50,7 +50,7 @@ def test_cut_is_the_hand_computed_argmin(link, device_ms, want):
 def test_device_speed_defaults_to_the_servers():
     link = {"uplink_mbps": 20.0, "downlink_mbps": 50.0, "rtt_ms": 5.0}
     assert plan_cut(LAYERS, link)["predicted"]["head_ms"] == pytest.approx(
-        plan_cut(LAYERS, {**link, "device_model_ms": 7.0})["predicted"]["head_ms"])
+        plan_cut(LAYERS, {**link, "device_model_ms": 12.0})["predicted"]["head_ms"])
 
 
 @pytest.mark.parametrize("body, field", [
@@ -69,3 +69,14 @@ def test_bad_bodies_name_the_field(body, field):
         check_plan_body(body)
     with pytest.raises(InputError, match=field):
         plan_cut(LAYERS, body)
+
+
+def test_collapse_keeps_only_single_tensor_cuts_and_all_the_time():
+    from hybridlib.serving.splitmode import collapse_to_cuts
+
+    rows = [{"layer": n, "ms": ms, "out_bytes": b} for n, ms, b in
+            [("in", 0, 10), ("a", 1, 20), ("b1", 2, 30), ("b2", 3, 40), ("add", 4, 50), ("out", 5, 6)]]
+    chain = collapse_to_cuts(rows, ["a", "add"])  # b1/b2 are a residual block's branches
+    assert [c["layer"] for c in chain] == ["in", "a", "add", "out"]
+    assert [c["ms"] for c in chain] == [0, 1, 9, 5]
+    assert [c["out_bytes"] for c in chain] == [10, 20, 50, 6]

@@ -104,6 +104,25 @@ def plan_cut(layers: list[dict[str, Any]], body: Any) -> dict[str, Any]:
             "cuts": order, "device_costs": "cloud per-layer ms scaled to device_model_ms"}
 
 
+def collapse_to_cuts(rows: list[dict[str, Any]], cut_points: list[str]) -> list[dict[str, Any]]:
+    """The model's layers (execution order) as a chain of its single-tensor cut points.
+
+    ``/split`` takes one tensor, so only cuts where one tensor crosses (plus the input =
+    cloud-only and the output = device-only) can run; each chain node carries the summed ms of
+    the layers between the previous cut point and it, and the cut point's output size. Over
+    this chain, ``solve(schedule="single")`` is exact among the runnable cuts (a DAG solve
+    could pick a cut inside a residual block that ``/split`` cannot carry).
+    """
+    points = set(cut_points) | {rows[0]["layer"], rows[-1]["layer"]}
+    out, acc = [], 0.0
+    for r in rows:
+        acc += float(r["ms"])
+        if r["layer"] in points:
+            out.append({"layer": r["layer"], "ms": acc, "out_bytes": float(r["out_bytes"])})
+            acc = 0.0
+    return out
+
+
 # ----------------------------------------------------------------------------- server side
 
 
@@ -133,11 +152,7 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None) -> No
         with lock:
             if "layers" not in cache:
                 m = app["tail_runner"].model()
-                chain = set(models.chain_cut_points(m)) | {m.layers[0].name, m.layers[-1].name}
-                rows = _quick_profile(m)
-                if any(r["layer"] not in chain for r in rows):
-                    raise InputError(f"{m.name} is not a chain: split mode serves chain models")
-                cache["layers"] = rows
+                cache["layers"] = collapse_to_cuts(_quick_profile(m), models.chain_cut_points(m))
             return cache["layers"]
 
     async def plan_handler(request: web.Request) -> web.Response:
