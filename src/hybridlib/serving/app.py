@@ -268,6 +268,7 @@ async def metrics(request: web.Request) -> web.Response:
         "split_ms_p50": percentile(st["split_ms"], 50, digits=3),
         "split_ms_p95": percentile(st["split_ms"], 95, digits=3),
         "bytes_in": st["bytes_in"], "bytes_out": st["bytes_out"],
+        "split_layers": dict(st["split_layers"]),
         "process_cpu_percent": _cpu_percent(app),
     }
     for provider in app["metrics_providers"]:
