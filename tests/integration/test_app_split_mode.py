@@ -84,7 +84,14 @@ def test_split_mode_page_plans_runs_and_obeys_override(split_url, clip):
         assert st["label"] in CLASS_NAMES
         counts1 = _get(split_url + "/split-counts")
         assert counts1.get(mid, 0) >= 1 and counts0.get(mid, 0) == 0, (counts0, counts1)
+        # the re-plan rule: a rate or RTT move beyond the margin (25%) re-plans, within it not
+        moved = page.evaluate("""() => { const a = {uplink_mbps: 10, downlink_mbps: 20, rtt_ms: 40};
+            const m = hlSplitApp.linkMoved;
+            return [hlSplitApp.REPLAN_MARGIN, m(a, {...a, uplink_mbps: 12}), m(a, {...a, uplink_mbps: 7}),
+                    m(a, {...a, downlink_mbps: 30}), m(a, {...a, rtt_ms: 60}), m(a, {...a, rtt_ms: 45})]; }""")
+        assert moved == [0.25, False, True, True, True, False]
         assert not errors, errors
+        print("measured on loopback:", json.dumps({"plan": plan, "override": st["split"]}))
 
 
 @pytest.mark.parametrize("body, status, field", [

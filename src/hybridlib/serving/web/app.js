@@ -320,6 +320,8 @@ function linkMoved(a, b) {
     || (rel(a.rtt_ms, b.rtt_ms) > REPLAN_MARGIN && Math.abs(a.rtt_ms - b.rtt_ms) > 2);
 }
 
+window.hlSplitApp = { linkMoved, REPLAN_MARGIN }; // tests check the re-plan rule itself
+
 async function requestPlan(link) {
   const r = await fetch("/plan", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ ...link, device_model_ms: state.device_model_ms }) });

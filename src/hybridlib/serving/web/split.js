@@ -7,10 +7,13 @@
 //   await hlSplit.step({head, layer, dtype, codec, mode})   one inference across the cut
 // mode: 'split' (head here, tail on the server), 'cloud' (upload the input), 'device' (no request).
 //
+// The encoder and timing reader live in ./wire.js (shared with the app's split mode).
 // Wire contract (docs/ARCHITECTURE.md, Serving contract): raw little-endian tensor bytes, headers X-Shape, X-Dtype
 // float32|float16|uint8 (uint8 adds X-Scale, X-Zero-Point: q = round(x/scale) + zero_point),
 // X-Codec none|zlib (zlib = CompressionStream('deflate'), RFC 1950). Stage times come from
 // performance.now() and the fetch's Resource Timing entry.
+
+import {argmax, compress, encode, timingOf} from "./wire.js";
 
 const S = (window.hlSplit = {
   ready: false, error: null, backend: null, heads: {}, input: null, inputShape: null, inputTensor: null, seq: 0,
@@ -53,8 +56,6 @@ S.setInput = function (b64, shape) {
   S.inputTensor = tf.tensor(S.input, shape, "float32");
   return S.input.length;
 };
-
-import {argmax, compress, encode, timingOf} from "./wire.js";
 
 // ----------------------------------------------------------------------------- one inference
 
