@@ -80,3 +80,19 @@ def test_collapse_keeps_only_single_tensor_cuts_and_all_the_time():
     assert [c["layer"] for c in chain] == ["in", "a", "add", "out"]
     assert [c["ms"] for c in chain] == [0, 1, 9, 5]
     assert [c["out_bytes"] for c in chain] == [10, 20, 50, 6]
+
+
+def test_cached_profile_is_used_only_for_the_same_architecture():
+    import pandas as pd
+
+    from hybridlib.serving.splitmode import rows_from_profile
+
+    t = pd.DataFrame({"layer": ["in", "a", "out", "in", "a", "out"], "side": ["cloud"] * 3 + ["device"] * 3,
+                      "index": [0, 1, 2] * 2, "ms": [0.0, 2.0, 3.0, 0.0, 20.0, 30.0],
+                      "layer_ms": [0.0, 1.5, 2.5, 0.0, 15.0, 25.0], "fixed_ms": [1.0] * 3 + [10.0] * 3,
+                      "out_bytes": [40, 80, 28] * 2, "model": ["m"] * 6})
+    rows = rows_from_profile(t, ["in", "a", "out"])
+    # cloud side only, reconciled per-layer ms, the fixed cost on the output layer
+    assert rows == [{"layer": "in", "ms": 0.0, "out_bytes": 40.0}, {"layer": "a", "ms": 1.5, "out_bytes": 80.0},
+                    {"layer": "out", "ms": 3.5, "out_bytes": 28.0}]
+    assert rows_from_profile(t, ["in", "b", "out"]) is None

@@ -93,8 +93,15 @@ def _serve(args: argparse.Namespace) -> int:
         view = tempfile.mkdtemp(prefix="hybridlib-models-")
         atexit.register(shutil.rmtree, view, True)
         models_dir = models_view(roots, view)
+    extra = {}
+    if args.mode == "split":  # the preset's cached profile, used when its layers are the served model's
+        from pathlib import Path
+
+        from hybridlib import config
+
+        extra["split_profile"] = Path(config.context(args.preset).artifacts_dir) / "profile_emotion_cnn.parquet"
     app = serve.make_app(args.mode, model_path=model, models_dir=models_dir,
-                         max_sessions=args.max_sessions, pipeline=args.pipeline)
+                         max_sessions=args.max_sessions, pipeline=args.pipeline, **extra)
     ssl_ctx = None
     if args.tls:
         cert, key = tls.ensure_cert(args.cert_dir, hosts=[args.host])

@@ -126,16 +126,53 @@ def collapse_to_cuts(rows: list[dict[str, Any]], cut_points: list[str]) -> list[
 # ----------------------------------------------------------------------------- server side
 
 
-def _quick_profile(model: Any) -> list[dict[str, Any]]:
-    """Per-layer native-TF ms of the served model (few repeats: this is the server's own cost)."""
-    from hybridlib.partition.profile import time_model_layers
+def rows_from_profile(table: Any, names: list[str]) -> list[dict[str, Any]] | None:
+    """``{layer, ms, out_bytes}`` in ``names`` order from a tidy profile's cloud rows
+    (:func:`hybridlib.partition.profile.side_costs`, reconciled; the per-inference fixed cost
+    goes on the output layer, which the tail runs iff the cloud runs anything), or None when
+    the profile is of another architecture (its layer names differ)."""
+    from hybridlib.partition.profile import side_costs
 
-    rows = time_model_layers(model, repeats=5, warmup=2)
-    return [{"layer": r["layer"], "ms": float(r["ms"]), "out_bytes": float(r["out_bytes"])} for r in rows]
+    cl = table[table["side"] == "cloud"] if "side" in table else table
+    if "model" in cl and cl["model"].nunique() > 1:
+        return None
+    if sorted(map(str, cl["layer"])) != sorted(names):
+        return None
+    ms, fixed = side_costs(cl)
+    ob = {str(k): float(v) for k, v in zip(cl["layer"], cl["out_bytes"])}
+    rows = [{"layer": n, "ms": ms[n], "out_bytes": ob[n]} for n in names]
+    rows[-1]["ms"] += fixed
+    return rows
 
 
-def setup_split(app: web.Application, heads_dir: str | Path | None = None) -> None:
-    """Add the split-mode routes (module doc) to ``app`` (needs ``model_path``)."""
+def _served_rows(model: Any, profile_path: Path | None) -> list[dict[str, Any]]:
+    """The served model's per-layer cloud ms: the cached profile when it matches the
+    architecture (latency does not depend on weight values), else a quick native-TF profile
+    in this process (5 repeats; a second or two for the emotion CNN)."""
+    import pandas as pd
+
+    from hybridlib.partition.profile import load_table, time_model_layers
+
+    names = [l.name for l in model.layers]
+    if profile_path is not None and Path(profile_path).is_file():
+        rows = rows_from_profile(load_table(profile_path), names)
+        if rows is not None:
+            log.info("split mode: layer costs from the cached profile %s", profile_path)
+            return rows
+        log.info("split mode: cached profile %s is of another model; profiling the served one", profile_path)
+    df = pd.DataFrame(time_model_layers(model, repeats=5, warmup=2))
+    df["side"] = "cloud"
+    rows = rows_from_profile(df, names)
+    assert rows is not None  # same model, same names
+    return rows
+
+
+def setup_split(app: web.Application, heads_dir: str | Path | None = None,
+                profile_path: str | Path | None = None) -> None:
+    """Add the split-mode routes (module doc) to ``app`` (needs ``model_path``).
+
+    ``profile_path``: a cached tidy profile (``profile_<model>.parquet``) used when its layers
+    are the served model's; ``heads_dir``: where the TF.js heads are exported (cached)."""
     from hybridlib import models
     from hybridlib.serving.app import json_error, safe_file
     from hybridlib.study import split as study_split
@@ -152,7 +189,8 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None) -> No
         with lock:
             if "layers" not in cache:
                 m = app["tail_runner"].model()
-                cache["layers"] = collapse_to_cuts(_quick_profile(m), models.chain_cut_points(m))
+                cache["layers"] = collapse_to_cuts(_served_rows(m, Path(profile_path) if profile_path else None),
+                                                   models.chain_cut_points(m))
             return cache["layers"]
 
     async def plan_handler(request: web.Request) -> web.Response:
