@@ -13,8 +13,9 @@ Routes added to :func:`hybridlib.serving.app.make_app` in ``mode="split"``:
 * ``GET /split-counts`` — ``{layer: n}`` of answered ``/split`` requests (which cut the page uses).
 
 Why a measured profile and a measured device speed: the cut depends on the ratio of device to
-cloud compute, so the server times its own layers once (native TF, a few repeats: cheap for the
-emotion CNN) and the page reports how long the whole model takes in it (``device_model_ms``);
+cloud compute, so the server takes its per-layer costs from the cached profile when it is of the
+served architecture, else times its own layers once (native TF, a few repeats: cheap for the
+emotion CNN), and the page reports how long the whole model takes in it (``device_model_ms``);
 device per-layer costs are the cloud's scaled to that sum (same layer shares on both sides —
 an approximation, stated in the answer as ``device_costs``).
 """
