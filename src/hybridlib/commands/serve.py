@@ -1,4 +1,4 @@
-"""``hybridlib serve``: the browser app in hybrid or cloud mode (docs/ARCHITECTURE.md, Serving contract), optionally as a
+"""``hybridlib serve``: the browser app in hybrid, cloud or split mode (docs/ARCHITECTURE.md, Serving contract), optionally as a
 workshop server (``--host 0.0.0.0 --tls``) and with the FER-2013 reference model."""
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, PIPELINES
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "serve", help="serve the emotion app (hybrid: model runs in the browser; cloud: WebRTC)",
+        "serve", help="serve the emotion app (hybrid: model runs in the browser; cloud: WebRTC; split: head here, tail there)",
         description="Serve the emotion app. hybrid: the page downloads TF.js, the face detector "
                     "and the CNN once and infers in the browser; POST /split/<layer> runs the "
                     "CNN's tail on a posted tensor. cloud: the page streams the camera over "
-                    "WebRTC and the server answers on the 'results' data channel. GET /metrics "
+                    "WebRTC and the server answers on the 'results' data channel. split: the page probes "
+                    "the link, POST /plan picks the cut, the head runs in TF.js and the tail on the "
+                    "server (a select overrides the cut). GET /metrics "
                     "reports sessions, frames, latency, CPU and bytes. Workshop: --host 0.0.0.0 "
                     "--tls lets phones on the same network open it (camera needs HTTPS).")
     p.add_argument("--mode", choices=MODES, default="hybrid")
@@ -91,8 +93,15 @@ def _serve(args: argparse.Namespace) -> int:
         view = tempfile.mkdtemp(prefix="hybridlib-models-")
         atexit.register(shutil.rmtree, view, True)
         models_dir = models_view(roots, view)
+    extra = {}
+    if args.mode == "split":  # the preset's cached profile, used when its layers are the served model's
+        from pathlib import Path
+
+        from hybridlib import config
+
+        extra["split_profile"] = Path(config.context(args.preset).artifacts_dir) / "profile_emotion_cnn.parquet"
     app = serve.make_app(args.mode, model_path=model, models_dir=models_dir,
-                         max_sessions=args.max_sessions, pipeline=args.pipeline)
+                         max_sessions=args.max_sessions, pipeline=args.pipeline, **extra)
     ssl_ctx = None
     if args.tls:
         cert, key = tls.ensure_cert(args.cert_dir, hosts=[args.host])

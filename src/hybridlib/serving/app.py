@@ -6,6 +6,8 @@ One short file in the spirit of aiortc's ``examples/server/server.py`` (docs/ARC
 * **hybrid** — the server sends the page, TF.js, the face detector and the model once;
   the browser does all per-frame work. ``POST /split/<k>`` additionally runs the tail of
   the CNN from layer ``k`` on a tensor the browser (or a partition experiment) posts.
+* **split** — the page probes the link, asks ``POST /plan`` for the cut, runs the head
+  (``GET /head/<k>/…``) and posts its tensor to ``/split/<k>``: :mod:`hybridlib.serving.splitmode`.
 * **cloud** — the same page streams the camera over WebRTC; ``hybridlib.serving.cloud.setup_cloud``
   (imported lazily) adds ``POST /offer``, its metrics and its shutdown hooks.
 
@@ -32,7 +34,7 @@ import re
 import threading
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -266,6 +268,7 @@ async def metrics(request: web.Request) -> web.Response:
         "split_ms_p50": percentile(st["split_ms"], 50, digits=3),
         "split_ms_p95": percentile(st["split_ms"], 95, digits=3),
         "bytes_in": st["bytes_in"], "bytes_out": st["bytes_out"],
+        "split_layers": dict(st["split_layers"]),
         "process_cpu_percent": _cpu_percent(app),
     }
     for provider in app["metrics_providers"]:
@@ -319,6 +322,7 @@ async def split_handler(request: web.Request) -> web.Response:
         else:  # another classifier (e.g. AlexNet's 1000 classes): probabilities as a list
             rows = [{"probs": [float(p) for p in row], "emotion": None, "top1": int(np.argmax(row))}
                     for row in probs]
+        st["split_layers"][name] += 1
         out = {**rows[0], "layer": name, "server_ms": round(ms, 3)}
         if len(rows) > 1:
             out["batch"] = rows
@@ -336,7 +340,8 @@ async def split_handler(request: web.Request) -> web.Response:
 def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = None,
              models_dir: str | os.PathLike[str] | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
              pipeline: str = "ours", web_dir: str | os.PathLike[str] | None = None,
-             **cloud_options: Any) -> web.Application:
+             heads_dir: str | os.PathLike[str] | None = None,
+             split_profile: str | os.PathLike[str] | None = None, **cloud_options: Any) -> web.Application:
     """Build the aiohttp application (see module doc for routes).
 
     ``model_path``: the tf_keras ``.h5`` (``/split`` tails; the cloud classifier).
@@ -365,7 +370,8 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
     app["web_dir"] = Path(web_dir) if web_dir else WEB_DIR
     app["metrics_providers"] = []
     app["stats"] = {"t0": time.monotonic(), "split_requests": 0, "split_errors": 0,
-                    "split_ms": deque(maxlen=1000), "bytes_in": 0, "bytes_out": 0}
+                    "split_ms": deque(maxlen=1000), "bytes_in": 0, "bytes_out": 0,
+                    "split_layers": Counter()}
     app["tail_runner"] = TailRunner(mp)
     app["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hl-split")
 
@@ -387,6 +393,10 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
         from hybridlib.serving import cloud  # lazy: aiortc is heavy and hybrid mode does not need it
 
         cloud.setup_cloud(app, model_path=mp, max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
+    elif mode == "split":
+        from hybridlib.serving import splitmode  # lazy: it imports study.split, which imports this module
+
+        splitmode.setup_split(app, heads_dir=heads_dir, profile_path=split_profile)
     return app
 
 

@@ -3,6 +3,9 @@
 // hybrid mode: everything runs here, in TF.js (face-api's bundled TF.js 4.22, wasm backend
 //   by default: in headless Chromium webgl is software-rendered and ~15× slower).
 // cloud mode: ./cloud.js streams the camera over WebRTC; we draw the server's results.
+// split mode: the CNN's head runs here, its tail on the server (POST /split/<cut>, ./wire.js);
+//   the page probes the link, asks POST /plan for the cut, re-plans when the link moves by
+//   more than REPLAN_MARGIN, and the #cut select overrides the plan.
 //
 // window.hlState mirrors what is on screen (faces, label, timings, messages) so tests and
 // notebooks can read it without scraping the DOM. URL parameters: ?variant=uint8
@@ -192,10 +195,9 @@ async function loadVariant(name) {
   return m;
 }
 
-async function classify(video, dets) {
-  // 48×48 gray crops of the boxes (0.299R+0.587G+0.114B, rounded like uint8, /255) → CNN
+function cropInput(video, dets) {
+  // 48×48 gray crops of the boxes (0.299R+0.587G+0.114B, rounded like uint8, /255): N×48×48×1
   const W = video.videoWidth, H = video.videoHeight;
-  const t0 = performance.now();
   const boxes = dets.map((d) => {
     const x0 = Math.max(0, d.box.x), y0 = Math.max(0, d.box.y);
     const x1 = Math.min(W, d.box.x + d.box.width), y1 = Math.min(H, d.box.y + d.box.height);
@@ -209,6 +211,21 @@ async function classify(video, dets) {
     const rgb = tf.image.cropAndResize(img, norm, boxes.map(() => 0), [48, 48], "bilinear");
     return rgb.mul(tf.tensor1d([0.299, 0.587, 0.114])).sum(-1, true).round().div(255);
   });
+  return { boxes, input };
+}
+
+function facesOf(boxes, dets, probsAt) {
+  // probsAt(i) → {cls: p} of face i
+  return boxes.map((b, i) => {
+    const p = probsAt(i);
+    const best = classNames.reduce((a, c) => (p[c] > p[a] ? c : a), classNames[0]);
+    return { box: b.map((v) => Math.round(v)), emotion: best, probs: p, score: dets[i].score };
+  });
+}
+
+async function classify(video, dets) {
+  const t0 = performance.now();
+  const { boxes, input } = cropInput(video, dets);
   const t1 = performance.now();
   const out = model.predict(input);
   const probs = await out.data();
@@ -224,7 +241,7 @@ async function classify(video, dets) {
   return { faces, crop: t1 - t0, cnn: t2 - t1 };
 }
 
-async function runHybrid(video) {
+async function setupDetector() {
   tf = window.faceapi && window.faceapi.tf;
   if (!tf) return fail("model", "The face detector (face-api) failed to load from /vendor/.");
   await setupBackend(params.get("backend") || cfg.backend || "wasm");
@@ -238,6 +255,11 @@ async function runHybrid(video) {
   } catch (e) {
     return fail("model", `The face detector failed to load: ${e.message || e}`);
   }
+  return true;
+}
+
+async function runHybrid(video) {
+  if (!(await setupDetector())) return;
   const sel = $("variant");
   const want = params.get("variant") || cfg.default_variant;
   if (!cfg.variants || !cfg.variants.length) return fail("model", "The model failed to load: the server has no TF.js model.");
@@ -267,6 +289,184 @@ async function runHybrid(video) {
     if (faces.length && state.first_prediction_ms == null) state.first_prediction_ms = performance.now();
     tickFps();
     if (!state.modelError && !state.cameraError) setMessage(faces.length ? "" : "No face found: look at the camera.", faces.length ? "info" : "warn");
+    await new Promise((r) => requestAnimationFrame(r));
+  }
+}
+
+// ---------------------------------------------------------------------------- split
+
+const REPLAN_MARGIN = 0.25;   // re-plan when up/down rate or RTT moves by more than this fraction
+const REPROBE_MS = Number(params.get("reprobe_ms") || 10000);
+
+async function timed(fn) { const t0 = performance.now(); await fn(); return performance.now() - t0; }
+
+async function probeLink() {
+  // RTT: median of empty GETs; rates: a known-size download / upload minus one RTT
+  const rtts = [];
+  for (let i = 0; i < 5; i++) rtts.push(await timed(async () => (await fetch("/probe/download?bytes=0", { cache: "no-store" })).arrayBuffer()));
+  rtts.sort((a, b) => a - b);
+  const rtt = rtts[2];
+  const DOWN = 2_000_000, UP = 1_000_000;
+  const dms = await timed(async () => (await fetch(`/probe/download?bytes=${DOWN}`, { cache: "no-store" })).arrayBuffer());
+  const ums = await timed(async () => (await fetch("/probe/upload", { method: "POST", body: new Uint8Array(UP) })).json());
+  const mbps = (n, ms) => (n * 8) / (Math.max(ms - rtt, 0.05) * 1000);
+  return { uplink_mbps: mbps(UP, ums), downlink_mbps: mbps(DOWN, dms), rtt_ms: rtt };
+}
+
+function linkMoved(a, b) {
+  if (!a || !b) return true;
+  const rel = (x, y) => Math.abs(x - y) / Math.max(x, y, 1e-9);
+  return rel(a.uplink_mbps, b.uplink_mbps) > REPLAN_MARGIN || rel(a.downlink_mbps, b.downlink_mbps) > REPLAN_MARGIN
+    || (rel(a.rtt_ms, b.rtt_ms) > REPLAN_MARGIN && Math.abs(a.rtt_ms - b.rtt_ms) > 2);
+}
+
+window.hlSplitApp = { linkMoved, REPLAN_MARGIN }; // tests check the re-plan rule itself
+
+async function requestPlan(link) {
+  const r = await fetch("/plan", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ ...link, device_model_ms: state.device_model_ms }) });
+  const ans = await r.json();
+  if (!r.ok) throw new Error(`/plan → ${r.status}: ${ans.error}`);
+  return ans;
+}
+
+const heads = {};
+async function headFor(cut, cuts) {
+  // the input = cloud-only (no head); otherwise the TF.js head of the cut, exported by the server
+  if (cut === cuts[0]) return null;
+  if (!heads[cut]) {
+    setMessage(`Loading the head up to ${cut}…`);
+    heads[cut] = await tf.loadLayersModel(`/head/${encodeURIComponent(cut)}/model.json`);
+    setMessage("");
+  }
+  return heads[cut];
+}
+
+function showSplit(row) {
+  state.split = row;
+  for (const k of ["head", "encode", "upload", "tail", "download"]) $(`ms-${k}`).textContent = fmt(row[`${k}_ms`]);
+  $("cut-now").textContent = row.cut + (state.override ? " (yours)" : " (planned)");
+}
+
+function showPlan(plan) {
+  state.plan = plan;
+  state.plans += 1;
+  const p = plan.predicted, l = plan.link;
+  $("plan").textContent = `plan: cut after ${plan.cut} (${plan.kind}) · predicted ${fmt(p.total_ms)} ` +
+    `(head ${fmt(p.head_ms)}, up ${fmt(p.upload_ms)}, tail ${fmt(p.tail_ms)}, down ${fmt(p.download_ms)}) · ` +
+    `link ↑${l.uplink_mbps.toFixed(1)} ↓${l.downlink_mbps.toFixed(1)} Mbit/s, RTT ${fmt(l.rtt_ms)}`;
+  const sel = $("cut");
+  if (!sel.options.length) {
+    const auto = document.createElement("option");
+    auto.value = "";
+    sel.appendChild(auto);
+    for (const c of plan.cuts) {
+      const o = document.createElement("option");
+      o.value = c;
+      o.textContent = c === plan.cuts[0] ? `${c} (cloud only)` : c === plan.cuts[plan.cuts.length - 1] ? `${c} (device only)` : c;
+      sel.appendChild(o);
+    }
+  }
+  sel.options[0].textContent = `auto (${plan.cut})`;
+}
+
+async function splitInfer(video, dets, cut, cuts) {
+  // crop → head here → encode → POST /split/<cut> → tail on the server; per-stage ms
+  const t0 = performance.now();
+  const { boxes, input } = cropInput(video, dets);
+  const t1 = performance.now();
+  const head = await headFor(cut, cuts);
+  let data, shape;
+  if (head) {
+    const y = head.predict(input);
+    data = await y.data(); shape = y.shape; y.dispose();
+  } else { data = await input.data(); shape = input.shape; }
+  input.dispose();
+  const t2 = performance.now();
+  const row = { cut, crop_ms: t1 - t0, head_ms: head ? t2 - t1 : 0, encode_ms: 0, upload_ms: 0, tail_ms: 0, download_ms: 0 };
+  if (cut === cuts[cuts.length - 1]) { // device only: the head is the whole model
+    const n = classNames.length;
+    return { row, faces: facesOf(boxes, dets, (i) => Object.fromEntries(classNames.map((c, k) => [c, data[i * n + k]]))) };
+  }
+  const enc = wire.encode(data, "float32");
+  const body = await wire.compress(enc.bytes, "none");
+  const t3 = performance.now();
+  row.encode_ms = t3 - t2;
+  const url = `${location.origin}/split/${encodeURIComponent(cut)}?seq=${++state.splitSeq}`;
+  const resp = await fetch(url, { method: "POST", body, cache: "no-store", headers: { "Content-Type": "application/octet-stream",
+    "X-Shape": shape.join(","), "X-Dtype": "float32", "X-Codec": "none", ...enc.headers } });
+  const ans = await resp.json();
+  const t4 = performance.now();
+  if (!resp.ok) throw new Error(`/split/${cut} → ${resp.status}: ${ans.error || ""}`);
+  row.tail_ms = ans.server_ms;
+  const rt = await wire.timingOf(url);
+  if (rt && rt.responseStart > 0 && rt.requestStart > 0) {
+    row.upload_ms = rt.responseStart - rt.requestStart - ans.server_ms;
+    row.download_ms = rt.responseEnd - rt.responseStart;
+  } else { row.upload_ms = t4 - t3 - ans.server_ms; }
+  row.layer = ans.layer;
+  const all = ans.batch || [ans];
+  return { row, faces: facesOf(boxes, dets, (i) => all[i].probs) };
+}
+
+let wire = null;
+async function runSplit(video) {
+  $("variant").parentElement.style.display = "none";
+  $("split-stats").hidden = false;
+  $("hint").textContent = "The network's first layers run here, the rest on the server; the cut follows the measured link.";
+  Object.assign(state, { plans: 0, splitSeq: 0, override: null, split: null, plan: null, link: null });
+  wire = await import("./wire.js");
+  performance.setResourceTimingBufferSize(100000);
+  if (!(await setupDetector())) return;
+  // how fast is this device? the whole model, timed here (its per-layer shares come from the server)
+  setMessage("Measuring this device…");
+  const full = await tf.loadLayersModel("/head/output/model.json"); // the whole model: device-only
+  const x = tf.zeros([1, 48, 48, 1]);
+  for (let i = 0; i < 2; i++) { const y = full.predict(x); await y.data(); y.dispose(); }
+  const ts = [];
+  for (let i = 0; i < 5; i++) { const t0 = performance.now(); const y = full.predict(x); await y.data(); y.dispose(); ts.push(performance.now() - t0); }
+  x.dispose();
+  ts.sort((a, b) => a - b);
+  state.device_model_ms = Math.max(ts[2], 0.01);
+  setMessage("Probing the link…");
+  let plan;
+  try {
+    state.link = await probeLink();
+    plan = await requestPlan(state.link);
+  } catch (e) { return fail("model", `Could not plan the split: ${e.message || e}`); }
+  heads[plan.cuts[plan.cuts.length - 1]] = full;
+  showPlan(plan);
+  $("cut").onchange = () => { state.override = $("cut").value || null; };
+  let lastProbe = performance.now();
+  state.ready = true;
+  setMessage("");
+  for (;;) {
+    if (performance.now() - lastProbe > REPROBE_MS) {
+      lastProbe = performance.now();
+      try {
+        const link = await probeLink();
+        if (linkMoved(link, state.link)) { state.link = link; showPlan(plan = await requestPlan(link)); }
+      } catch (e) { console.warn("re-probe failed", e); }
+    }
+    const cut = state.override || plan.cut;
+    const t0 = performance.now();
+    let dets = [];
+    try { dets = await faceapi.detectAllFaces(video, detectorOpts); } catch (e) { console.warn("detect failed", e); }
+    const t1 = performance.now();
+    let faces = [], row = null;
+    if (dets.length) {
+      try { ({ faces, row } = await splitInfer(video, dets, cut, plan.cuts)); }
+      catch (e) { setMessage(`Split inference failed: ${e.message || e}`, "warn"); }
+    }
+    const t2 = performance.now();
+    draw(video, faces);
+    showResult(faces);
+    if (row) showSplit(row);
+    showStages({ detect: t1 - t0, crop: row ? row.crop_ms : 0, cnn: row ? t2 - t1 - row.crop_ms : 0, total: t2 - t0, backend: state.backend });
+    if (faces.length && state.first_prediction_ms == null) state.first_prediction_ms = performance.now();
+    tickFps();
+    if (!state.modelError && !state.cameraError && (faces.length || !dets.length))
+      setMessage(faces.length ? "" : "No face found: look at the camera.", faces.length ? "info" : "warn");
     await new Promise((r) => requestAnimationFrame(r));
   }
 }
@@ -327,7 +527,8 @@ async function main() {
   state.mode = cfg.mode;
   const badge = $("mode");
   badge.textContent = `${cfg.mode} mode`;
-  badge.title = cfg.mode === "cloud" ? "frames go to the server, results come back" : "the neural network runs in this browser";
+  badge.title = cfg.mode === "cloud" ? "frames go to the server, results come back"
+    : cfg.mode === "split" ? "the network's head runs in this browser, its tail on the server" : "the neural network runs in this browser";
   badge.classList.toggle("cloud", cfg.mode === "cloud");
   buildBars(cfg.class_names);
   const sel = $("variant");
@@ -343,6 +544,7 @@ async function main() {
   const video = await startVideo(stream);
   setMessage("");
   if (cfg.mode === "cloud") return runCloud(video, stream);
+  if (cfg.mode === "split") return runSplit(video);
   return runHybrid(video);
 }
 
