@@ -153,10 +153,9 @@ def test_chain_model_equals_parts_and_cuts_at_encoder(tmp_path):
     km = export.load_model(h5)
     np.testing.assert_allclose(km.predict(xs, verbose=0), parts, atol=1e-6)
     assert "conv_enc2" in models.chain_cut_points(km)
-    orig = split.model_h5
-    with converter_exec._model_h5_is(h5):
-        assert split.model_h5("emotion_cnn") == h5
-    assert split.model_h5 is orig
+    # the chain runs through execute_grid's model_path (no patch of split.model_h5 any more)
+    with pytest.raises(InputError, match="model_path .*missing.h5"):
+        split.execute_grid("emotion_cnn", ["conv_enc2"], model_path=tmp_path / "missing.h5")
     with pytest.raises(InputError, match="does not exist"):
         converter_exec.execute(tmp_path / "missing.h5", 2)
 

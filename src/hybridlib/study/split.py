@@ -26,6 +26,10 @@ Server load (``load="loaded"``): a bounded background of cloud-mode WebRTC users
 :mod:`hybridlib.study.load` against the same server, and the load factor (tail ms loaded ÷ idle,
 probed through ``/split``) measured, not assumed: :func:`measure_load_factor`.
 
+Assets (model files, cuts, heads, the input) live in :mod:`hybridlib.study.split_assets`, the
+server side (probe routes, background load, load factor) in :mod:`hybridlib.study.split_server`;
+both are re-exported here.
+
 Entry points: :func:`execute` → tidy DataFrame, one row per (cut, rep);
 :func:`execute_grid` → the same over device classes × networks in one server + page;
 :func:`summarize` → medians (and means) per condition and cut. Helpers the tests and the
@@ -40,36 +44,31 @@ cores. Record the read-backs with every result; compare medians of interleaved r
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import statistics
 import tempfile
-import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hybridlib import export, models
+from hybridlib import export
 from hybridlib.browser import CHROMIUM_FLAGS, chromium_path, f32_to_b64, run_sync
-from hybridlib.models import artifacts
 from hybridlib.partition import devices
-from hybridlib.serving import app as serve
-from hybridlib.serving.app import encode_tensor
-from hybridlib.study import load
-from hybridlib.utils import HybridlibError, InputError, project_root, sha256_file
+from hybridlib.study.split_assets import (  # noqa: F401 - re-exported: split.model_h5 etc. are the public names
+    HEAD_FP32_MAX_BYTES, INPUT_NOTE, MODELS, Cut, _save_h5, cache_root, ensure_head, example_input, model_h5,
+    resolve_cuts)
+from hybridlib.study.split_server import (  # noqa: F401 - re-exported
+    LOADS, PROBE_MAX_BYTES, BackgroundLoad, _cloud_metrics, _init_tf_pools, add_probe_routes, measure_load_factor,
+    post_split, probe_tail_ms, split_server)
+from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-MODELS = ("emotion_cnn", "alexnet")
-LOADS = ("idle", "loaded")
 WIRE_DTYPES = ("float32", "float16", "uint8")
 PAGE_CODECS = ("none", "zlib")  # what the page can produce (CompressionStream 'deflate' = zlib)
 COLUMNS = ("model", "cut", "device", "network", "load", "shaper", "backend", "rep", "head_ms", "encode_ms",
@@ -81,332 +80,9 @@ COLUMNS = ("model", "cut", "device", "network", "load", "shaper", "backend", "re
 #: and the server's work outside ``server_ms`` (body read, tensor decode, executor hop).
 STAGES = ("head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms", "decode_ms")
 
-#: heads whose fp32 weights exceed this travel as the uint8 TF.js variant (kernels and biases
-#: affine-quantised, see export.UINT8_PATTERNS): AlexNet's fc6/fc7 heads and device-only
-#: AlexNet (250 MB fp32 → ~62 MB) — the browser would otherwise fetch a quarter gigabyte.
-HEAD_FP32_MAX_BYTES = 64 * 1024 * 1024
-PROBE_MAX_BYTES = 16 * 1024 * 1024
 #: round-robin execution keeps every head in the page at once: only when their fp32 weights
 #: (TF.js holds float32 even for uint8 downloads) fit in this
 INTERLEAVE_MAX_BYTES = 256 * 1024 * 1024
-INPUT_NOTE = "uniform[0,1) random input, seed 0 (synthetic; latency does not depend on pixel values)"
-
-
-# ----------------------------------------------------------------------------- artifacts
-
-
-def cache_root(ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where models and exported heads are cached: ``cache_dir``, else ``<ctx.artifacts_dir>/split``,
-    else ``data/processed/split`` in the project."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    if ctx is not None:
-        return Path(ctx.artifacts_dir) / "split"
-
-    return project_root() / "data" / "processed" / "split"
-
-
-def _save_h5(model: Any, path: Path) -> Path:
-    """tf_keras picks the format from the suffix, so write ``<tmpdir>/m.h5`` and rename (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".h5-", dir=path.parent) as td:
-        tmp = Path(td) / "m.h5"
-        model.save(tmp, include_optimizer=False)
-        os.replace(tmp, path)
-    return path
-
-
-def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The ``.h5`` a split experiment runs: the trained emotion CNN of ``ctx`` when valid, else
-    the architecture with seeded (0) fresh weights, built once and cached."""
-    if model not in MODELS:
-        raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
-    if model == "emotion_cnn" and ctx is not None:
-
-        p = artifacts.default_model_path(ctx)
-        if artifacts.is_valid(p, ctx.data_label):
-            return p
-    p = cache_root(ctx, cache_dir) / f"{model}_fresh_seed0.h5"
-    if not p.is_file():
-        import tf_keras as keras
-
-
-        keras.utils.set_random_seed(0)
-        m = models.emotion_cnn() if model == "emotion_cnn" else models.alexnet()
-        log.info("building %s with fresh seeded weights → %s", model, p)
-        _save_h5(m, p)
-    return p
-
-
-@dataclass
-class Cut:
-    """One requested cut, resolved against the model."""
-
-    cut: str  # as requested
-    layer: str  # Keras layer name
-    mode: str  # cloud | split | device
-    shape: tuple[int, ...]  # tensor that crosses the link (without batch); () for device-only
-    params: int = 0  # parameters of the head the page runs
-
-
-def resolve_cuts(model: Any, cuts: list[str]) -> list[Cut]:
-    """Map cut names to (layer, mode); input → cloud-only, output → device-only.
-
-    Errors name the cut: unknown layers, and cuts inside an Inception module (several
-    tensors cross; ``/split`` takes one).
-    """
-
-    if not cuts:
-        raise InputError("cuts is empty: give at least one layer name (input = cloud-only, output = device-only)")
-    names = [l.name for l in model.layers]
-    inp, outp = names[0], names[-1]
-    chain = set(models.chain_cut_points(model))
-    out = []
-    for c in cuts:
-        name = inp if c in ("input", inp) else c
-        if name not in names:
-            raise InputError(f"cut {c!r} is not a layer of {model.name}; valid cuts: input, "
-                             f"{', '.join(models.chain_cut_points(model)[:10])} …, {outp}")
-        if name == inp:
-            out.append(Cut(c, name, "cloud", tuple(int(d) for d in model.input_shape[1:]), 0))
-        elif name == outp:
-            out.append(Cut(c, name, "device", (), int(model.count_params())))
-        else:
-            if name not in chain:
-                sp = export.split_model(model, name, copy=False)
-                raise InputError(f"cut {c!r} sends {sp.n_tensors} tensors ({', '.join(sp.cut)}); /split takes "
-                                 "one: choose a chain cut point (models.chain_cut_points)")
-            l = model.get_layer(name)
-            shape = l.output_shape
-            out.append(Cut(c, name, "split", tuple(int(d) for d in shape[1:]), 0))
-    return out
-
-
-def ensure_head(model: Any, h5: Path, cut: Cut, heads_dir: Path) -> dict[str, Any]:
-    """Export (once, cached by the ``.h5``'s hash) the TF.js head the page runs for ``cut``.
-
-    Returns ``{"name", "variant", "dir", "params", "bytes"}``; ``name`` is the directory under
-    ``heads_dir`` that ``GET /model/<name>/model.json`` serves.
-    """
-
-    if cut.mode == "cloud":
-        return {"name": None, "variant": None, "dir": None, "params": 0, "bytes": 0}
-    if cut.mode == "device":
-        sub = model
-    else:
-        sub = export.split_model(model, cut.layer, copy=False).head
-    params = int(sub.count_params())
-    variant = "fp32" if params * 4 <= HEAD_FP32_MAX_BYTES else "uint8"
-    st = Path(h5).stat()
-    key = (str(h5), st.st_mtime_ns, st.st_size)  # a retrained model in the same process re-hashes
-    digest = _sha_cache.get(key) or _sha_cache.setdefault(key, sha256_file(h5)[:10])
-    name = f"{model.name}-{digest}.{cut.layer}.{variant}"
-    d = heads_dir / name
-    if export.verify_manifest(d):
-        log.info("exporting head %s (%d params, %s)", name, params, variant)
-        export.export_tfjs(sub, d, export.quantize_of(variant),
-                           extra={"split_head": {"layer": cut.layer, "mode": cut.mode, "h5_sha256_10": digest}})
-    size = sum(p.stat().st_size for p in d.iterdir() if p.is_file() and p.name != "manifest.json")
-    cut.params = params
-    return {"name": name, "variant": variant, "dir": str(d), "params": params, "bytes": size}
-
-
-_sha_cache: dict[tuple[str, int, int], str] = {}
-
-
-def example_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    """The input every executed rep uses: ``1×shape`` uniform [0, 1) float32 from ``seed``
-    (:data:`INPUT_NOTE`); tests recompute it to compare with the full model."""
-    return np.random.default_rng(seed).random((1, *shape), dtype=np.float32)
-
-
-# ----------------------------------------------------------------------------- server
-
-
-def add_probe_routes(app: Any) -> None:
-    """``POST /probe/upload`` (reads and counts the body) and ``GET /probe/download?bytes=N``
-    (N zero bytes, N ≤ 16 MiB): what :func:`hybridlib.partition.devices.measure_link` times."""
-    from aiohttp import web
-
-    async def upload(request: web.Request) -> web.Response:
-        n = len(await request.read())
-        return web.json_response({"bytes": n})
-
-    async def download(request: web.Request) -> web.Response:
-        try:
-            n = int(request.query.get("bytes", "0"))
-        except ValueError:
-            raise web.HTTPBadRequest(text=json.dumps({"error": "bytes must be an integer"}),
-                                     content_type="application/json") from None
-        if not 0 <= n <= PROBE_MAX_BYTES:
-            raise web.HTTPBadRequest(text=json.dumps({"error": f"bytes must be in 0..{PROBE_MAX_BYTES}"}),
-                                     content_type="application/json")
-        return web.Response(body=bytes(n), content_type="application/octet-stream",
-                            headers={"Cache-Control": "no-store"})
-
-    app.router.add_post("/probe/upload", upload)
-    app.router.add_get("/probe/download", download)
-
-
-def _init_tf_pools() -> None:
-    """Initialise TF in this process before cloud mode can pin it to one thread: the server
-    side of a split is native TF on all cores (cloud.setup_cloud keeps pools already set up)."""
-    import tensorflow as tf
-
-    _ = tf.constant(1.0) + 1.0
-
-
-@contextlib.contextmanager
-def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLike[str], load: str = "idle",
-                 cloud_model: str | os.PathLike[str] | None = None, host: str = "127.0.0.1",
-                 max_sessions: int = 8) -> Iterator[tuple[str, Any]]:
-    """The real aiohttp app (:func:`hybridlib.serving.app.make_app`) in a background thread.
-
-    ``/split`` tails come from ``model_path``; ``heads_dir`` is served as ``/model/<head>/``.
-    ``load="loaded"`` makes it a cloud-mode server too (``POST /offer`` for the background
-    users), whose classifier is ``cloud_model`` (the emotion CNN: cloud users send faces).
-    Yields ``(base_url, app)``.
-    """
-
-    if load not in LOADS:
-        raise InputError(f"load must be one of {', '.join(LOADS)}; got {load!r}")
-    Path(heads_dir).mkdir(parents=True, exist_ok=True)
-    _init_tf_pools()
-    if load == "loaded":
-        app = serve.make_app("cloud", model_path=cloud_model or model_path, models_dir=heads_dir,
-                             max_sessions=max_sessions)
-        with warnings.catch_warnings():  # serve's string app keys are the contract
-            warnings.simplefilter("ignore")
-            app["tail_runner"] = serve.TailRunner(Path(model_path))
-    else:
-        app = serve.make_app("hybrid", model_path=model_path, models_dir=heads_dir)
-    add_probe_routes(app)
-    with serve.run_in_thread(app, host=host) as url:
-        yield url, app
-
-
-def post_split(url: str, layer: str, x: np.ndarray, dtype: str = "float32", codec: str = "none",
-               timeout_s: float = 120.0) -> dict[str, Any]:
-    """POST one tensor to ``/split/<layer>`` from Python (probes, tests); returns the JSON answer."""
-    import urllib.request
-
-
-    body, headers = encode_tensor(x, dtype, codec)
-    req = urllib.request.Request(f"{url}/split/{layer}", data=body, method="POST",
-                                 headers={**headers, "Content-Type": "application/octet-stream"})
-    with urllib.request.urlopen(req, timeout=timeout_s) as r:
-        return json.loads(r.read())
-
-
-def probe_tail_ms(url: str, layer: str, x: np.ndarray, n: int = 7) -> dict[str, Any]:
-    """Median ``server_ms`` of ``n`` ``/split/<layer>`` calls (after one untimed call)."""
-    post_split(url, layer, x)
-    ts = [float(post_split(url, layer, x)["server_ms"]) for _ in range(n)]
-    return {"median_ms": statistics.median(ts), "ms_all": ts}
-
-
-class BackgroundLoad:
-    """``users`` cloud-mode WebRTC users (:mod:`hybridlib.study.load`) in one spawned process against
-    ``url``; each round is bounded (``round_s``) and :meth:`ensure` starts a new round when
-    the last one ended. :meth:`stop` terminates the process this object started."""
-
-    def __init__(self, url: str, users: int = 2, fps: int = 10, size: tuple[int, int] = (320, 240),
-                 round_s: float = 120.0) -> None:
-
-        if not 1 <= users <= 8:
-            raise InputError(f"background users must be in 1..8 (a bounded load), got {users}")
-        load.check_url(url)
-        self.url, self.users, self.fps, self.size = url, users, fps, tuple(size)
-        self.round_s = min(float(round_s), load.MAX_DURATION_S)
-        self.proc: Any = None
-        self.rounds = 0
-
-    def ensure(self, settle_s: float = 2.0, timeout_s: float = 90.0) -> dict[str, Any]:
-        """Start a round unless one runs; return once the server's ``/metrics`` shows the
-        users' frames arriving (a load that never reached the server raises, never passes
-        silently as "loaded")."""
-        import multiprocessing as mp
-
-
-        if self.proc is not None and self.proc.is_alive():
-            return _cloud_metrics(self.url)
-        before = _cloud_metrics(self.url).get("frames_in", 0) or 0
-        self.proc = mp.get_context("spawn").Process(
-            target=load.user_worker, args=("cloud", self.url, self.users, self.round_s, self.fps, self.size, 0.2),
-            daemon=True, name="hl-split-load")
-        self.proc.start()
-        self.rounds += 1
-        t_end = time.monotonic() + timeout_s
-        while True:
-            m = _cloud_metrics(self.url)
-            if (m.get("sessions") or 0) >= 1 and (m.get("frames_in") or 0) > before:
-                break
-            if not self.proc.is_alive():
-                raise HybridlibError(f"background load process exited (code {self.proc.exitcode}) before any "
-                                     "frame reached the server; from a script, guard it with "
-                                     "`if __name__ == '__main__':` (multiprocessing spawn)")
-            if time.monotonic() > t_end:
-                self.stop()
-                raise HybridlibError(f"background users sent no frames to {self.url} within {timeout_s:.0f} s")
-            time.sleep(0.5)
-        time.sleep(settle_s)  # let all peers connect and the rate settle
-        return _cloud_metrics(self.url)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(10)
-            if self.proc.is_alive():
-                self.proc.kill()
-                self.proc.join(5)
-        self.proc = None
-
-    def __enter__(self) -> BackgroundLoad:
-        self.ensure()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-
-def measure_load_factor(url: str, layer: str, x: np.ndarray, background: BackgroundLoad,
-                        n: int = 9, leave_running: bool = True) -> dict[str, Any]:
-    """Neurosurgeon-style: the server's tail ms with the background load ÷ without it.
-
-    Probes ``/split/<layer>`` (use the input layer: the whole model, the engine's
-    ``cloud_ms``) idle, under ``background``, and idle again after stopping it; the factor is
-    loaded ÷ the mean of the two idle medians, so a drift in foreign load on a shared machine
-    (measured here: idle medians of 30–70 ms for a ~5 ms model) biases it less. The load is
-    started again afterwards when ``leave_running``.
-    """
-    if background.proc is not None and background.proc.is_alive():
-        background.stop()
-        time.sleep(1.0)
-    idle1 = probe_tail_ms(url, layer, x, n)
-    m = background.ensure()
-    loaded = probe_tail_ms(url, layer, x, n)
-    background.stop()
-    time.sleep(1.0)
-    idle2 = probe_tail_ms(url, layer, x, n)
-    idle = (idle1["median_ms"] + idle2["median_ms"]) / 2
-    f = loaded["median_ms"] / idle if idle > 0 else float("nan")
-    if leave_running:
-        background.ensure()
-    return {"layer": layer, "idle_ms": idle, "loaded_ms": loaded["median_ms"], "load_factor": f,
-            "idle_before_ms": idle1["median_ms"], "idle_after_ms": idle2["median_ms"],
-            "users": background.users, "fps": background.fps, "size": list(background.size),
-            "sessions_seen": m.get("sessions"), "idle_all": idle1["ms_all"] + idle2["ms_all"],
-            "loaded_all": loaded["ms_all"]}
-
-
-def _cloud_metrics(url: str) -> dict[str, Any]:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
-            return json.loads(r.read())
-    except Exception:  # noqa: BLE001 - metrics are provenance only
-        return {}
 
 
 # ----------------------------------------------------------------------------- execution
@@ -492,14 +168,20 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
                  networks: Sequence[str] = ("wifi",), load: str = "idle", repeats: int = 5, warmup: int = 2,
                  dtype: str = "float32", codec: str = "none", ctx: Any = None,
                  cache_dir: str | os.PathLike[str] | None = None, readback: bool = True, shaper: str = "devtools",
-                 load_users: int = 2, seed: int = 0, interleave: bool | None = None) -> pd.DataFrame:
+                 load_users: int = 2, seed: int = 0, interleave: bool | None = None,
+                 model_path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """:func:`execute` for every device class × network, sharing one server, browser and page.
 
     Each head is downloaded once and run under every condition (cut outer, conditions inner),
     which saves the start-up per condition. ``df.attrs["device"][name]``,
     ``df.attrs["network"][network]`` and ``df.attrs["link"][network]`` hold the read-backs per
-    condition (:func:`execute` returns them flat).
+    condition (:func:`execute` returns them flat). ``model_path``: run this ``.h5`` instead of
+    :func:`model_h5`'s file for ``model`` (``model`` then only labels the rows; for ``emotion_cnn``
+    it is also the loaded server's cloud model) — e.g. the converter's chain model
+    (:mod:`hybridlib.study.converter_exec`).
     """
+    if model_path is not None and not Path(model_path).is_file():
+        raise InputError(f"model_path {model_path} is not a file")
 
     if not devices or not networks:
         raise InputError("devices and networks must each name at least one condition")
@@ -514,7 +196,8 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
         raise InputError("load='loaded' with shaper='tc' is not supported: the background users and probes "
                          "talk to 127.0.0.1, the tc-shaped server listens on the veth address")
     return run_sync(_execute_grid, model, list(cuts), list(devices), list(networks), load, repeats, warmup, dtype,
-                    codec, ctx, cache_dir, readback, shaper, load_users, seed, interleave)
+                    codec, ctx, cache_dir, readback, shaper, load_users, seed, interleave,
+                    None if model_path is None else Path(model_path))
 
 
 @contextlib.contextmanager
@@ -539,21 +222,23 @@ def _launch(executable: str | None) -> Iterator[Any]:
 
 def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks: list[str], load: str,
                   repeats: int, warmup: int, dtype: str, codec: str, ctx: Any, cache_dir: Any, readback: bool,
-                  shaper: str, load_users: int, seed: int, interleave: bool | None) -> pd.DataFrame:
+                  shaper: str, load_users: int, seed: int, interleave: bool | None,
+                  model_path: Path | None = None) -> pd.DataFrame:
     import pandas as pd
 
 
     devs = [devices.get_device(d) for d in device_names]
     nets = [devices.network_conditions(n) for n in networks]
     root = cache_root(ctx, cache_dir)
-    h5 = model_h5(model, ctx, root)
+    h5 = model_path if model_path is not None else model_h5(model, ctx, root)
 
     km = export.load_model(h5)
     resolved = resolve_cuts(km, cuts)
     heads_dir = root / "heads"
     heads = {c.cut: ensure_head(km, h5, c, heads_dir) for c in resolved}
     x = example_input(tuple(int(d) for d in km.input_shape[1:]), seed)
-    cloud_h5 = model_h5("emotion_cnn", ctx, root) if load == "loaded" else None
+    cloud_h5 = None if load != "loaded" else (
+        model_path if model_path is not None and model == "emotion_cnn" else model_h5("emotion_cnn", ctx, root))
     input_layer = km.layers[0].name
     attrs: dict[str, Any] = {"input": INPUT_NOTE, "input_seed": seed, "probs": {}, "heads": heads,
                              "model_path": str(h5), "device": {}, "link": {}, "network": {}, "shaper": shaper}
