@@ -30,14 +30,13 @@ exec_repeats = None   # timed reps per cut and network (None → 2 at smoke, 3 o
 # %%
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from IPython.display import Markdown, display
 
 from hybridlib import config, models, partition, plots
 from hybridlib.study import early_exit, offload
+from hybridlib.study import early_exit_figures as eefig
 from hybridlib.partition import profile
 from hybridlib.models import artifacts as train  # save/load live in models.artifacts
 
@@ -75,17 +74,8 @@ T = chosen["threshold"]
 at_T = sweep_test.set_index("threshold").loc[T]
 ctx.save_table("06_threshold_sweep", pd.concat([sweep_val.assign(split="val"), sweep_test.assign(split="test")]))
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
-for ax, (split, sw) in zip(axes, [("validation", sweep_val), ("test", sweep_test)]):
-    ax.plot(sw.threshold, sw.exit_fraction, "k-", lw=2.5, label="fraction exiting at the branch")
-    ax.plot(sw.threshold, sw.overall_acc, "-", color="tab:green", label="overall accuracy")
-    ax.plot(sw.threshold, sw.branch_acc, "--", color="tab:blue", label="branch only (all inputs)")
-    ax.plot(sw.threshold, sw.final_acc, "--", color="tab:orange", label="final exit only")
-    ax.axvline(T, color="grey", ls=":", label=f"chosen T = {T:.3f}")
-    ax.set_xlabel("entropy threshold T"); ax.set_title(split); ax.set_ylim(0, 1.02)
-axes[0].set_ylabel("fraction / accuracy"); axes[1].legend(fontsize=8, loc="lower right")
-fig.suptitle(f"Early exit at {branch_at}: exit fraction and accuracy vs threshold ({ctx.data_label})")
-fig.tight_layout()
+fig = eefig.threshold_sweep({"validation": sweep_val, "test": sweep_test}, T,
+                            f"Early exit at {branch_at}: exit fraction and accuracy vs threshold ({ctx.data_label})")
 ctx.save_figure(fig, "06_threshold")
 display(Markdown(f"Chosen **T = {T:.3f}** (validation). On **test**: {at_T.exit_fraction:.1%} of inputs exit at "
                  f"the branch; overall accuracy {at_T.overall_acc:.3f} vs final exit {at_T.final_acc:.3f} and "
@@ -106,12 +96,7 @@ fsizes = early_exit.feature_bytes(feats)
 bw = early_exit.bandwidth_table(float(at_T.exit_fraction), fsizes, pixel_bytes=float(x_test[0].size))
 ctx.save_table("06_bandwidth", bw)
 display(bw.round(3))
-fig, ax = plt.subplots(figsize=(9, 3.8))
-sns.barplot(data=bw, y="scheme", x="bytes_per_frame", ax=ax, color="tab:blue")
-ax.axvline(bw.bytes_per_frame.iloc[0], color="tab:orange", ls="--", label="cloud-only pixels")
-ax.set_xscale("log"); ax.set_xlabel("uplink bytes per frame (mean)"); ax.set_ylabel(""); ax.legend()
-ax.set_title(f"Uplink per frame at T = {T:.3f} ({at_T.exit_fraction:.0%} exit) — {ctx.data_label}")
-fig.tight_layout()
+fig = eefig.bandwidth(bw, f"Uplink per frame at T = {T:.3f} ({at_T.exit_fraction:.0%} exit) — {ctx.data_label}")
 ctx.save_figure(fig, "06_bandwidth")
 
 # %% [markdown]
@@ -210,26 +195,10 @@ display(pd.DataFrame(conv_info).round(4))
 imgs = converter.image_bytes(x_test)
 p07 = ctx.results_dir / "07_load.json"
 video = converter.video_bytes_per_frame(json.loads(p07.read_text())) if p07.is_file() else None
-alts = {"crop raw": imgs["raw"], "crop PNG": imgs["png"], "crop JPEG q90": imgs["jpeg_q90"]}
-if video:
-    alts["cloud video / frame (07)"] = video["bytes_per_frame"]
+alts = converter.alternatives_bytes(imgs, video)
 op["channels"] = int(op["channels"])
-bpi = op["bytes_per_input"]
-savings = {k: (v / bpi if bpi > 0 else None) for k, v in alts.items()}  # None: nothing shipped (all exit)
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
-for C, g in curve[curve.split == "test"].groupby("channels"):
-    axes[0].plot(g.bytes_per_input.clip(lower=0.5), g.overall_acc, ".-", label=f"C = {C} ({g.codec.iloc[0]})")
-for k, v in alts.items():
-    axes[0].axvline(v, ls=":", color="grey"); axes[0].text(v, axes[0].get_ylim()[0], k, rotation=90, fontsize=7, va="bottom")
-axes[0].axhline(ref_test - tolerance, color="tab:red", ls="--", lw=1, label="final-only − 1 point")
-axes[0].plot([op["bytes_per_input"]], [op["overall_acc"]], "r*", ms=14, label="operating point")
-axes[0].set_xscale("log"); axes[0].set_xlabel("uplink bytes per input (mean, test)"); axes[0].set_ylabel("overall accuracy")
-axes[0].legend(fontsize=7); axes[0].set_title("operating curves (one point per threshold T)")
-for C, g in curve[curve.split == "test"].groupby("channels"):
-    axes[1].plot(g.threshold, g.exit_fraction, "-", label=f"C = {C}")
-axes[1].set_xlabel("entropy threshold T"); axes[1].set_ylabel("fraction exiting at the edge"); axes[1].legend(fontsize=7)
-fig.suptitle(f"004's converter on this CNN — {ctx.data_label}")
-fig.tight_layout()
+savings = converter.savings(alts, op["bytes_per_input"])  # None: nothing shipped (all exit)
+fig = eefig.converter_curves(curve, alts, op, ref_test, tolerance, f"004's converter on this CNN — {ctx.data_label}")
 ctx.save_figure(fig, "06_converter")
 display(Markdown(
     f"**Operating point (chosen on validation):** C = {op['channels']} ({op['codec']}), T = {op['threshold']:.3f}. "
@@ -319,15 +288,7 @@ for dname, dc in devices.DEVICES.items():
 edgent = pd.DataFrame(ed_rows)
 ctx.save_table("06_edgent", edgent)
 display(edgent[edgent.device == "phone"].pivot_table(index="network", columns="deadline_ms", values="edgent", aggfunc="first"))
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True)
-for ax, (dname, g) in zip(axes, edgent.groupby("device", sort=False)):
-    for net, gg in g.groupby("network"):
-        ax.step(gg.deadline_ms, gg.edgent_acc.fillna(0), where="post", label=f"Edgent · {net}")
-        ax.step(gg.deadline_ms, gg.neurosurgeon_acc.fillna(0), where="post", ls=":", label=f"single cut · {net}")
-    ax.set_xscale("log"); ax.set_xlabel("deadline (ms)"); ax.set_title(dname)
-axes[0].set_ylabel("accuracy of the chosen plan (0 = infeasible)"); axes[-1].legend(fontsize=6)
-fig.suptitle(f"Accuracy vs deadline (predicted, worst-case latency) — {ctx.data_label}")
-fig.tight_layout()
+fig = eefig.edgent_accuracy(edgent, f"Accuracy vs deadline (predicted, worst-case latency) — {ctx.data_label}")
 ctx.save_figure(fig, "06_edgent")
 
 # %% [markdown]
@@ -356,49 +317,23 @@ try:
     chain_h5 = converter_exec.save_chain(trunk_model, convs[C_op], ctx.artifacts_dir / "converter" / f"emotion_cnn_conv{C_op}.h5")
     out_layer = trunk_model.layers[-1].name
     sample = edgent[(edgent.device == "phone") & edgent.deadline_ms.isin(exec_deadlines)].copy()
-    def _cut(name):
-        if name == "device-only":
-            return out_layer
-        if name.startswith("cloud-only"):
-            return "input"
-        if name.startswith("cut @"):
-            return name[5:]
-        if name.startswith("exit1 + converter"):
-            return f"conv_enc{C_op}"
-        return None
-    sample["cut"] = sample.edgent.map(lambda n: _cut(n) if n != "infeasible" else None)
+    sample["cut"] = sample.edgent.map(lambda n: converter_exec.plan_cut(n, out_layer, C_op))
     cuts_run = sorted({f"conv_enc{C_op}", *[c for c in sample.cut.dropna()]}, key=str)
     t0 = time.perf_counter()
     xdf = converter_exec.execute(chain_h5, C_op, devices=("phone",), networks=tuple(exec_networks),
                                  repeats=exec_repeats, warmup=1, extra_cuts=tuple(c for c in cuts_run if c != f"conv_enc{C_op}"),
                                  cache_dir=ctx.artifacts_dir / "converter")
     exec_s = time.perf_counter() - t0
-    med = xdf.groupby(["cut", "network"])[["head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms", "total_ms",
-                                           "up_bytes"]].median().reset_index()
+    med = converter_exec.stage_medians(xdf)
     ctx.save_table("06_converter_executed", xdf.drop(columns=[c for c in xdf.columns if xdf[c].dtype == object and c not in
                                                                ("cut", "device", "network", "mode", "codec", "dtype")]))
     display(med.round(1))
-    sample = sample.merge(med[["cut", "network", "total_ms"]].rename(columns={"total_ms": "measured_ms"}),
-                          on=["cut", "network"], how="left")
-    sample["met"] = np.where(sample.measured_ms.notna(), sample.measured_ms <= sample.deadline_ms, None)
+    sample, hit_rate = converter_exec.executed_sample(sample, med)
     display(sample[["network", "deadline_ms", "edgent", "cut", "edgent_worst_ms", "measured_ms", "met"]].round(1))
     conv_row = med[med.cut == f"conv_enc{C_op}"]
-    exec_res = {"channels": C_op, "device": "phone", "networks": list(exec_networks), "repeats": exec_repeats,
-                "wire": "uint8+zlib", "run_s": exec_s,
-                "converter_stages_median": conv_row.to_dict("records"),
-                "stages_median": med.to_dict("records"),
-                "edgent_sample": sample.to_dict("records"),
-                "edgent_hit_rate": float(sample.met[sample.measured_ms.notna()].astype(float).mean()) if sample.measured_ms.notna().any() else None,
-                "browser_probs_vs_keras_max_abs": None,
-                "device_readback": xdf.attrs.get("device"), "link_readback": xdf.attrs.get("link")}
     # browser vs Keras on the same (synthetic, seeded) input through the converter cut (uint8 on the wire)
-    from hybridlib import export
-    from hybridlib.study import split as hsplit
-    km = export.load_model(chain_h5)
-    xin = hsplit.example_input(tuple(int(d) for d in km.input_shape[1:]), 0)
-    ref = km.predict(xin if xin.ndim == 4 else xin[None], verbose=0)[0]
-    pb = np.asarray(xdf.attrs["probs"][f"conv_enc{C_op}"], dtype=float)
-    exec_res["browser_probs_vs_keras_max_abs"] = float(np.abs(pb - ref).max())
+    exec_res = converter_exec.executed_result(xdf, C_op, exec_networks, exec_repeats, exec_s, sample, hit_rate,
+                                              converter_exec.probs_vs_keras(xdf, chain_h5, C_op))
     display(Markdown(f"Converter C = {C_op} executed on **phone** ({', '.join(exec_networks)}): "
                      + "; ".join(f"{r.network}: {r.up_bytes:.0f} B up, head {r.head_ms:.1f} ms, encode {r.encode_ms:.1f}, "
                                  f"upload {r.upload_ms:.1f}, tail {r.tail_ms:.1f}, download {r.download_ms:.1f}, "

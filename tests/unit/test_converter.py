@@ -172,3 +172,60 @@ def test_build_warm_starts_branch():
     assert all(np.array_equal(x, y) for x, y in zip(a.branch.get_weights(), b.branch.get_weights()))
     with pytest.raises(InputError, match="init_branch"):
         converter.build(head, tail, "x", channels=1, branch_filters=5, init_branch=a.branch)
+
+
+def test_alternatives_and_savings_hand_values():
+    imgs = {"raw": 2304.0, "png": 1500.0, "jpeg_q90": 900.0}
+    alts = converter.alternatives_bytes(imgs, None)
+    assert alts == {"crop raw": 2304.0, "crop PNG": 1500.0, "crop JPEG q90": 900.0}
+    alts = converter.alternatives_bytes(imgs, {"bytes_per_frame": 5000.0})
+    assert alts["cloud video / frame (07)"] == 5000.0
+    s = converter.savings(alts, 25.0)
+    # 2304 / 25 = 92.16, 1500 / 25 = 60, 900 / 25 = 36, 5000 / 25 = 200
+    assert s == {"crop raw": 92.16, "crop PNG": 60.0, "crop JPEG q90": 36.0, "cloud video / frame (07)": 200.0}
+    # nothing shipped (every input exits): no ratio, not infinity
+    assert converter.savings(alts, 0.0) == {k: None for k in alts}
+    with pytest.raises(InputError, match="bytes_per_input"):
+        converter.savings(alts, float("nan"))
+    with pytest.raises(InputError, match="bytes_per_input"):
+        converter.savings(alts, -1.0)
+
+
+def test_plan_cut_names():
+    from hybridlib.study import converter_exec as cx
+
+    assert cx.plan_cut("device-only", "predictions", 4) == "predictions"
+    assert cx.plan_cut("cloud-only (PNG)", "predictions", 4) == "input"
+    assert cx.plan_cut("cut @pool2", "predictions", 4) == "pool2"
+    assert cx.plan_cut("exit1 + converter C=4", "predictions", 4) == "conv_enc4"
+    assert cx.plan_cut("exit1 only (device)", "predictions", 4) is None  # no branch in the page
+    assert cx.plan_cut("infeasible", "predictions", 4) is None
+    assert cx.plan_cut(None, "predictions", 4) is None
+
+
+def test_executed_sample_met_and_hit_rate():
+    from hybridlib.study import converter_exec as cx
+
+    runs = pd.DataFrame({"cut": ["input", "input", "input", "pool2", "pool2", "conv_enc4"],
+                         "network": ["lte"] * 6,
+                         **{c: [1.0] * 6 for c in cx.STAGE_COLUMNS if c != "total_ms"},
+                         "total_ms": [10.0, 30.0, 20.0, 80.0, 120.0, 40.0]})
+    med = cx.stage_medians(runs).set_index("cut")
+    # medians: input 20, pool2 100, conv_enc4 40
+    assert med.loc["input", "total_ms"] == 20.0 and med.loc["pool2", "total_ms"] == 100.0
+    sample = pd.DataFrame({"cut": ["input", "pool2", "conv_enc4", None, "predictions"],
+                           "network": ["lte"] * 5, "deadline_ms": [50, 50, 20, 100, 100]})
+    out, hit = cx.executed_sample(sample, med.reset_index())
+    assert out.measured_ms.tolist()[:3] == [20.0, 100.0, 40.0]
+    assert out.measured_ms.iloc[3:].isna().all()  # not executed: no measurement, no verdict
+    assert out.met.tolist() == [True, False, False, None, None]
+    assert hit == pytest.approx(1 / 3)
+    _, none_hit = cx.executed_sample(sample.assign(cut=None), med.reset_index())
+    assert none_hit is None
+    with pytest.raises(InputError, match="deadline_ms"):
+        cx.executed_sample(sample.drop(columns="deadline_ms"), med.reset_index())
+    runs.attrs["device"] = {"measured_rate": 3.9}
+    res = cx.executed_result(runs, 4, ("lte",), 3, 12.5, out, hit, 1e-3)
+    assert [r["cut"] for r in res["converter_stages_median"]] == ["conv_enc4"]
+    assert len(res["stages_median"]) == 3 and res["networks"] == ["lte"] and res["edgent_hit_rate"] == hit
+    assert res["device_readback"] == {"measured_rate": 3.9} and res["browser_probs_vs_keras_max_abs"] == 1e-3

@@ -326,3 +326,24 @@ def edgent_plan(options: Sequence[Mapping[str, Any]], deadline_ms: float, key: s
                 "reason": f"fastest option {f.get('name')!r} needs {f[key]:.1f} ms > deadline {deadline_ms:g} ms"}
     b = max(ok, key=lambda o: (o["accuracy"], -o[key]))
     return {"feasible": True, "deadline_ms": float(deadline_ms), **dict(b)}
+
+
+def alternatives_bytes(image_bytes: Mapping[str, float], video: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """What an input would cost to ship as a picture instead: the crop raw / PNG / JPEG q90
+    (from :func:`image_bytes`) and, when 07's load result exists, cloud mode's video bytes per
+    frame (:func:`video_bytes_per_frame`). Keys are the labels the figures and tables use."""
+    alts = {"crop raw": float(image_bytes["raw"]), "crop PNG": float(image_bytes["png"]),
+            "crop JPEG q90": float(image_bytes["jpeg_q90"])}
+    if video:
+        alts["cloud video / frame (07)"] = float(video["bytes_per_frame"])
+    return alts
+
+
+def savings(alternatives: Mapping[str, float], bytes_per_input: float) -> dict[str, float | None]:
+    """Each alternative's bytes ÷ the converter's mean bytes per input (×N less on the uplink).
+
+    ``None`` where nothing is shipped at all (every input exits: the ratio is unbounded, and a
+    huge number would read as a measurement)."""
+    if not math.isfinite(bytes_per_input) or bytes_per_input < 0:
+        raise InputError(f"bytes_per_input must be a finite number >= 0; got {bytes_per_input!r}")
+    return {k: (float(v) / bytes_per_input if bytes_per_input > 0 else None) for k, v in alternatives.items()}

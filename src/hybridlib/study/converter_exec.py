@@ -10,17 +10,15 @@ restore + tail) and time every stage — bytes on the wire are the request body 
 What is **not** executed here: the branch ``exit1`` in the page and the entropy decision
 (the page always ships); in the app, an exited input costs the trunk + branch only.
 
-:func:`hybridlib.study.split.execute_grid` takes a model *name* (``emotion_cnn``/``alexnet``) and
-resolves it with :func:`hybridlib.study.split.model_h5`; :func:`execute` substitutes this model's
-``.h5`` for that lookup for the duration of the call (a documented, scoped patch: the one
-change split.py would need is a ``model_path`` argument).
+:func:`execute` runs the chain ``.h5`` through :func:`hybridlib.study.split.execute_grid`'s
+``model_path`` argument (the rows are labelled ``emotion_cnn``).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hybridlib.utils import InputError
@@ -55,27 +53,9 @@ def chain_model(model: Any, conv: Any) -> Any:
 def save_chain(model: Any, conv: Any, path: str | os.PathLike[str]) -> Path:
     """Save :func:`chain_model` as ``.h5`` (atomic) and return the path; reloaded models have
     single-use layers, so :func:`hybridlib.models.chain_cut_points` sees ``conv_encC`` as a cut."""
-    from hybridlib.study.split import _save_h5
+    from hybridlib.study.split_assets import _save_h5
 
     return _save_h5(chain_model(model, conv), Path(path))
-
-
-@contextlib.contextmanager
-def _model_h5_is(h5: Path):
-    from hybridlib.study import split
-
-    orig = split.model_h5
-
-    def model_h5(model: str, ctx: Any = None, cache_dir: Any = None) -> Path:
-        if model != "emotion_cnn":
-            return orig(model, ctx, cache_dir)
-        return h5
-
-    split.model_h5 = model_h5
-    try:
-        yield
-    finally:
-        split.model_h5 = orig
 
 
 def execute(h5: str | os.PathLike[str], channels: int, *, devices: tuple[str, ...] = ("phone",),
@@ -92,9 +72,91 @@ def execute(h5: str | os.PathLike[str], channels: int, *, devices: tuple[str, ..
     if not h5.is_file():
         raise InputError(f"converter chain model {h5} does not exist (save_chain first)")
     cuts = [f"conv_enc{int(channels)}", *extra_cuts]
-    with _model_h5_is(h5):
-        df = split.execute_grid("emotion_cnn", cuts, devices=devices, networks=networks, repeats=repeats,
-                                warmup=warmup, dtype="uint8", codec=codec, cache_dir=cache_dir or h5.parent,
-                                readback=readback)
+    df = split.execute_grid("emotion_cnn", cuts, devices=devices, networks=networks, repeats=repeats,
+                            warmup=warmup, dtype="uint8", codec=codec, cache_dir=cache_dir or h5.parent,
+                            readback=readback, model_path=h5)
     df.attrs["converter_h5"] = str(h5)
     return df
+
+
+def plan_cut(name: str | None, out_layer: str, channels: int) -> str | None:
+    """The chain model's cut that executes an Edgent option named ``name`` (see 06's option names).
+
+    ``device-only`` → the output layer; ``cloud-only …`` → ``input`` (the page uploads the crop);
+    ``cut @<layer>`` → that layer; ``exit1 + converter …`` → ``conv_enc{channels}``. ``None`` for
+    what cannot run on the chain model (``exit1 only``: the page has no branch) and for
+    ``infeasible``/missing plans.
+    """
+    if not name or name == "infeasible":
+        return None
+    if name == "device-only":
+        return out_layer
+    if name.startswith("cloud-only"):
+        return "input"
+    if name.startswith("cut @"):
+        return name[len("cut @"):]
+    if name.startswith("exit1 + converter"):
+        return f"conv_enc{int(channels)}"
+    return None
+
+
+#: the per-stage medians kept per (cut, network)
+STAGE_COLUMNS = ("head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms", "total_ms", "up_bytes")
+
+
+def stage_medians(df: pd.DataFrame) -> pd.DataFrame:
+    """Median of each stage (:data:`STAGE_COLUMNS`) per (cut, network) of :func:`execute`'s frame."""
+    return df.groupby(["cut", "network"])[list(STAGE_COLUMNS)].median().reset_index()
+
+
+def executed_sample(sample: pd.DataFrame, medians: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
+    """Attach the measured median total to each sampled Edgent plan and say whether it met its deadline.
+
+    ``sample``: rows with ``cut``, ``network``, ``deadline_ms``; ``medians``: :func:`stage_medians`.
+    Adds ``measured_ms`` (NaN where the cut was not executed) and ``met`` (``measured_ms <=
+    deadline_ms``, None where not measured). Returns the frame and the hit rate over the measured
+    rows (None when none was measured).
+    """
+    import pandas as pd
+
+    for col in ("cut", "network", "deadline_ms"):
+        if col not in sample.columns:
+            raise InputError(f"sample has no {col!r} column")
+    out = sample.merge(medians[["cut", "network", "total_ms"]].rename(columns={"total_ms": "measured_ms"}),
+                       on=["cut", "network"], how="left")
+    measured = out.measured_ms.notna()
+    out["met"] = pd.Series([bool(m <= d) if ok else None for m, d, ok in
+                            zip(out.measured_ms, out.deadline_ms, measured)], index=out.index, dtype=object)
+    hit = float(out.met[measured].astype(float).mean()) if measured.any() else None
+    return out, hit
+
+
+def executed_result(df: pd.DataFrame, channels: int, networks: Sequence[str], repeats: int, run_s: float,
+                    sample: pd.DataFrame, hit_rate: float | None,
+                    probs_vs_keras_max_abs: float | None = None) -> dict[str, Any]:
+    """The ``converter.executed`` entry of 06's result: stage medians (all cuts and the converter
+    cut's own), the Edgent sample with met/missed, the hit rate and the page's read-backs."""
+    med = stage_medians(df)
+    return {"channels": int(channels), "device": "phone", "networks": list(networks), "repeats": int(repeats),
+            "wire": "uint8+zlib", "run_s": float(run_s),
+            "converter_stages_median": med[med.cut == f"conv_enc{int(channels)}"].to_dict("records"),
+            "stages_median": med.to_dict("records"),
+            "edgent_sample": sample.to_dict("records"),
+            "edgent_hit_rate": hit_rate,
+            "browser_probs_vs_keras_max_abs": probs_vs_keras_max_abs,
+            "device_readback": df.attrs.get("device"), "link_readback": df.attrs.get("link")}
+
+
+def probs_vs_keras(df: pd.DataFrame, h5: str | os.PathLike[str], channels: int, seed: int = 0) -> float:
+    """max |browser − Keras| of the converter cut's probabilities on the seeded example input
+    (the same input the page ran; uint8 on the wire, so the gap includes quantisation)."""
+    import numpy as np
+
+    from hybridlib import export
+    from hybridlib.study.split_assets import example_input
+
+    km = export.load_model(h5)
+    x = example_input(tuple(int(d) for d in km.input_shape[1:]), seed)
+    ref = km.predict(x, verbose=0)[0]
+    pb = np.asarray(df.attrs["probs"][f"conv_enc{int(channels)}"], dtype=float)
+    return float(np.abs(pb - ref).max())
