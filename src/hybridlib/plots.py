@@ -85,14 +85,14 @@ def _case_label(r) -> str:
 def split_stacked(predicted, measured, cases=None, max_cases: int = 8) -> Figure:
     """Neurosurgeon's per-cut stacked bars, predicted (left, hatched) beside measured (right).
 
-    ``predicted``: :func:`hybridlib.splitstudy.predict_cases` rows; ``measured``:
-    :func:`hybridlib.splitstudy.measured_cuts` rows. One panel per case (model, device,
+    ``predicted``: :func:`hybridlib.study.splitstudy.predict_cases` rows; ``measured``:
+    :func:`hybridlib.study.splitstudy.measured_cuts` rows. One panel per case (model, device,
     network, load), only the executed cuts; ★ = the engine's choice, ▼ = the measured best.
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .splitstudy import CASE, PIECES
+    from hybridlib.study.splitstudy import CASE, PIECES  # lazy: study imports plots
 
     keys = list(CASE)
     all_cases = measured[keys].drop_duplicates()
@@ -168,7 +168,7 @@ def split_speedups(comp, like_for_like) -> Figure:
     """Measured speed-up of the chosen cut over cloud-only and device-only per case, with the
     seeds' claims drawn as reference lines, labelled "like for like" only where a claim's
     device class and network match an executed case (``like_for_like``:
-    :func:`hybridlib.splitstudy.like_for_like`)."""
+    :func:`hybridlib.study.splitstudy.like_for_like`)."""
     import matplotlib.pyplot as plt
 
     c = comp.reset_index(drop=True)
