@@ -68,6 +68,12 @@ def _pct(x: float | None, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
+def _span(values: list[float]) -> str:
+    """``a–b`` over several measurements, one number when they agree to the shown digit."""
+    lo, hi = f"{min(values):.1f}", f"{max(values):.1f}"
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def _x(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}×" if x < 10 else f"{x:.1f}×"
 
@@ -466,8 +472,7 @@ def headline(results: dict[str, Any], skipped: list[dict[str, Any]] | None = Non
         client = [h.get("client_ms_per_frame") for h in ld.get("hybrid") or []
                   if isinstance(h, dict) and h.get("client_ms_per_frame") is not None]
         row("hybrid vs cloud server CPU (per user-minute)",
-            f"{_pct(ratio, 2)} of cloud's" + (f"; client pays {min(client):.1f}–{max(client):.1f} ms CPU per frame"
-                                              if client else ""),
+            f"{_pct(ratio, 2)} of cloud's" + (f"; client pays {_span(client)} ms CPU per frame" if client else ""),
             MEASURED + ("; hybrid users = Chromium pages running the app" if ld.get("hybrid_claim")
                         else "; hybrid users fetch the app then idle (client cost not measured)"))
     else:
