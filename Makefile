@@ -37,7 +37,7 @@ run: setup  ## run the whole study (PRESET=quick by default) into reports/$(PRES
 
 lab: setup  ## JupyterLab on 127.0.0.1 only, with the project's kernel, to follow the notebooks live
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
-	  --MappingKernelManager.default_kernel_name=hybridlib
+	  --MappingKernelManager.default_kernel_name=hybridlib $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup  ## unit, integration and notebook tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
