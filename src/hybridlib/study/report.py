@@ -368,7 +368,7 @@ def _early_exit_rows(res: dict[str, Any]) -> list[Comparison]:
         rows.append(Comparison(
             "early exit", "test inputs that exit at the edge branch",
             f"{_pct(res['edge_exit_fraction'])} (overall accuracy {_pct(res.get('overall_acc'))} vs final exit "
-            f"{_pct(res.get('final_acc'))})", f"threshold {res.get('threshold')} chosen on validation "
+            f"{_pct(res.get('final_acc'))})", f"threshold {_fmt(res.get('threshold'))} chosen on validation "
             f"({res.get('threshold_rule', '')})", data, MEASURED, src,
             **_vs_seed("004-exit", ([] if data == "FER-2013" else ["synthetic data"]) + differs)))
     return rows
@@ -498,7 +498,7 @@ def headline(results: dict[str, Any], skipped: list[dict[str, Any]] | None = Non
     if ee.get("edge_exit_fraction") is not None:
         row("early-exit share (test inputs answered at the edge branch)",
             f"{_pct(ee['edge_exit_fraction'])} (accuracy {_pct(ee.get('overall_acc'))} vs "
-            f"{_pct(ee.get('final_acc'))} without exit)", f"{MEASURED}, {_data(ee)}, threshold {ee.get('threshold')}")
+            f"{_pct(ee.get('final_acc'))} without exit)", f"{MEASURED}, {_data(ee)}, threshold {_fmt(ee.get('threshold'))}")
     else:
         row("early-exit share", "not measured", "06_early_exit did not run")
     sp = results.get("09_split") or {}
