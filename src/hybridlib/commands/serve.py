@@ -3,6 +3,7 @@ workshop server (``--host 0.0.0.0 --tls``) and with the FER-2013 reference model
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, PIPELINES
 
@@ -15,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "CNN's tail on a posted tensor. cloud: the page streams the camera over "
                     "WebRTC and the server answers on the 'results' data channel. split: the page probes "
                     "the link, POST /plan picks the cut, the head runs in TF.js and the tail on the "
-                    "server (a select overrides the cut). GET /metrics "
+                    "server (a select overrides the cut). exit: the page runs the early-exit edge model, answers "
+                    "when its branch is confident and posts the converter's uint8 code otherwise. GET /metrics "
                     "reports sessions, frames, latency, CPU and bytes. Workshop: --host 0.0.0.0 "
                     "--tls lets phones on the same network open it (camera needs HTTPS).")
     p.add_argument("--mode", choices=MODES, default="hybrid")
@@ -33,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models-dir", help="TF.js variants folder (<variant>/model.json); default: exported "
                                         "next to --model (plus the reference model's, when installed)")
     p.add_argument("--preset", default="quick", help="preset whose trained model is the default")
+    p.add_argument("--exit-bundle", help="exit mode: the early-exit bundle (edge TF.js + chain .h5 + exit.json) "
+                                         "06 writes; default data/processed/<preset>/converter/exit_bundle")
+    p.add_argument("--exit-threshold", type=float,
+                   help="exit mode: entropy threshold T in [0, 1] (an input exits iff entropy < T); "
+                        "default: the bundle's operating point")
     p.set_defaults(func=_serve)
 
 
@@ -61,22 +68,18 @@ def models_view(variant_roots: dict[str, str], out: str) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     import atexit
-    import logging
     import shutil
-    import sys
     import tempfile
-
-    from aiohttp import web
 
     from hybridlib import export
     from hybridlib.models import reference
     from hybridlib.serving import app as serve
-    from hybridlib.serving import tls
     from hybridlib.utils import InputError
 
-    log = logging.getLogger("hybridlib.serving.app")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} out of range 0..65535")
+    if args.mode == "exit":
+        return _serve_exit(args)
     model = reference.resolve_model(args.model)
     using_reference = args.model == reference.NAME
     if model is None:
@@ -102,6 +105,31 @@ def _serve(args: argparse.Namespace) -> int:
         extra["split_profile"] = Path(config.context(args.preset).artifacts_dir) / "profile_emotion_cnn.parquet"
     app = serve.make_app(args.mode, model_path=model, models_dir=models_dir,
                          max_sessions=args.max_sessions, pipeline=args.pipeline, **extra)
+    what = "FER-2013 reference model" if using_reference else f"model {model}"
+    return _run(args, app, what)
+
+
+def _serve_exit(args: argparse.Namespace) -> int:
+    """Exit mode serves a bundle, not a bare model: the edge model and the tail come with it."""
+    from pathlib import Path
+
+    from hybridlib import config
+    from hybridlib.serving import app as serve
+
+    bundle = args.exit_bundle or Path(config.context(args.preset).artifacts_dir) / "converter" / "exit_bundle"
+    app = serve.make_app("exit", exit_bundle=bundle, exit_threshold=args.exit_threshold)
+    return _run(args, app, f"exit bundle {bundle}, T = {app['exit_config']['threshold']:.3f}")
+
+
+def _run(args: argparse.Namespace, app: Any, what: str) -> int:
+    """TLS, the warnings for non-loopback hosts, the banner, then serve ``app`` until Ctrl-C."""
+    import logging
+    import sys
+
+    from aiohttp import web
+
+    from hybridlib.serving import tls
+
     ssl_ctx = None
     if args.tls:
         cert, key = tls.ensure_cert(args.cert_dir, hosts=[args.host])
@@ -113,12 +141,11 @@ def _serve(args: argparse.Namespace) -> int:
         if not args.tls:
             print("WARNING: without --tls, browsers on other machines give the page no camera "
                   "(getUserMedia needs https or localhost).", file=sys.stderr, flush=True)
-    what = "FER-2013 reference model" if using_reference else f"model {model}"
     addrs = tls.urls(args.host, args.port, args.tls)
     print(f"hybridlib serve: {args.mode} mode ({what}) on " + "  ".join(addrs), flush=True)
     if not tls.is_loopback(args.host):
         print(f"scan to open {addrs[0]} on a phone on the same network:", flush=True)
         print(tls.qr_text(addrs[0]), flush=True)
-    log.info("models dir %s", models_dir)
+    logging.getLogger("hybridlib.serving.app").info("models dir %s", app["models_dir"])
     web.run_app(app, host=args.host, port=args.port, print=None, ssl_context=ssl_ctx)
     return 0

@@ -8,6 +8,8 @@ One short file in the spirit of aiortc's ``examples/server/server.py`` (docs/ARC
   the CNN from layer ``k`` on a tensor the browser (or a partition experiment) posts.
 * **split** — the page probes the link, asks ``POST /plan`` for the cut, runs the head
   (``GET /head/<k>/…``) and posts its tensor to ``/split/<k>``: :mod:`hybridlib.serving.splitmode`.
+* **exit** — the page runs the edge model (branch + converter), exits when its entropy is
+  below the threshold, else posts the quantised code to ``/split/conv_encC``: :mod:`hybridlib.serving.exitmode`.
 * **cloud** — the same page streams the camera over WebRTC; ``hybridlib.serving.cloud.setup_cloud``
   (imported lazily) adds ``POST /offer``, its metrics and its shutdown hooks.
 
@@ -252,6 +254,7 @@ async def config_handler(request: web.Request) -> web.Response:
         "detector": DETECTOR,
         "backend": "wasm",
         "split": app["model_path"] is not None,
+        "exit": app.get("exit_config"),
     })
 
 
@@ -341,13 +344,16 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
              models_dir: str | os.PathLike[str] | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
              pipeline: str = "ours", web_dir: str | os.PathLike[str] | None = None,
              heads_dir: str | os.PathLike[str] | None = None,
-             split_profile: str | os.PathLike[str] | None = None, **cloud_options: Any) -> web.Application:
+             split_profile: str | os.PathLike[str] | None = None,
+             exit_bundle: str | os.PathLike[str] | None = None, exit_threshold: float | None = None,
+             **cloud_options: Any) -> web.Application:
     """Build the aiohttp application (see module doc for routes).
 
     ``model_path``: the tf_keras ``.h5`` (``/split`` tails; the cloud classifier).
     ``models_dir``: folder of TF.js variants (``<variant>/model.json``) served to the page;
     the page reports "model failed to load" when it is empty or a file is missing.
     ``web_dir``: the app's files (default: the packaged ``web/``; tests pass a copy).
+    ``exit_bundle``/``exit_threshold``: exit mode's bundle and threshold (:mod:`.exitmode`).
     """
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -397,6 +403,10 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
         from hybridlib.serving import splitmode  # lazy: it imports study.split, which imports this module
 
         splitmode.setup_split(app, heads_dir=heads_dir, profile_path=split_profile)
+    elif mode == "exit":
+        from hybridlib.serving import exitmode  # lazy, like split mode
+
+        exitmode.setup_exit(app, exit_bundle, exit_threshold)
     return app
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from hybridlib.utils import InputError
 
 #: ``hybrid``: the browser runs the model; ``cloud``: the browser streams its camera over WebRTC;
-#: ``split``: the browser runs a head, the server the tail, at a planned cut.
-MODES = ("hybrid", "cloud", "split")
+#: ``split``: the browser runs a head, the server the tail, at a planned cut;
+#: ``exit``: the browser runs the early-exit edge model and ships only unconfident inputs' codes.
+MODES = ("hybrid", "cloud", "split", "exit")
 #: cloud-mode pipelines: our batched one and seed 000's per-frame one (see :mod:`.sessions`).
 PIPELINES = ("ours", "seed")
 #: admitted WebRTC peers when nobody says otherwise; the next ``/offer`` gets 503.

@@ -6,6 +6,7 @@
 // split mode: the CNN's head runs here, its tail on the server (POST /split/<cut>, ./wire.js);
 //   the page probes the link, asks POST /plan for the cut, re-plans when the link moves by
 //   more than REPLAN_MARGIN, and the #cut select overrides the plan.
+// exit mode: ./exit.js runs the early-exit edge model here and ships only unconfident faces' codes.
 //
 // window.hlState mirrors what is on screen (faces, label, timings, messages) so tests and
 // notebooks can read it without scraping the DOM. URL parameters: ?variant=uint8
@@ -471,6 +472,19 @@ async function runSplit(video) {
   }
 }
 
+// ---------------------------------------------------------------------------- exit
+
+async function runExitMode(video) {
+  $("variant").parentElement.style.display = "none";
+  $("exit-stats").hidden = false;
+  $("hint").textContent = "A small branch answers here when it is sure; otherwise a few hundred bytes go to the server.";
+  if (!(await setupDetector())) return;
+  let mod;
+  try { mod = await import("./exit.js"); } catch (e) { return fail("model", `Exit client failed to load: ${e.message || e}`); }
+  return mod.runExit(video, { state, $, cfg, tf, detectorOpts, cropInput, draw, showResult, showStages, tickFps, setMessage,
+    fail, fmt, classNames: () => classNames });
+}
+
 // ---------------------------------------------------------------------------- cloud
 
 async function runCloud(video, stream) {
@@ -528,7 +542,8 @@ async function main() {
   const badge = $("mode");
   badge.textContent = `${cfg.mode} mode`;
   badge.title = cfg.mode === "cloud" ? "frames go to the server, results come back"
-    : cfg.mode === "split" ? "the network's head runs in this browser, its tail on the server" : "the neural network runs in this browser";
+    : cfg.mode === "split" ? "the network's head runs in this browser, its tail on the server"
+    : cfg.mode === "exit" ? "a branch answers in this browser when confident; otherwise its compressed features go to the server" : "the neural network runs in this browser";
   badge.classList.toggle("cloud", cfg.mode === "cloud");
   buildBars(cfg.class_names);
   const sel = $("variant");
@@ -545,6 +560,7 @@ async function main() {
   setMessage("");
   if (cfg.mode === "cloud") return runCloud(video, stream);
   if (cfg.mode === "split") return runSplit(video);
+  if (cfg.mode === "exit") return runExitMode(video);
   return runHybrid(video);
 }
 

@@ -5,6 +5,7 @@
 //   await hlSplit.loadHead(key, url)              only the head this cut needs
 //   hlSplit.setInput(b64, shape)                  little-endian float32 input tensor
 //   await hlSplit.step({head, layer, dtype, codec, mode})   one inference across the cut
+//   await hlSplit.stepExit({head, layer, threshold, dtype, codec})   early exit (edge model: [exit1, code])
 // mode: 'split' (head here, tail on the server), 'cloud' (upload the input), 'device' (no request).
 //
 // The encoder and timing reader live in ./wire.js (shared with the app's split mode).
@@ -13,7 +14,7 @@
 // X-Codec none|zlib (zlib = CompressionStream('deflate'), RFC 1950). Stage times come from
 // performance.now() and the fetch's Resource Timing entry.
 
-import {argmax, compress, encode, timingOf} from "./wire.js";
+import {argmax, compress, encode, entropy, timingOf} from "./wire.js";
 
 const S = (window.hlSplit = {
   ready: false, error: null, backend: null, heads: {}, input: null, inputShape: null, inputTensor: null, seq: 0,
@@ -59,29 +60,10 @@ S.setInput = function (b64, shape) {
 
 // ----------------------------------------------------------------------------- one inference
 
-S.step = async function (o) {
-  const mode = o.mode || "split";
-  const t0 = performance.now();
-  let data, shape;
-  if (mode === "cloud") {
-    data = S.input; shape = S.inputShape;
-  } else {
-    const m = S.heads[o.head];
-    if (!m) throw new Error(`head ${o.head} not loaded`);
-    const y = m.predict(S.inputTensor);
-    data = await y.data();
-    shape = y.shape;
-    y.dispose();
-  }
-  const t1 = performance.now();
-  const row = {mode, backend: tf.getBackend(), head_ms: mode === "cloud" ? 0 : t1 - t0, encode_ms: 0, upload_ms: 0,
-               tail_ms: 0, download_ms: 0, decode_ms: 0, up_bytes: 0, down_bytes: 0, fetch_ms: 0};
-  if (mode === "device") {
-    row.total_ms = performance.now() - t0;
-    row.probs = Array.from(data);
-    row.top1 = argmax(data);
-    return row;
-  }
+// encode → POST /split/<layer> → the server's answer; fills the row's wire and stage fields.
+// t1: when the tensor was ready (encode starts). Returns when the answer was decoded (the
+// total's end: the Resource Timing read after it is bookkeeping). Shared by step and stepExit.
+async function ship(o, data, shape, row, t1) {
   const enc = encode(data, o.dtype || "float32");
   const body = await compress(enc.bytes, o.codec || "none");
   const t2 = performance.now();
@@ -111,13 +93,78 @@ S.step = async function (o) {
     row.download_ms = 0;
     row.timing = "fetch";
   }
-  row.total_ms = t4 - t0;
   row.probs = ans.probs;
   row.emotion = ans.emotion;
   row.top1 = ans.top1 !== undefined ? ans.top1 : null;
   row.layer = ans.layer;
+  return t4;
+}
+
+S.step = async function (o) {
+  const mode = o.mode || "split";
+  const t0 = performance.now();
+  let data, shape;
+  if (mode === "cloud") {
+    data = S.input; shape = S.inputShape;
+  } else {
+    const m = S.heads[o.head];
+    if (!m) throw new Error(`head ${o.head} not loaded`);
+    const y = m.predict(S.inputTensor);
+    data = await y.data();
+    shape = y.shape;
+    y.dispose();
+  }
+  const t1 = performance.now();
+  const row = {mode, backend: tf.getBackend(), head_ms: mode === "cloud" ? 0 : t1 - t0, encode_ms: 0, upload_ms: 0,
+               tail_ms: 0, download_ms: 0, decode_ms: 0, up_bytes: 0, down_bytes: 0, fetch_ms: 0};
+  if (mode === "device") {
+    row.total_ms = performance.now() - t0;
+    row.probs = Array.from(data);
+    row.top1 = argmax(data);
+    return row;
+  }
+  row.total_ms = (await ship(o, data, shape, row, t1)) - t0;
   return row;
 };
+
+S.entropy = (p) => entropy(Float32Array.from(p));
+
+// Early exit (hybridlib.study.exit_exec): the edge model gives [exit1 softmax, converter code]
+// for the one input set by setInput; the input exits iff entropy < o.threshold (the library's
+// rule), else the code goes up as o.dtype + o.codec to /split/<o.layer> (restore + tail there).
+// o.return_code: also return the pre-quantisation code (base64 float32) for parity checks.
+S.stepExit = async function (o) {
+  const m = S.heads[o.head];
+  if (!m) throw new Error(`edge model ${o.head} not loaded`);
+  const t0 = performance.now();
+  const [py, cy] = m.predict(S.inputTensor);
+  const p = await py.data(), code = await cy.data();
+  const codeShape = cy.shape;
+  py.dispose(); cy.dispose();
+  const h = entropy(p);
+  const exited = h < o.threshold;
+  const t1 = performance.now();
+  const row = {mode: "exit", backend: tf.getBackend(), head_ms: t1 - t0, encode_ms: 0, upload_ms: 0, tail_ms: 0,
+               download_ms: 0, decode_ms: 0, up_bytes: 0, down_bytes: 0, fetch_ms: 0, exited, entropy: h,
+               threshold: o.threshold, branch_probs: Array.from(p), code_shape: codeShape};
+  if (o.return_code) row.code_b64 = f32ToB64(code);
+  if (exited) {
+    row.total_ms = t1 - t0;
+    row.probs = Array.from(p);
+    row.top1 = argmax(p);
+    return row;
+  }
+  row.total_ms = (await ship(o, code, codeShape, row, t1)) - t0;
+  if (row.top1 === null && row.probs) row.top1 = argmax(Array.isArray(row.probs) ? row.probs : Object.values(row.probs));
+  return row;
+};
+
+function f32ToB64(f32) {
+  const u8 = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+  let s = "";
+  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+  return btoa(s);
+}
 
 document.getElementById("log").textContent = "ready: call hlSplit.init()";
 S.loaded = true;

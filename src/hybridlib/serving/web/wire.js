@@ -1,5 +1,5 @@
-// The /split wire contract on the page side, shared by the app (app.js, split mode) and the
-// split execution page (split.js): one encoder, one compressor, one timing reader.
+// The /split wire contract on the page side, shared by the app (app.js split mode, exit.js) and the
+// split execution page (split.js): one encoder, one compressor, one timing reader, one entropy.
 //
 // Wire contract (docs/ARCHITECTURE.md, Serving contract): raw little-endian tensor bytes, headers X-Shape, X-Dtype
 // float32|float16|uint8 (uint8 adds X-Scale, X-Zero-Point: q = round(x/scale) + zero_point),
@@ -80,3 +80,9 @@ export async function timingOf(url) {
 
 export function argmax(a) { let k = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[k]) k = i; return k; }
 
+// Normalised Shannon entropy -Σ p ln p / ln K ∈ [0, 1] (0·ln 0 = 0): hybridlib.study.early_exit.entropy.
+export function entropy(p) {
+  let h = 0;
+  for (let i = 0; i < p.length; i++) if (p[i] > 0) h -= p[i] * Math.log(p[i]);
+  return Math.min(1, Math.max(0, h / Math.log(p.length)));
+}

@@ -1,0 +1,224 @@
+"""Early exit **executed** in the browser: the edge model (trunk → ``exit1`` + the converter's
+encoder) in TF.js, the entropy decision in the page, the converter's quantised code posted to
+the server's tail only when the branch is not confident.
+
+The **bundle** (:func:`save_bundle`) is what both the app's ``serve --mode exit`` and the
+benchmark page run; one folder:
+
+* ``edge/`` — TF.js layers model (fp32) ``input → [exit1 softmax, conv_encC code]``
+  (:func:`edge_model`): two outputs of one graph, so the trunk runs once per input;
+* ``chain.h5`` — the converter folded into one chain model
+  (:func:`hybridlib.study.converter_exec.chain_model`); the server runs its tail from
+  ``conv_encC`` (restore + the unchanged tail) on ``POST /split/conv_encC``;
+* ``exit.json`` — ``{channels, at, cut, threshold, dtype, codec, rule, …}`` (:data:`RULE`).
+
+The decision rule is the library's (:func:`hybridlib.study.converter.operating_curve`):
+an input **exits iff its branch's normalised entropy < T** — so T = 0 ships every input and
+T = 1 exits every input whose branch is not exactly uniform. The page computes the entropy
+itself (``web/split.js`` ``hlSplit.stepExit``, ``web/exit.js`` in the app); the code goes up as
+the wire codec's per-tensor uint8 + zlib (what the page can make, ``web/wire.js``).
+
+:func:`execute` drives the benchmark page (``/split.html``) over real inputs under a device
+class's CPU throttling and a network preset's DevTools shaping, one request per non-exited
+input; rows carry the page's decision, entropy, top-1, bytes on the wire and per-stage ms.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hybridlib.utils import InputError, write_json_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+RULE = "exit iff normalised entropy of exit1 < threshold (T=0: nothing exits; T=1: all but exactly uniform)"
+EDGE_DIR = "edge"   # served as /model/edge/ (the bundle is the server's models_dir)
+CHAIN_H5 = "chain.h5"
+META = "exit.json"
+#: per-input columns of :func:`execute`
+STAGES = ("head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms")
+
+
+def edge_model(model: Any, conv: Any) -> Any:
+    """``input → [exit1 softmax, code]`` with the trained trunk up to ``conv.at``, the branch's
+    layers and the converter's encoder layer applied to the same trunk tensor (no nested
+    models: TF.js loads a flat graph, and the trunk runs once for both outputs)."""
+    import tf_keras as keras
+
+    at_t = model.get_layer(conv.at).output
+    x = at_t
+    for layer in conv.branch.layers[1:]:  # [0] is the branch's own Input
+        x = layer(x)
+    code = conv.encoder.layers[-1](at_t)
+    return keras.Model(model.inputs, [x, code], name=f"edge_c{int(conv.channels)}")
+
+
+def save_bundle(model: Any, conv: Any, threshold: float, out_dir: str | os.PathLike[str],
+                codec: str = "zlib", extra: dict[str, Any] | None = None) -> Path:
+    """Write the bundle (module doc) for ``conv`` at threshold ``threshold`` to ``out_dir`` (atomic)."""
+    from hybridlib import export
+    from hybridlib.study import converter_exec
+
+    if not (isinstance(threshold, (int, float, np.floating)) and 0.0 <= float(threshold) <= 1.0):
+        raise InputError(f"threshold must be in [0, 1] (normalised entropy), got {threshold!r}")
+    if codec not in ("none", "zlib"):
+        raise InputError(f"codec must be none or zlib (what the page can encode), got {codec!r}")
+    edge = edge_model(model, conv)
+    out = Path(out_dir)
+    with export.atomic_dir(out) as tmp:
+        converter_exec.save_chain(model, conv, tmp / CHAIN_H5)
+        export.export_tfjs(edge, tmp / EDGE_DIR, "none", extra={"exit_edge": {"at": conv.at, "channels": int(conv.channels)}})
+        meta = {"channels": int(conv.channels), "at": conv.at, "cut": f"conv_enc{int(conv.channels)}",
+                "threshold": float(threshold), "dtype": "uint8", "codec": codec, "rule": RULE,
+                "edge_url": f"/model/{EDGE_DIR}/model.json", "edge_outputs": ["exit1", "code"],
+                "code_shape": [int(d) for d in edge.outputs[1].shape[1:]],
+                "n_classes": int(edge.outputs[0].shape[-1]), **(extra or {})}
+        write_json_atomic(tmp / META, meta)
+    log.info("exit bundle C=%d T=%.3f → %s", conv.channels, threshold, out)
+    return out
+
+
+def read_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
+    """``exit.json`` of a bundle, checked (every file present), with ``dir``/``chain_h5``/``edge_dir`` added."""
+    d = Path(bundle)
+    p = d / META
+    if not p.is_file():
+        raise InputError(f"exit bundle {d}: {META} is missing (write one with hybridlib.study.exit_exec.save_bundle, "
+                         "e.g. by running 06_early_exit)")
+    try:
+        meta = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"exit bundle {p}: not JSON ({e})") from None
+    for k in ("channels", "cut", "threshold", "codec"):
+        if k not in meta:
+            raise InputError(f"exit bundle {p}: field {k!r} is missing")
+    for f in (d / CHAIN_H5, d / EDGE_DIR / "model.json"):
+        if not f.is_file():
+            raise InputError(f"exit bundle {d}: {f.relative_to(d)} is missing")
+    return {**meta, "dir": str(d), "chain_h5": str(d / CHAIN_H5), "edge_dir": str(d / EDGE_DIR)}
+
+
+def check_threshold(t: Any, name: str = "threshold") -> float:
+    """``t`` as a float in [0, 1], or :class:`InputError` naming ``name``."""
+    try:
+        v = float(t)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number in [0, 1], got {t!r}") from None
+    if isinstance(t, bool) or not (0.0 <= v <= 1.0):
+        raise InputError(f"{name} must be a number in [0, 1], got {t!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------- benchmark page
+
+
+def execute(bundle: str | os.PathLike[str], x: np.ndarray, *, devices: Sequence[str] = ("phone",),
+            networks: Sequence[str] = ("lte",), threshold: float | None = None, warmup: int = 1,
+            y: np.ndarray | None = None) -> pd.DataFrame:
+    """Run every input of ``x`` (N×48×48×1 float32, preprocessed) through the benchmark page's
+    ``hlSplit.stepExit`` under each device class × network: edge model in TF.js (wasm), entropy
+    in the page, exit or POST the uint8+zlib code to the real server's ``/split/<cut>``.
+
+    Returns one row per (device, network, input): ``exited``, ``entropy``, ``top1`` (the
+    answer the page shows: the branch's when exited, the server's otherwise), ``correct`` when
+    ``y`` is given, ``up_bytes`` (the body sent; 0 when exited), :data:`STAGES` and ``total_ms``.
+    ``df.attrs``: the bundle's meta, the threshold used, the page's branch probabilities and
+    pre-quantisation codes of the first condition (``branch_probs``, ``codes``) for parity.
+    """
+    from hybridlib.browser import run_sync
+
+    meta = read_bundle(bundle)
+    t = check_threshold(meta["threshold"] if threshold is None else threshold)
+    xs = np.asarray(x, dtype=np.float32)
+    if xs.ndim != 4 or len(xs) == 0:
+        raise InputError(f"inputs must be N×H×W×C with N ≥ 1, got shape {xs.shape}")
+    if y is not None and len(y) != len(xs):
+        raise InputError(f"labels ({len(y)}) and inputs ({len(xs)}) differ in length")
+    if not devices or not networks:
+        raise InputError("devices and networks must each name at least one condition")
+    return run_sync(_execute, meta, xs, list(devices), list(networks), t, int(warmup),
+                    None if y is None else np.asarray(y))
+
+
+def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], network_names: list[str],
+             t: float, warmup: int, y: np.ndarray | None) -> pd.DataFrame:
+    import pandas as pd
+
+    from hybridlib.browser import f32_from_b64, f32_to_b64
+    from hybridlib.partition import devices
+    from hybridlib.study.split import _launch, open_split_page
+    from hybridlib.study.split_server import split_server
+
+    devs = [devices.get_device(d) for d in device_names]
+    nets = [devices.network_conditions(n) for n in network_names]
+    rows: list[dict[str, Any]] = []
+    attrs: dict[str, Any] = {"bundle": {k: v for k, v in meta.items()}, "threshold": t, "rule": RULE}
+    opts = {"head": "edge", "layer": meta["cut"], "threshold": t, "dtype": meta.get("dtype", "uint8"),
+            "codec": meta["codec"], "return_code": True}
+    with split_server(meta["chain_h5"], meta["dir"]) as (url, _app), _launch(None) as bctx:
+        page = open_split_page(bctx, url)
+        cdp = bctx.new_cdp_session(page)
+        attrs["edge_load"] = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", ["edge", meta["edge_url"]])
+        probs_page, codes_page = [], []
+        first = True
+        for d in devs:
+            devices.apply_device(cdp, d)
+            for n in nets:
+                attrs.setdefault("network", {})[n.name] = devices.apply_network(cdp, n)
+                page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [f32_to_b64(xs[:1]), [1, *xs.shape[1:]]])
+                for _ in range(warmup):  # both paths once: the first fetch opens the connection
+                    page.evaluate("o => hlSplit.stepExit(o)", {**opts, "threshold": 0.0})
+                    page.evaluate("o => hlSplit.stepExit(o)", {**opts, "threshold": 1.0})
+                for i in range(len(xs)):
+                    page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [f32_to_b64(xs[i:i + 1]), [1, *xs.shape[1:]]])
+                    r = page.evaluate("o => hlSplit.stepExit(o)", opts)
+                    if first:
+                        probs_page.append(r["branch_probs"])
+                        codes_page.append(f32_from_b64(r["code_b64"]).reshape(r["code_shape"]))
+                    row = {"device": d.name, "network": n.name, "cpu_throttle": d.cpu_throttle, "i": i,
+                           "exited": bool(r["exited"]), "entropy": float(r["entropy"]), "top1": int(r["top1"]),
+                           "up_bytes": int(r["up_bytes"]), "down_bytes": int(r["down_bytes"]),
+                           **{k: float(r.get(k) or 0.0) for k in STAGES}, "total_ms": float(r["total_ms"]),
+                           "timing": r.get("timing", "page")}
+                    if y is not None:
+                        row["correct"] = bool(int(y[i]) == row["top1"])
+                    rows.append(row)
+                first = False
+        devices.apply_network(cdp, "none")
+        attrs["backend"] = page.evaluate("() => hlSplit.backend")
+    attrs["branch_probs"] = np.asarray(probs_page, dtype=np.float32)
+    attrs["codes"] = np.concatenate(codes_page) if codes_page else None
+    df = pd.DataFrame(rows)
+    df.attrs.update(attrs)
+    return df
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (device, network): measured exit fraction, accuracy (if labelled), mean bytes per
+    input (exited = 0), and the median per-stage ms of the exited and the shipped inputs."""
+    import pandas as pd
+
+    out = []
+    for (d, n), g in df.groupby(["device", "network"], sort=False):
+        sh, ex = g[~g.exited], g[g.exited]
+        row: dict[str, Any] = {"device": d, "network": n, "n": len(g), "exit_fraction": float(g.exited.mean()),
+                               "bytes_per_input": float(g.up_bytes.mean()),
+                               "bytes_shipped": float(sh.up_bytes.mean()) if len(sh) else float("nan"),
+                               "exit_total_ms": float(ex.total_ms.median()) if len(ex) else float("nan"),
+                               "ship_total_ms": float(sh.total_ms.median()) if len(sh) else float("nan"),
+                               "mean_total_ms": float(g.total_ms.mean())}
+        if "correct" in g:
+            row["accuracy"] = float(g.correct.mean())
+        for k in STAGES:
+            row[f"ship_{k}"] = float(sh[k].median()) if len(sh) else float("nan")
+        out.append(row)
+    return pd.DataFrame(out)
