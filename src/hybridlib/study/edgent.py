@@ -1,0 +1,141 @@
+"""Edgent's exit × cut choice with the converter, under a named device **cost model**, and its
+executed sample: predicted vs measured, deadline met or missed.
+
+Why two cost models: the first one 06 used predicted the device side as native TF's CPU time
+× the device class's throttle rate; the page runs TF.js on wasm, which on this model is several
+times slower than native TF, so every device-heavy plan was predicted too fast and missed its
+deadline when executed. The second takes the device side from the **throttled TF.js (wasm)
+profile of the same device class** (:func:`hybridlib.study.splitstudy.ensure_device_profile`:
+DevTools CPU throttling applied before timing, per layer, reconciled with the whole model), which
+is what the executed page runs. Both share the cloud side (native TF, all cores), the §5
+transfer formula and the converter's measured bytes.
+
+Pure functions, tested in ``tests/unit/test_edgent.py``: :func:`options`, :func:`plan_rows`,
+:func:`measured_ms`, :func:`executed`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hybridlib.study import converter
+from hybridlib.utils import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+CONVERTER = "exit1 + converter"
+EXIT_ONLY = "exit1 only (device)"
+
+
+def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms: float, network: Any, *,
+            ref_acc: float, op: Mapping[str, Any], branch_acc: float, crop_bytes: float, crop_cloud_ms: float,
+            tail_cloud_ms: float, cut_bytes: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Edgent's options for one device class and network.
+
+    ``trunk``: the final-exit model's segments (``id``, ``cloud_ms``; input first, output last);
+    ``seg_ms``: each segment's device ms under the cost model; ``edge_ms``: trunk to the exit +
+    branch + encoder on the device; ``op``: the converter's operating point (``exit_fraction``,
+    ``bytes_shipped``, ``overall_acc``, ``channels``). Options: device-only, cloud-only (the PNG
+    crop up), each interior single cut (``cut_bytes`` up; **Neurosurgeon**, ``kind="single-cut"``),
+    early exit + converter and the branch alone (``kind="exit"``). Each has ``worst_ms`` (a
+    non-exited input), ``expected_ms`` and ``accuracy``.
+    """
+    if len(seg_ms) != len(trunk) or len(trunk) < 2:
+        raise InputError(f"seg_ms ({len(seg_ms)}) must give one device cost per trunk segment ({len(trunk)} ≥ 2)")
+    if any(not (math.isfinite(float(v)) and v >= 0) for v in seg_ms):
+        raise InputError("seg_ms must be finite and ≥ 0")
+    opts: list[dict[str, Any]] = []
+    cum = 0.0
+    for i, (c, ms) in enumerate(zip(trunk, seg_ms)):
+        cum += float(ms)
+        if i == len(trunk) - 1:
+            o = {"name": "device-only", "worst_ms": cum, "expected_ms": cum}
+        elif i == 0:
+            o = {"name": "cloud-only (PNG)", **converter.expected_latency_ms(0.0, 0.0, crop_bytes, crop_cloud_ms, network)}
+        else:
+            rest = sum(float(t["cloud_ms"]) for t in trunk[i + 1:])
+            o = {"name": f"cut @{c['id']}", **converter.expected_latency_ms(cum, 0.0, float(cut_bytes[c["id"]]), rest, network)}
+        opts.append({**o, "accuracy": float(ref_acc), "kind": "single-cut"})
+    ef = float(op["exit_fraction"])
+    ee = converter.expected_latency_ms(edge_ms, ef, float(op["bytes_shipped"]) if ef < 1 else 0.0, tail_cloud_ms, network)
+    opts.append({"name": f"{CONVERTER} C={int(op['channels'])}", **ee, "accuracy": float(op["overall_acc"]), "kind": "exit"})
+    opts.append({"name": EXIT_ONLY, "worst_ms": edge_ms, "expected_ms": edge_ms, "accuracy": float(branch_acc),
+                 "kind": "exit"})
+    return opts
+
+
+def plan_rows(opts: Sequence[Mapping[str, Any]], deadlines: Sequence[float], **labels: Any) -> list[dict[str, Any]]:
+    """Edgent (all options) and Neurosurgeon (single cuts only) per deadline, as table rows."""
+    rows = []
+    for d in deadlines:
+        ed = converter.edgent_plan(opts, d)
+        ns = converter.edgent_plan([o for o in opts if o["kind"] == "single-cut"], d)
+        rows.append({**labels, "deadline_ms": d,
+                     "edgent": ed.get("name") if ed["feasible"] else "infeasible",
+                     "edgent_acc": ed.get("accuracy"), "edgent_worst_ms": ed.get("worst_ms"),
+                     "edgent_expected_ms": ed.get("expected_ms"),
+                     "neurosurgeon": ns.get("name") if ns["feasible"] else "infeasible",
+                     "neurosurgeon_acc": ns.get("accuracy"), "neurosurgeon_ms": ns.get("worst_ms"),
+                     "reason": ed.get("reason") or ns.get("reason")})
+    return rows
+
+
+def measured_ms(name: str | None, network: str, chain: Mapping[tuple[str, str], float],
+                exit_run: Mapping[str, Mapping[str, float]], out_layer: str) -> float | None:
+    """The measured worst-case ms of an option named ``name`` on ``network``.
+
+    ``chain``: (cut, network) → median total of the chain model executed at that cut
+    (device-only = ``out_layer``, cloud-only = ``input``, ``cut @L`` = L); ``exit_run``:
+    network → ``{"ship_total_ms", "edge_ms"}`` from the early-exit page (shipped inputs' median
+    total; the edge model's median time = the branch-alone answer). None when not executed.
+    """
+    if not name or name == "infeasible":
+        return None
+    if name.startswith(CONVERTER):
+        v = exit_run.get(network, {}).get("ship_total_ms")
+    elif name == EXIT_ONLY:
+        v = exit_run.get(network, {}).get("edge_ms")
+    else:
+        cut = out_layer if name == "device-only" else "input" if name.startswith("cloud-only") else \
+            name[len("cut @"):] if name.startswith("cut @") else None
+        v = chain.get((cut, network)) if cut else None
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+def cut_of(name: str | None, out_layer: str) -> str | None:
+    """The chain-model cut that executes a single-cut option (None for exit options and infeasible)."""
+    if not name or name == "infeasible" or name.startswith(CONVERTER) or name == EXIT_ONLY:
+        return None
+    if name == "device-only":
+        return out_layer
+    if name.startswith("cloud-only"):
+        return "input"
+    return name[len("cut @"):] if name.startswith("cut @") else None
+
+
+def executed(sample: pd.DataFrame, chain: Mapping[tuple[str, str], float],
+             exit_run: Mapping[str, Mapping[str, float]], out_layer: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Attach ``measured_ms``, ``met`` and ``pred_over_meas`` to each sampled plan (rows with
+    ``cost_model``, ``network``, ``deadline_ms``, ``edgent``, ``edgent_worst_ms``) and summarise
+    per cost model: hit rate over the executed plans, median predicted/measured, plans, infeasible."""
+    import numpy as np
+
+    for col in ("cost_model", "network", "deadline_ms", "edgent", "edgent_worst_ms"):
+        if col not in sample.columns:
+            raise InputError(f"sample has no {col!r} column")
+    s = sample.copy()
+    s["measured_ms"] = [measured_ms(n, net, chain, exit_run, out_layer) for n, net in zip(s.edgent, s.network)]
+    ok = s.measured_ms.notna()
+    s["met"] = [bool(m <= d) if k else None for m, d, k in zip(s.measured_ms, s.deadline_ms, ok)]
+    s["pred_over_meas"] = [float(p) / float(m) if k and m > 0 else None
+                           for p, m, k in zip(s.edgent_worst_ms, s.measured_ms, ok)]
+    summary: dict[str, Any] = {}
+    for cm, g in s.groupby("cost_model", sort=False):
+        run = g[g.measured_ms.notna()]
+        summary[str(cm)] = {
+            "plans": int(len(g)), "executed": int(len(run)), "infeasible": int((g.edgent == "infeasible").sum()),
+            "hit_rate": float(np.mean([bool(v) for v in run.met])) if len(run) else None,
+            "pred_over_meas_median": float(np.median(run.pred_over_meas.astype(float))) if len(run) else None}
+    return s, summary
