@@ -179,10 +179,10 @@ def test_alternatives_and_savings_hand_values():
     alts = converter.alternatives_bytes(imgs, None)
     assert alts == {"crop raw": 2304.0, "crop PNG": 1500.0, "crop JPEG q90": 900.0}
     alts = converter.alternatives_bytes(imgs, {"bytes_per_frame": 5000.0})
-    assert alts["cloud video / frame (07)"] == 5000.0
+    assert alts[converter.VIDEO_LABEL] == 5000.0
     s = converter.savings(alts, 25.0)
     # 2304 / 25 = 92.16, 1500 / 25 = 60, 900 / 25 = 36, 5000 / 25 = 200
-    assert s == {"crop raw": 92.16, "crop PNG": 60.0, "crop JPEG q90": 36.0, "cloud video / frame (07)": 200.0}
+    assert s == {"crop raw": 92.16, "crop PNG": 60.0, "crop JPEG q90": 36.0, converter.VIDEO_LABEL: 200.0}
     # nothing shipped (every input exits): no ratio, not infinity
     assert converter.savings(alts, 0.0) == {k: None for k in alts}
     with pytest.raises(InputError, match="bytes_per_input"):

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 #: lossless codecs tried for each shipped tensor (the smallest per C, chosen on validation, is used)
 CODECS = ("none", "zlib", "zstd", "lz4")
 RESULT_BYTES = 28  # 7 float32 scores come back
+VIDEO_LABEL = "cloud video / frame"
 
 
 # ------------------------------------------------------------------------------ model
@@ -232,6 +235,42 @@ def video_bytes_per_frame(load_result: Mapping[str, Any] | None) -> dict[str, An
             "frame_size": [r.get("width"), r.get("height")]}
 
 
+def measure_video_bytes(model_path: str | os.PathLike[str], fps: int = 15, size: tuple[int, int] = (640, 480),
+                        duration_s: float = 3.0) -> dict[str, Any]:
+    """Cloud mode's uplink bytes per frame, **measured** without 07: the real cloud app
+    (:func:`hybridlib.serving.app.make_app`, in-process, loopback) and one aiortc user
+    (:func:`hybridlib.study.load.users.cloud_user`) streaming 07's synthetic clip at ``fps`` and
+    ``size`` for ``duration_s``; the DTLS bytes the client sent (RTP + RTCP + data channel) ÷ the
+    frames it sent in that window. Shorter than 07's steps (VP8's rate control may still be
+    settling), so 07's number is preferred when it exists."""
+    from hybridlib.browser import run_sync
+
+    if not (isinstance(fps, int) and fps >= 1) or len(size) != 2 or not (duration_s > 0):
+        raise InputError(f"fps must be an int ≥ 1, size (w, h), duration_s > 0; got {fps!r}, {size!r}, {duration_s!r}")
+    if not Path(model_path).is_file():
+        raise InputError(f"model file {model_path} does not exist")
+    return run_sync(_measure_video, Path(model_path), fps, (int(size[0]), int(size[1])), float(duration_s))
+
+
+def _measure_video(model_path: Path, fps: int, size: tuple[int, int], duration_s: float) -> dict[str, Any]:
+    import asyncio
+    import time
+
+    from hybridlib.serving import app as serve
+    from hybridlib.study.load.users import cloud_user, make_clip
+
+    t0 = time.perf_counter()
+    app = serve.make_app("cloud", model_path=model_path, max_sessions=1)
+    with serve.run_in_thread(app) as url:
+        r = asyncio.run(cloud_user(url, make_clip(size), fps, duration_s))
+    if not r.admitted or r.error or r.frames_sent == 0:
+        raise RuntimeError(f"cloud stream failed: status {r.status}, error {r.error}, {r.frames_sent} frames sent")
+    return {"bytes_per_frame": r.bytes_sent / r.frames_sent, "frames": int(r.frames_sent), "answered": int(r.answered),
+            "fps": float(fps), "frame_size": list(size), "users": 1, "pipeline": "ours", "duration_s": duration_s,
+            "source": "measured in 06: one aiortc user, in-process cloud server on loopback, 07's synthetic clip",
+            "run_s": time.perf_counter() - t0}
+
+
 def operating_curve(entropy_exit: np.ndarray, ok_exit: np.ndarray, ok_final: np.ndarray, ship_bytes: np.ndarray,
                     thresholds: Sequence[float]) -> pd.DataFrame:
     """Per threshold T (exit when entropy < T): exit fraction, overall accuracy, bytes per input.
@@ -330,12 +369,13 @@ def edgent_plan(options: Sequence[Mapping[str, Any]], deadline_ms: float, key: s
 
 def alternatives_bytes(image_bytes: Mapping[str, float], video: Mapping[str, Any] | None = None) -> dict[str, float]:
     """What an input would cost to ship as a picture instead: the crop raw / PNG / JPEG q90
-    (from :func:`image_bytes`) and, when 07's load result exists, cloud mode's video bytes per
-    frame (:func:`video_bytes_per_frame`). Keys are the labels the figures and tables use."""
+    (from :func:`image_bytes`) and, when known, cloud mode's video bytes per frame (07's load
+    result, :func:`video_bytes_per_frame`, or 06's own short stream, :func:`measure_video_bytes`).
+    Keys are the labels the figures and tables use."""
     alts = {"crop raw": float(image_bytes["raw"]), "crop PNG": float(image_bytes["png"]),
             "crop JPEG q90": float(image_bytes["jpeg_q90"])}
     if video:
-        alts["cloud video / frame (07)"] = float(video["bytes_per_frame"])
+        alts[VIDEO_LABEL] = float(video["bytes_per_frame"])
     return alts
 
 
