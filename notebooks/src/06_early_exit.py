@@ -27,7 +27,7 @@ exec_networks = None   # executed in Chromium (phone): None → ("lte",) at smok
 exec_deadlines = (50, 100, 200, 500)
 exec_repeats = None   # timed reps per cut and network (None → 2 at smoke, 3 otherwise; +1 warm-up)
 video_seconds = 3.0   # cloud stream measured here when 07 has not run (one user)
-exec_inputs = None    # test faces run through the early-exit page per network (None → 12 at smoke, 40 otherwise)
+exec_inputs = None    # test faces run through the early-exit page per network (None → 12 at smoke, 24 otherwise)
 
 # %%
 import time
@@ -227,8 +227,9 @@ display(Markdown(
 # ### Expected latency per network and device class
 # Device: the trunk to `pool3` from the 04 profile (this machine's TF CPU), the branch + encoder timed here,
 # each × the device class's CPU throttle (desktop 1×, phone 4×, low-end 10×: the executed-split classes).
-# Cloud: tail + restore as measured (load 1). Transfer: §5 formula with the network presets. *Predicted, not
-# executed in a browser here* (see the end of this notebook).
+# Cloud: tail + restore as measured (load 1). Transfer: §5 formula with the network presets. *Predicted with
+# native TF × throttle*, which the executed sample at the end shows to be optimistic for a TF.js (wasm) page; the
+# Edgent section below also predicts from the phone's throttled wasm profile, and the end of this notebook runs it.
 
 # %%
 graph_nodes = {n.id: n for n in graph0.nodes}
@@ -262,21 +263,25 @@ display(lat.round(1))
 # per-input deadline must hold for the inputs that do *not* exit, so Edgent checks the **worst-case** latency
 # (`worst_ms`). Accuracy of each option is measured on test.
 #
-# Two **device cost models** (`hybridlib.study.edgent`): *tf×throttle* — this machine's native TF CPU time × the
-# class's throttle rate (what this notebook first used); *wasm profile* — the per-layer TF.js (wasm) profile of the
-# **phone** class taken in Chromium under its DevTools CPU throttling (the page the plans execute in), scaled by
-# throttle ratio for the other classes. The executed sample below tells which one predicts the page; the planner's
-# table and figure use the wasm profile when Chromium could take it.
+# Three **cost models** (`hybridlib.study.edgent`): *tf×throttle* — this machine's native TF CPU time × the
+# class's throttle rate (what this notebook first used); *wasm profile* — the device side from the per-layer TF.js
+# (wasm) profile of the **phone** class taken in Chromium under its DevTools CPU throttling (the page the plans
+# execute in), scaled by throttle ratio for the other classes; *wasm profile + served tails* — also the cloud side as
+# the server runs it (the chain model's Keras tail per cut through the server's own `TailRunner`, the `server_ms` a
+# `/split` request reports; the per-layer profile times compiled layers, the server calls the tail eagerly). The
+# executed sample below tells which one predicts the page; the table and figure use the last one Chromium allowed.
 
 # %%
+from hybridlib.study import converter_exec
 from hybridlib.study import edgent as edg
 from hybridlib.study import splitstudy
 
 uint8_cut_bytes = {c["id"]: c["out_bytes"] / 4.0 + 40 for c in trunk}  # float32 profile bytes → uint8 + header values (approx.)
 branch_acc_op = float(conv_info[chans.index(op["channels"])]["branch_acc_test"])
-cost_models = {"tf×throttle": {dname: ([dc.cpu_throttle * c["device_ms"] / PHONE for c in trunk],  # trunk was scaled ×PHONE
-                                       dc.cpu_throttle * (trunk_dev_ms + dev_ratio * edge_heads_ms))
-                               for dname, dc in devices.DEVICES.items()}}
+# each cost model: {device class: (device ms per trunk segment, edge ms)} and the cloud side per cut (None: profile)
+cost_models = {"tf×throttle": ({dname: ([dc.cpu_throttle * c["device_ms"] / PHONE for c in trunk],  # trunk was scaled ×PHONE
+                                        dc.cpu_throttle * (trunk_dev_ms + dev_ratio * edge_heads_ms))
+                                for dname, dc in devices.DEVICES.items()}, None)}
 wasm_info = None
 try:
     t0 = time.perf_counter()
@@ -289,26 +294,36 @@ try:
     # branch + encoder are not in the profile: their TF time × the phone-wasm / TF(all cores) ratio of the trunk
     wasm_ratio = sum(n.device_ms for n in nodes_w) / max(sum(n.cloud_ms for n in nodes_w), 1e-9)
     phone_rate = devices.get_device("phone").cpu_throttle
-    cost_models["wasm profile"] = {dname: ([dc.cpu_throttle / phone_rate * c["device_ms"] for c in trunk_w],
-                                           dc.cpu_throttle / phone_rate * (wasm_to_at + wasm_ratio * edge_heads_ms))
-                                   for dname, dc in devices.DEVICES.items()}
+    cost_models["wasm profile"] = ({dname: ([dc.cpu_throttle / phone_rate * c["device_ms"] for c in trunk_w],
+                                            dc.cpu_throttle / phone_rate * (wasm_to_at + wasm_ratio * edge_heads_ms))
+                                    for dname, dc in devices.DEVICES.items()}, None)
     wasm_info = {"phone_model_ms": sum(n.device_ms for n in nodes_w), "phone_to_exit_ms": wasm_to_at,
                  "wasm_over_tf_cloud": wasm_ratio, "s": time.perf_counter() - t0}
 except Exception as e:  # noqa: BLE001 — recorded, visible in summary.md
     ctx.skip("06 wasm device profile", f"{type(e).__name__}: {e}", required=False)
-MAIN_COST = "wasm profile" if "wasm profile" in cost_models else "tf×throttle"
+# the cloud side as the server runs it: the chain model's tail per cut, timed through the server's own TailRunner
+C_op = op["channels"]
+conv_dir = ctx.artifacts_dir / "converter"
+chain_h5 = converter_exec.save_chain(trunk_model, convs[C_op], conv_dir / f"emotion_cnn_conv{C_op}.h5")
+served_tails = edg.served_tail_ms(chain_h5, [c["id"] for c in trunk[:-1]] + [f"conv_enc{C_op}"],
+                                  repeats=ctx.preset.profile_repeats)
+if "wasm profile" in cost_models:
+    cost_models["wasm profile + served tails"] = (cost_models["wasm profile"][0], served_tails)
+MAIN_COST = list(cost_models)[-1]
 ed_rows = []
-for cm, per_dev in cost_models.items():
+for cm, (per_dev, tails) in cost_models.items():
     for dname, (seg_ms, edge_ms) in per_dev.items():
         for net in partition.NETWORKS:
             opts = edg.options(seg_ms, trunk, edge_ms, net, ref_acc=ref_test, op=op, branch_acc=branch_acc_op,
                                crop_bytes=imgs["png"], crop_cloud_ms=crop_cloud_ms,
-                               tail_cloud_ms=tail_cloud_ms + restore_ms, cut_bytes=uint8_cut_bytes)
+                               tail_cloud_ms=tail_cloud_ms + restore_ms, cut_bytes=uint8_cut_bytes,
+                               tail_ms=tails, converter_cut=f"conv_enc{C_op}")
             ed_rows += edg.plan_rows(opts, deadlines, cost_model=cm, device=dname, network=net)
 edgent_all = pd.DataFrame(ed_rows)
 edgent = edgent_all[edgent_all.cost_model == MAIN_COST].reset_index(drop=True)
 ctx.save_table("06_edgent", edgent_all)
-display(Markdown(f"Device cost model of the table and figure: **{MAIN_COST}**" +
+display(Markdown(f"Cost model of the table and figure: **{MAIN_COST}**; the server's tail per cut (ms, as served): "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in served_tails.items()) + ". Device side" +
                  (f" (phone, whole model {wasm_info['phone_model_ms']:.1f} ms in wasm vs "
                   f"{devices.get_device('phone').cpu_throttle * sum(n.device_ms for n in graph0.nodes):.1f} ms by native TF × 4)" if wasm_info else "")))
 display(edgent[edgent.device == "phone"].pivot_table(index="network", columns="deadline_ms", values="edgent", aggfunc="first"))
@@ -335,18 +350,15 @@ ctx.save_figure(fig, "06_edgent")
 
 # %%
 from hybridlib import browser
-from hybridlib.study import converter_exec, exit_exec
+from hybridlib.study import exit_exec
 
 exec_res = None
 exec_repeats = int(exec_repeats or (2 if ctx.preset.name == "smoke" else 3))
 exec_networks = tuple(exec_networks or (("lte",) if ctx.preset.name == "smoke" else ("3g", "lte", "wifi")))
-exec_inputs = int(exec_inputs or (12 if ctx.preset.name == "smoke" else 40))
+exec_inputs = int(exec_inputs or (12 if ctx.preset.name == "smoke" else 24))
 try:
     if not browser.have_chromium():
         raise RuntimeError("Chromium not found")
-    C_op = op["channels"]
-    conv_dir = ctx.artifacts_dir / "converter"
-    chain_h5 = converter_exec.save_chain(trunk_model, convs[C_op], conv_dir / f"emotion_cnn_conv{C_op}.h5")
     bundle = exit_exec.save_bundle(trunk_model, convs[C_op], float(op["threshold"]), conv_dir / "exit_bundle",
                                    extra={"data": ctx.data_label, "synthetic": bool(ds.synthetic), "preset": ctx.preset.name})
     out_layer = trunk_model.layers[-1].name
@@ -403,6 +415,7 @@ try:
     exec_res = converter_exec.executed_result(xdf, C_op, exec_networks, exec_repeats, exec_s, sample, hit_rate,
                                               converter_exec.probs_vs_keras(xdf, chain_h5, C_op))
     exec_res.update({"edgent_cost_model": MAIN_COST, "edgent_by_cost_model": edgent_exec, "wasm_profile": wasm_info,
+                     "served_tails_ms": served_tails,
                      "exit_page": {"summary": xs.to_dict("records"), "threshold": float(op["threshold"]),
                                    "codec": "uint8+zlib", "run_s": exit_s, "vs_keras": page_vs_keras,
                                    "bundle": str(bundle)}})

@@ -102,7 +102,10 @@ def test_benchmark_page_decides_and_ships_like_keras(exit_parts):
     assert (sh.up_bytes > 0).all() and (sh.up_bytes < 6 * 6 * C + 64).all()  # uint8 + zlib of 144 values
     assert (sh.tail_ms > 0).all()
     s = exit_exec.summarize(df).iloc[0]
-    assert s.exit_fraction == pytest.approx(df.exited.mean()) and s.bytes_per_input == pytest.approx(df.up_bytes.mean())
+    assert (sh.header_bytes > 0).all() and (ex.header_bytes == 0).all()
+    assert s.exit_fraction == pytest.approx(df.exited.mean())
+    assert s.bytes_per_input == pytest.approx((df.up_bytes + df.header_bytes).mean())
+    assert s.body_per_input == pytest.approx(df.up_bytes.mean())
 
 
 # ----------------------------------------------------------------------------- the app

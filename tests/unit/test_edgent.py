@@ -38,6 +38,33 @@ def test_options_hand_values():
                        tail_cloud_ms=1, cut_bytes={})
 
 
+def test_options_with_served_tails():
+    net = partition.NETWORKS["wifi"]
+    tails = {"input": 40.0, "pool1": 30.0, "pool3": 20.0, "conv_enc8": 18.0}
+    o = {x["name"]: x for x in edgent.options([0.0, 10.0, 20.0, 5.0], TRUNK, 32.0, "wifi", ref_acc=0.71, op=OP,
+                                             branch_acc=0.4, crop_bytes=2000.0, crop_cloud_ms=2.5, tail_cloud_ms=1.6,
+                                             cut_bytes={"pool1": 5000.0, "pool3": 1800.0}, tail_ms=tails,
+                                             converter_cut="conv_enc8")}
+    assert o["cloud-only (PNG)"]["worst_ms"] == pytest.approx(net.up_ms(2000.0) + 40.0 + net.down_ms(28))
+    assert o["cut @pool3"]["worst_ms"] == pytest.approx(30.0 + net.up_ms(1800.0) + 20.0 + net.down_ms(28))
+    assert o["exit1 + converter C=8"]["worst_ms"] == pytest.approx(32.0 + net.up_ms(150.0) + 18.0 + net.down_ms(28))
+    assert o["device-only"]["worst_ms"] == pytest.approx(35.0)  # no cloud part
+
+
+def test_served_tail_ms_times_the_server_path(tmp_path):
+    import tf_keras as keras
+
+    from hybridlib import models
+
+    keras.utils.set_random_seed(0)
+    p = tmp_path / "m.h5"
+    models.emotion_cnn().save(p)
+    t = edgent.served_tail_ms(p, ["input", "pool3"], repeats=2)
+    assert set(t) == {"input", "pool3"} and all(v > 0 for v in t.values())
+    with pytest.raises(InputError, match="not in model"):
+        edgent.served_tail_ms(p, ["nope"], repeats=1)
+
+
 def test_plans_never_exceed_the_deadline_and_say_why_when_infeasible():
     rng = np.random.default_rng(0)
     for _ in range(200):

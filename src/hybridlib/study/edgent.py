@@ -31,7 +31,8 @@ EXIT_ONLY = "exit1 only (device)"
 
 def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms: float, network: Any, *,
             ref_acc: float, op: Mapping[str, Any], branch_acc: float, crop_bytes: float, crop_cloud_ms: float,
-            tail_cloud_ms: float, cut_bytes: Mapping[str, float]) -> list[dict[str, Any]]:
+            tail_cloud_ms: float, cut_bytes: Mapping[str, float],
+            tail_ms: Mapping[str, float] | None = None, converter_cut: str | None = None) -> list[dict[str, Any]]:
     """Edgent's options for one device class and network.
 
     ``trunk``: the final-exit model's segments (``id``, ``cloud_ms``; input first, output last);
@@ -41,6 +42,10 @@ def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms
     crop up), each interior single cut (``cut_bytes`` up; **Neurosurgeon**, ``kind="single-cut"``),
     early exit + converter and the branch alone (``kind="exit"``). Each has ``worst_ms`` (a
     non-exited input), ``expected_ms`` and ``accuracy``.
+
+    ``tail_ms`` (optional): the cloud side per cut as the server runs it (:func:`served_tail_ms`;
+    keys = trunk ids, the input = cloud-only, and ``converter_cut``); replaces the profile's
+    summed ``cloud_ms``, ``crop_cloud_ms`` and ``tail_cloud_ms``.
     """
     if len(seg_ms) != len(trunk) or len(trunk) < 2:
         raise InputError(f"seg_ms ({len(seg_ms)}) must give one device cost per trunk segment ({len(trunk)} ≥ 2)")
@@ -53,17 +58,55 @@ def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms
         if i == len(trunk) - 1:
             o = {"name": "device-only", "worst_ms": cum, "expected_ms": cum}
         elif i == 0:
-            o = {"name": "cloud-only (PNG)", **converter.expected_latency_ms(0.0, 0.0, crop_bytes, crop_cloud_ms, network)}
+            cl = float(tail_ms[c["id"]]) if tail_ms else crop_cloud_ms
+            o = {"name": "cloud-only (PNG)", **converter.expected_latency_ms(0.0, 0.0, crop_bytes, cl, network)}
         else:
-            rest = sum(float(t["cloud_ms"]) for t in trunk[i + 1:])
+            rest = float(tail_ms[c["id"]]) if tail_ms else sum(float(t["cloud_ms"]) for t in trunk[i + 1:])
             o = {"name": f"cut @{c['id']}", **converter.expected_latency_ms(cum, 0.0, float(cut_bytes[c["id"]]), rest, network)}
         opts.append({**o, "accuracy": float(ref_acc), "kind": "single-cut"})
     ef = float(op["exit_fraction"])
-    ee = converter.expected_latency_ms(edge_ms, ef, float(op["bytes_shipped"]) if ef < 1 else 0.0, tail_cloud_ms, network)
+    if tail_ms and converter_cut is None:
+        raise InputError("tail_ms needs converter_cut (the converter's /split cut)")
+    tail = float(tail_ms[converter_cut]) if tail_ms else tail_cloud_ms
+    ee = converter.expected_latency_ms(edge_ms, ef, float(op["bytes_shipped"]) if ef < 1 else 0.0, tail, network)
     opts.append({"name": f"{CONVERTER} C={int(op['channels'])}", **ee, "accuracy": float(op["overall_acc"]), "kind": "exit"})
     opts.append({"name": EXIT_ONLY, "worst_ms": edge_ms, "expected_ms": edge_ms, "accuracy": float(branch_acc),
                  "kind": "exit"})
     return opts
+
+
+def served_tail_ms(model_path: Any, cuts: Sequence[str], repeats: int = 7, seed: int = 0) -> dict[str, float]:
+    """Median ms of the server's own tail call (:class:`hybridlib.serving.app.TailRunner`, what
+    ``POST /split/<cut>`` times as ``server_ms``) per cut of the ``.h5`` at ``model_path``, on a
+    seeded batch-1 input, after one untimed call. ``input`` (or the input layer's name) = the
+    whole model (cloud-only). Why: the per-layer profile times compiled layers; the server calls
+    the Keras tail eagerly, which on this small CNN costs several times more per request."""
+    import statistics
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from hybridlib.serving.app import TailRunner
+
+    if repeats < 1:
+        raise InputError(f"repeats must be ≥ 1, got {repeats!r}")
+    tr = TailRunner(Path(model_path))
+    names = [l.name for l in tr.model().layers]
+    rng = np.random.default_rng(seed)
+    out: dict[str, float] = {}
+    for c in cuts:
+        layer = names[0] if c == "input" else c
+        sp = tr.split(layer)
+        x = rng.random((1, *sp.shapes[0]), dtype=np.float32)
+        tr.run(layer, x)
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tr.run(layer, x)
+            ts.append((time.perf_counter() - t0) * 1000)
+        out[c] = float(statistics.median(ts))
+    return out
 
 
 def plan_rows(opts: Sequence[Mapping[str, Any]], deadlines: Sequence[float], **labels: Any) -> list[dict[str, Any]]:

@@ -130,7 +130,8 @@ def execute(bundle: str | os.PathLike[str], x: np.ndarray, *, devices: Sequence[
 
     Returns one row per (device, network, input): ``exited``, ``entropy``, ``top1`` (the
     answer the page shows: the branch's when exited, the server's otherwise), ``correct`` when
-    ``y`` is given, ``up_bytes`` (the body sent; 0 when exited), :data:`STAGES` and ``total_ms``.
+    ``y`` is given, ``up_bytes`` (the body sent; 0 when exited), ``header_bytes`` (the X-Shape,
+    X-Scale, X-Zero-Point values: the library's byte count includes them), :data:`STAGES`, ``total_ms``.
     ``df.attrs``: the bundle's meta, the threshold used, the page's branch probabilities and
     pre-quantisation codes of the first condition (``branch_probs``, ``codes``) for parity.
     """
@@ -186,7 +187,8 @@ def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], netw
                         codes_page.append(f32_from_b64(r["code_b64"]).reshape(r["code_shape"]))
                     row = {"device": d.name, "network": n.name, "cpu_throttle": d.cpu_throttle, "i": i,
                            "exited": bool(r["exited"]), "entropy": float(r["entropy"]), "top1": int(r["top1"]),
-                           "up_bytes": int(r["up_bytes"]), "down_bytes": int(r["down_bytes"]),
+                           "up_bytes": int(r["up_bytes"]), "header_bytes": int(r.get("header_bytes") or 0),
+                           "down_bytes": int(r["down_bytes"]),
                            **{k: float(r.get(k) or 0.0) for k in STAGES}, "total_ms": float(r["total_ms"]),
                            "timing": r.get("timing", "page")}
                     if y is not None:
@@ -204,15 +206,17 @@ def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], netw
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Per (device, network): measured exit fraction, accuracy (if labelled), mean bytes per
-    input (exited = 0), and the median per-stage ms of the exited and the shipped inputs."""
+    input (exited = 0; body + header values, as :func:`hybridlib.study.converter.ship` counts;
+    ``body_per_input`` without them), and the median per-stage ms of the exited and shipped inputs."""
     import pandas as pd
 
     out = []
     for (d, n), g in df.groupby(["device", "network"], sort=False):
         sh, ex = g[~g.exited], g[g.exited]
+        wire = g.up_bytes + (g.header_bytes if "header_bytes" in g else 0)
         row: dict[str, Any] = {"device": d, "network": n, "n": len(g), "exit_fraction": float(g.exited.mean()),
-                               "bytes_per_input": float(g.up_bytes.mean()),
-                               "bytes_shipped": float(sh.up_bytes.mean()) if len(sh) else float("nan"),
+                               "bytes_per_input": float(wire.mean()), "body_per_input": float(g.up_bytes.mean()),
+                               "bytes_shipped": float(wire[~g.exited].mean()) if len(sh) else float("nan"),
                                "exit_total_ms": float(ex.total_ms.median()) if len(ex) else float("nan"),
                                "ship_total_ms": float(sh.total_ms.median()) if len(sh) else float("nan"),
                                "mean_total_ms": float(g.total_ms.mean())}

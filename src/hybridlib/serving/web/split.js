@@ -72,6 +72,8 @@ async function ship(o, data, shape, row, t1) {
   const url = `${location.origin}/split/${encodeURIComponent(o.layer)}?seq=${++S.seq}`;
   const headers = {"Content-Type": "application/octet-stream", "X-Shape": shape.join(","),
                    "X-Dtype": o.dtype || "float32", "X-Codec": o.codec || "none", ...enc.headers};
+  // the header values the format needs (what hybridlib.study.converter.ship counts beside the body)
+  row.header_bytes = ["X-Shape", "X-Scale", "X-Zero-Point"].reduce((a, k) => a + (k in headers ? String(headers[k]).length : 0), 0);
   const resp = await fetch(url, {method: "POST", body, headers, cache: "no-store"});
   const buf = await resp.arrayBuffer();
   const t3 = performance.now();
@@ -145,7 +147,7 @@ S.stepExit = async function (o) {
   const exited = h < o.threshold;
   const t1 = performance.now();
   const row = {mode: "exit", backend: tf.getBackend(), head_ms: t1 - t0, encode_ms: 0, upload_ms: 0, tail_ms: 0,
-               download_ms: 0, decode_ms: 0, up_bytes: 0, down_bytes: 0, fetch_ms: 0, exited, entropy: h,
+               download_ms: 0, decode_ms: 0, up_bytes: 0, header_bytes: 0, down_bytes: 0, fetch_ms: 0, exited, entropy: h,
                threshold: o.threshold, branch_probs: Array.from(p), code_shape: codeShape};
   if (o.return_code) row.code_b64 = f32ToB64(code);
   if (exited) {
