@@ -55,6 +55,21 @@ def test_choose_operating_point_budget():
         converter.choose_operating_point(curve, reference_acc=0.99, budget=0.01)
 
 
+def test_choose_operating_point_max_exit():
+    curve = pd.DataFrame([
+        {"channels": 1, "threshold": 1.0, "exit_fraction": 1.0, "overall_acc": 0.90, "bytes_per_input": 0.0},
+        {"channels": 1, "threshold": 0.6, "exit_fraction": 0.94, "overall_acc": 0.90, "bytes_per_input": 4.0},
+        {"channels": 2, "threshold": 0.6, "exit_fraction": 0.94, "overall_acc": 0.91, "bytes_per_input": 6.0},
+    ])
+    assert converter.choose_operating_point(curve, 0.90)["threshold"] == 1.0  # everything exits
+    op = converter.choose_operating_point(curve, 0.90, max_exit=0.95)
+    assert (op["channels"], op["threshold"]) == (1, 0.6)
+    with pytest.raises(InputError, match="exit fraction ≤ 0.5"):
+        converter.choose_operating_point(curve, 0.90, max_exit=0.5)
+    with pytest.raises(InputError, match="max_exit"):
+        converter.choose_operating_point(curve, 0.90, max_exit=1.5)
+
+
 def test_expected_latency_formula():
     net = partition.NETWORKS["lte"]
     e = converter.expected_latency_ms(10.0, 0.75, 1000.0, 5.0, "lte", down_bytes=28)

@@ -304,8 +304,14 @@ def operating_curve(entropy_exit: np.ndarray, ok_exit: np.ndarray, ok_final: np.
     return pd.DataFrame(rows)
 
 
-def choose_operating_point(curve: pd.DataFrame, reference_acc: float, budget: float = 0.01) -> dict[str, Any]:
-    """The row with the fewest bytes per input whose overall accuracy ≥ ``reference_acc − budget``.
+def choose_operating_point(curve: pd.DataFrame, reference_acc: float, budget: float = 0.01,
+                           max_exit: float = 1.0) -> dict[str, Any]:
+    """The row with the fewest bytes per input whose overall accuracy ≥ ``reference_acc − budget``
+    among the rows whose exit fraction ≤ ``max_exit``.
+
+    ``max_exit`` < 1 keeps a converter path in the operating point: when the branch alone is
+    within the budget, the rule would otherwise exit every input (0 bytes, nothing to ship or
+    measure); 06 uses 0.95, seed 004's reported exit share.
 
     ``curve`` has ``channels, codec, threshold, overall_acc, bytes_per_input``; ties → higher
     accuracy, then more channels' opposite (fewer), then smaller T. Raises if no row qualifies
@@ -313,12 +319,15 @@ def choose_operating_point(curve: pd.DataFrame, reference_acc: float, budget: fl
     """
     if not (0 <= budget < 1):
         raise InputError(f"budget must be in [0, 1), got {budget!r}")
+    if not (0 <= max_exit <= 1):
+        raise InputError(f"max_exit must be in [0, 1], got {max_exit!r}")
     if len(curve) == 0:
         raise InputError("empty operating curve")
+    curve = curve[curve["exit_fraction"] <= max_exit + 1e-12] if "exit_fraction" in curve else curve
     ok = curve[curve["overall_acc"] >= reference_acc - budget - 1e-12]
     if ok.empty:
-        raise InputError(f"no (C, T) keeps accuracy within {budget:.3f} of {reference_acc:.3f} "
-                         f"(best {curve['overall_acc'].max():.3f})")
+        raise InputError(f"no (C, T) with exit fraction ≤ {max_exit:g} keeps accuracy within {budget:.3f} of "
+                         f"{reference_acc:.3f} (best {curve['overall_acc'].max() if len(curve) else float('nan'):.3f})")
     best = ok.sort_values(["bytes_per_input", "overall_acc", "channels", "threshold"],
                           ascending=[True, False, True, True]).iloc[0]
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in best.items()}
