@@ -276,13 +276,15 @@ display(lat.round(1))
 # Three **cost models** (`hybridlib.study.edgent`): *tf×throttle* — this machine's native TF CPU time × the
 # class's throttle rate (what this notebook first used); *wasm profile* — the device side from the per-layer TF.js
 # (wasm) profile of the **phone** class taken in Chromium under its DevTools CPU throttling (the page the plans
-# execute in), scaled by throttle ratio for the other classes; *wasm profile + served tails* — also the cloud side as
+# execute in) and the edge model (trunk → exit + encoder) timed whole the same way, scaled by throttle ratio for the
+# other classes; *wasm profile + served tails* — also the cloud side as
 # the server runs it (the chain model's Keras tail per cut through the server's own `TailRunner`, the `server_ms` a
 # `/split` request reports; the per-layer profile times compiled layers, the server calls the tail eagerly). The
 # executed sample below tells which one predicts the page; the table and figure use the last one Chromium allowed.
+# With served tails, single cuts are offered where the tail was timed: the input, each pooling layer, the converter.
 
 # %%
-from hybridlib.study import converter_exec
+from hybridlib.study import converter_exec, exit_exec
 from hybridlib.study import edgent as edg
 from hybridlib.study import splitstudy
 
@@ -293,6 +295,12 @@ cost_models = {"tf×throttle": ({dname: ([dc.cpu_throttle * c["device_ms"] / PHO
                                         dc.cpu_throttle * (trunk_dev_ms + dev_ratio * edge_heads_ms))
                                 for dname, dc in devices.DEVICES.items()}, None)}
 wasm_info = None
+# the operating point's bundle (edge model + chain model + exit.json): profiled here, executed and served below
+C_op = op["channels"]
+conv_dir = ctx.artifacts_dir / "converter"
+chain_h5 = converter_exec.save_chain(trunk_model, convs[C_op], conv_dir / f"emotion_cnn_conv{C_op}.h5")
+bundle = exit_exec.save_bundle(trunk_model, convs[C_op], float(op["threshold"]), conv_dir / "exit_bundle",
+                               extra={"data": ctx.data_label, "synthetic": bool(ds.synthetic), "preset": ctx.preset.name})
 try:
     t0 = time.perf_counter()
     g_wasm = splitstudy.device_graph(ctx, "emotion_cnn", "phone")  # cached; 09 uses the same file
@@ -301,22 +309,20 @@ try:
     trunk_w = early_exit.trunk_from_graph(g_wasm, cuts)
     assert [c["id"] for c in trunk_w] == [c["id"] for c in trunk], "wasm profile's cut points differ"
     wasm_to_at = sum(n.device_ms for n in nodes_w[:ids_w.index(branch_at) + 1])
-    # branch + encoder are not in the profile: their TF time × the phone-wasm / TF(all cores) ratio of the trunk
-    wasm_ratio = sum(n.device_ms for n in nodes_w) / max(sum(n.cloud_ms for n in nodes_w), 1e-9)
+    # the edge model (trunk to the exit + branch + encoder) is not in the trunk's profile: time it whole, the same way
+    edge_prof = exit_exec.profile_edge_ms(bundle, "phone", runs=ctx.preset.profile_repeats)
     phone_rate = devices.get_device("phone").cpu_throttle
     cost_models["wasm profile"] = ({dname: ([dc.cpu_throttle / phone_rate * c["device_ms"] for c in trunk_w],
-                                            dc.cpu_throttle / phone_rate * (wasm_to_at + wasm_ratio * edge_heads_ms))
+                                            dc.cpu_throttle / phone_rate * edge_prof["median_ms"])
                                     for dname, dc in devices.DEVICES.items()}, None)
     wasm_info = {"phone_model_ms": sum(n.device_ms for n in nodes_w), "phone_to_exit_ms": wasm_to_at,
-                 "wasm_over_tf_cloud": wasm_ratio, "s": time.perf_counter() - t0}
+                 "phone_edge_model_ms": edge_prof["median_ms"], "s": time.perf_counter() - t0}
 except Exception as e:  # noqa: BLE001 — recorded, visible in summary.md
     ctx.skip("06 wasm device profile", f"{type(e).__name__}: {e}", required=False)
-# the cloud side as the server runs it: the chain model's tail per cut, timed through the server's own TailRunner
-C_op = op["channels"]
-conv_dir = ctx.artifacts_dir / "converter"
-chain_h5 = converter_exec.save_chain(trunk_model, convs[C_op], conv_dir / f"emotion_cnn_conv{C_op}.h5")
-served_tails = edg.served_tail_ms(chain_h5, [c["id"] for c in trunk[:-1]] + [f"conv_enc{C_op}"],
-                                  repeats=ctx.preset.profile_repeats)
+# the cloud side as the server runs it: the chain model's tail, timed through the server's own TailRunner, at the
+# input (cloud-only), each pooling boundary and the converter cut (the cuts this model offers)
+tail_cuts = [trunk[0]["id"]] + [c["id"] for c in trunk[1:-1] if c["id"].startswith("pool")] + [f"conv_enc{C_op}"]
+served_tails = edg.served_tail_ms(chain_h5, tail_cuts, repeats=ctx.preset.profile_repeats)
 if "wasm profile" in cost_models:
     cost_models["wasm profile + served tails"] = (cost_models["wasm profile"][0], served_tails)
 MAIN_COST = list(cost_models)[-1]
@@ -369,8 +375,6 @@ exec_inputs = int(exec_inputs or (12 if ctx.preset.name == "smoke" else 24))
 try:
     if not browser.have_chromium():
         raise RuntimeError("Chromium not found")
-    bundle = exit_exec.save_bundle(trunk_model, convs[C_op], float(op["threshold"]), conv_dir / "exit_bundle",
-                                   extra={"data": ctx.data_label, "synthetic": bool(ds.synthetic), "preset": ctx.preset.name})
     out_layer = trunk_model.layers[-1].name
     t0 = time.perf_counter()
     xin, yin = models.preprocess(x_test[:exec_inputs]), y_test[:exec_inputs]

@@ -176,3 +176,11 @@ def test_app_ships_the_code_when_not_confident(exit_url, clip):
     assert all(v.endswith("ms") for v in st["ms"]), st["ms"]
     print("exit app, T = 0:", json.dumps({k: last[k] for k in ("up_bytes", "edge_ms", "encode_ms", "upload_ms",
                                                                 "tail_ms", "download_ms", "total_ms")}))
+
+
+def test_profile_edge_ms_runs_the_bundle_throttled(exit_parts):
+    from hybridlib.study import exit_exec
+
+    r = exit_exec.profile_edge_ms(exit_parts[2], "phone", runs=2, warmup=1)
+    assert r["backend"] == "wasm" and r["cpu_throttle"] == 4.0 and r["device"] == "phone"
+    assert len(r["times_ms"]) == 2 and r["median_ms"] > 0

@@ -40,7 +40,7 @@ def test_options_hand_values():
 
 def test_options_with_served_tails():
     net = partition.NETWORKS["wifi"]
-    tails = {"input": 40.0, "pool1": 30.0, "pool3": 20.0, "conv_enc8": 18.0}
+    tails = {"input": 40.0, "pool3": 20.0, "conv_enc8": 18.0}
     o = {x["name"]: x for x in edgent.options([0.0, 10.0, 20.0, 5.0], TRUNK, 32.0, "wifi", ref_acc=0.71, op=OP,
                                              branch_acc=0.4, crop_bytes=2000.0, crop_cloud_ms=2.5, tail_cloud_ms=1.6,
                                              cut_bytes={"pool1": 5000.0, "pool3": 1800.0}, tail_ms=tails,
@@ -49,6 +49,7 @@ def test_options_with_served_tails():
     assert o["cut @pool3"]["worst_ms"] == pytest.approx(30.0 + net.up_ms(1800.0) + 20.0 + net.down_ms(28))
     assert o["exit1 + converter C=8"]["worst_ms"] == pytest.approx(32.0 + net.up_ms(150.0) + 18.0 + net.down_ms(28))
     assert o["device-only"]["worst_ms"] == pytest.approx(35.0)  # no cloud part
+    assert "cut @pool1" not in o  # no served tail timed there: not offered
 
 
 def test_served_tail_ms_times_the_server_path(tmp_path):

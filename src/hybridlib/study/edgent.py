@@ -45,7 +45,8 @@ def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms
 
     ``tail_ms`` (optional): the cloud side per cut as the server runs it (:func:`served_tail_ms`;
     keys = trunk ids, the input = cloud-only, and ``converter_cut``); replaces the profile's
-    summed ``cloud_ms``, ``crop_cloud_ms`` and ``tail_cloud_ms``.
+    summed ``cloud_ms``, ``crop_cloud_ms`` and ``tail_cloud_ms``; interior cuts it has no entry
+    for are not offered.
     """
     if len(seg_ms) != len(trunk) or len(trunk) < 2:
         raise InputError(f"seg_ms ({len(seg_ms)}) must give one device cost per trunk segment ({len(trunk)} ≥ 2)")
@@ -60,6 +61,8 @@ def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms
         elif i == 0:
             cl = float(tail_ms[c["id"]]) if tail_ms else crop_cloud_ms
             o = {"name": "cloud-only (PNG)", **converter.expected_latency_ms(0.0, 0.0, crop_bytes, cl, network)}
+        elif tail_ms is not None and c["id"] not in tail_ms:
+            continue  # the server's tail was not timed at this cut: not an option under this model
         else:
             rest = float(tail_ms[c["id"]]) if tail_ms else sum(float(t["cloud_ms"]) for t in trunk[i + 1:])
             o = {"name": f"cut @{c['id']}", **converter.expected_latency_ms(cum, 0.0, float(cut_bytes[c["id"]]), rest, network)}

@@ -118,6 +118,36 @@ def check_threshold(t: Any, name: str = "threshold") -> float:
     return v
 
 
+def profile_edge_ms(bundle: str | os.PathLike[str], device: str = "phone", runs: int = 7, warmup: int = 2) -> dict[str, Any]:
+    """The bundle's edge model timed whole in TF.js (wasm) under ``device``'s DevTools CPU
+    throttling, on a random input in the profiling harness (not the executed page): the device
+    cost of an early-exit answer, profiled like 04 profiles a model. Returns ``{"median_ms",
+    "times_ms", "cpu_throttle", "backend"}``."""
+    from hybridlib.browser import run_sync
+
+    meta = read_bundle(bundle)
+    if runs < 1 or warmup < 0:
+        raise InputError(f"runs must be ≥ 1 and warmup ≥ 0, got {runs!r}, {warmup!r}")
+    return run_sync(_profile_edge, meta["edge_dir"], device, int(runs), int(warmup))
+
+
+def _profile_edge(edge_dir: str, device: str, runs: int, warmup: int) -> dict[str, Any]:
+    import statistics
+
+    from hybridlib import browser
+    from hybridlib.partition import devices
+    from hybridlib.partition.profile import set_cpu_throttle
+
+    d = devices.get_device(device)
+    with browser.tfjs_session({"edge": edge_dir}) as (page, _):
+        info = page.evaluate("n => hl.load(n)", "edge")
+        rate = set_cpu_throttle(page, d.cpu_throttle) if d.cpu_throttle != 1 else 1.0
+        shape = [1, *info["inputs"][0][1:]]
+        r = page.evaluate("([n, s, k, w]) => hl.time(n, s, k, w)", ["edge", shape, runs, warmup])
+    return {"median_ms": float(statistics.median(r["times_ms"])), "times_ms": [float(t) for t in r["times_ms"]],
+            "cpu_throttle": rate, "device": d.name, "backend": r["backend"]}
+
+
 # ----------------------------------------------------------------------------- benchmark page
 
 
