@@ -477,7 +477,7 @@ async function runSplit(video) {
 async function runExitMode(video) {
   $("variant").parentElement.style.display = "none";
   $("exit-stats").hidden = false;
-  $("hint").textContent = "A small branch answers here when it is sure; otherwise a few hundred bytes go to the server.";
+  $("hint").textContent = "A small branch answers here when it is sure; otherwise its compressed features (tens to hundreds of bytes) go to the server.";
   if (!(await setupDetector())) return;
   let mod;
   try { mod = await import("./exit.js"); } catch (e) { return fail("model", `Exit client failed to load: ${e.message || e}`); }
