@@ -341,7 +341,8 @@ ctx.save_table("06_edgent", edgent_all)
 display(Markdown(f"Cost model of the table and figure: **{MAIN_COST}**; the server's tail per cut (ms, as served): "
                  + ", ".join(f"{k} {v:.1f}" for k, v in served_tails.items()) + ". Device side" +
                  (f" (phone, whole model {wasm_info['phone_model_ms']:.1f} ms in wasm vs "
-                  f"{devices.get_device('phone').cpu_throttle * sum(n.device_ms for n in graph0.nodes):.1f} ms by native TF × 4)" if wasm_info else "")))
+                  f"{devices.get_device('phone').cpu_throttle * sum(n.device_ms for n in graph0.nodes):.1f} ms by native TF × 4)" if wasm_info
+                  else ": native TF × throttle (no wasm profile)") + "."))
 display(edgent[edgent.device == "phone"].pivot_table(index="network", columns="deadline_ms", values="edgent", aggfunc="first"))
 fig = eefig.edgent_accuracy(edgent, f"Accuracy vs deadline (predicted, worst-case latency, {MAIN_COST}) — {ctx.data_label}")
 ctx.save_figure(fig, "06_edgent")
