@@ -53,7 +53,7 @@ import traitlets as t
 
 from hybridlib import config, data, export, partition
 from hybridlib.browser import vendor_file
-from hybridlib.export.tfjs import ensure_tfjs, split_model
+from hybridlib.export import ensure_tfjs, split_model
 from hybridlib.models import artifacts, reference
 from hybridlib.models.artifacts import load_model
 from hybridlib.models.networks import chain_cut_points, preprocess
