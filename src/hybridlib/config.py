@@ -93,9 +93,9 @@ PRESETS: dict[str, Preset] = {
         parity_samples=200, parity_splits=0, browser_runs=30,
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,
-        # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): the seed
-        # pipeline's drain after each step (its backlog) shrinks with both. One step's ratio at
-        # 6 s is ±31% (95%) vs ±20% at 10 s: benchmarks/bench_load_ci.py, docs/RESULTS.md
+        # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): a seed-pipeline
+        # step past 1 user is followed by a ~30 s drain of its backlog, so a count fewer saves one.
+        # One step's ratio at 6 s is ±31% (95%) vs ±20% at 10 s: benchmarks/bench_load_ci.py
         load_users=(1, 3, 6), load_duration_s=6.0, load_fps=15, load_size=(640, 480),
         # AlexNet is full-only: its phone-class TF.js profile (62 MB uint8 model in the page, 4× CPU)
         # takes minutes and its load did not complete on this shared box (see splitstudy docs)
