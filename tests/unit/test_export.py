@@ -50,6 +50,24 @@ def test_split_points_exclude_input_and_output(tiny):
     assert len(pts) == len(tiny.layers) - 2
 
 
+def test_split_and_chain_points_come_from_one_cut_set_walk(tiny):
+    """split points = every cuttable layer but the input; chain cut points = those whose cut set
+    is the layer's own output; split_model cuts exactly the cut set."""
+    from hybridlib import models
+
+    sets = models.cut_sets(tiny)
+    assert export.split_points is models.split_points
+    assert export.split_points(tiny) == [n for n in sets if n != "input"]
+    assert models.chain_cut_points(tiny) == ["input", "c1", "c1_bn", "c1_relu", "m", "pool", "flatten", "drop"]
+    assert sets["m_b3x3_reduce"] == ["m_b1x1", "m_b3x3_reduce"] or sets["m_b3x3_reduce"] == ["c1_relu", "m_b3x3_reduce"]
+    for n in export.split_points(tiny):
+        assert export.split_model(tiny, n, copy=False).cut == sets[n], n
+    # cuts made with shared layers (copy=False) add call nodes; the walk reads the model's own
+    # graph only (the former chain walk read every node and raised KeyError 'cut_c1' here)
+    assert models.cut_sets(tiny) == sets
+    assert models.chain_cut_points(tiny) == ["input", "c1", "c1_bn", "c1_relu", "m", "pool", "flatten", "drop"]
+
+
 def test_every_split_reproduces_the_full_model(tiny, xs):
     ref = tiny.predict(xs, verbose=0)
     for layer in export.split_points(tiny):
@@ -123,6 +141,41 @@ def test_export_variants_files_manifest_and_sizes(tiny, tmp_path):
     rows = {r["variant"]: r for r in export.size_table(res)}
     assert rows["fp32"]["ratio_to_fp32"] == 1.0
     assert rows["uint8"]["total_bytes"] < rows["float16"]["total_bytes"] < rows["fp32"]["total_bytes"]
+
+
+def test_quantize_all_reads_the_model_once(tiny, tmp_path, monkeypatch):
+    """Every variant is derived from one read of the .h5: one Keras load (the check), one hash,
+    and each manifest names that same source."""
+    from hybridlib.export import tfjs
+    from hybridlib.utils import sha256_file
+
+    h5 = tmp_path / "tiny.h5"
+    tiny.save(h5, include_optimizer=False)
+    loads, real = [], tfjs.load_model
+    monkeypatch.setattr(tfjs, "load_model", lambda p, **kw: loads.append(p) or real(p, **kw))
+    res = export.export_variants(h5, tmp_path / "v")
+    assert list(res) == ["fp32", "float16", "uint8"] and loads == [h5]
+    for v, r in res.items():
+        man = json.loads((r.out_dir / "manifest.json").read_text())
+        assert man["source"] == {"path": str(h5), "sha256": sha256_file(h5)} and man["variant"] == v
+        assert man["quantize"] == export.quantize_of(v) and export.verify_manifest(r.out_dir) == []
+    # a bad value anywhere in the list fails before anything is read or written
+    with pytest.raises(InputError, match="int4"):
+        export.export_variants(h5, tmp_path / "bad", ["none", "int4"])
+    assert not (tmp_path / "bad").exists() and len(loads) == 1
+
+
+def test_ensure_tfjs_reexports_only_what_is_missing(tiny, tmp_path):
+    h5 = tmp_path / "tiny.h5"
+    tiny.save(h5, include_optimizer=False)
+    out = export.ensure_tfjs(h5)
+    assert out == export.default_tfjs_dir(h5) and all(export.verify_manifest(out / v) == [] for v in export.VARIANTS)
+    before = {v: (out / v / "manifest.json").stat().st_mtime_ns for v in export.VARIANTS}
+    (out / "float16" / "model.json").unlink()
+    export.ensure_tfjs(h5)
+    after = {v: (out / v / "manifest.json").stat().st_mtime_ns for v in export.VARIANTS}
+    assert export.verify_manifest(out / "float16") == [] and after["float16"] != before["float16"]
+    assert after["fp32"] == before["fp32"] and after["uint8"] == before["uint8"]
 
 
 def test_manifest_detects_tampering(tiny, tmp_path):

@@ -26,8 +26,8 @@ def _export(args: argparse.Namespace) -> int:
     from hybridlib import export
     from hybridlib.utils import InputError
 
-    model = export.load_model(args.model)
     if args.list_splits:
+        model = export.load_model(args.model)
         for name in export.split_points(model):
             sp = export.split_model(model, name, copy=False)
             print(f"{sp.index:4d}  {name:28s} tensors={sp.n_tensors}  fp32 bytes={sp.cut_bytes}")

@@ -15,13 +15,15 @@ Layer names are part of the interface: later steps cut the models at layer bound
 (head on the device, tail in the cloud) and profile per layer by name. They are stable:
 ``conv1_1``, ``conv1_1_bn``, ``conv1_1_relu``, ``pool1`` …, ``incept3_b3x3`` …,
 ``incept3`` (the concat), ``flatten``, ``dense1``, ``dense2``, ``predictions``.
-:func:`chain_cut_points` lists the layers after which a single tensor carries the whole
-state (where a one-tensor split is possible).
+:func:`split_points` lists every layer a head/tail cut may follow, :func:`cut_sets` what
+crosses each cut, and :func:`chain_cut_points` the layers after which a single tensor carries
+the whole state (where a one-tensor split is possible) — all from one graph walk,
+:func:`cut_tensors`.
 """
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -206,28 +208,74 @@ def layer_counts(model: tf_keras.Model) -> dict[str, int]:
             "max_pool": len(pools), "dense": len(dense), "params": int(model.count_params())}
 
 
+def layer_inputs(layer: Any) -> list[Any]:
+    """The tensors ``layer`` takes in its first call (node 0: the model's own graph; sub-models
+    cut from a model with shared layers add later nodes, which these never see)."""
+    x = layer.get_input_at(0)
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def layer_outputs(layer: Any) -> list[Any]:
+    """The tensors ``layer`` makes in its first call (see :func:`layer_inputs`)."""
+    x = layer.get_output_at(0)
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def cut_tensors(model: tf_keras.Model) -> dict[str, list[tuple[int, Any]]]:
+    """For every layer after which ``model`` can be cut, the tensors that cross that cut.
+
+    Keys: the names of every layer except those making a model output, in ``model.layers``
+    order (a topological order). Values: ``(producer index, tensor)`` of each tensor made at or
+    before the layer and used after it — or a model output made before it, which travels too —
+    ordered by producer. In a chain that is the layer's own output; inside an Inception module
+    it is several (the *cut set*). The one graph walk behind :func:`split_points`,
+    :func:`chain_cut_points` and :func:`hybridlib.export.split_model`.
+    """
+    keras = _keras()
+    layers = list(model.layers)
+    made: dict[int, tuple[int, Any]] = {}  # id(tensor) → (producer index, tensor)
+    for j, l in enumerate(layers):
+        for t in layer_outputs(l):
+            made.setdefault(id(t), (j, t))
+    last_use: dict[int, int] = {}  # id(tensor) → index of its last consumer
+    for i, l in enumerate(layers):
+        if isinstance(l, keras.layers.InputLayer):
+            continue
+        for t in layer_inputs(l):
+            if id(t) in made:
+                last_use[id(t)] = max(last_use.get(id(t), -1), i)
+    for t in model.outputs:  # an output made before a cut must cross it
+        last_use[id(t)] = len(layers)
+    out_layers = {made[id(t)][0] for t in model.outputs if id(t) in made}
+    return {l.name: sorted(((j, t) for k, (j, t) in made.items() if j <= i < last_use.get(k, -1)),
+                           key=lambda jt: jt[0])
+            for i, l in enumerate(layers) if i not in out_layers}
+
+
+def cut_sets(model: tf_keras.Model) -> dict[str, list[str]]:
+    """:func:`cut_tensors` by name: cuttable layer → the layers whose outputs cross the cut."""
+    layers = model.layers
+    return {name: [layers[j].name for j, _ in ts] for name, ts in cut_tensors(model).items()}
+
+
+def split_points(model: tf_keras.Model) -> list[str]:
+    """Every layer after which a head/tail cut is possible: all but input layers and the
+    output layer(s). A cut may carry several tensors (:func:`cut_sets`); the one-tensor
+    subset is :func:`chain_cut_points`."""
+    keras = _keras()
+    inputs = {l.name for l in model.layers if isinstance(l, keras.layers.InputLayer)}
+    return [name for name in cut_sets(model) if name not in inputs]
+
+
 def chain_cut_points(model: tf_keras.Model) -> list[str]:
     """Layers (in order) after which the model's whole state is that layer's one output.
 
     These are the places where a device head can hand a single tensor to a cloud tail
     (inside an Inception module four branch tensors are live at once, so no cut point
-    lies there). Computed from the graph, so it stays right if the model changes.
+    lies there); the input layer counts (cutting there sends the input: cloud-only).
+    Computed from the graph (:func:`cut_sets`), so it stays right if the model changes.
     """
-    layers = list(model.layers)
-    order = {l.name: i for i, l in enumerate(layers)}
-    # consumers of each layer, by position in the topological order of model.layers
-    last_use: dict[str, int] = {}
-    for l in layers:
-        for node in l._inbound_nodes:
-            for inbound in node.inbound_layers if isinstance(node.inbound_layers, list) else [node.inbound_layers]:
-                last_use[inbound.name] = max(last_use.get(inbound.name, -1), order[l.name])
-    cuts = []
-    for i, l in enumerate(layers[:-1]):  # after the last layer there is nothing left to cut
-        # a cut after layer i is clean when no earlier layer's output is used after i
-        live = [n for n, j in last_use.items() if order[n] < i and j > i]
-        if not live:
-            cuts.append(l.name)
-    return cuts
+    return [name for name, cut in cut_sets(model).items() if cut == [name]]
 
 
 def summary_table(model: tf_keras.Model) -> list[dict]:

@@ -33,21 +33,22 @@ def chain_model(model: Any, conv: Any) -> Any:
     """One chain model with the converter's encoder and restore layers spliced in at ``conv.at``."""
     import tf_keras as keras
 
-    from hybridlib.export.tfjs import _inputs_of, _key, _outputs_of, resolve_layer
+    from hybridlib.export.splits import resolve_layer
+    from hybridlib.models.networks import layer_inputs, layer_outputs
 
     enc, dec = conv.encoder.layers[-1], conv.restore.layers[-1]
     i = resolve_layer(model, conv.at)
     at_t = model.get_layer(conv.at).output
-    mapping = {_key(at_t): dec(enc(at_t))}
+    mapping = {id(at_t): dec(enc(at_t))}
     for l in model.layers[: i + 1]:
-        for t in _outputs_of(l):
-            mapping.setdefault(_key(t), t)
+        for t in layer_outputs(l):
+            mapping.setdefault(id(t), t)
     for l in model.layers[i + 1:]:
-        ins = [mapping[_key(t)] for t in _inputs_of(l)]
+        ins = [mapping[id(t)] for t in layer_inputs(l)]
         out = l(ins if isinstance(l.get_input_at(0), (list, tuple)) else ins[0])
-        for t_old, t_new in zip(_outputs_of(l), out if isinstance(out, (list, tuple)) else [out]):
-            mapping[_key(t_old)] = t_new
-    return keras.Model(model.inputs, mapping[_key(model.outputs[0])], name=f"emotion_cnn_conv{conv.channels}")
+        for t_old, t_new in zip(layer_outputs(l), out if isinstance(out, (list, tuple)) else [out]):
+            mapping[id(t_old)] = t_new
+    return keras.Model(model.inputs, mapping[id(model.outputs[0])], name=f"emotion_cnn_conv{conv.channels}")
 
 
 def save_chain(model: Any, conv: Any, path: str | os.PathLike[str]) -> Path:

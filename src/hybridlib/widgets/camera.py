@@ -1,5 +1,4 @@
-"""Live demos inside Jupyter: a camera widget with three places to run the CNN, and a partition
-what-if explorer.
+"""The camera widget: three places to run the CNN, switchable live, inside Jupyter.
 
 :class:`CameraWidget` (anywidget, plain ESM in ``web/widget/camera.js``, no build step) opens
 the camera in the page and runs one of three modes, switchable live:
@@ -51,9 +50,9 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from hybridlib import config, data, export, partition
+from hybridlib import config, data, export
 from hybridlib.browser import vendor_file
-from hybridlib.export.tfjs import ensure_tfjs, split_model
+from hybridlib.export import ensure_tfjs, split_model
 from hybridlib.models import artifacts, reference
 from hybridlib.models.artifacts import load_model
 from hybridlib.models.networks import chain_cut_points, preprocess
@@ -66,7 +65,7 @@ from hybridlib.utils import InputError, project_root
 log = logging.getLogger(__name__)
 
 MODES = ("kernel", "browser", "split")
-WIDGET_DIR = Path(__file__).resolve().parent / "serving" / "web" / "widget"
+WIDGET_DIR = Path(__file__).resolve().parents[1] / "serving" / "web" / "widget"
 #: the page never sends frames wider than this (the kernel refuses bigger ones)
 MAX_WIDTH = 1280
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -461,109 +460,3 @@ class CameraWidget(anywidget.AnyWidget):
         ms = list(self.handler_ms)[start:]
         out.handler_ms_p50 = statistics.median(ms) if ms else float("nan")
         return out
-
-
-# --------------------------------------------------------------------------------------------
-# ipywebrtc, measured
-
-
-class RecorderProbe:
-    """Measure how many ipywebrtc ``ImageRecorder`` snapshots reach the kernel per second.
-
-    Each snapshot's arrival (the recorder's ``image.value`` changing) is timed, and the recorder
-    is re-armed (``recording = True``) from the same observer — the only way to get a stream
-    of frames out of it. ``label`` (an ipywidgets Label) shows the running count and rate.
-    Re-arming is kernel → page → snapshot → page → kernel per frame, which is why it is slow.
-    """
-
-    def __init__(self, recorder: Any, max_frames: int = 300) -> None:
-        import ipywidgets as W
-
-        self.recorder = recorder
-        self.max_frames = max_frames
-        self.times: list[float] = []
-        self.label = W.Label("ImageRecorder → kernel: no frames yet (needs a page with a camera)")
-        recorder.image.observe(self._on_image, "value")
-        # the page sets ``recording`` back to False after its snapshot (after the image): re-arm then
-        recorder.observe(self._rearm, "recording")
-        recorder.recording = True
-
-    @property
-    def rate(self) -> float | None:
-        n = len(self.times)
-        return (n - 1) / (self.times[-1] - self.times[0]) if n >= 2 and self.times[-1] > self.times[0] else None
-
-    def _on_image(self, change: Any) -> None:
-        try:
-            if not change["new"]:
-                return
-            self.times.append(time.perf_counter())
-            r = self.rate
-            self.label.value = (f"ImageRecorder → kernel: {len(self.times)} frames"
-                                + (f", {r:.2f} frames/s" if r else ""))
-        except Exception:  # noqa: BLE001 - an observer's exception would be silent
-            log.exception("ImageRecorder probe failed")
-
-    def _rearm(self, change: Any) -> None:
-        try:
-            if not change["new"] and len(self.times) < self.max_frames:
-                self.recorder.recording = True
-        except Exception:  # noqa: BLE001
-            log.exception("ImageRecorder probe: re-arming failed")
-
-
-# --------------------------------------------------------------------------------------------
-# partition what-if explorer
-
-
-def partition_explorer(graph: Any, network: str = "wifi", live: Any | None = None) -> Any:
-    """ipywidgets sliders (uplink, downlink, RTT, server load, device slowdown) that re-solve
-    :func:`hybridlib.partition.solve` on every change and show where the cut falls.
-
-    ``live``: a :class:`CameraWidget`; its button copies the widget's measured round trip into
-    the RTT slider, so the what-if starts from a live measurement.
-    """
-    import ipywidgets as W
-
-
-    g = partition.as_graph(graph)
-    net0 = partition.get_network(network)
-    up = W.FloatLogSlider(value=net0.uplink_mbps, base=10, min=-1, max=3, description="uplink Mbit/s")
-    down = W.FloatLogSlider(value=net0.downlink_mbps, base=10, min=-1, max=3, description="down Mbit/s")
-    rtt = W.FloatSlider(value=net0.rtt_ms, min=0, max=300, step=1, description="RTT ms")
-    load = W.FloatSlider(value=1.0, min=0.1, max=10, step=0.1, description="server load ×")
-    slow = W.FloatSlider(value=1.0, min=0.25, max=10, step=0.25, description="device ×")
-    obj = W.ToggleButtons(options=list(partition.OBJECTIVES), value="latency", description="objective")
-    out = W.HTML()
-
-    def update(*_: Any) -> None:
-        try:
-            net = partition.get_network(network, uplink_mbps=up.value, downlink_mbps=down.value, rtt_ms=rtt.value)
-            plan = partition.solve(partition.scale(g, device=slow.value), net, obj.value, "single", load=load.value)
-            dev = [n for n, p in plan.placement.items() if p == "device"]
-            cloud_n = [n for n, p in plan.placement.items() if p == "cloud"]
-            where = ("all on the device" if not cloud_n else "all in the cloud" if len(dev) <= 1
-                     else f"cut after <b>{dev[-1]}</b> ({len(dev) - 1} layers on the device)")
-            out.value = (f"<p>{where}: latency <b>{plan.latency_ms:.1f} ms</b>, device energy "
-                         f"<b>{plan.energy_mj:.1f} mJ</b></p>")
-        except Exception as e:  # noqa: BLE001 - an observer's exception would be silent
-            log.exception("partition explorer update failed")
-            out.value = f"<p style='color:#b91c1c'>{type(e).__name__}: {e}</p>"
-
-    for s in (up, down, rtt, load, slow, obj):
-        s.observe(update, "value")
-    update()
-    kids: list[Any] = [up, down, rtt, load, slow, obj]
-    if live is not None:
-        btn = W.Button(description="RTT from the camera widget", tooltip="its measured round trip")
-
-        def use_live(_b: Any) -> None:
-            v = (live.stats or {}).get("rtt_ms")
-            if v:
-                rtt.value = min(300.0, float(v))
-        btn.on_click(use_live)
-        kids.append(btn)
-    box = W.VBox([*kids, out])
-    box.update = update
-    box.result = out
-    return box
