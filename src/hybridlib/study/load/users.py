@@ -82,12 +82,20 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
     pc.addTrack(track)
     channel = pc.createDataChannel("results")
     opened = asyncio.Event()
+    closed = asyncio.Event()
+    hanging_up = [False]
     got_video = asyncio.Event()
     kept: dict[str, Any] = {}
 
     @channel.on("open")
     def _open() -> None:
         opened.set()
+
+    @channel.on("close")
+    def _close() -> None:
+        if not hanging_up[0]:
+            res.closed_by_server = True
+        closed.set()
 
     @channel.on("message")
     def _msg(m: Any) -> None:
@@ -96,6 +104,8 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
             d = json.loads(m)
         except (TypeError, ValueError):
             return
+        if isinstance(d, dict) and "error" in d and res.server_error is None:
+            res.server_error = str(d["error"])
         if "faces" not in d:
             return
         res.answered += 1
@@ -141,7 +151,8 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
         res.t_start = time.time()
         rx0, tx0 = dtls_bytes(pc)
         k0 = len(sent)
-        await asyncio.sleep(duration_s)
+        with contextlib.suppress(asyncio.TimeoutError):  # the server may end the session first
+            await asyncio.wait_for(closed.wait(), duration_s)
         res.t_end = time.time()
         rx1, tx1 = dtls_bytes(pc)
         res.bytes_sent, res.bytes_received = tx1 - tx0, rx1 - rx0
@@ -157,6 +168,7 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
         res.error = f"{type(e).__name__}: {e}"
         log.warning("cloud user failed: %s", res.error)
     finally:
+        hanging_up[0] = True
         for t in tasks:
             t.cancel()
         await pc.close()
