@@ -221,8 +221,9 @@ class CloudService:
         """Loop side of a round the model backend lost: tell the peer why on ``results``
         (``{"error", "reason": "backend"}``), then close its session — the client sees the
         channel close and may offer again; other sessions and new offers carry on."""
-        if s.closed:
+        if s.closed or s.fail_reason is not None:
             return
+        s.fail_reason = why
         self.stats.sessions_failed += 1
         s.send({"error": f"session ended: {why}", "reason": "backend"})
         self._spawn(self._close_after_flush(s))

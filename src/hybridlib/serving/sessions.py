@@ -142,6 +142,8 @@ class Session:
         self.frames_out = 0
         self.dropped = 0
         self.closed = False
+        self.failed = False  # the backend lost a round of this session: closing, take no more frames
+        self.fail_reason: str | None = None  # … and what its peer was told (set once, on the loop)
         # slot written by the loop, taken by the worker (under the worker's lock)
         self.pending: tuple[Any, int, float] | None = None
         self.boxes: list[tuple[int, int, int, int]] = []
@@ -230,7 +232,7 @@ class BatchWorker(threading.Thread):
                 return []
             work = []
             for s in list(self.sessions):
-                if s.closed:
+                if s.closed or s.failed:
                     self.sessions.remove(s)
                 elif s.pending is not None:
                     work.append((s, *s.pending))
@@ -276,6 +278,7 @@ class BatchWorker(threading.Thread):
             log.warning("cloud worker: %s; failing %d session(s)", e, len(work))
             self.stats.backend_errors += 1
             for s, *_ in work:
+                s.failed = True
                 if self.on_backend_error is not None:
                     self.loop.call_soon_threadsafe(self.on_backend_error, s, str(e))
             return
