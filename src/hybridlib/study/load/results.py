@@ -86,6 +86,8 @@ class StepResult:
     # frames the server processed (``/metrics`` frames_out) per CPU-second, from the step's start
     # until its sessions closed: all its work and all its output, however late the answers came
     processed_per_cpu_s: float | None = None
+    backend: str = "inprocess"  # cloud: where the CNN ran (``serve --backend``)
+    server_startup_s: float | None = None  # spawn → /healthz 200 of this step's server process
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
