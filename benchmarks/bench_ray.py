@@ -35,6 +35,9 @@ def main() -> int:
     p.add_argument("--size", default="640x480")
     p.add_argument("--model", default=None, help=".h5 (default: the smoke preset's trained model)")
     p.add_argument("--out", default=None, help="write all steps and the ratio table as JSON")
+    p.add_argument("--idle", type=float, default=6.0,
+                   help="then, per backend, a fresh server's CPU with no user for this long, by process (0: skip)")
+    p.add_argument("--idle-only", action="store_true", help="only the idle measurement")
     a = p.parse_args()
 
     from hybridlib import config
@@ -46,8 +49,19 @@ def main() -> int:
     model = a.model or str(artifacts.ensure_model(config.context("smoke")))
     kw = dict(fps=a.fps, size=size, model_path=model, progress=False, warmup_s=a.warmup, pipeline="ours")
     t0 = time.time()
+    idle = {}
+    if a.idle_only:
+        idle = {b: idle_cost(b, model, a.idle) for b in ("inprocess", "ray")}
+        _print_idle(idle)
+        if a.out:
+            from hybridlib.utils import write_json_atomic
+
+            write_json_atomic(a.out, {"command": " ".join(sys.argv), "cpus": os.cpu_count(), "idle": idle})
+        return 0
     runs = {b: load.run_load("cloud", users, a.duration, backend=b, **kw) for b in ("inprocess", "ray")}
     table = ratio_table(runs["inprocess"], runs["ray"])
+    if a.idle > 0:
+        idle = {b: idle_cost(b, model, a.idle) for b in ("inprocess", "ray")}
 
     print(f"\n{size[0]}x{size[1]} @ {a.fps} fps, {a.duration:g} s per step after {a.warmup:g} s warm-up, "
           f"{os.cpu_count()} CPUs (clients share them), model {os.path.basename(model)}")
@@ -65,6 +79,7 @@ def main() -> int:
               f"{_f(r['ratio'], 'x', 2):>8}{_f(r['inprocess_p95_ms']):>9}{_f(r['ray_p95_ms']):>9}")
     print(f"start-up (spawn → /healthz): inprocess {_f(table['startup_s']['inprocess'])} s, "
           f"ray {_f(table['startup_s']['ray'])} s")
+    _print_idle(idle)
     failed = [f"{b} {s.users}u" for b, steps in runs.items() for s in steps if s.errors or not s.server_up]
     print(f"(total {time.time() - t0:.0f} s){'  FAILED: ' + ', '.join(failed) if failed else ''}")
     if a.out:
@@ -72,8 +87,46 @@ def main() -> int:
 
         write_json_atomic(a.out, {"command": " ".join(sys.argv), "cpus": os.cpu_count(),
                                   **{b: [s.to_dict() for s in steps] for b, steps in runs.items()},
-                                  "ratio": table})
+                                  "ratio": table, "idle": idle})
     return 1 if failed else 0
+
+
+def idle_cost(backend: str, model: str, seconds: float) -> dict:
+    """A fresh server with no user: CPU (% of one core) over ``seconds``, per process name —
+    what a backend costs before the first frame (for ray: GCS, raylet, agents, controller, replica)."""
+    import psutil
+
+    from hybridlib.study import load
+
+    def snap(pid: int) -> dict[int, tuple[str, float]]:
+        out = {}
+        root = psutil.Process(pid)
+        for q in [root] + root.children(recursive=True):
+            try:
+                c = q.cpu_times()
+                out[q.pid] = (q.name(), c.user + c.system)
+            except psutil.Error:
+                pass
+        return out
+
+    with load.server("cloud", model, 1, "ours", backend=backend, startup_timeout_s=300) as srv:
+        time.sleep(2.0)  # let start-up work settle
+        s0, t0 = snap(srv.proc.pid), time.perf_counter()
+        time.sleep(seconds)
+        s1, t1 = snap(srv.proc.pid), time.perf_counter()
+    by_name: dict[str, float] = {}
+    for pid, (name, c) in s1.items():
+        by_name[name] = by_name.get(name, 0.0) + c - s0.get(pid, (name, 0.0))[1]
+    wall = t1 - t0
+    return {"startup_s": srv.startup_s, "processes": len(s1),
+            "cpu_pct": round(100 * sum(by_name.values()) / wall, 1),
+            "by_process_pct": {k: round(100 * v / wall, 1) for k, v in sorted(by_name.items(), key=lambda kv: -kv[1])}}
+
+
+def _print_idle(idle: dict) -> None:
+    for b, d in idle.items():
+        top = ", ".join(f"{k} {v}" for k, v in list(d["by_process_pct"].items())[:6])
+        print(f"idle {b}: {d['cpu_pct']}% of a core in {d['processes']} processes (start-up {d['startup_s']} s): {top}")
 
 
 def ratio_table(inproc, ray) -> dict:

@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", default=None,
                    help="--backend ray: join this Ray cluster (e.g. 127.0.0.1:6379); default: start a "
                         "small local one (2 CPUs, no dashboard, loopback) and stop it on exit")
+    p.add_argument("--media-workers", type=int, default=None, metavar="N",
+                   help="cloud mode on Ray: WebRTC sessions live in N actors spread over the cluster's "
+                        "nodes, --max-sessions each; /offer places a session on one with room (503 when "
+                        "all are full). With --ray-address to join a cluster")
     p.add_argument("--answer-timeout", type=float, default=None, metavar="S",
                    help="--backend ray: how long a frame round may wait for the model tier before its "
                         "sessions are ended with an error (default 5)")
@@ -104,9 +108,10 @@ def _serve(args: argparse.Namespace) -> int:
         models_dir = models_view(roots, view)
     extra = {}
     ray_opts = {k: v for k, v in (("backend", args.backend), ("ray_address", args.ray_address),
-                                  ("answer_timeout_s", args.answer_timeout)) if v not in (None, "inprocess")}
+                                  ("answer_timeout_s", args.answer_timeout),
+                                  ("media_workers", args.media_workers)) if v not in (None, "inprocess")}
     if ray_opts and args.mode != "cloud":
-        raise InputError("--backend/--ray-address/--answer-timeout apply to --mode cloud only")
+        raise InputError("--backend/--ray-address/--answer-timeout/--media-workers apply to --mode cloud only")
     extra.update(ray_opts)
     if args.mode == "split":  # the preset's cached profile, used when its layers are the served model's
         from pathlib import Path

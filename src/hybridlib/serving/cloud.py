@@ -64,6 +64,7 @@ class CloudConfig:
     ray_address: str | None = None  # ray backend: join this cluster (None: start a local one)
     ray_replicas: int = 2  # ray backend: autoscaling ceiling of the model deployment
     answer_timeout_s: float = ANSWER_TIMEOUT_S  # ray backend: a round waits this long, then its sessions fail
+    media_workers: int = 0  # > 0: sessions live in this many Ray actors (:mod:`.ray_media`)
 
     def __post_init__(self) -> None:
         check_pipeline(self.pipeline)
@@ -72,8 +73,13 @@ class CloudConfig:
         if self.backend != "inprocess" and self.pipeline != "ours":
             raise InputError(f"backend {self.backend!r} needs the 'ours' pipeline (the seed's calls "
                              "model.predict per face inline)")
-        if self.ray_address is not None and self.backend != "ray":
-            raise InputError("--ray-address applies to --backend ray only")
+        if self.ray_address is not None and self.backend != "ray" and not self.media_workers:
+            raise InputError("--ray-address applies to --backend ray or --media-workers only")
+        if isinstance(self.media_workers, bool) or not isinstance(self.media_workers, int) or self.media_workers < 0:
+            raise InputError(f"media workers must be an integer ≥ 0, got {self.media_workers!r}")
+        if self.media_workers and (self.backend != "inprocess" or self.pipeline != "ours"):
+            raise InputError("--media-workers runs the 'ours' pipeline with the model in each worker "
+                             "(no --backend ray, no seed pipeline)")
         if not self.answer_timeout_s > 0:
             raise InputError(f"answer timeout must be > 0 s, got {self.answer_timeout_s!r}")
 
@@ -127,17 +133,22 @@ class CloudService:
         defect = _offer_defect(sdp)
         if defect:
             return err(400, f"bad SDP offer: {defect}")
+        status, payload = await self.admit(sdp)
+        return web.json_response(payload, status=status)
+
+    async def admit(self, sdp: str) -> tuple[int, dict[str, Any]]:
+        """A checked offer → ``(200, answer)``, ``(503, capacity)`` or ``(400, bad offer)``.
+        (The Ray media frontend overrides this to place the session on a worker actor.)"""
         # check and admit with no ``await`` in between: _accept registers the session
         # before its first await, so two concurrent offers cannot both take the last slot
         if len(self.sessions) >= self.config.max_sessions:
             self.stats.refused += 1
-            return err(503, f"server at capacity: {self.config.max_sessions} session(s) in use",
-                       reason="capacity", max_sessions=self.config.max_sessions)
+            return 503, {"error": f"server at capacity: {self.config.max_sessions} session(s) in use",
+                         "reason": "capacity", "max_sessions": self.config.max_sessions}
         try:
-            answer = await self._accept(sdp)
+            return 200, await self._accept(sdp)
         except _BadOffer as e:
-            return err(400, f"bad SDP offer: {e}")
-        return web.json_response(answer)
+            return 400, {"error": f"bad SDP offer: {e}"}
 
     async def _accept(self, sdp: str) -> dict[str, str]:
         from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -320,6 +331,10 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
     directly instead of a model file.
     """
     cfg = CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **config)
+    if cfg.media_workers:  # --max-sessions is per worker here: the cluster admits workers × that
+        from hybridlib.serving import ray_media
+
+        return ray_media.setup_ray_media(app, model_path, cfg.media_workers, cfg.max_sessions, cfg.ray_address)
     if cfg.backend == "ray":  # the CNN lives in Serve replicas: no TensorFlow in this process
         import cv2
 
