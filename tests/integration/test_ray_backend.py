@@ -202,3 +202,40 @@ def test_replica_killed_midstream_fails_its_sessions_cleanly(ray_srv):
     after = asyncio.run(load.cloud_user(ray_srv.url, frames, 10, 4.0))  # served by the new replica
     assert after.admitted and after.answered > 0 and after.server_error is None, (after.error, after.server_error)
     assert _replicas() and _replicas() != before
+
+
+def test_media_workers_place_sessions_and_cap_cluster_wide(tiny_model, ray_address, tmp_path):
+    """``--media-workers 2 --max-sessions 1``: peer connections live in two Ray actors, one
+    session each, each session stays on its worker; the third offer gets 503 for the cluster."""
+    from hybridlib.serving import ray_media
+    from hybridlib.study import load
+
+    frames = load.make_clip((320, 240), 20)
+    with load.server("cloud", tiny_model, max_sessions=1, ray_address=ray_address, startup_timeout_s=240,
+                     serve_args=["--media-workers", "2"], log_path=tmp_path / "media.log") as srv:
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                 if a["namespace"] == ray_media.NAMESPACE and a["name"].startswith(f"media-{srv.proc.pid}-")]
+        assert len(names) == 2, names
+        seen = {}
+
+        async def scenario():
+            users = [asyncio.ensure_future(load.cloud_user(srv.url, frames, 10, 5.0)) for _ in range(2)]
+            await asyncio.sleep(1.5)
+            third = await load.cloud_user(srv.url, frames, 10, 1.0)
+            loop = asyncio.get_running_loop()
+            for k in ("early", "late"):
+                await asyncio.sleep(1.0)
+                seen[k] = await loop.run_in_executor(None, srv.metrics)
+            return await asyncio.gather(*users), third
+
+        users, third = asyncio.run(scenario())
+    for u in users:
+        assert u.admitted and u.answered > 0 and u.server_error is None, (u.error, u.server_error)
+    assert third.status == 503 and "cluster at capacity" in (third.error or "")
+    early, late = ({w["pid"]: w["sessions"] for w in seen[k]["workers"]} for k in ("early", "late"))
+    assert len(early) == 2 and set(early.values()) == {1}  # one session on each worker …
+    assert late == early  # … and there it stays
+    assert seen["late"]["max_sessions"] == 2 and seen["late"]["refused"] >= 1
+    assert seen["late"]["frames_out"] > 0
+    assert not [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith(f"media-{srv.proc.pid}-")], "the server left its workers behind"
