@@ -204,6 +204,20 @@ def test_replica_killed_midstream_fails_its_sessions_cleanly(ray_srv):
     assert _replicas() and _replicas() != before
 
 
+def test_load_users_as_ray_tasks(ray_srv, ray_address):
+    """``hybridlib load --ray-address``: the synthetic users run as Ray tasks and their results
+    merge into the same records as local worker processes'."""
+    from hybridlib.study import load
+
+    _wait_idle(ray_srv)
+    res = load.run_users("cloud", ray_srv.url, 2, 3.0, fps=10, size=(320, 240), users_per_worker=1,
+                         ray_address=ray_address)
+    assert len(res) == 2 and all(isinstance(r, load.UserResult) for r in res)
+    for r in res:
+        assert r.admitted and r.error is None and r.answered > 0 and r.frames_sent > 0
+        assert r.bytes_sent > 0 and r.rtt_ms
+
+
 def test_media_workers_place_sessions_and_cap_cluster_wide(tiny_model, ray_address, tmp_path):
     """``--media-workers 2 --max-sessions 1``: peer connections live in two Ray actors, one
     session each, each session stays on its worker; the third offer gets 503 for the cluster."""

@@ -50,7 +50,7 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
              models_dir: str | Path | None = None, settle_s: float = 1.0,
              progress: bool = True, log_path: str | Path | None = None,
              browser: bool = False, warmup_s: float = 0.0, backend: str = "inprocess",
-             ray_address: str | None = None) -> list[StepResult]:
+             ray_address: str | None = None, users_ray_address: str | None = None) -> list[StepResult]:
     """One server process, one step per entry of ``users``; returns a :class:`StepResult` each.
 
     ``max_sessions`` defaults to the largest step (nobody refused); pass a smaller cap to
@@ -59,7 +59,9 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
     (codec set-up, the first inference calls, tracing) land outside every measured step.
     ``backend`` (cloud): ``"ray"`` puts the CNN in a Ray Serve deployment; with no
     ``ray_address`` the server starts its own local Ray, whose processes are the server's
-    descendants, so the CPU measured includes every Ray process.
+    descendants, so the CPU measured includes every Ray process. ``users_ray_address``: the
+    load users run as Ray tasks on that cluster (``"local"``: a small local one) instead of local
+    processes (:func:`run_users`).
     """
     if browser and mode != "hybrid":
         raise InputError("browser users exist for hybrid mode only")
@@ -93,7 +95,7 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
             th.start()
             try:
                 results = (run_browser_users(srv.url, n, duration_s, fps, size) if browser
-                           else run_users(mode, srv.url, n, duration_s, fps, size))
+                           else run_users(mode, srv.url, n, duration_s, fps, size, ray_address=users_ray_address))
             finally:
                 stop[0] = True
                 th.join()
