@@ -177,6 +177,7 @@ def ensure_ray(address: str | None = None, num_cpus: float = LOCAL_RAY["num_cpus
     start a small local cluster when None. Returns True when this call started the cluster
     (so :meth:`RayBackend.close` must stop it). A process already connected is reused."""
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPUs here; silences a FutureWarning
     if address is None or address.split(":")[0] in LOOPBACK:
         # a cluster on this machine stays on loopback: Ray otherwise rewrites 127.0.0.1 to the
         # host's primary IP when joining (and its GCS listens on 127.0.0.1 only). Read when

@@ -151,10 +151,11 @@ class RayMediaFrontend(CloudService):
         await asyncio.gather(*(w.shutdown.remote() for w in self.workers), return_exceptions=True)
         for w in self.workers:
             ray.kill(w)
-        await asyncio.get_running_loop().run_in_executor(None, _disconnect, self.owns_cluster)
+        # a local cluster this process started stops with it; a joined one is only left
+        await asyncio.get_running_loop().run_in_executor(None, _disconnect)
 
 
-def _disconnect(owns: bool) -> None:
+def _disconnect() -> None:
     import ray
 
     if ray.is_initialized():
