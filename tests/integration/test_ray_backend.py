@@ -219,14 +219,16 @@ def test_load_users_as_ray_tasks(ray_srv, ray_address):
 
 
 def test_media_workers_place_sessions_and_cap_cluster_wide(tiny_model, ray_address, tmp_path):
-    """``--media-workers 2 --max-sessions 1``: peer connections live in two Ray actors, one
-    session each, each session stays on its worker; the third offer gets 503 for the cluster."""
+    """``--media-workers 2 --max-sessions 1 --backend ray``: peer connections live in two Ray
+    actors, one session each, each session stays on its worker, and the workers send their
+    crops to the Serve model tier; the third offer gets 503 for the whole cluster.
+    (``benchmarks/demo_ray_cluster.py`` runs the workers with their own model on 2 raylets.)"""
     from hybridlib.serving import ray_media
     from hybridlib.study import load
 
     frames = load.make_clip((320, 240), 20)
     with load.server("cloud", tiny_model, max_sessions=1, ray_address=ray_address, startup_timeout_s=240,
-                     serve_args=["--media-workers", "2"], log_path=tmp_path / "media.log") as srv:
+                     serve_args=["--media-workers", "2", "--backend", "ray"], log_path=tmp_path / "media.log") as srv:
         names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
                  if a["namespace"] == ray_media.NAMESPACE and a["name"].startswith(f"media-{srv.proc.pid}-")]
         assert len(names) == 2, names
@@ -251,5 +253,6 @@ def test_media_workers_place_sessions_and_cap_cluster_wide(tiny_model, ray_addre
     assert late == early  # … and there it stays
     assert seen["late"]["max_sessions"] == 2 and seen["late"]["refused"] >= 1
     assert seen["late"]["frames_out"] > 0
+    assert {w["backend"] for w in seen["late"]["workers"]} == {"ray"}
     assert not [a for a in ray.util.list_named_actors(all_namespaces=True)
                 if a["name"].startswith(f"media-{srv.proc.pid}-")], "the server left its workers behind"

@@ -214,10 +214,14 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, handle: Any, owns_cluster: bool, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
+    def __init__(self, handle: Any, owns_cluster: bool, timeout_s: float = ANSWER_TIMEOUT_S,
+                 disconnect_on_close: bool = True) -> None:
+        """``disconnect_on_close=False`` for a backend used inside a Ray actor (a media worker),
+        which must never call ``ray.shutdown``."""
         self.handle = handle
         self.owns_cluster = owns_cluster
         self.timeout_s = timeout_s
+        self.disconnect_on_close = disconnect_on_close
         self.errors = 0
 
     @classmethod
@@ -259,7 +263,8 @@ class RayBackend:
     def close(self) -> None:
         """Stop what this process started: the local cluster (and its Serve app). A joined
         cluster's app stays up: other frontends may share it (``serve.delete`` removes it)."""
-        _stop_ray(self.owns_cluster)
+        if self.owns_cluster or self.disconnect_on_close:
+            _stop_ray(self.owns_cluster)
 
 
 def _stop_ray(owns: bool) -> None:

@@ -77,9 +77,8 @@ class CloudConfig:
             raise InputError("--ray-address applies to --backend ray or --media-workers only")
         if isinstance(self.media_workers, bool) or not isinstance(self.media_workers, int) or self.media_workers < 0:
             raise InputError(f"media workers must be an integer ≥ 0, got {self.media_workers!r}")
-        if self.media_workers and (self.backend != "inprocess" or self.pipeline != "ours"):
-            raise InputError("--media-workers runs the 'ours' pipeline with the model in each worker "
-                             "(no --backend ray, no seed pipeline)")
+        if self.media_workers and self.pipeline != "ours":
+            raise InputError("--media-workers runs the 'ours' pipeline (not the seed's)")
         if not self.answer_timeout_s > 0:
             raise InputError(f"answer timeout must be > 0 s, got {self.answer_timeout_s!r}")
 
@@ -334,7 +333,8 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
     if cfg.media_workers:  # --max-sessions is per worker here: the cluster admits workers × that
         from hybridlib.serving import ray_media
 
-        return ray_media.setup_ray_media(app, model_path, cfg.media_workers, cfg.max_sessions, cfg.ray_address)
+        return ray_media.setup_ray_media(app, model_path, cfg.media_workers, cfg.max_sessions, cfg.ray_address,
+                                         model_tier=cfg.backend == "ray", answer_timeout_s=cfg.answer_timeout_s)
     if cfg.backend == "ray":  # the CNN lives in Serve replicas: no TensorFlow in this process
         import cv2
 

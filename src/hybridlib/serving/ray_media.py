@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlib.serving.backends import ensure_ray, model_files
+from hybridlib.serving.backends import ANSWER_TIMEOUT_S, APP_NAME, RayBackend, ensure_ray, model_files
 from hybridlib.serving.cloud import CloudConfig, CloudService
 from hybridlib.utils import InputError
 
@@ -36,7 +36,21 @@ NAMESPACE = "hybridlib"
 class MediaWorker:
     """Actor body: one process's worth of cloud mode, reached only through :meth:`offer`."""
 
-    def __init__(self, files: dict[str, bytes], max_sessions: int, index: int) -> None:
+    def __init__(self, files: dict[str, bytes] | None, max_sessions: int, index: int,
+                 answer_timeout_s: float = ANSWER_TIMEOUT_S) -> None:
+        """``files``: the model, run in this worker; None: send crops to the Serve model tier
+        (:data:`~hybridlib.serving.backends.APP_NAME`, deployed by the frontend) — no TF here."""
+        self.index = index
+        cfg = CloudConfig(max_sessions=max_sessions)
+        if files is None:
+            import cv2
+            from ray import serve
+
+            cv2.setNumThreads(1)
+            tier = RayBackend(serve.get_app_handle(APP_NAME), owns_cluster=False, timeout_s=answer_timeout_s,
+                              disconnect_on_close=False)
+            self.svc = CloudService(None, cfg, backend=tier)
+            return
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from hybridlib.serving.vision import Classifier, _single_threaded
@@ -49,8 +63,7 @@ class MediaWorker:
             clf = Classifier.load(Path(d) / "model.h5")
         finally:
             shutil.rmtree(d, ignore_errors=True)
-        self.index = index
-        self.svc = CloudService(clf, CloudConfig(max_sessions=max_sessions))
+        self.svc = CloudService(clf, cfg)
 
     def _where(self) -> dict[str, Any]:
         import ray
@@ -126,7 +139,7 @@ class RayMediaFrontend(CloudService):
         m = {"mode": "cloud", "pipeline": "ours", "backend": "ray-media",
              "max_sessions": self.config.max_sessions, "sessions_total": self.stats.sessions_total,
              "refused": self.stats.refused, "workers": [
-                 {k: w.get(k) for k in ("worker", "node", "pid", "sessions")} for w in self._last]}
+                 {k: w.get(k) for k in ("worker", "node", "pid", "sessions", "backend")} for w in self._last]}
         for k in keys:
             m[k] = sum(int(w.get(k) or 0) for w in self._last)
         return m
@@ -163,30 +176,39 @@ def _disconnect() -> None:
 
 
 def start_workers(model_path: str | os.PathLike[str], workers: int, sessions_per_worker: int,
-                  worker_cpus: float = 0.5) -> list[Any]:
-    """``workers`` :class:`MediaWorker` actors spread over the nodes (``SPREAD``), ready."""
+                  worker_cpus: float = 0.5, model_tier: bool = False,
+                  answer_timeout_s: float = ANSWER_TIMEOUT_S) -> list[Any]:
+    """``workers`` :class:`MediaWorker` actors spread over the nodes (``SPREAD``), ready.
+    ``model_tier``: they send crops to the Serve deployment instead of loading the model."""
     import ray
 
     if workers < 1 or sessions_per_worker < 1:
         raise InputError(f"media workers ({workers}) and sessions per worker ({sessions_per_worker}) must be ≥ 1")
-    files = ray.put(model_files(model_path))
+    files = None if model_tier else ray.put(model_files(model_path))
     actor = ray.remote(num_cpus=worker_cpus, max_restarts=0, scheduling_strategy="SPREAD")(MediaWorker)
     # named (namespace "hybridlib", this frontend's pid) so operators and tests can find them
-    ws = [actor.options(name=f"media-{os.getpid()}-{i}", namespace=NAMESPACE).remote(files, sessions_per_worker, i)
-          for i in range(workers)]
+    ws = [actor.options(name=f"media-{os.getpid()}-{i}", namespace=NAMESPACE).remote(
+        files, sessions_per_worker, i, answer_timeout_s) for i in range(workers)]
     ray.get([w.load.remote() for w in ws], timeout=300)  # constructors done (TF loaded) before serving
     return ws
 
 
 def setup_ray_media(app: web.Application, model_path: str | os.PathLike[str] | None, workers: int,
-                    sessions_per_worker: int, ray_address: str | None = None) -> RayMediaFrontend:
-    """Cloud mode whose sessions live in Ray actors (see module doc): ``POST /offer`` and metrics."""
+                    sessions_per_worker: int, ray_address: str | None = None, model_tier: bool = False,
+                    answer_timeout_s: float = ANSWER_TIMEOUT_S) -> RayMediaFrontend:
+    """Cloud mode whose sessions live in Ray actors (see module doc): ``POST /offer`` and metrics.
+    ``model_tier`` (``--backend ray``): deploy the Serve model tier first; the workers then
+    carry only media, detection and drawing, and send each round's crops to it."""
     from hybridlib.serving.cloud import _register
 
     if model_path is None:
         raise InputError("--media-workers needs a model file (--model PATH.h5)")
-    owns = ensure_ray(ray_address)
-    fe = RayMediaFrontend(start_workers(model_path, workers, sessions_per_worker), sessions_per_worker, owns)
+    if model_tier:
+        owns = RayBackend.start(model_path, address=ray_address).owns_cluster
+    else:
+        owns = ensure_ray(ray_address)
+    fe = RayMediaFrontend(start_workers(model_path, workers, sessions_per_worker, model_tier=model_tier,
+                                        answer_timeout_s=answer_timeout_s), sessions_per_worker, owns)
 
     async def _start_refresh(app: web.Application) -> None:
         fe._spawn(fe.refresh())
