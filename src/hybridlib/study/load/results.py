@@ -34,6 +34,8 @@ class UserResult:
     t_end: float = 0.0
     faces_seen: int = 0
     last_message: dict | None = None
+    server_error: str | None = None  # cloud: an {"error": …} message on ``results`` (session ended by the server)
+    closed_by_server: bool = False  # cloud: the results channel closed before the user hung up
     # hybrid (Chromium page) users: what the client paid over the window
     client_task_s: float | None = None  # DevTools Performance.getMetrics TaskDuration, Δ
     client_script_s: float | None = None  # … ScriptDuration, Δ
@@ -84,6 +86,8 @@ class StepResult:
     # frames the server processed (``/metrics`` frames_out) per CPU-second, from the step's start
     # until its sessions closed: all its work and all its output, however late the answers came
     processed_per_cpu_s: float | None = None
+    backend: str = "inprocess"  # cloud: where the CNN ran (``serve --backend``)
+    server_startup_s: float | None = None  # spawn → /healthz 200 of this step's server process
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

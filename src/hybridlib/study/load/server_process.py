@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,8 @@ class ServerProcess:
     url: str
     mode: str
     pipeline: str
+    backend: str = "inprocess"
+    startup_s: float = 0.0  # spawn → first 200 on /healthz (for --backend ray: Ray + Serve up)
 
     def cpu_sample(self) -> tuple[float, float, float]:
         """(wall, CPU-seconds of the server and its children so far, RSS MB)."""
@@ -95,7 +97,7 @@ def _free_port() -> int:
 
 
 def _serve_cmd(mode: str, port: int, model_path: Path | None, max_sessions: int, pipeline: str,
-               models_dir: Path | None) -> list[str]:
+               models_dir: Path | None, backend: str = "inprocess", ray_address: str | None = None) -> list[str]:
     """The ``hybridlib serve`` command line for one load run (the real server, in its own process)."""
     cmd = [sys.executable, "-m", "hybridlib.cli", "serve", "--mode", mode, "--host", HOST,
            "--port", str(port), "--max-sessions", str(max_sessions)]
@@ -105,24 +107,35 @@ def _serve_cmd(mode: str, port: int, model_path: Path | None, max_sessions: int,
         cmd += ["--models-dir", str(models_dir)]
     if mode == "cloud":
         cmd += ["--pipeline", pipeline]
+        if backend != "inprocess":
+            cmd += ["--backend", backend]
+        if ray_address:
+            cmd += ["--ray-address", ray_address]
     return cmd
 
 
 @contextlib.contextmanager
 def server(mode: str, model_path: str | Path | None = None, max_sessions: int = 8,
            pipeline: str = "ours", models_dir: str | Path | None = None,
-           startup_timeout_s: float = 120.0, log_path: str | Path | None = None) -> Iterator[ServerProcess]:
-    """Start ``hybridlib serve`` on a free loopback port as a separate process; stop it after."""
+           startup_timeout_s: float = 120.0, log_path: str | Path | None = None,
+           backend: str = "inprocess", ray_address: str | None = None,
+           serve_args: Sequence[str] = ()) -> Iterator[ServerProcess]:
+    """Start ``hybridlib serve`` on a free loopback port as a separate process; stop it after.
+
+    ``backend="ray"`` without ``ray_address``: the server starts its own local Ray, so every Ray
+    process is its descendant and :meth:`ServerProcess.cpu_sample` counts their CPU too.
+    ``serve_args``: more ``hybridlib serve`` options, appended as given."""
     import urllib.request
 
     port = _free_port()
     cmd = _serve_cmd(mode, port, Path(model_path) if model_path else None, max_sessions, pipeline,
-                     Path(models_dir) if models_dir else None)
+                     Path(models_dir) if models_dir else None, backend, ray_address) + list(serve_args)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     logf = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
                             env=env)
     url = f"http://{HOST}:{port}"
+    t_spawn = time.perf_counter()
     try:
         t_end = time.time() + startup_timeout_s
         while True:
@@ -137,11 +150,11 @@ def server(mode: str, model_path: str | Path | None = None, max_sessions: int = 
             if time.time() > t_end:
                 raise RuntimeError(f"server did not answer /healthz in {startup_timeout_s}s")
             time.sleep(0.3)
-        yield ServerProcess(proc, url, mode, pipeline)
+        yield ServerProcess(proc, url, mode, pipeline, backend, round(time.perf_counter() - t_spawn, 2))
     finally:
         proc.terminate()
         try:
-            proc.wait(15)
+            proc.wait(30 if backend == "ray" else 15)  # ray: serve.shutdown + ray.shutdown first
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)

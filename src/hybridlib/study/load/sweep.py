@@ -49,13 +49,19 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
              model_path: str | Path | None = None, max_sessions: int | None = None,
              models_dir: str | Path | None = None, settle_s: float = 1.0,
              progress: bool = True, log_path: str | Path | None = None,
-             browser: bool = False, warmup_s: float = 0.0) -> list[StepResult]:
+             browser: bool = False, warmup_s: float = 0.0, backend: str = "inprocess",
+             ray_address: str | None = None, users_ray_address: str | None = None) -> list[StepResult]:
     """One server process, one step per entry of ``users``; returns a :class:`StepResult` each.
 
     ``max_sessions`` defaults to the largest step (nobody refused); pass a smaller cap to
     measure admission control. ``browser`` (hybrid only): users are real Chromium pages.
     ``warmup_s`` (cloud): one unmeasured user streams this long first, so one-off costs
     (codec set-up, the first inference calls, tracing) land outside every measured step.
+    ``backend`` (cloud): ``"ray"`` puts the CNN in a Ray Serve deployment; with no
+    ``ray_address`` the server starts its own local Ray, whose processes are the server's
+    descendants, so the CPU measured includes every Ray process. ``users_ray_address``: the
+    load users run as Ray tasks on that cluster (``"local"``: a small local one) instead of local
+    processes (:func:`run_users`).
     """
     if browser and mode != "hybrid":
         raise InputError("browser users exist for hybrid mode only")
@@ -66,7 +72,8 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
     steps: list[StepResult] = []
     from tqdm.auto import tqdm
 
-    with server(mode, model_path, cap, pipeline, models_dir, log_path=log_path) as srv:
+    with server(mode, model_path, cap, pipeline, models_dir, log_path=log_path, backend=backend,
+                ray_address=ray_address, startup_timeout_s=300.0 if backend == "ray" else 120.0) as srv:
         if warmup_s > 0 and mode == "cloud":
             w = run_users(mode, srv.url, 1, min(warmup_s, MAX_DURATION_S), fps, size)
             log.info("warm-up (%s): %d frames answered, not measured", pipeline, sum(r.answered for r in w))
@@ -88,7 +95,7 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
             th.start()
             try:
                 results = (run_browser_users(srv.url, n, duration_s, fps, size) if browser
-                           else run_users(mode, srv.url, n, duration_s, fps, size))
+                           else run_users(mode, srv.url, n, duration_s, fps, size, ray_address=users_ray_address))
             finally:
                 stop[0] = True
                 th.join()
@@ -101,6 +108,7 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
             st.server_up = srv.healthz()
             st.drain_s = round(drain_s, 2)
             st.processed_per_cpu_s = _processed_per_cpu_s(m0, m1, c_end[1] - samples[0][1])
+            st.backend, st.server_startup_s = backend, srv.startup_s
             log.info("step %s/%s %d users: cpu %.0f%% answered %d rtt p95 %s", mode, pipeline, n,
                      st.cpu_pct, st.answered, st.rtt_p95_ms)
             steps.append(st)

@@ -82,12 +82,20 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
     pc.addTrack(track)
     channel = pc.createDataChannel("results")
     opened = asyncio.Event()
+    closed = asyncio.Event()
+    hanging_up = [False]
     got_video = asyncio.Event()
     kept: dict[str, Any] = {}
 
     @channel.on("open")
     def _open() -> None:
         opened.set()
+
+    @channel.on("close")
+    def _close() -> None:
+        if not hanging_up[0]:
+            res.closed_by_server = True
+        closed.set()
 
     @channel.on("message")
     def _msg(m: Any) -> None:
@@ -96,6 +104,8 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
             d = json.loads(m)
         except (TypeError, ValueError):
             return
+        if isinstance(d, dict) and "error" in d and res.server_error is None:
+            res.server_error = str(d["error"])
         if "faces" not in d:
             return
         res.answered += 1
@@ -141,7 +151,8 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
         res.t_start = time.time()
         rx0, tx0 = dtls_bytes(pc)
         k0 = len(sent)
-        await asyncio.sleep(duration_s)
+        with contextlib.suppress(asyncio.TimeoutError):  # the server may end the session first
+            await asyncio.wait_for(closed.wait(), duration_s)
         res.t_end = time.time()
         rx1, tx1 = dtls_bytes(pc)
         res.bytes_sent, res.bytes_received = tx1 - tx0, rx1 - rx0
@@ -157,6 +168,7 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
         res.error = f"{type(e).__name__}: {e}"
         log.warning("cloud user failed: %s", res.error)
     finally:
+        hanging_up[0] = True
         for t in tasks:
             t.cancel()
         await pc.close()
@@ -346,15 +358,47 @@ def user_worker(mode: str, url: str, n: int, duration_s: float, fps: int, size: 
 
 def run_users(mode: str, url: str, users: int, duration_s: float, fps: int = 15,
               size: tuple[int, int] = (640, 480), users_per_worker: int = USERS_PER_WORKER,
-              stagger_s: float = 0.2) -> list[UserResult]:
-    """``users`` synthetic users in ⌈users / users_per_worker⌉ processes (blocking)."""
+              stagger_s: float = 0.2, ray_address: str | None = None) -> list[UserResult]:
+    """``users`` synthetic users in ⌈users / users_per_worker⌉ processes (blocking).
+
+    ``ray_address``: the worker processes are Ray tasks spread over that cluster's nodes
+    (``"local"``: a small local Ray), so the load can outgrow the machine that drives it; their
+    results merge into the same records. Still loopback only: nodes reach the server on 127.0.0.1.
+    """
     check_args(mode, [users], duration_s, fps, size)
     check_url(url)
     n_workers = max(1, -(-users // users_per_worker))
     split = [users // n_workers + (1 if i < users % n_workers else 0) for i in range(n_workers)]
+    if ray_address:
+        return _run_users_ray(ray_address, mode, url, [k for k in split if k], duration_s, fps, size, stagger_s)
     import multiprocessing as mp
 
     with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as ex:
         futs = [ex.submit(user_worker, mode, url, k, duration_s, fps, tuple(size), stagger_s)
                 for k in split if k]
         return [UserResult(**d) for f in futs for d in f.result(timeout=duration_s + 120)]
+
+
+def _run_users_ray(address: str, mode: str, url: str, split: list[int], duration_s: float, fps: int,
+                   size: tuple[int, int], stagger_s: float) -> list[UserResult]:
+    """:func:`user_worker` as Ray tasks (``SPREAD`` over the nodes), one per group of users."""
+    from hybridlib.serving.backends import ensure_ray
+
+    ensure_ray(None if address == "local" else address)
+    import ray
+
+    task = ray.remote(num_cpus=0.25, max_retries=0, scheduling_strategy="SPREAD")(_user_task)
+    refs = [task.remote(mode, url, k, duration_s, fps, tuple(size), stagger_s) for k in split]
+    out = ray.get(refs, timeout=duration_s + 180)
+    return [UserResult(**d) for group in out for d in group["users"]]
+
+
+def _user_task(mode: str, url: str, n: int, duration_s: float, fps: int, size: tuple[int, int],
+               stagger_s: float) -> dict[str, Any]:
+    """One Ray task's users, tagged with the node they ran on (logged)."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    users = user_worker(mode, url, n, duration_s, fps, size, stagger_s)
+    log.info("%d load user(s) ran on node %s", n, node[:12])
+    return {"node": node, "users": users}
