@@ -101,6 +101,32 @@ def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emot
     assert np.abs(np.asarray(df.attrs["probs"]["pool4"]) - ref).max() <= 1e-4
 
 
+@pytest.mark.parametrize("cut", ["pool2", "incept4_relu", "input"])
+def test_compiled_tail_equals_full_model(emotion_h5: Path, cut: str):
+    """The server's tail runs as one compiled tf.function (what the engine's cloud profile
+    times), traced once for any batch, and still computes exactly the full model."""
+    from hybridlib import export
+    from hybridlib.serving.app import TailRunner
+    from hybridlib.study import split
+
+    m = export.load_model(emotion_h5)
+    x = np.concatenate([split.example_input((48, 48, 1), s) for s in (0, 1, 2)])
+    ref = np.asarray(m(x, training=False))
+    runner = TailRunner(emotion_h5)
+    sp = runner.split(cut)
+    fn = runner._fns[sp.layer]  # compiled at first request, not per call
+    head = x if sp.head is None else np.asarray(sp.head(x, training=False))
+    one, layer = runner.run(cut, head[:1])
+    three, _ = runner.run(cut, head)
+    assert layer == sp.layer
+    assert one.shape == (1, ref.shape[1]) and three.shape == ref.shape
+    assert np.abs(one - ref[:1]).max() <= 1e-5 and np.abs(three - ref).max() <= 1e-5
+    assert fn.experimental_get_tracing_count() == 1  # batch 1 and 3: one graph, traced at warm-up
+    eager = TailRunner(emotion_h5, compiled=False)
+    got, _ = eager.run(cut, head)
+    assert not eager._fns and np.abs(got - three).max() <= 1e-5
+
+
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
     """AlexNet (fresh weights, fixed 227×227×3): two conv cuts; the heads carry no fc weights."""
     from hybridlib.study import split
