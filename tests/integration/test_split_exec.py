@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+from collections import Counter
 import urllib.request
 from pathlib import Path
 
@@ -125,6 +126,58 @@ def test_compiled_tail_equals_full_model(emotion_h5: Path, cut: str):
     eager = TailRunner(emotion_h5, compiled=False)
     got, _ = eager.run(cut, head)
     assert not eager._fns and np.abs(got - three).max() <= 1e-5
+
+
+@pytest.mark.parametrize("failure", ["abort", "503"])
+def test_head_and_profile_loads_survive_failed_requests(need_chromium, cache: Path, emotion_h5: Path, failure):
+    """Every model file's first request fails — the connection dropped mid-request (what
+    Chromium's net::ERR_NETWORK_CHANGED does to in-flight fetches when another job adds a
+    veth) or a 503 — and both loaders (the split page's head, the profiler's LOAD_JS) still
+    load the model, counting one retry per file; the loaded head computes the right tensor."""
+    from aiohttp import web
+
+    from hybridlib import browser, export
+    from hybridlib.partition import profile
+    from hybridlib.serving import app as serve
+    from hybridlib.study import split
+
+    km = export.load_model(emotion_h5)
+    (cut,) = split.resolve_cuts(km, ["pool2"])
+    head = split.ensure_head(km, emotion_h5, cut, cache / "heads")
+    files = [p.name for p in Path(head["dir"]).iterdir() if p.name != "manifest.json"]
+    seen: Counter[str] = Counter()
+    # Chromium itself re-sends a request once when a reused connection drops before any
+    # answer; dropping it three times makes the page's fetch fail at least once per file
+    fails = 3 if failure == "abort" else 1
+
+    @web.middleware
+    async def flaky(request: web.Request, handler):
+        if request.path.startswith("/model/"):
+            seen[request.path] += 1
+            if seen[request.path] <= fails:
+                if failure == "abort":
+                    request.transport.close()  # "Failed to fetch", as on a network change
+                raise web.HTTPServiceUnavailable(text="flaky")
+        return await handler(request)
+
+    app = serve.make_app("hybrid", model_path=emotion_h5, models_dir=cache / "heads")
+    app.middlewares.insert(0, flaky)
+    with serve.run_in_thread(app) as url, browser.launch(camera=False) as bctx:
+        page = split.open_split_page(bctx, url)
+        info = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", [head["name"], f"/model/{head['name']}/model.json"])
+        assert len(seen) == len(files) and min(seen.values()) == fails + 1  # each file: failures, then once
+        assert len(files) <= info["retries"] <= fails * len(files)
+        x = split.example_input((48, 48, 1))
+        page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [browser.f32_to_b64(x), [1, 48, 48, 1]])
+        got = page.evaluate("k => hlSplit.heads[k].predict(hlSplit.inputTensor).data().then(d => Array.from(d))",
+                            head["name"])
+        want = np.asarray(export.split_model(km, "pool2").head(x, training=False)).ravel()
+        assert np.abs(np.asarray(got) - want).max() <= 1e-4
+        seen.clear()  # the profiler's loader, same failures
+        assert len(files) <= page.evaluate(profile.LOAD_JS, head["name"]) <= fails * len(files)
+        assert min(seen.values()) == fails + 1
+        n_layers = len(export.split_model(km, "pool2").head.layers)
+        assert page.evaluate("() => window.__hlProfModel.layers.length") == n_layers
 
 
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):

@@ -405,15 +405,36 @@ def profile_model(model: str, repeats: int = 5, warmup: int = 2, sides: Sequence
 
 # ------------------------------------------------------------------------------ TF.js
 
-#: loads the model before any CPU throttling, with retries: AlexNet's 15 shards (62 MB) take
-#: tens of seconds to fetch, and Chromium aborts in-flight fetches with
-#: ``net::ERR_NETWORK_CHANGED`` whenever an interface appears or goes (here: other jobs'
-#: network namespaces / veth pairs for tc shaping), which surfaced as "Failed to fetch"
+#: one fetch with retries, as TF.js's ``fetchFunc`` (LoadOptions): Chromium aborts in-flight
+#: fetches with ``net::ERR_NETWORK_CHANGED`` (a TypeError "Failed to fetch") whenever a network
+#: interface appears or goes — here other jobs' network namespaces / veth pairs for tc
+#: shaping, several a minute while tests run. AlexNet's 15 shards (62 MB) take long enough
+#: that restarting the whole model load (the old retry) kept losing a shard to the next
+#: change; retrying the failed request alone, with backoff, loads it. Retries are counted in
+#: ``window.__hlFetchRetries`` (recorded in the profile's ``fetch_retries``).
+RETRY_FETCH_JS = r"""
+async (url, init) => {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await fetch(url, init);
+      if (r.ok || r.status < 500 || attempt >= 8) return r;
+    } catch (e) { if (attempt >= 8) throw e; }
+    window.__hlFetchRetries = (window.__hlFetchRetries || 0) + 1;
+    await new Promise(res => setTimeout(res, Math.min(4000, 250 * 2 ** attempt)));
+  }
+}
+"""
+
+#: loads the model before any CPU throttling; every request retried (:data:`RETRY_FETCH_JS`),
+#: and the whole load retried a few times on top; returns the number of retried requests
 LOAD_JS = r"""
 async (name) => {
+  const retryFetch = """ + RETRY_FETCH_JS.strip() + r""";
   for (let attempt = 0; ; attempt++) {
-    try { window.__hlProfModel = await tf.loadLayersModel(`/model/${name}/model.json`); return attempt; }
-    catch (e) { if (attempt >= 5) throw e; await new Promise(r => setTimeout(r, 3000)); }
+    try {
+      window.__hlProfModel = await tf.loadLayersModel(`/model/${name}/model.json`, {fetchFunc: retryFetch});
+      return window.__hlFetchRetries || 0;
+    } catch (e) { if (attempt >= 3) throw e; await new Promise(r => setTimeout(r, 3000)); }
   }
 }
 """
@@ -519,7 +540,9 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
         out = Path(td) / "m"
         export.export_tfjs(keras_model, out, quantize)
         with browser.tfjs_session({"m": out}, backend=backend, timeout_s=600) as (page, _url):
-            page.evaluate(LOAD_JS, "m")
+            retries = int(page.evaluate(LOAD_JS, "m") or 0)
+            if retries:
+                log.info("model load: %d request(s) retried (net::ERR_NETWORK_CHANGED?)", retries)
             rate = set_cpu_throttle(page, cpu_throttle) if cpu_throttle != 1 else 1.0
             res = page.evaluate(PROFILE_JS, ["m", repeats, warmup, probes])
     df = pd.DataFrame(res["rows"])
@@ -534,6 +557,7 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     prov["chromium"] = browser.chromium_version()
     prov["cpu_throttle"] = rate
     prov["weights"] = quantize
+    prov["fetch_retries"] = retries
     for k, v in prov.items():
         df[k] = v
     df["energy_mj"] = df["ms"].map(power.energy_mj)
