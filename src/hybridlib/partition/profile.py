@@ -412,12 +412,22 @@ def profile_model(model: str, repeats: int = 5, warmup: int = 2, sides: Sequence
 #: that restarting the whole model load (the old retry) kept losing a shard to the next
 #: change; retrying the failed request alone, with backoff, loads it. Retries are counted in
 #: ``window.__hlFetchRetries`` (recorded in the profile's ``fetch_retries``).
+#:
+#: The body is read inside the retry (a cut-off body is retried too) and *before* the
+#: promise resolves. Why (found 2026-11-29): TF.js awaits every shard's response headers
+#: (``Promise.all``) before reading any body, and Chromium opens at most 6 HTTP/1.1
+#: connections per host; with more than 6 shards too large for the socket buffers, the 6
+#: unread bodies hold every connection and shard 7's headers never come — AlexNet's load hung
+#: forever with the renderer idle. Reading each body as it arrives frees its connection.
 RETRY_FETCH_JS = r"""
 async (url, init) => {
   for (let attempt = 0; ; attempt++) {
     try {
       const r = await fetch(url, init);
-      if (r.ok || r.status < 500 || attempt >= 8) return r;
+      if (r.ok || r.status < 500 || attempt >= 8) {
+        const body = await r.arrayBuffer();  // read now: frees the connection, and a body cut
+        return new Response(body, {status: r.status, statusText: r.statusText, headers: r.headers});
+      }
     } catch (e) { if (attempt >= 8) throw e; }
     window.__hlFetchRetries = (window.__hlFetchRetries || 0) + 1;
     await new Promise(res => setTimeout(res, Math.min(4000, 250 * 2 ** attempt)));

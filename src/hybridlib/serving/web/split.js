@@ -33,13 +33,19 @@ S.init = async function (backend = "wasm") {
 // One request with retries (TF.js's fetchFunc): Chromium aborts in-flight fetches with
 // net::ERR_NETWORK_CHANGED ("Failed to fetch") whenever a network interface appears or goes
 // (other jobs' netns/veth pairs on a shared box); a big head (AlexNet, 15 shards) would
-// otherwise lose a shard. Retry the failed request alone, with backoff; count the retries.
+// otherwise lose a shard. Retry the failed request alone (body included), with backoff;
+// count the retries.
 S.fetchRetries = 0;
 async function retryingFetch(url, init) {
   for (let attempt = 0; ; attempt++) {
     try {
       const r = await fetch(url, init);
-      if (r.ok || r.status < 500 || attempt >= 8) return r;
+      if (r.ok || r.status < 500 || attempt >= 8) {
+        // read the body now: TF.js awaits all shards' headers before reading any body, and
+        // with > 6 big shards the unread bodies hold all 6 HTTP/1.1 connections (a hang)
+        const body = await r.arrayBuffer();
+        return new Response(body, {status: r.status, statusText: r.statusText, headers: r.headers});
+      }
     } catch (e) { if (attempt >= 8) throw e; }
     S.fetchRetries++;
     await new Promise((res) => setTimeout(res, Math.min(4000, 250 * 2 ** attempt)));
