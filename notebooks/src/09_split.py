@@ -41,7 +41,7 @@ import time
 import pandas as pd
 from IPython.display import Markdown, display
 
-from hybridlib import config, export, models, plots
+from hybridlib import config, models, plots
 from hybridlib.partition import devices, profile
 from hybridlib.study import split, splitstudy as ss
 
@@ -63,14 +63,16 @@ pd.DataFrame([{**d.to_dict()} for d in devices.DEVICES.values()])
 
 # %%
 t0 = time.perf_counter()
-graphs, recon = {}, []
+graphs, recon, model_s = {}, [], {}
 for m, _n, _nets, devs, _loads in CASES:
+    t_m = time.perf_counter()
     for d in devs:
         graphs[(m, d)] = ss.device_graph(ctx, m, d, dtype=DTYPE)
         js = ss.ensure_device_profile(ctx, m, d)
         recon.append(profile.reconciliation_table(js).assign(device_class=d))
     cl = profile.ensure_profile(ctx, m, progress=False)
     recon.append(profile.reconciliation_table(cl[cl["side"] == "cloud"]).assign(device_class="cloud"))
+    model_s[f"profiles_{m}"] = time.perf_counter() - t_m
 recon = pd.concat(recon, ignore_index=True)
 profile_s = time.perf_counter() - t0
 recon[["model", "device_class", "side", "backend", "layers", "sum_isolated_ms", "dispatch_ms", "fixed_ms",
@@ -85,7 +87,7 @@ recon[["model", "device_class", "side", "backend", "layers", "sum_isolated_ms", 
 # %%
 cuts = {}
 for m, n, nets, devs, _loads in CASES:
-    km = export.load_model(split.model_h5(m, ctx))
+    km = split.load_h5(split.model_h5(m, ctx))  # loaded once for profile, cuts, heads and tails
     allowed = models.chain_cut_points(km)
     must = [ss.predict_cuts(graphs[(m, d)], net).attrs["chosen"] for d in devs for net in nets]
     cuts[m] = ss.select_cuts(graphs[(m, devs[0])], n, must=must, allowed=allowed)
@@ -101,6 +103,7 @@ display(Markdown("\n".join(f"- **{m}**: {', '.join(c)}" for m, c in cuts.items()
 t0 = time.perf_counter()
 frames, preds, preds_raw, runs = [], [], [], []
 for m, _n, nets, devs, loads in CASES:
+    t_m = time.perf_counter()
     for load in loads:
         # one server, browser and page for every device class × network of this model and load
         grid = split.execute_grid(m, cuts[m], devices=devs, networks=nets, load=load,
@@ -122,6 +125,7 @@ for m, _n, nets, devs, loads in CASES:
                              "measured_cpu_rate": ((grid.attrs.get("device") or {}).get(d) or {}).get("measured_rate"),
                              "link": {k: link.get(k) for k in ("up_mbps", "down_mbps", "rtt_ms")},
                              "shaper": str(df["shaper"].iloc[0]), "backend": str(df["backend"].iloc[0])})
+    model_s[f"execute_{m}"] = time.perf_counter() - t_m
 records = pd.concat(frames, ignore_index=True)
 predicted = pd.concat(preds, ignore_index=True)
 predicted_raw = pd.concat(preds_raw, ignore_index=True)
@@ -205,7 +209,7 @@ ctx.save_result("09_split", ss.jsonable({
     "disagreements": worst[["model", "device", "network", "load", "cut", "total_ms_pred", "total_ms_meas",
                             "total_error", "worst_piece"]].to_dict("records"),
     "energy_source": "model",
-    "seconds": {"profiles": profile_s, "execute": execute_s},
+    "seconds": {"profiles": profile_s, "execute": execute_s, **model_s},
 }))
 display(Markdown(f"Saved `results/09_split.json`: hit rate {summary['hit_rate']:.0%}, "
                  f"intermediate cuts chosen in {len(summary['intermediate_chosen'])} case(s), "

@@ -180,6 +180,22 @@ def test_head_and_profile_loads_survive_failed_requests(need_chromium, cache: Pa
         assert page.evaluate("() => window.__hlProfModel.layers.length") == n_layers
 
 
+def test_shared_model_keeps_its_cut_points(emotion_h5: Path):
+    """09 loads an .h5 once (profile, cuts, heads, server tails share it); tails built on its
+    layers must not change what the model itself reports as cut points."""
+    from hybridlib import export, models
+    from hybridlib.study import split
+
+    km = split.load_h5(emotion_h5)
+    assert split.load_h5(emotion_h5) is km  # loaded once per process
+    before = models.chain_cut_points(km)
+    export.split_model(km, "pool2", copy=False)  # a tail on the shared layers adds nodes to them
+    assert len(km.get_layer("conv3_1")._inbound_nodes) > 1
+    assert models.chain_cut_points(km) == before and "pool2" in before
+    (cut,) = split.resolve_cuts(km, ["pool2"])
+    assert cut.shape == (12, 12, 64)
+
+
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
     """AlexNet (fresh weights, fixed 227×227×3): two conv cuts; the heads carry no fc weights."""
     from hybridlib.study import split

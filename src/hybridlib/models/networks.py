@@ -217,8 +217,13 @@ def chain_cut_points(model: tf_keras.Model) -> list[str]:
     order = {l.name: i for i, l in enumerate(layers)}
     # consumers of each layer, by position in the topological order of model.layers
     last_use: dict[str, int] = {}
+    # only this model's own nodes: a sub-model built later on the same layers (a split's tail
+    # with shared weights) adds nodes to them that are not part of this graph
+    own = getattr(model, "_network_nodes", None)
     for l in layers:
-        for node in l._inbound_nodes:
+        for k, node in enumerate(l._inbound_nodes):
+            if own is not None and f"{l.name}_ib-{k}" not in own:
+                continue
             for inbound in node.inbound_layers if isinstance(node.inbound_layers, list) else [node.inbound_layers]:
                 last_use[inbound.name] = max(last_use.get(inbound.name, -1), order[l.name])
     cuts = []

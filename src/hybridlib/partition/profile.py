@@ -521,7 +521,8 @@ def set_cpu_throttle(page: Any, rate: float) -> float:
 
 def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2, backend: str = "wasm",
                  power: PowerModel = PowerModel(), workdir: str | Path | None = None,
-                 cpu_throttle: float = 1.0, quantize: str = "none") -> pd.DataFrame:
+                 cpu_throttle: float = 1.0, quantize: str = "none",
+                 tfjs_dir: str | Path | None = None) -> pd.DataFrame:
     """Per-layer latency of ``model`` in TF.js inside headless Chromium (device side).
 
     Exports the model as an fp32 TF.js layers model (:mod:`hybridlib.export`), loads it in
@@ -533,6 +534,9 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     The backend and the rate actually used are recorded in every row. ``quantize="uint8"``
     stores the weights as uint8 (TF.js de-quantises them at load, so the compute is fp32
     either way): AlexNet's 250 MB of fp32 weights are a quarter of that to load.
+    ``tfjs_dir``: an existing TF.js export of ``model`` (a Keras model object) to load instead
+    of exporting again — the split study's device-only head (``quantize`` then only labels
+    the rows): exporting AlexNet costs seconds and its 62 MB twice on disk.
     """
     import tempfile
 
@@ -548,7 +552,12 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     probes = _probe_cuts(single_cuts(inbound), names)
     with tempfile.TemporaryDirectory(prefix="hl-prof-", dir=workdir) as td:
         out = Path(td) / "m"
-        export.export_tfjs(keras_model, out, quantize)
+        if tfjs_dir is not None:
+            out = Path(tfjs_dir)
+            if not (out / "model.json").is_file():
+                raise InputError(f"tfjs_dir {out} holds no model.json")
+        else:
+            export.export_tfjs(keras_model, out, quantize)
         with browser.tfjs_session({"m": out}, backend=backend, timeout_s=600) as (page, _url):
             retries = int(page.evaluate(LOAD_JS, "m") or 0)
             if retries:

@@ -118,13 +118,13 @@ class TailRunner:
     call of the whole model; an eager Keras call per request costs several times that on a
     small CNN (issue 12's "cloud compute under-predicted"), so an executed split would not
     match the profile it was planned on. ``compiled=False`` keeps the eager call (for the
-    before/after measurement and as a fallback).
+    before/after measurement and as a fallback). ``model``: ``model_path`` already loaded.
     """
 
-    def __init__(self, model_path: Path | None, compiled: bool = True):
+    def __init__(self, model_path: Path | None, compiled: bool = True, model: Any = None):
         self.model_path = model_path
         self.compiled = compiled
-        self._model: Any = None
+        self._model: Any = model
         self._tails: dict[str, Any] = {}
         self._fns: dict[str, Callable[[Any], Any]] = {}
         self._lock = threading.Lock()

@@ -309,21 +309,34 @@ def ensure_device_profile(ctx: Any, model: str, device: str, repeats: int | None
                           refresh: bool = False) -> pd.DataFrame:
     """The TF.js (Chromium, wasm) per-layer profile of ``model`` on device class ``device``
     (:data:`hybridlib.partition.devices.DEVICES`: its CPU throttling rate applied before timing),
-    cached in ``ctx.artifacts_dir``; made in its own process (Playwright's sync API refuses
-    a notebook's running event loop). AlexNet's weights travel as uint8 (compute is fp32)."""
+    cached in ``ctx.artifacts_dir``. ``repeats``: default the preset's ``split_profile_repeats``
+    for ``model``, else its ``profile_repeats``.
+
+    It profiles the very files the executed split loads for device-only — the ``.h5`` of
+    :func:`hybridlib.study.split_assets.model_h5` exported once as the device-only head
+    (AlexNet's weights as uint8, compute fp32) — so the export is shared with 09's execution,
+    and runs in this process (in a worker thread under a notebook's event loop, as the
+    execution does) rather than a spawned one: for AlexNet that saves the export (~7 s) and a
+    TensorFlow start-up (~10 s) of quick's time budget."""
+    from hybridlib import browser, export
     from hybridlib.partition import devices, profile
+    from hybridlib.study import split_assets
 
     path = device_profile_path(ctx, model, device)
     if path.is_file() and not refresh:
         return profile.load_table(path)
     dev = devices.get_device(device)
     reps = repeats or dict(getattr(ctx.preset, "split_profile_repeats", ())).get(model) or ctx.preset.profile_repeats
-    quant = "uint8" if model == "alexnet" else "none"
-    js = profile.run_in_worker(profile._tfjs_worker,  # noqa: SLF001 - the module's own worker entry
-                               (profile.model_source(ctx, model), reps, 2, dev.cpu_throttle, quant), 0)
+    h5 = split_assets.model_h5(model, ctx)
+    km = split_assets.load_h5(h5)
+    (cut,) = split_assets.resolve_cuts(km, [km.layers[-1].name])
+    head = split_assets.ensure_head(km, h5, cut, split_assets.cache_root(ctx) / "heads")
+    js = browser.run_sync(profile.profile_tfjs, km, repeats=reps, warmup=2, cpu_throttle=dev.cpu_throttle,
+                          quantize=export.quantize_of(head["variant"]), tfjs_dir=head["dir"])
     js["model"] = model
     js["side"] = "device"
     js["device_class"] = dev.name
+    js["source"] = str(h5)
     profile.save_table(js, path)
     return js
 
