@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models-dir", help="TF.js variants folder (<variant>/model.json); default: exported "
                                         "next to --model (plus the reference model's, when installed)")
     p.add_argument("--preset", default="quick", help="preset whose trained model is the default")
+    p.add_argument("--split-wire", default="float32", choices=("float32", "float32+zlib", "uint8", "uint8+zlib"),
+                   help="split mode: how the page sends the cut tensor (uint8 is lossy, zlib lossless); /plan "
+                        "plans with it and tells the page")
     p.set_defaults(func=_serve)
 
 
@@ -100,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         from hybridlib import config
 
         extra["split_profile"] = Path(config.context(args.preset).artifacts_dir) / "profile_emotion_cnn.parquet"
+        extra["split_wire"] = args.split_wire
     app = serve.make_app(args.mode, model_path=model, models_dir=models_dir,
                          max_sessions=args.max_sessions, pipeline=args.pipeline, **extra)
     ssl_ctx = None

@@ -370,7 +370,8 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
              models_dir: str | os.PathLike[str] | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
              pipeline: str = "ours", web_dir: str | os.PathLike[str] | None = None,
              heads_dir: str | os.PathLike[str] | None = None,
-             split_profile: str | os.PathLike[str] | None = None, **cloud_options: Any) -> web.Application:
+             split_profile: str | os.PathLike[str] | None = None, split_wire: str = "float32",
+             **cloud_options: Any) -> web.Application:
     """Build the aiohttp application (see module doc for routes).
 
     ``model_path``: the tf_keras ``.h5`` (``/split`` tails; the cloud classifier).
@@ -425,7 +426,7 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
     elif mode == "split":
         from hybridlib.serving import splitmode  # lazy: it imports study.split, which imports this module
 
-        splitmode.setup_split(app, heads_dir=heads_dir, profile_path=split_profile)
+        splitmode.setup_split(app, heads_dir=heads_dir, profile_path=split_profile, wire=split_wire)
     return app
 
 
