@@ -6,6 +6,11 @@ executed cut, and :func:`hybridlib.study.split.execute`'s measured medians; then
 (chosen cut within 10% of the measured best), median/worst regret and the measured
 speed-ups. Needs Chromium and the npm assets (real page, real server, loopback only). Run:
 ``.venv/bin/python benchmarks/bench_split.py --model emotion_cnn --networks 3g,wifi --cuts 5``.
+
+``--tail-cuts pool2,input`` instead times only the server's tail (its ``server_ms`` over real
+``POST /split`` calls, no browser): the eager Keras tail against the compiled ``tf.function``
+one (:class:`hybridlib.serving.app.TailRunner`), interleaved call by call, beside the engine's
+profiled cloud time of the same tail — the before/after of compiling the tail.
 """
 from __future__ import annotations
 
@@ -25,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "uint8"])
     ap.add_argument("--preset", default="quick", help="whose cached profiles/models to use")
+    ap.add_argument("--tail-cuts", default="", help="comma-separated cuts: time only the server's tail, "
+                                                    "eager vs compiled (no browser)")
     args = ap.parse_args(argv)
+    if args.tail_cuts:
+        return tail_only(args)
 
     import pandas as pd
 
@@ -77,6 +86,53 @@ def main(argv: list[str] | None = None) -> int:
     u = ss.summarize(ss.compare(pd.concat(raws, ignore_index=True), records))
     print(f"uncalibrated (profiled cloud time): hit rate {u['hits']}/{u['cases']} = {u['hit_rate']:.0%}; "
           f"regret median {u['median_regret']:.1%}, worst {u['worst_regret']:.1%}")
+    return 0
+
+
+def tail_only(args: argparse.Namespace) -> int:
+    """Median ``server_ms`` per cut of the eager and the compiled tail, each on its own real
+    server, calls alternating between the two; the profile's Σ cloud ms of that tail beside."""
+    import contextlib
+    import statistics
+    import warnings
+
+    from hybridlib import config, export
+    from hybridlib.partition import profile
+    from hybridlib.serving import app as serve
+    from hybridlib.study import split
+
+    ctx = config.context(args.preset)
+    h5 = split.model_h5(args.model, ctx)
+    km = export.load_model(h5)
+    x = split.example_input(tuple(int(d) for d in km.input_shape[1:]))
+    prof = profile.ensure_profile(ctx, args.model, progress=False)
+    costs, fixed = profile.side_costs(prof[prof["side"] == "cloud"])
+    names = [l.name for l in km.layers]
+    cuts = args.tail_cuts.split(",")
+    n = max(args.repeats, 5)
+    with contextlib.ExitStack() as st:
+        urls = {}
+        for compiled in (False, True):
+            url, app = st.enter_context(split.split_server(h5, split.cache_root(ctx) / "heads"))
+            with warnings.catch_warnings():  # serve's string app keys are the contract
+                warnings.simplefilter("ignore")
+                app["tail_runner"] = serve.TailRunner(h5, compiled=compiled)
+            urls[compiled] = url
+        print(f"{args.model}: server_ms of the tail, median of {n} calls after {args.warmup} warm-up (ms)")
+        print(f"{'cut':14s} {'eager':>8s} {'compiled':>9s} {'profile':>8s}")
+        for cut in cuts:
+            sp = export.split_model(km, cut) if cut != "input" else None
+            t = x if sp is None else sp.head.predict(x, verbose=0)
+            layer = names[0] if cut == "input" else cut
+            k = names.index(layer)
+            prof_ms = sum(costs.get(nm, 0.0) for nm in names[k + 1:]) + fixed
+            ts: dict[bool, list[float]] = {False: [], True: []}
+            for i in range(args.warmup + n):
+                for compiled in (False, True):
+                    ms = float(split.post_split(urls[compiled], layer, t)["server_ms"])
+                    if i >= args.warmup:
+                        ts[compiled].append(ms)
+            print(f"{cut:14s} {statistics.median(ts[False]):8.2f} {statistics.median(ts[True]):9.2f} {prof_ms:8.2f}")
     return 0
 
 

@@ -66,6 +66,8 @@ class Preset:
     split_cases: tuple[tuple[str, int, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = ()
     split_repeats: int = 5
     split_warmup: int = 2
+    # 09_split: per-model repeats of the in-browser per-layer profile (default profile_repeats)
+    split_profile_repeats: tuple[tuple[str, int], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,10 +99,11 @@ PRESETS: dict[str, Preset] = {
         # step past 1 user is followed by a ~30 s drain of its backlog, so a count fewer saves one.
         # One step's ratio at 6 s is ±31% (95%) vs ±20% at 10 s: benchmarks/bench_load_ci.py
         load_users=(1, 3, 6), load_duration_s=6.0, load_fps=15, load_size=(640, 480),
-        # AlexNet is full-only: its phone-class TF.js profile (62 MB uint8 model in the page, 4× CPU)
-        # takes minutes and its load did not complete on this shared box (see splitstudy docs)
-        split_cases=(("emotion_cnn", 5, ("3g", "wifi"), ("phone", "desktop"), ("idle",)),),
-        split_repeats=5, split_warmup=2,
+        # AlexNet: phone × Wi-Fi only (001's case), 3 cuts (cloud-only, the engine's choice,
+        # device-only as uint8 weights); its phone-class TF.js profile with 3 repeats (~1 min)
+        split_cases=(("emotion_cnn", 5, ("3g", "wifi"), ("phone", "desktop"), ("idle",)),
+                     ("alexnet", 3, ("wifi",), ("phone",), ("idle",))),
+        split_repeats=5, split_warmup=2, split_profile_repeats=(("alexnet", 3),),
     ),
     "full": Preset(
         name="full", data_size="full",

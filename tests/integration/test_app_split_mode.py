@@ -113,3 +113,48 @@ def test_plan_answers_a_cut_of_the_served_model(split_url):
     # at the server's own speed (device_model_ms omitted = the server's), so device-only
     assert ans["cut"] == ans["cuts"][-1] and ans["kind"] == "device-only"
     assert ans["predicted"]["upload_ms"] == 0
+
+
+@pytest.mark.parametrize("wire", ["float32", "uint8+zlib"])
+def test_split_mode_page_sends_the_planned_wire(untrained_h5, work_dir, clip, wire):
+    """`serve --split-wire`: /plan carries the wire and the page encodes the cut tensor that
+    way (X-Dtype/X-Codec the server decodes); the bytes it ships are the wire's. Measured at one
+    cut over DevTools' 3G (printed; no time is asserted)."""
+    import numpy as np
+
+    from hybridlib import export
+    from hybridlib.partition import devices
+    from hybridlib.serving import app as serve
+
+    app = serve.make_app("split", model_path=untrained_h5, heads_dir=work_dir / "split-heads", split_wire=wire)
+    cut = "pool2"
+    raw = int(np.prod(export.load_model(untrained_h5).get_layer(cut).output_shape[1:]))
+    with serve.run_in_thread(app) as url, browser.launch(fake_video=clip("astronaut")) as ctx:
+        page = ctx.new_page()
+        page.goto(url + "/")
+        page.wait_for_function("() => window.hlState && ((hlState.split && hlState.label) || hlState.error)",
+                               timeout=WAIT_MS)
+        plan = page.evaluate("() => hlState.plan")
+        assert plan["wire"]["name"] == wire
+        page.select_option("#cut", cut)
+        page.wait_for_function(f"() => hlState.split && hlState.split.layer === {json.dumps(cut)} && hlState.label",
+                               timeout=WAIT_MS)
+        cdp = ctx.new_cdp_session(page)
+        devices.apply_network(cdp, "3g")
+        rows = []
+        for _ in range(6):
+            n = page.evaluate("() => hlState.splitSeq")
+            page.wait_for_function(f"() => hlState.splitSeq > {n + 1} && hlState.split.layer === {json.dumps(cut)}",
+                                   timeout=WAIT_MS)
+            rows.append(page.evaluate("() => hlState.split"))
+        assert page.evaluate("() => hlState.error") is None
+        assert page.evaluate("() => hlState.label") in CLASS_NAMES
+    assert {r["wire"] for r in rows} == {wire.replace("float32", "float32+none") if "+" not in wire else wire}
+    ups = [r["up_bytes"] for r in rows]
+    if wire == "float32":
+        assert set(ups) == {raw * 4}
+    else:
+        assert max(ups) < raw  # uint8 is raw bytes; zlib only shrinks it
+    med = lambda k: float(np.median([r[k] for r in rows]))  # noqa: E731
+    print(f"split wire {wire} at {cut}, 3G (DevTools): up {int(np.median(ups))} B, encode {med('encode_ms'):.1f} ms, "
+          f"upload {med('upload_ms'):.0f} ms, tail {med('tail_ms'):.1f} ms, head {med('head_ms'):.1f} ms")

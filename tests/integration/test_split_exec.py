@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+from collections import Counter
 import urllib.request
 from pathlib import Path
 
@@ -99,6 +100,100 @@ def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emot
     assert dict(zip(df["network"], df["shaper"])) == {"none": "none", "wifi": "devtools"}
     ref = _full_probs(emotion_h5)
     assert np.abs(np.asarray(df.attrs["probs"]["pool4"]) - ref).max() <= 1e-4
+
+
+@pytest.mark.parametrize("cut", ["pool2", "incept4_relu", "input"])
+def test_compiled_tail_equals_full_model(emotion_h5: Path, cut: str):
+    """The server's tail runs as one compiled tf.function (what the engine's cloud profile
+    times), traced once for any batch, and still computes exactly the full model."""
+    from hybridlib import export
+    from hybridlib.serving.app import TailRunner
+    from hybridlib.study import split
+
+    m = export.load_model(emotion_h5)
+    x = np.concatenate([split.example_input((48, 48, 1), s) for s in (0, 1, 2)])
+    ref = np.asarray(m(x, training=False))
+    runner = TailRunner(emotion_h5)
+    sp = runner.split(cut)
+    fn = runner._fns[sp.layer]  # compiled at first request, not per call
+    head = x if sp.head is None else np.asarray(sp.head(x, training=False))
+    one, layer = runner.run(cut, head[:1])
+    three, _ = runner.run(cut, head)
+    assert layer == sp.layer
+    assert one.shape == (1, ref.shape[1]) and three.shape == ref.shape
+    assert np.abs(one - ref[:1]).max() <= 1e-5 and np.abs(three - ref).max() <= 1e-5
+    assert fn.experimental_get_tracing_count() == 1  # batch 1 and 3: one graph, traced at warm-up
+    eager = TailRunner(emotion_h5, compiled=False)
+    got, _ = eager.run(cut, head)
+    assert not eager._fns and np.abs(got - three).max() <= 1e-5
+
+
+@pytest.mark.parametrize("failure", ["abort", "503"])
+def test_head_and_profile_loads_survive_failed_requests(need_chromium, cache: Path, emotion_h5: Path, failure):
+    """Every model file's first request fails — the connection dropped mid-request (what
+    Chromium's net::ERR_NETWORK_CHANGED does to in-flight fetches when another job adds a
+    veth) or a 503 — and both loaders (the split page's head, the profiler's LOAD_JS) still
+    load the model, counting one retry per file; the loaded head computes the right tensor."""
+    from aiohttp import web
+
+    from hybridlib import browser, export
+    from hybridlib.partition import profile
+    from hybridlib.serving import app as serve
+    from hybridlib.study import split
+
+    km = export.load_model(emotion_h5)
+    (cut,) = split.resolve_cuts(km, ["pool2"])
+    head = split.ensure_head(km, emotion_h5, cut, cache / "heads")
+    files = [p.name for p in Path(head["dir"]).iterdir() if p.name != "manifest.json"]
+    seen: Counter[str] = Counter()
+    # Chromium itself re-sends a request once when a reused connection drops before any
+    # answer; dropping it three times makes the page's fetch fail at least once per file
+    fails = 3 if failure == "abort" else 1
+
+    @web.middleware
+    async def flaky(request: web.Request, handler):
+        if request.path.startswith("/model/"):
+            seen[request.path] += 1
+            if seen[request.path] <= fails:
+                if failure == "abort":
+                    request.transport.close()  # "Failed to fetch", as on a network change
+                raise web.HTTPServiceUnavailable(text="flaky")
+        return await handler(request)
+
+    app = serve.make_app("hybrid", model_path=emotion_h5, models_dir=cache / "heads")
+    app.middlewares.insert(0, flaky)
+    with serve.run_in_thread(app) as url, browser.launch(camera=False) as bctx:
+        page = split.open_split_page(bctx, url)
+        info = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", [head["name"], f"/model/{head['name']}/model.json"])
+        assert len(seen) == len(files) and min(seen.values()) == fails + 1  # each file: failures, then once
+        assert len(files) <= info["retries"] <= fails * len(files)
+        x = split.example_input((48, 48, 1))
+        page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [browser.f32_to_b64(x), [1, 48, 48, 1]])
+        got = page.evaluate("k => hlSplit.heads[k].predict(hlSplit.inputTensor).data().then(d => Array.from(d))",
+                            head["name"])
+        want = np.asarray(export.split_model(km, "pool2").head(x, training=False)).ravel()
+        assert np.abs(np.asarray(got) - want).max() <= 1e-4
+        seen.clear()  # the profiler's loader, same failures
+        assert len(files) <= page.evaluate(profile.LOAD_JS, head["name"]) <= fails * len(files)
+        assert min(seen.values()) == fails + 1
+        n_layers = len(export.split_model(km, "pool2").head.layers)
+        assert page.evaluate("() => window.__hlProfModel.layers.length") == n_layers
+
+
+def test_shared_model_keeps_its_cut_points(emotion_h5: Path):
+    """09 loads an .h5 once (profile, cuts, heads, server tails share it); tails built on its
+    layers must not change what the model itself reports as cut points."""
+    from hybridlib import export, models
+    from hybridlib.study import split
+
+    km = split.load_h5(emotion_h5)
+    assert split.load_h5(emotion_h5) is km  # loaded once per process
+    before = models.chain_cut_points(km)
+    export.split_model(km, "pool2", copy=False)  # a tail on the shared layers adds nodes to them
+    assert len(km.get_layer("conv3_1")._inbound_nodes) > 1
+    assert models.chain_cut_points(km) == before and "pool2" in before
+    (cut,) = split.resolve_cuts(km, ["pool2"])
+    assert cut.shape == (12, 12, 64)
 
 
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):

@@ -168,6 +168,26 @@ def test_executed_split_rows_show_seed_only_where_alike():
     assert [r.this_run for r in rows] == ["75.0% of 4 cases; 0.0% / 31.0%", "2.65×", "12%"]  # no row for None
     assert rows[1].seed_value == "3.1×" and rows[1].like_for_like == "yes" and "Jetson TK1" in rows[1].scenario
     assert rows[2].seed_value == "" and rows[2].like_for_like.startswith("no — ")
+    seeds = head["executed split vs the seeds, like for like (device class, links, model)"]
+    assert "003 mean speed-up: 2.65× over 2 case(s) (phone, 3g/wifi; seed 3.1×)" in seeds["this run"]
+    assert "001 73% lower: no case like the seed's (phone, wifi, alexnet)" in seeds["this run"]
+    assert "73.0%" not in seeds["this run"]  # no seed number beside a case that is not the seed's
+
+
+def test_executed_split_rows_name_what_still_differs():
+    res = {"cases": 1, "hit_rate": 1.0, "median_regret": 0.0, "worst_regret": 0.0,
+           "like_for_like": [{"seed": "001", "claim": "CollabDNN", "short": "max % less than best single",
+                              "unit": "%", "ours": 37.2, "seed_value": 73.0, "cases": 1, "like_for_like": True,
+                              "conditions": "phone, wifi, alexnet", "seed_conditions": "AlexNet, Wi-Fi",
+                              "differs": ["001's latencies are modelled", "001 compresses shipped tensors losslessly"]}]}
+    (row,) = [r for r in report.comparisons({"09_split": res}) if r.seed == "001"]
+    assert row.this_run == "37%" and row.seed_value == "73.0%" and row.like_for_like == "yes"
+    assert "still differs: 001's latencies are modelled; 001 compresses" in row.scenario
+    head = {h["what"]: h for h in report.headline({"09_split": res})}
+    seeds = head["executed split vs the seeds, like for like (device class, links, model)"]
+    assert seeds["this run"] == ("001 max % less than best single: 37% over 1 case(s) (phone, wifi, alexnet; "
+                                 "seed 73.0%)")
+    assert "still differs: 001's latencies are modelled" in seeds["basis"]
 
 
 def test_relativize_paths(tmp_path):

@@ -96,3 +96,29 @@ def test_cached_profile_is_used_only_for_the_same_architecture():
     assert rows == [{"layer": "in", "ms": 0.0, "out_bytes": 40.0}, {"layer": "a", "ms": 1.5, "out_bytes": 80.0},
                     {"layer": "out", "ms": 3.5, "out_bytes": 28.0}]
     assert rows_from_profile(t, ["in", "b", "out"]) is None
+
+
+def test_wire_dtype_is_planned_and_handed_to_the_page():
+    """uint8 ships a quarter of float32's bytes: /plan charges the upload at that size (the
+    answer, JSON, comes back unchanged), which can move the cut, and tells the page the wire."""
+    link = {"uplink_mbps": 2.0, "downlink_mbps": 10.0, "rtt_ms": 40.0, "device_model_ms": 7.0}
+    f32 = plan_cut(LAYERS, link)
+    u8 = plan_cut(LAYERS, link, "uint8+zlib")
+    assert f32["wire"] == {"name": "float32", "dtype": "float32", "codec": "none"}
+    assert u8["wire"] == {"name": "uint8+zlib", "dtype": "uint8", "codec": "zlib"}
+    # by hand at uint8: every cut's upload is out_bytes / 4, the download the same as float32's
+    k = 7.0 / sum(r["ms"] for r in LAYERS)
+    up = lambda n: n * 8 / (2.0 * 1000) + 20.0  # noqa: E731
+    down = 7 * 4 * 8 / (10.0 * 1000) + 20.0
+    costs = {r["layer"]: sum(x["ms"] * k for x in LAYERS[: i + 1]) + sum(x["ms"] for x in LAYERS[i + 1:])
+             + (0 if i == len(LAYERS) - 1 else up(r["out_bytes"] / 4) + down) for i, r in enumerate(LAYERS)}
+    want = min(costs, key=costs.get)
+    assert u8["cut"] == want and u8["predicted"]["total_ms"] == pytest.approx(costs[want], rel=1e-9)
+    assert u8["up_bytes"] == pytest.approx(0 if want == "dense" else dict(
+        (r["layer"], r["out_bytes"]) for r in LAYERS)[want] / 4)
+    # a link where the smaller wire moves the cut off the device
+    slow_up = {"uplink_mbps": 0.5, "downlink_mbps": 10.0, "rtt_ms": 5.0, "device_model_ms": 48.0}
+    assert plan_cut(LAYERS, slow_up)["cut"] == "dense"
+    assert plan_cut(LAYERS, slow_up, "uint8")["cut"] == "pool"
+    with pytest.raises(InputError, match="split wire must be one of"):
+        plan_cut(LAYERS, link, "int4")

@@ -135,6 +135,38 @@ def test_like_for_like_excludes_other_device_classes():
     assert collab["ours"] == pytest.approx(50.0)  # 100 vs best single 200
 
 
+def test_collab_like_for_like_needs_both_end_cuts_and_names_what_differs():
+    """001 compares with the *better* single platform: both end cuts must be executed; where
+    they are, the entry names the matched case and what still differs (its wire included)."""
+    pred = _pred("wifi", {"input": 300, "a": 100, "out": 200}, "a", model="alexnet")
+    both = ss.compare(pred, pd.DataFrame(_records("wifi", {"input": [300] * 3, "a": [100] * 3, "out": [450] * 3},
+                                                  model="alexnet")))
+    collab = next(c for c in ss.summarize(both)["like_for_like"] if c["seed"] == "001")
+    assert collab["ours"] == pytest.approx(100 * (1 - 100 / 300)) and collab["like_for_like"]  # best single = cloud
+    assert collab["matched"] == ["alexnet phone wifi idle: a (100 ms vs device-only 450, cloud-only 300)"]
+    assert any("modelled" in d for d in collab["differs"])
+    assert any("losslessly" in d and "codec none" in d for d in collab["differs"])
+    zl = next(c for c in ss.summarize(both, wire={"dtype": "uint8", "codec": "zlib"})["like_for_like"]
+              if c["seed"] == "001")
+    assert not any("losslessly" in d for d in zl["differs"]) and zl["ours"] == collab["ours"]
+    neuro = next(c for c in ss.summarize(both)["like_for_like"] if c["seed"] == "003")
+    assert not any("losslessly" in d for d in neuro["differs"])  # 003 says nothing about compression
+    # device-only not executed: no "best single platform" to compare with, so no 001 number
+    no_dev = ss.compare(pred, pd.DataFrame(_records("wifi", {"input": [300] * 3, "a": [100] * 3}, model="alexnet")))
+    assert math.isnan(no_dev["reduction_vs_best_single_pct"].iloc[0])
+    collab = next(c for c in ss.summarize(no_dev)["like_for_like"] if c["seed"] == "001")
+    assert collab["ours"] is None and not collab["like_for_like"] and collab["differs"] == []
+
+
+def test_quick_preset_runs_alexnet_in_001s_case():
+    from hybridlib import config
+
+    q = config.get_preset("quick")
+    alex = [c for c in q.split_cases if c[0] == "alexnet"]
+    assert alex and "wifi" in alex[0][2] and "phone" in alex[0][3] and alex[0][1] >= 3  # both ends + a choice
+    assert dict(q.split_profile_repeats)["alexnet"] >= 3
+
+
 def test_compare_falls_back_when_choice_not_executed():
     rec = pd.DataFrame(_records("lte", {"input": [300] * 3, "out": [200] * 3}))
     comp = ss.compare(_pred("lte", {"input": 250, "a": 100, "out": 260}, "a"), rec)

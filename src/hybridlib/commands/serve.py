@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exit-threshold", type=float,
                    help="exit mode: entropy threshold T in [0, 1] (an input exits iff entropy < T); "
                         "default: the bundle's operating point")
+    p.add_argument("--split-wire", default="float32", choices=("float32", "float32+zlib", "uint8", "uint8+zlib"),
+                   help="split mode: how the page sends the cut tensor (uint8 is lossy, zlib lossless); /plan "
+                        "plans with it and tells the page")
     p.set_defaults(func=_serve)
 
 
@@ -122,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
         from hybridlib import config
 
         extra["split_profile"] = Path(config.context(args.preset).artifacts_dir) / "profile_emotion_cnn.parquet"
+        extra["split_wire"] = args.split_wire
     app = serve.make_app(args.mode, model_path=model, models_dir=models_dir,
                          max_sessions=args.max_sessions, pipeline=args.pipeline, **extra)
     what = "FER-2013 reference model" if using_reference else f"model {model}"

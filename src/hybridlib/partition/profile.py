@@ -405,15 +405,46 @@ def profile_model(model: str, repeats: int = 5, warmup: int = 2, sides: Sequence
 
 # ------------------------------------------------------------------------------ TF.js
 
-#: loads the model before any CPU throttling, with retries: AlexNet's 15 shards (62 MB) take
-#: tens of seconds to fetch, and Chromium aborts in-flight fetches with
-#: ``net::ERR_NETWORK_CHANGED`` whenever an interface appears or goes (here: other jobs'
-#: network namespaces / veth pairs for tc shaping), which surfaced as "Failed to fetch"
+#: one fetch with retries, as TF.js's ``fetchFunc`` (LoadOptions): Chromium aborts in-flight
+#: fetches with ``net::ERR_NETWORK_CHANGED`` (a TypeError "Failed to fetch") whenever a network
+#: interface appears or goes — here other jobs' network namespaces / veth pairs for tc
+#: shaping, several a minute while tests run. AlexNet's 15 shards (62 MB) take long enough
+#: that restarting the whole model load (the old retry) kept losing a shard to the next
+#: change; retrying the failed request alone, with backoff, loads it. Retries are counted in
+#: ``window.__hlFetchRetries`` (recorded in the profile's ``fetch_retries``).
+#:
+#: The body is read inside the retry (a cut-off body is retried too) and *before* the
+#: promise resolves. Why (found 2026-11-29): TF.js awaits every shard's response headers
+#: (``Promise.all``) before reading any body, and Chromium opens at most 6 HTTP/1.1
+#: connections per host; with more than 6 shards too large for the socket buffers, the 6
+#: unread bodies hold every connection and shard 7's headers never come — AlexNet's load hung
+#: forever with the renderer idle. Reading each body as it arrives frees its connection.
+RETRY_FETCH_JS = r"""
+async (url, init) => {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await fetch(url, init);
+      if (r.ok || r.status < 500 || attempt >= 8) {
+        const body = await r.arrayBuffer();  // read now: frees the connection, and a body cut
+        return new Response(body, {status: r.status, statusText: r.statusText, headers: r.headers});
+      }
+    } catch (e) { if (attempt >= 8) throw e; }
+    window.__hlFetchRetries = (window.__hlFetchRetries || 0) + 1;
+    await new Promise(res => setTimeout(res, Math.min(4000, 250 * 2 ** attempt)));
+  }
+}
+"""
+
+#: loads the model before any CPU throttling; every request retried (:data:`RETRY_FETCH_JS`),
+#: and the whole load retried a few times on top; returns the number of retried requests
 LOAD_JS = r"""
 async (name) => {
+  const retryFetch = """ + RETRY_FETCH_JS.strip() + r""";
   for (let attempt = 0; ; attempt++) {
-    try { window.__hlProfModel = await tf.loadLayersModel(`/model/${name}/model.json`); return attempt; }
-    catch (e) { if (attempt >= 5) throw e; await new Promise(r => setTimeout(r, 3000)); }
+    try {
+      window.__hlProfModel = await tf.loadLayersModel(`/model/${name}/model.json`, {fetchFunc: retryFetch});
+      return window.__hlFetchRetries || 0;
+    } catch (e) { if (attempt >= 3) throw e; await new Promise(r => setTimeout(r, 3000)); }
   }
 }
 """
@@ -490,7 +521,8 @@ def set_cpu_throttle(page: Any, rate: float) -> float:
 
 def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2, backend: str = "wasm",
                  power: PowerModel = PowerModel(), workdir: str | Path | None = None,
-                 cpu_throttle: float = 1.0, quantize: str = "none") -> pd.DataFrame:
+                 cpu_throttle: float = 1.0, quantize: str = "none",
+                 tfjs_dir: str | Path | None = None) -> pd.DataFrame:
     """Per-layer latency of ``model`` in TF.js inside headless Chromium (device side).
 
     Exports the model as an fp32 TF.js layers model (:mod:`hybridlib.export`), loads it in
@@ -502,6 +534,9 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     The backend and the rate actually used are recorded in every row. ``quantize="uint8"``
     stores the weights as uint8 (TF.js de-quantises them at load, so the compute is fp32
     either way): AlexNet's 250 MB of fp32 weights are a quarter of that to load.
+    ``tfjs_dir``: an existing TF.js export of ``model`` (a Keras model object) to load instead
+    of exporting again — the split study's device-only head (``quantize`` then only labels
+    the rows): exporting AlexNet costs seconds and its 62 MB twice on disk.
     """
     import tempfile
 
@@ -517,9 +552,16 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     probes = _probe_cuts(single_cuts(inbound), names)
     with tempfile.TemporaryDirectory(prefix="hl-prof-", dir=workdir) as td:
         out = Path(td) / "m"
-        export.export_tfjs(keras_model, out, quantize)
+        if tfjs_dir is not None:
+            out = Path(tfjs_dir)
+            if not (out / "model.json").is_file():
+                raise InputError(f"tfjs_dir {out} holds no model.json")
+        else:
+            export.export_tfjs(keras_model, out, quantize)
         with browser.tfjs_session({"m": out}, backend=backend, timeout_s=600) as (page, _url):
-            page.evaluate(LOAD_JS, "m")
+            retries = int(page.evaluate(LOAD_JS, "m") or 0)
+            if retries:
+                log.info("model load: %d request(s) retried (net::ERR_NETWORK_CHANGED?)", retries)
             rate = set_cpu_throttle(page, cpu_throttle) if cpu_throttle != 1 else 1.0
             res = page.evaluate(PROFILE_JS, ["m", repeats, warmup, probes])
     df = pd.DataFrame(res["rows"])
@@ -534,6 +576,7 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     prov["chromium"] = browser.chromium_version()
     prov["cpu_throttle"] = rate
     prov["weights"] = quantize
+    prov["fetch_retries"] = retries
     for k, v in prov.items():
         df[k] = v
     df["energy_mj"] = df["ms"].map(power.energy_mj)

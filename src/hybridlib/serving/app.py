@@ -112,12 +112,23 @@ def list_variants(models_dir: Path | None) -> list[dict[str, Any]]:
 
 
 class TailRunner:
-    """Loads the ``.h5`` once and caches the tail sub-model of every requested cut."""
+    """Loads the ``.h5`` once and caches the tail sub-model of every requested cut.
 
-    def __init__(self, model_path: Path | None):
+    Each single-tensor tail is compiled once into a ``tf.function`` (input signature
+    ``None×shape`` float32, so any batch reuses one graph) and warmed up on zeros when the cut
+    is first requested. Why: the partition engine's cloud costs are profiled as one compiled
+    call of the whole model; an eager Keras call per request costs several times that on a
+    small CNN (issue 12's "cloud compute under-predicted"), so an executed split would not
+    match the profile it was planned on. ``compiled=False`` keeps the eager call (for the
+    before/after measurement and as a fallback). ``model``: ``model_path`` already loaded.
+    """
+
+    def __init__(self, model_path: Path | None, compiled: bool = True, model: Any = None):
         self.model_path = model_path
-        self._model: Any = None
+        self.compiled = compiled
+        self._model: Any = model
         self._tails: dict[str, Any] = {}
+        self._fns: dict[str, Callable[[Any], Any]] = {}
         self._lock = threading.Lock()
 
     def model(self) -> Any:
@@ -143,12 +154,30 @@ class TailRunner:
                                   shapes=[tuple(int(d) for d in m.input_shape[1:])])
             else:
                 sp = export.split_model(m, name)
+            fn = self._compile(sp) if self.compiled and sp.n_tensors == 1 else None
             with self._lock:
                 self._tails[name] = sp
+                if fn is not None:
+                    self._fns[name] = fn
         return sp
+
+    @staticmethod
+    def _compile(sp: Any) -> Callable[[Any], Any]:
+        """``sp.tail`` as one traced graph for ``None×shape`` float32, traced and run once now
+        so the first timed request does not pay the tracing."""
+        import tensorflow as tf
+
+        spec = tf.TensorSpec([None, *sp.shapes[0]], tf.float32)
+        tail = sp.tail
+        fn = tf.function(lambda t: tail(t, training=False), input_signature=[spec], reduce_retracing=True)
+        fn(tf.zeros([1, *sp.shapes[0]], tf.float32))
+        return fn
 
     def run(self, layer: str, x: np.ndarray) -> tuple[np.ndarray, str]:
         sp = self.split(layer)
+        fn = self._fns.get(sp.layer)
+        if fn is not None:
+            return np.asarray(fn(np.asarray(x, dtype=np.float32))), sp.layer
         return np.asarray(sp.tail(x, training=False)), sp.layer
 
 
@@ -344,7 +373,7 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
              models_dir: str | os.PathLike[str] | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
              pipeline: str = "ours", web_dir: str | os.PathLike[str] | None = None,
              heads_dir: str | os.PathLike[str] | None = None,
-             split_profile: str | os.PathLike[str] | None = None,
+             split_profile: str | os.PathLike[str] | None = None, split_wire: str = "float32",
              exit_bundle: str | os.PathLike[str] | None = None, exit_threshold: float | None = None,
              **cloud_options: Any) -> web.Application:
     """Build the aiohttp application (see module doc for routes).
@@ -402,7 +431,7 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
     elif mode == "split":
         from hybridlib.serving import splitmode  # lazy: it imports study.split, which imports this module
 
-        splitmode.setup_split(app, heads_dir=heads_dir, profile_path=split_profile)
+        splitmode.setup_split(app, heads_dir=heads_dir, profile_path=split_profile, wire=split_wire)
     elif mode == "exit":
         from hybridlib.serving import exitmode  # lazy, like split mode
 

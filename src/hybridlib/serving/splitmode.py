@@ -6,7 +6,8 @@ Routes added to :func:`hybridlib.serving.app.make_app` in ``mode="split"``:
 * ``POST /probe/upload``, ``GET /probe/download?bytes=N`` — the link probes of
   :func:`hybridlib.study.split.add_probe_routes` (the page times them);
 * ``POST /plan`` — body ``{"uplink_mbps", "downlink_mbps", "rtt_ms"[, "device_model_ms"]}``
-  → ``{"cut", "kind", "predicted": {head_ms, upload_ms, tail_ms, download_ms, total_ms}, "cuts"}``
+  → ``{"cut", "kind", "predicted": {head_ms, upload_ms, tail_ms, download_ms, total_ms}, "cuts",
+  "wire": {"dtype", "codec"}}`` — the page encodes the cut tensor as ``wire`` says
   from :func:`plan_cut` (``solve(schedule="single")``) on this server's profiled graph;
 * ``GET /head/<layer>/<file>`` — the TF.js head of that cut, exported once on first request
   (:func:`hybridlib.study.split.ensure_head`); ``output`` = the whole model;
@@ -42,6 +43,19 @@ LINK_FIELDS = ("uplink_mbps", "downlink_mbps", "rtt_ms")
 OPTIONAL_FIELDS = ("device_model_ms",)
 #: re-plan when a measured link figure moves by more than this fraction (the page applies it)
 REPLAN_MARGIN = 0.25
+#: how the page may encode the cut tensor (the /split wire: dtype, optional lossless zlib);
+#: the server's operator picks one (``serve --split-wire``), /plan plans with it and tells the page
+WIRES = ("float32", "float32+zlib", "uint8", "uint8+zlib")
+_ITEMSIZE = {"float32": 4, "uint8": 1}
+
+
+def parse_wire(wire: str) -> dict[str, str]:
+    """``"uint8+zlib"`` → ``{"name", "dtype": "uint8", "codec": "zlib"}``; InputError naming the
+    choices otherwise. uint8 is lossy (affine per tensor, ≤ 1/255 of the range); zlib is not."""
+    if wire not in WIRES:
+        raise InputError(f"split wire must be one of {', '.join(WIRES)}; got {wire!r}")
+    dtype, _, codec = wire.partition("+")
+    return {"name": wire, "dtype": dtype, "codec": codec or "none"}
 
 
 def check_plan_body(body: Any) -> dict[str, float]:
@@ -76,14 +90,21 @@ def profile_graph(layers: list[dict[str, Any]], device_model_ms: float | None = 
                          "out_bytes": float(r["out_bytes"])} for r in layers], name="served")
 
 
-def plan_cut(layers: list[dict[str, Any]], body: Any) -> dict[str, Any]:
+def plan_cut(layers: list[dict[str, Any]], body: Any, wire: str = "float32") -> dict[str, Any]:
     """The single cut minimising predicted latency for the measured link (pure; no I/O).
 
-    ``layers``: the served model's chain, input first, ``{layer, ms, out_bytes}``. Returns the
-    cut layer (the last layer on the device: the input = cloud-only, the output = device-only)
-    and the predicted per-stage ms from the cost model.
+    ``layers``: the served model's chain, input first, ``{layer, ms, out_bytes}`` (float32
+    bytes). ``wire``: how the page encodes the shipped tensor (:data:`WIRES`): the upload is
+    planned at that dtype's size; zlib's ratio depends on the tensor and is not modelled (the
+    prediction is the uncompressed size: an upper bound). Returns the cut layer (the last layer
+    on the device: the input = cloud-only, the output = device-only), the predicted per-stage
+    ms from the cost model and ``wire`` (``{"name", "dtype", "codec"}``) for the page to use.
     """
     link = check_plan_body(body)
+    w = parse_wire(wire)
+    k = _ITEMSIZE[w["dtype"]] / 4.0  # every tensor that can go up; the answer (last) comes back as JSON
+    layers = [{**r, "out_bytes": float(r["out_bytes"]) * (k if i < len(layers) - 1 else 1.0)}
+              for i, r in enumerate(layers)]
     g = profile_graph(layers, link.get("device_model_ms"))
     net = Network(uplink_mbps=link["uplink_mbps"], downlink_mbps=link["downlink_mbps"],
                   rtt_ms=link["rtt_ms"], name="measured")
@@ -102,7 +123,8 @@ def plan_cut(layers: list[dict[str, Any]], body: Any) -> dict[str, Any]:
     return {"cut": cut, "kind": kind, "link": link, "latency_ms": plan.latency_ms,
             "predicted": {"head_ms": head, "upload_ms": up, "tail_ms": tail, "download_ms": down,
                           "total_ms": head + up + tail + down},
-            "cuts": order, "device_costs": "cloud per-layer ms scaled to device_model_ms"}
+            "cuts": order, "device_costs": "cloud per-layer ms scaled to device_model_ms", "wire": w,
+            "up_bytes": 0.0 if last else nodes[cut].out_bytes}
 
 
 def collapse_to_cuts(rows: list[dict[str, Any]], cut_points: list[str]) -> list[dict[str, Any]]:
@@ -169,17 +191,20 @@ def _served_rows(model: Any, profile_path: Path | None) -> list[dict[str, Any]]:
 
 
 def setup_split(app: web.Application, heads_dir: str | Path | None = None,
-                profile_path: str | Path | None = None) -> None:
+                profile_path: str | Path | None = None, wire: str = "float32") -> None:
     """Add the split-mode routes (module doc) to ``app`` (needs ``model_path``).
 
     ``profile_path``: a cached tidy profile (``profile_<model>.parquet``) used when its layers
-    are the served model's; ``heads_dir``: where the TF.js heads are exported (cached)."""
+    are the served model's; ``heads_dir``: where the TF.js heads are exported (cached);
+    ``wire``: the cut tensor's encoding every plan carries (:data:`WIRES`)."""
     from hybridlib import models
     from hybridlib.serving.app import json_error, safe_file
     from hybridlib.study import split as study_split
 
     if app["model_path"] is None:
         raise InputError("split mode needs --model PATH.h5 (the tails run on the server)")
+    parse_wire(wire)
+    app["split_wire"] = wire
     study_split.add_probe_routes(app)
     hd = Path(heads_dir) if heads_dir else study_split.cache_root() / "heads"
     app["split_heads_dir"] = hd
@@ -201,7 +226,7 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
             raise InputError("body must be JSON: {uplink_mbps, downlink_mbps, rtt_ms}") from None
         check_plan_body(body)  # 400 before any profiling
         rows = await asyncio.get_running_loop().run_in_executor(app["executor"], layers)
-        return web.json_response(plan_cut(rows, body))
+        return web.json_response(plan_cut(rows, body, app["split_wire"]))
 
     def export_head(layer: str) -> Path:
         with lock:

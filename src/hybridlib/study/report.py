@@ -395,6 +395,8 @@ def _split_rows(res: dict[str, Any]) -> list[Comparison]:
         # of comparison (mobile-class device vs server, 3G/LTE/Wi-Fi); what still differs is said
         scenario = (f"{c.get('cases')} executed case(s): {c.get('conditions')}; "
                     f"the seed: {c.get('seed_conditions')}")
+        if c.get("differs"):
+            scenario += "; still differs: " + "; ".join(c["differs"])
         alike = bool(c.get("like_for_like"))
         rows.append(Comparison(
             "executed split", f"{c.get('claim')} (measured ÷ measured)", ours, scenario, data, MEASURED, src,
@@ -509,6 +511,25 @@ def headline(results: dict[str, Any], skipped: list[dict[str, Any]] | None = Non
             + (f"; chosen cut {_x(vc.get('mean'))} mean ({_x(vc.get('max'))} max) faster than cloud-only"
                if vc.get("mean") is not None else ""),
             f"{MEASURED}: every cut run head-in-browser / tail-on-server; {_data(sp)}")
+        claims = [c for c in sp.get("like_for_like") or [] if isinstance(c, dict)]
+        if claims:
+            parts, differs = [], []
+            for c in claims:
+                unit = c.get("unit", "")
+                seed = f"{c.get('seed')} {c.get('short') or c.get('claim')}"
+                if c.get("ours") is None:  # no executed case under the seed's conditions: no seed number
+                    parts.append(f"{seed}: no case like the seed's ({c.get('conditions')})")
+                    continue
+                ours = f"{c['ours']:.2f}{unit}" if unit == "×" else f"{c['ours']:.0f}{unit}"
+                if not c.get("like_for_like"):  # the one rule: no seed number beside other conditions
+                    parts.append(f"{seed}: {ours} over {c.get('cases')} case(s), not like for like "
+                                 f"({c.get('conditions')} vs {c.get('seed_conditions')})")
+                    continue
+                parts.append(f"{seed}: {ours} over {c.get('cases')} case(s) ({c.get('conditions')}; "
+                             f"seed {c.get('seed_value')}{unit})")
+                differs += [d for d in c.get("differs") or [] if d not in differs]
+            row("executed split vs the seeds, like for like (device class, links, model)", "; ".join(parts),
+                f"{MEASURED} ÷ {MEASURED}" + ("; still differs: " + "; ".join(differs) if differs else ""))
     else:
         row("executed split", "not measured", "09_split did not run")
     if skipped:

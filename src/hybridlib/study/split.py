@@ -57,8 +57,8 @@ from hybridlib import export
 from hybridlib.browser import CHROMIUM_FLAGS, chromium_path, f32_to_b64, run_sync
 from hybridlib.partition import devices
 from hybridlib.study.split_assets import (  # noqa: F401 - re-exported: split.model_h5 etc. are the public names
-    HEAD_FP32_MAX_BYTES, INPUT_NOTE, MODELS, Cut, _save_h5, cache_root, ensure_head, example_input, model_h5,
-    resolve_cuts)
+    HEAD_FP32_MAX_BYTES, INPUT_NOTE, MODELS, Cut, _save_h5, cache_root, ensure_head, example_input, load_h5,
+    model_h5, resolve_cuts)
 from hybridlib.study.split_server import (  # noqa: F401 - re-exported
     LOADS, PROBE_MAX_BYTES, BackgroundLoad, _cloud_metrics, _init_tf_pools, add_probe_routes, measure_load_factor,
     post_split, probe_tail_ms, split_server)
@@ -232,7 +232,7 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
     root = cache_root(ctx, cache_dir)
     h5 = model_path if model_path is not None else model_h5(model, ctx, root)
 
-    km = export.load_model(h5)
+    km = load_h5(h5)
     resolved = resolve_cuts(km, cuts)
     heads_dir = root / "heads"
     heads = {c.cut: ensure_head(km, h5, c, heads_dir) for c in resolved}
@@ -251,7 +251,8 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
             tc = stack.enter_context(devices.TcShaper(rate_mbit=1000.0))
             host = tc.host_ip
             wrapper = tc.chromium_wrapper(stack.enter_context(tempfile.TemporaryDirectory(prefix="hl-tc-")))
-        url, _app = stack.enter_context(split_server(h5, heads_dir, load=load, cloud_model=cloud_h5, host=host))
+        url, _app = stack.enter_context(split_server(h5, heads_dir, load=load, cloud_model=cloud_h5, host=host,
+                                                     model=km))
         bg: BackgroundLoad | None = None
         if load == "loaded":
             bg = BackgroundLoad(url, users=load_users)

@@ -77,6 +77,26 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
     return p
 
 
+_loaded: dict[tuple[str, int, int], Any] = {}
+
+
+def load_h5(path: str | os.PathLike[str]) -> Any:
+    """:func:`hybridlib.export.load_model` of ``path``, kept for the next caller in this process
+    (keyed by path, mtime and size, so a rewritten file is loaded again; one model kept).
+
+    Why: 09 needs the same ``.h5`` four times — its device profile's head export, the cut
+    selection, the execution's heads and the server's tails — and loading AlexNet's 250 MB
+    ``.h5`` took 15–20 s each on this loaded 2-core box, most of quick's AlexNet time. Callers
+    use the model sequentially (never two predicts at once)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_mtime_ns, st.st_size)
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = export.load_model(p)
+    return _loaded[key]
+
+
 @dataclass
 class Cut:
     """One requested cut, resolved against the model."""

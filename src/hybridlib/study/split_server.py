@@ -70,13 +70,14 @@ def _init_tf_pools() -> None:
 @contextlib.contextmanager
 def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLike[str], load: str = "idle",
                  cloud_model: str | os.PathLike[str] | None = None, host: str = "127.0.0.1",
-                 max_sessions: int = 8) -> Iterator[tuple[str, Any]]:
+                 max_sessions: int = 8, model: Any = None) -> Iterator[tuple[str, Any]]:
     """The real aiohttp app (:func:`hybridlib.serving.app.make_app`) in a background thread.
 
     ``/split`` tails come from ``model_path``; ``heads_dir`` is served as ``/model/<head>/``.
     ``load="loaded"`` makes it a cloud-mode server too (``POST /offer`` for the background
     users), whose classifier is ``cloud_model`` (the emotion CNN: cloud users send faces).
-    Yields ``(base_url, app)``.
+    ``model``: ``model_path`` already loaded (the tails are cut from it instead of loading the
+    file again). Yields ``(base_url, app)``.
     """
 
     if load not in LOADS:
@@ -88,9 +89,13 @@ def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLik
                              max_sessions=max_sessions)
         with warnings.catch_warnings():  # serve's string app keys are the contract
             warnings.simplefilter("ignore")
-            app["tail_runner"] = serve.TailRunner(Path(model_path))
+            app["tail_runner"] = serve.TailRunner(Path(model_path), model=model)
     else:
         app = serve.make_app("hybrid", model_path=model_path, models_dir=heads_dir)
+        if model is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                app["tail_runner"] = serve.TailRunner(Path(model_path), model=model)
     add_probe_routes(app)
     with serve.run_in_thread(app, host=host) as url:
         yield url, app

@@ -389,13 +389,16 @@ async function splitInfer(video, dets, cut, cuts) {
     const n = classNames.length;
     return { row, faces: facesOf(boxes, dets, (i) => Object.fromEntries(classNames.map((c, k) => [c, data[i * n + k]]))) };
   }
-  const enc = wire.encode(data, "float32");
-  const body = await wire.compress(enc.bytes, "none");
+  // the plan says how the cut tensor travels (serve --split-wire): dtype and lossless codec
+  const w = (state.plan && state.plan.wire) || { dtype: "float32", codec: "none" };
+  const enc = wire.encode(data, w.dtype);
+  const body = await wire.compress(enc.bytes, w.codec);
+  row.up_bytes = body.byteLength; row.wire = `${w.dtype}+${w.codec}`;
   const t3 = performance.now();
   row.encode_ms = t3 - t2;
   const url = `${location.origin}/split/${encodeURIComponent(cut)}?seq=${++state.splitSeq}`;
   const resp = await fetch(url, { method: "POST", body, cache: "no-store", headers: { "Content-Type": "application/octet-stream",
-    "X-Shape": shape.join(","), "X-Dtype": "float32", "X-Codec": "none", ...enc.headers } });
+    "X-Shape": shape.join(","), "X-Dtype": w.dtype, "X-Codec": w.codec, ...enc.headers } });
   const ans = await resp.json();
   const t4 = performance.now();
   if (!resp.ok) throw new Error(`/split/${cut} → ${resp.status}: ${ans.error || ""}`);

@@ -31,16 +31,40 @@ S.init = async function (backend = "wasm") {
   return {backend: S.backend, tfjs: tf.version.tfjs};
 };
 
+// One request with retries (TF.js's fetchFunc): Chromium aborts in-flight fetches with
+// net::ERR_NETWORK_CHANGED ("Failed to fetch") whenever a network interface appears or goes
+// (other jobs' netns/veth pairs on a shared box); a big head (AlexNet, 15 shards) would
+// otherwise lose a shard. Retry the failed request alone (body included), with backoff;
+// count the retries.
+S.fetchRetries = 0;
+async function retryingFetch(url, init) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await fetch(url, init);
+      if (r.ok || r.status < 500 || attempt >= 8) {
+        // read the body now: TF.js awaits all shards' headers before reading any body, and
+        // with > 6 big shards the unread bodies hold all 6 HTTP/1.1 connections (a hang)
+        const body = await r.arrayBuffer();
+        return new Response(body, {status: r.status, statusText: r.statusText, headers: r.headers});
+      }
+    } catch (e) { if (attempt >= 8) throw e; }
+    S.fetchRetries++;
+    await new Promise((res) => setTimeout(res, Math.min(4000, 250 * 2 ** attempt)));
+  }
+}
+
 S.loadHead = async function (key, url) {
   const t0 = performance.now();
-  const m = await tf.loadLayersModel(url);
+  const retries0 = S.fetchRetries;
+  const m = await tf.loadLayersModel(url, {fetchFunc: retryingFetch});
   const load_ms = performance.now() - t0;
   S.heads[key] = m;
   // bytes really fetched for this head (model.json + shards), from Resource Timing
   const base = new URL(url, location.href).href.replace(/model\.json$/, "");
   const bytes = performance.getEntriesByType("resource").filter((e) => e.name.startsWith(base))
     .reduce((a, e) => a + (e.encodedBodySize || e.transferSize || 0), 0);
-  return {load_ms, bytes, inputs: m.inputs.map((i) => i.shape), outputs: m.outputs.map((o) => o.shape)};
+  return {load_ms, bytes, retries: S.fetchRetries - retries0, inputs: m.inputs.map((i) => i.shape),
+          outputs: m.outputs.map((o) => o.shape)};
 };
 
 S.unloadHead = function (key) {
