@@ -36,3 +36,37 @@ def test_summary_headline_first(smoke_reports):
                  "partition speed-up vs cloud-only, like for like", "early-exit share"):
         assert f"| {what}" in head
     assert str(ROOT) not in md and str(smoke_reports) not in md
+
+
+def test_report_early_exit_converter_rows(smoke_reports):
+    """Issue 14: the converter's operating point, the in-page exit and Edgent executed, from 06's own
+    result; 004's 95% / 40× never beside ours (its models, data and phone differ)."""
+    res = read_result(smoke_reports, "report")
+    cv = read_result(smoke_reports, "early_exit")["converter"]
+    op = cv["operating_point"]
+    by_q = {r["quantity"]: r for r in res["rows"]}
+    row = next(r for q, r in by_q.items() if q.startswith("operating point: C, T"))
+    assert row["this_run"].startswith(f"C = {int(op['channels'])} (uint8 + {op['codec']})")
+    assert f"{100 * op['exit_fraction']:.1f}% exit at the edge" in row["this_run"]
+    assert f"{100 * (op['overall_acc'] - cv['reference_acc_test']):+.1f} points" in row["this_run"]
+    assert row["seed"] == "004" and row["seed_value"] == "" and "synthetic data" in row["like_for_like"]
+    if op["bytes_per_input"] > 0:
+        crop = by_q["uplink saving vs shipping the 48×48 crop (raw / PNG / JPEG q90)"]
+        assert crop["this_run"].startswith(f"{2304 / op['bytes_per_input']:.{2 if 2304 / op['bytes_per_input'] < 10 else 1}f}×")
+    ex = cv.get("executed") or {}
+    skipped = {s for s in res["skipped"]}
+    page = [r for r in res["rows"] if r["topic"] == "early exit executed"]
+    edg = [r for r in res["rows"] if r["topic"] == "Edgent executed"]
+    if ex.get("exit_page"):
+        assert len(page) == len(ex["exit_page"]["summary"]) + 1
+        assert page[-1]["this_run"].startswith("yes" if ex["exit_page"]["vs_keras"]["decision_agreement"] == 1
+                                               else "NO")
+    else:  # not executed: a skipped part says so, no row is made up
+        assert not page and "08 early exit executed in the page" in skipped
+    if ex.get("edgent_by_cost_model"):
+        assert len(edg) == len(ex["edgent_by_cost_model"])
+    else:
+        assert not edg and "08 Edgent executed" in skipped
+    head = {h["what"]: h for h in res["headline"]}
+    ee = head["early-exit share at the converter operating point (test inputs answered at the edge)"]
+    assert ee["this run"].startswith(f"{100 * op['exit_fraction']:.1f}% at C = {int(op['channels'])}")

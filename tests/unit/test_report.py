@@ -144,7 +144,9 @@ def test_headline_rows_and_missing_parts():
     part = head["partition speed-up vs cloud-only, like for like"]
     assert part["this run"] == "emotion_cnn (TF.js graph) 5.50× mean, 6.50× max"  # measured only, TF.js only
     assert "never pooled" in part["basis"]
-    assert head["early-exit share (test inputs answered at the edge branch)"]["this run"].startswith("60.0%")
+    # an early_exit.json without the converter (before issue 14): the branch's own threshold, said so
+    assert head["early-exit share (test inputs answered at the edge branch; no converter in this result)"][
+        "this run"].startswith("60.0%")
     assert head["parts that did not run"]["this run"] == "1 (1 required)"
     assert head["executed split"]["this run"] == "not measured"
     empty = report.headline({})
@@ -241,3 +243,179 @@ def test_scenario_label(s, label):
 def test_small_shares_are_not_rounded_to_zero():
     assert report._pct(0.00004, 2) == "0.004%"
     assert report._pct(0.0, 2) == "0.00%" and report._pct(0.5) == "50.0%" and report._pct(None) == "n/a"
+
+
+# --------------------------------------------------------------------------- issue 14: converter, executed exit, Edgent
+
+
+def _converter_result(synthetic: bool = True, executed: bool = True, video: bool = True,
+                      bytes_per_input: float = 256.3) -> dict:
+    """06's early_exit.json as issue 14 writes it; test and validation figures differ so a swap shows."""
+    sav = {"crop raw": 2304 / bytes_per_input if bytes_per_input else None,
+           "crop PNG": 1874 / bytes_per_input if bytes_per_input else None,
+           "crop JPEG q90": 1251 / bytes_per_input if bytes_per_input else None}
+    alts = {"crop raw": 2304.0, "crop PNG": 1874.0, "crop JPEG q90": 1251.0}
+    vid = None
+    if video:
+        vid = {"bytes_per_frame": 5640.0, "fps": 10.0, "frame_size": [320, 240], "source": "measured in 06"}
+        alts["cloud video / frame"] = 5640.0
+        sav["cloud video / frame"] = 5640.0 / bytes_per_input if bytes_per_input else None
+    cv = {"operating_point": {"threshold": 0.025, "exit_fraction": 0.191, "overall_acc": 0.723,
+                              "bytes_per_input": bytes_per_input, "bytes_shipped": 316.7, "channels": 8.0,
+                              "codec": "zlib", "split": "test"},
+          "operating_point_val": {"threshold": 0.025, "exit_fraction": 0.201, "overall_acc": 0.729,
+                                  "channels": 8, "codec": "zlib", "split": "val"},
+          "reference_acc_val": 0.739, "reference_acc_test": 0.710, "budget": 0.01, "max_exit": 0.95,
+          "branch_alone_within_budget_val": False, "alternatives_bytes": alts, "savings": sav, "video": vid,
+          "executed": None}
+    if executed:
+        cv["executed"] = {
+            "channels": 8, "device": "phone", "networks": ["3g", "lte"], "edgent_cost_model": "wasm profile",
+            "edgent_sample": [{"deadline_ms": 50}, {"deadline_ms": 200}, {"deadline_ms": 50}],
+            "edgent_by_cost_model": {
+                "tf×throttle": {"plans": 8, "executed": 4, "infeasible": 1, "hit_rate": 0.75,
+                                "pred_over_meas_median": 0.25},
+                "wasm profile": {"plans": 8, "executed": 5, "infeasible": 0, "hit_rate": 1.0,
+                                 "pred_over_meas_median": 1.04}},
+            "exit_page": {"threshold": 0.025, "codec": "uint8+zlib", "summary": [
+                {"device": "phone", "network": "3g", "n": 24, "exit_fraction": 0.25, "bytes_per_input": 240.4,
+                 "accuracy": 0.75},
+                {"device": "phone", "network": "lte", "n": 24, "exit_fraction": 0.25, "bytes_per_input": 240.4}],
+                "vs_keras": {"n": 24, "decision_agreement": 1.0, "branch_probs_max_abs": 4.5e-8,
+                             "code_max_abs": 3.9e-7}}}
+    return {"synthetic": synthetic, "branch_at": "pool3", "edge_exit_fraction": 0.631, "overall_acc": 0.688,
+            "final_acc": 0.710, "threshold": 0.475, "converter": cv}
+
+
+def test_converter_operating_point_rows_test_and_validation():
+    rows = [r for r in report.comparisons({"early_exit": _converter_result()}) if r.topic == "early exit (converter)"]
+    op, bpi, crop, video = rows
+    assert op.this_run == ("C = 8 (uint8 + zlib), T = 0.025: 19.1% exit at the edge, +1.3 points (72.3% vs 71.0%) "
+                           "on test; validation 20.1% exit, -1.0 points")
+    assert "chosen on validation" in op.scenario and "at most 95% exiting" in op.scenario
+    assert "sits at the cap" not in op.scenario  # 20.1% is far from the cap
+    assert bpi.this_run == "256 B/input (317 B per shipped input)" and bpi.seed == ""
+    assert crop.this_run == "8.99× vs raw (2304 B), 7.31× vs PNG (1874 B), 4.88× vs JPEG q90 (1251 B)"
+    assert video.this_run == "22.0× (5640 B/frame vs 256 B/input)"
+    assert "320×240" in video.scenario and "measured in 06" in video.scenario
+    for r in rows:
+        assert r.data == "synthetic" and r.basis.startswith("measured") and r.scenario
+    # 004's numbers never stand beside ours: its models, data and phone differ, and the row says which
+    seeded = [r for r in rows if r.seed]
+    assert [r.seed for r in seeded] == ["004", "004", "004"]
+    for r in seeded:
+        assert r.seed_value == "" and r.like_for_like.startswith("no — synthetic data; 004: ResNet/MobileNet")
+    assert "correctly classified" in op.like_for_like and "48×48 face crop" in crop.like_for_like
+    assert "not a video stream" in video.like_for_like
+
+
+def test_converter_rows_on_fer2013_still_not_like_004():
+    rows = [r for r in report.comparisons({"early_exit": _converter_result(synthetic=False)}) if r.seed == "004"]
+    assert rows and all(r.data == "FER-2013" and r.seed_value == "" for r in rows)
+    assert all("synthetic" not in r.like_for_like and "Mate10 Pro" in r.like_for_like for r in rows)
+
+
+def test_converter_exit_share_at_the_cap_is_said():
+    res = _converter_result()
+    res["converter"]["operating_point_val"]["exit_fraction"] = 0.95
+    res["converter"]["branch_alone_within_budget_val"] = True
+    (op,) = [r for r in report.comparisons({"early_exit": res}) if r.quantity.startswith("operating point")]
+    assert "the branch alone was within the budget" in op.scenario
+    assert "sits at the cap: 95% is 004's figure, set by the rule, not found" in op.scenario
+
+
+def test_converter_nothing_shipped_gives_no_ratio():
+    res = _converter_result(bytes_per_input=0.0, executed=False)
+    res["converter"]["operating_point"]["bytes_shipped"] = None
+    rows = {r.quantity: r for r in report.comparisons({"early_exit": res})}
+    assert rows["uplink bytes per input at the operating point (exited inputs send nothing)"].this_run == \
+        "0 B/input (none shipped)"
+    assert rows["uplink saving vs shipping the 48×48 crop (raw / PNG / JPEG q90)"].this_run.startswith(
+        "nothing shipped")
+    assert rows["uplink saving vs the cloud mode's video bytes per frame"].this_run.startswith("nothing shipped")
+
+
+def test_exit_executed_in_page_and_keras_decisions():
+    res = _converter_result()
+    rows = [r for r in report.comparisons({"early_exit": res}) if r.topic == "early exit executed"]
+    assert [r.this_run for r in rows[:2]] == ["25% answered in the page, 240 B/input, accuracy 75.0%",
+                                              "25% answered in the page, 240 B/input"]
+    assert "3g link, 24 test faces, T = 0.025, C = 8, uint8+zlib" in rows[0].scenario
+    assert rows[2].this_run.startswith("yes: 100% of 24 agree")
+    res["converter"]["executed"]["exit_page"]["vs_keras"]["decision_agreement"] = 23 / 24
+    rows = [r for r in report.comparisons({"early_exit": res}) if r.topic == "early exit executed"]
+    assert rows[2].this_run.startswith("NO: 96% of 24 agree")
+    assert all(r.basis.startswith("measured") and r.data == "synthetic" for r in rows)
+
+
+def test_edgent_executed_rows_per_cost_model():
+    rows = [r for r in report.comparisons({"early_exit": _converter_result()}) if r.topic == "Edgent executed"]
+    assert [r.this_run for r in rows] == [
+        "3 of 4 met (75%); predicted ÷ measured 0.25; 1 of 8 plans infeasible",
+        "5 of 5 met (100%); predicted ÷ measured 1.04; 0 of 8 plans infeasible"]
+    assert rows[0].scenario == "phone class, 3g/lte, deadlines 50/200 ms; worst-case latency checked"
+    assert rows[1].scenario.endswith("the cost model of 06's table")
+    assert rows[0].basis == "measured (executed in Chromium) vs modelled (tf×throttle)"
+
+
+def test_missing_inputs_become_skips_not_rows():
+    parts = ["08 converter operating point", "08 early exit executed in the page", "08 Edgent executed"]
+    assert [p for p, _ in report.missing_parts({})] == parts
+    assert "06_early_exit did not run" in report.missing_parts({})[0][1]
+    old = {"synthetic": True, "edge_exit_fraction": 0.6}  # an early_exit.json from before issue 14
+    assert [p for p, _ in report.missing_parts({"early_exit": old})] == parts
+    # the branch-alone row stays; no converter, in-page or Edgent row is invented
+    assert [r.topic for r in report.comparisons({"early_exit": old})] == ["early exit"]
+    assert report.missing_parts({"early_exit": _converter_result()}) == []
+    no_exec = report.missing_parts({"early_exit": _converter_result(executed=False, video=False)})
+    assert [p for p, _ in no_exec] == ["08 converter vs cloud video bytes"] + parts[1:]
+    rows = report.comparisons({"early_exit": _converter_result(executed=False, video=False)})
+    assert not [r for r in rows if r.topic in ("early exit executed", "Edgent executed") or "video" in r.quantity]
+    partial = _converter_result()
+    del partial["converter"]["executed"]["exit_page"]
+    assert [p for p, _ in report.missing_parts({"early_exit": partial})] == ["08 early exit executed in the page"]
+
+
+def test_missing_06_recorded_as_skip_in_summary(tmp_path):
+    ctx = config.context("smoke", root=tmp_path / "repo")
+    for part, reason in report.missing_parts({}):  # what 08 does
+        ctx.skip(part, reason, required=False)
+    res = PipelineResult("smoke", str(ctx.reports_dir), None, [], skipped=config.read_skipped(ctx.results_dir))
+    md = report.write_summary(ctx, res)[1].read_text()
+    assert ("| 08 converter operating point | ? | no | skipped: results/early_exit.json missing: 06_early_exit "
+            "did not run |") in md
+    assert "| early-exit share | not measured | 06_early_exit did not run |" in md
+
+
+def test_headline_early_exit_is_the_converter_operating_point():
+    head = {h["what"]: h for h in report.headline({"early_exit": _converter_result()})}
+    row = head["early-exit share at the converter operating point (test inputs answered at the edge)"]
+    assert row["this run"] == ("19.1% at C = 8, T = 0.025; accuracy +1.3 points vs the no-exit model (validation "
+                               "-1.0 points); 256 B/input, 8.99× less than the raw 48×48 crop, 22.0× less than "
+                               "cloud mode's video per frame; in the page (phone): 3g 25% of 24, lte 25% of 24")
+    assert "63.1%" not in row["this run"]  # the branch-alone threshold is not the headline any more
+    assert "not like for like" in row["basis"] and "synthetic" in row["basis"]
+
+
+def test_load_saturation_at_the_most_users_tried_is_a_lower_bound():
+    ld = {"synthetic": True, "cpu_count": 2, "plan": {"users": [1, 3, 6], "seed_users": [1, 3, 6],
+                                                      "size": [640, 480], "fps": 15},
+          "saturation_users": {"ours": 6, "seed": 3}}
+    rows = [r.this_run for r in report.comparisons({"07_load": ld}) if r.quantity.startswith("cloud mode users")]
+    assert rows == ["≥6 (the most users tried)", "3 (next count tried: 6)"]  # ours, then the seed pipeline
+
+
+def test_split_rows_name_pooled_models_and_a_slower_joint_plan():
+    res = {"synthetic": True, "cases": 3, "hit_rate": 1.0, "median_regret": 0.0, "worst_regret": 0.0,
+           "like_for_like": [
+               {"seed": "003", "claim": "mean", "short": "mean × vs cloud-only", "unit": "×", "ours": 2.3,
+                "seed_value": 3.1, "cases": 3, "like_for_like": True, "conditions": "phone, 3g/lte/wifi",
+                "seed_conditions": "Jetson", "matched": ["emotion_cnn phone 3g idle: x", "alexnet phone wifi idle: y"]},
+               {"seed": "001", "claim": "CollabDNN", "short": "max % less than best single", "unit": "%",
+                "ours": -12.0, "seed_value": 73.0, "cases": 1, "like_for_like": True,
+                "conditions": "phone, wifi, alexnet", "seed_conditions": "AlexNet",
+                "matched": ["alexnet phone wifi idle: pool1"]}]}
+    rows = [r for r in report.comparisons({"09_split": res}) if r.seed]
+    assert "(models: alexnet, emotion_cnn)" in rows[0].scenario
+    assert "models:" not in rows[1].scenario  # already named by the conditions
+    assert rows[1].this_run == "-12% (slower than the best single platform)"
