@@ -51,7 +51,7 @@ display(head.style.hide(axis="index"))
 # ## Comparisons, like for like
 
 # %%
-table = report.seed_comparison(results)
+table = report.seed_comparison(results, root=ctx.root)  # + recorded scale-out rows (docs/measurements), marked
 ctx.save_table("08_seed_comparison", table)
 display(table[["topic", "quantity", "this_run", "scenario", "data", "basis", "seed", "seed_value",
                "like_for_like"]].style.hide(axis="index"))

@@ -419,3 +419,32 @@ def test_split_rows_name_pooled_models_and_a_slower_joint_plan():
     assert "(models: alexnet, emotion_cnn)" in rows[0].scenario
     assert "models:" not in rows[1].scenario  # already named by the conditions
     assert rows[1].this_run == "-12% (slower than the best single platform)"
+
+
+def test_recorded_scale_out_rows_name_their_file(tmp_path):
+    assert report.recorded_rows(tmp_path) == []  # no docs/measurements: no row
+    d = tmp_path / "docs" / "measurements"
+    d.mkdir(parents=True)
+    (d / "bench_ray_2026-01-01.json").write_text(json.dumps({
+        "command": "benchmarks/bench_ray.py --users 1,2 --out /tmp/x/bench_ray.json", "cpus": 2, "note": "box B",
+        "inprocess": [{"width": 640, "height": 480, "fps": 15}],
+        "ratio": {"rows": [{"users": 1, "ratio": 0.475, "ray_answered_per_cpu_s": 36.0,
+                            "inprocess_answered_per_cpu_s": 75.8},
+                           {"users": 2, "ratio": 0.551, "ray_answered_per_cpu_s": 45.5,
+                            "inprocess_answered_per_cpu_s": 82.6}]}}))
+    (d / "bench_ray_broken.json").write_text("{not json")
+    (d / "demo_ray_cluster_2026-01-01.json").write_text(json.dumps({
+        "command": "benchmarks/demo_ray_cluster.py", "note": "2 raylets",
+        "metrics": {"backend": "ray-media", "max_sessions": 2, "workers": [{"node": "a"}, {"node": "b"}]},
+        "users": [{"admitted": True, "answered": 59, "frames_sent": 60},
+                  {"admitted": True, "answered": 58, "frames_sent": 60},
+                  {"admitted": False, "answered": 0, "frames_sent": 0}]}))
+    bench, demo = report.recorded_rows(tmp_path)
+    assert bench.this_run == "0.475× at 1 user, 0.551× at 2 users (ray 36 / 45.5 vs in-process 75.8 / 82.6)"
+    assert bench.source == "docs/measurements/bench_ray_2026-01-01.json" and "not this run: box B" in bench.scenario
+    assert bench.basis.startswith("measured (recorded file, not this run)") and "/tmp/x" not in bench.basis
+    assert "…/bench_ray.json" in bench.basis
+    assert demo.this_run == ("2 of 3 users admitted over 2 workers on 2 node(s), 1 refused (max_sessions 2); "
+                             "117 of 120 frames answered")
+    rows = report.comparisons({}, root=tmp_path)
+    assert [r.topic for r in rows] == ["scale-out (recorded)"] * 2 and report.comparisons({}) == []

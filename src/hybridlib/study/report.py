@@ -498,7 +498,7 @@ def _exit_exec_rows(res: dict[str, Any]) -> list[Comparison]:
         rows.append(Comparison(
             "early exit executed", "page's exit decisions identical to Keras on the same inputs",
             f"{'yes' if agree == 1.0 else 'NO'}: {_pct(agree, 0)} of {vk.get('n')} agree; branch probabilities max "
-            f"|Δ| {float(vk.get('branch_probs_max_abs', float('nan'))):.1e}, code max |Δ| "
+            f"abs Δ {float(vk.get('branch_probs_max_abs', float('nan'))):.1e}, code max abs Δ "
             f"{float(vk.get('code_max_abs', float('nan'))):.1e}",
             f"first network's run ({(page.get('summary') or [{}])[0].get('network', '?')}) vs the Keras edge model, "
             f"T = {_fmt(T)}", data, MEASURED + " (page vs Keras)", src))
@@ -612,23 +612,92 @@ def _split_rows(res: dict[str, Any]) -> list[Comparison]:
     return rows
 
 
-def comparisons(results: dict[str, Any]) -> list[Comparison]:
-    """Every comparison row this run's results support (none invented for missing results)."""
+#: recorded measurements (committed files, not this run) the report may quote, with provenance
+MEASUREMENTS_DIR = Path("docs") / "measurements"
+
+
+def _recorded(path: Path) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        log.warning("skipping unreadable recorded measurement %s: %s", path, e)
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _command(r: dict[str, Any]) -> str:
+    """A recorded command line with absolute paths cut to their file names (no machine's directories)."""
+    import re
+
+    return re.sub(r"(?<!\S)/\S*/([^/\s]+)", r"…/\1", str(r.get("command", "?")))
+
+
+def recorded_rows(root: Path) -> list[Comparison]:
+    """"Scale-out (recorded)" rows from the committed Ray measurements (issue 16,
+    ``docs/measurements/bench_ray_*.json`` and ``demo_ray_cluster_*.json``): NOT this run, so
+    every row names its file, the command that made it and the note recorded with it. The
+    load clients stream a looped synthetic face clip, so the data is "synthetic"."""
+    rows: list[Comparison] = []
+    d = Path(root) / MEASUREMENTS_DIR
+    for p in sorted(d.glob("bench_ray_*.json")):
+        r = _recorded(p)
+        steps = [x for x in ((r or {}).get("ratio") or {}).get("rows") or [] if isinstance(x, dict)]
+        if not steps or any(x.get("ratio") is None for x in steps):
+            continue
+        src = str(MEASUREMENTS_DIR / p.name)
+        first = next((x for x in r.get("inprocess") or [] if isinstance(x, dict)), {})
+        us = "/".join(str(x.get("users")) for x in steps)
+        rows.append(Comparison(
+            "scale-out (recorded)", "answered frames per server CPU-s, Ray Serve backend ÷ in-process (cloud mode, "
+            "Ray processes included)",
+            ", ".join(f"{_fmt(float(x['ratio']))}× at {x.get('users')} user{'s' if x.get('users') != 1 else ''}" for x in steps)
+            + f" (ray {' / '.join(_fmt(x.get('ray_answered_per_cpu_s')) for x in steps)} vs in-process "
+            f"{' / '.join(_fmt(x.get('inprocess_answered_per_cpu_s')) for x in steps)})",
+            f"cloud mode, users {us}, {first.get('width', '?')}×{first.get('height', '?')} @ {first.get('fps', '?')} "
+            f"fps (looped synthetic face clip), loopback, {r.get('cpus', '?')} CPUs shared with the clients; "
+            f"recorded, not this run: {r.get('note', 'no note')}", "synthetic",
+            f"{MEASURED} (recorded file, not this run): `{_command(r)}`", src))
+    for p in sorted(d.glob("demo_ray_cluster_*.json")):
+        r = _recorded(p)
+        users = [u for u in (r or {}).get("users") or [] if isinstance(u, dict)]
+        m = (r or {}).get("metrics") or {}
+        if not users or not isinstance(m, dict):
+            continue
+        adm = [u for u in users if u.get("admitted")]
+        nodes = {w.get("node") for w in m.get("workers") or [] if isinstance(w, dict)}
+        rows.append(Comparison(
+            "scale-out (recorded)", "sessions spread over a local Ray cluster (admission at max_sessions)",
+            f"{len(adm)} of {len(users)} users admitted over {len(m.get('workers') or [])} workers on {len(nodes)} "
+            f"node(s), {len(users) - len(adm)} refused (max_sessions {m.get('max_sessions', '?')}); "
+            f"{sum(int(u.get('answered') or 0) for u in adm)} of {sum(int(u.get('frames_sent') or 0) for u in adm)} "
+            "frames answered",
+            f"backend {m.get('backend', '?')}, cloud mode, loopback; recorded, not this run: {r.get('note', 'no note')}",
+            "synthetic", f"{MEASURED} (recorded file, not this run): `{_command(r)}`",
+            str(MEASUREMENTS_DIR / p.name)))
+    return rows
+
+
+def comparisons(results: dict[str, Any], root: Path | None = None) -> list[Comparison]:
+    """Every comparison row this run's results support (none invented for missing results);
+    with ``root``, the recorded scale-out rows of :func:`recorded_rows` follow, marked as such."""
     rows: list[Comparison] = []
     for name, fn in (("train", _train_rows), ("07_load", _load_rows), ("partition", _partition_rows),
                      ("early_exit", _early_exit_rows), ("early_exit", _converter_rows), ("early_exit", _exit_exec_rows),
                      ("early_exit", _edgent_exec_rows), ("09_split", _split_rows)):
         if isinstance(results.get(name), dict):
             rows += fn(results[name])
+    if root is not None:
+        rows += recorded_rows(root)
     return rows
 
 
-def seed_comparison(results: dict[str, Any]) -> Any:
-    """The comparison rows as a table (what 08 shows and saves as ``08_seed_comparison.csv``)."""
+def seed_comparison(results: dict[str, Any], root: Path | None = None) -> Any:
+    """The comparison rows as a table (what 08 shows and saves as ``08_seed_comparison.csv``);
+    ``root``: also the recorded scale-out rows (see :func:`comparisons`)."""
     import pandas as pd
 
     cols = [f.name for f in Comparison.__dataclass_fields__.values()]  # type: ignore[attr-defined]
-    return pd.DataFrame([r.to_dict() for r in comparisons(results)], columns=cols)
+    return pd.DataFrame([r.to_dict() for r in comparisons(results, root)], columns=cols)
 
 
 # --------------------------------------------------------------------------- headline
@@ -816,7 +885,7 @@ def write_summary(ctx, result) -> tuple[Path, Path]:
     figures = sorted(str(p.relative_to(ctx.reports_dir)) for p in ctx.figures_dir.glob("*.png"))
     skipped = [{**s, "status": f"skipped: {s['reason']}"} for s in getattr(result, "skipped", [])]
     head = headline(results, skipped)
-    rows = [r.to_dict() for r in comparisons(results)]
+    rows = [r.to_dict() for r in comparisons(results, root)]
     summary = {"preset": ctx.preset.name, "synthetic": ctx.synthetic, "data": ctx.data_label,
                "headline": head, "comparisons": rows, "seed_claims": list(SEED_CLAIMS),
                "pipeline": relativize(result.to_dict(), root), "skipped": skipped, "figures": figures,
