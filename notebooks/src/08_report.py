@@ -16,6 +16,15 @@
 # profiled it in Chromium (the hybrid app's real device runtime), else its Keras graph; the row
 # says which. A seed's number appears in *seed value* only when the conditions match; otherwise
 # *like for like* says what differs, and the seed's figure stays in the quoted table of claims.
+#
+# Early exit (06, issue 14): the **converter's operating point** (C, T, share exited at the edge, accuracy
+# change vs the no-exit model on test and on the validation split it was chosen on), its bytes per input and
+# savings against the 48×48 crop (raw/PNG/JPEG) and the cloud mode's video bytes per frame — beside seed 004's
+# 95% / 40× only if alike, which it is not here (004's ResNet/MobileNet, image test set and phone GPU); the
+# early exit **executed in the page** (exit share, bytes per input, decisions vs Keras) and **Edgent's plans
+# executed** (deadlines met, predicted ÷ measured) per cost model. An input 06 did not record becomes a skipped
+# part with its reason, never a made-up row. *Scale-out (recorded)* rows quote committed Ray measurements
+# (`docs/measurements/*.json`): not this run, and each names its file and command.
 
 # %% parameters
 preset = "quick"      # smoke | quick | full

@@ -52,7 +52,8 @@ def test_report_early_exit_converter_rows(smoke_reports):
     assert row["seed"] == "004" and row["seed_value"] == "" and "synthetic data" in row["like_for_like"]
     if op["bytes_per_input"] > 0:
         crop = by_q["uplink saving vs shipping the 48×48 crop (raw / PNG / JPEG q90)"]
-        assert crop["this_run"].startswith(f"{2304 / op['bytes_per_input']:.{2 if 2304 / op['bytes_per_input'] < 10 else 1}f}×")
+        ratio = 2304 / op["bytes_per_input"]
+        assert crop["this_run"].startswith(f"{ratio:.{2 if ratio < 10 else 1}f}× vs raw")
     ex = cv.get("executed") or {}
     skipped = {s for s in res["skipped"]}
     page = [r for r in res["rows"] if r["topic"] == "early exit executed"]

@@ -135,8 +135,9 @@ SEED_CLAIMS: tuple[dict[str, str], ...] = (
      "value": "up to 95%",
      "conditions": "ResNet/MobileNet with a converter branch (C channels), its image-classification test set; "
                    "Huawei Mate10 Pro mobile GPU (TVM-compiled) with Huawei Cloud"},
-    {"id": "004-bandwidth", "seed": "004", "claim": "bandwidth saving of early exit + converter vs sending the "
-     "original captured image", "value": "up to 40×", "conditions": "as above"},
+    {"id": "004-bandwidth", "seed": "004", "claim": "bandwidth saving of early exit + converter (baseline, as we "
+     "read it: the status quo of sending captured images to the cloud)", "value": "up to 40×",
+     "conditions": "as above"},
 )
 _CLAIM = {c["id"]: c for c in SEED_CLAIMS}
 
@@ -457,8 +458,8 @@ def _converter_rows(res: dict[str, Any]) -> list[Comparison]:
             "nothing shipped at the operating point (every input exits; no ratio)" if none else
             ", ".join(f"{_x(sav[k])} vs {k.removeprefix('crop ')} ({float(alts.get(k, 0)):.0f} B)" for k in crops),
             f"per input; {at}", data, MEASURED + " (encoded bodies, OpenCV PNG/JPEG)", src,
-            **_vs_seed("004-bandwidth", differs + ["004's baseline is the original captured image; here the "
-                                                   "48×48 face crop"])))
+            **_vs_seed("004-bandwidth", differs + ["004's baseline is the captured image; here the 48×48 "
+                                                   "face crop"])))
     video = cv.get("video") if isinstance(cv.get("video"), dict) else None
     vkey = next((k for k in sav if k.startswith("cloud video")), None)
     if video and vkey:
@@ -650,7 +651,8 @@ def recorded_rows(root: Path) -> list[Comparison]:
         rows.append(Comparison(
             "scale-out (recorded)", "answered frames per server CPU-s, Ray Serve backend ÷ in-process (cloud mode, "
             "Ray processes included)",
-            ", ".join(f"{_fmt(float(x['ratio']))}× at {x.get('users')} user{'s' if x.get('users') != 1 else ''}" for x in steps)
+            ", ".join(f"{_fmt(float(x['ratio']))}× at {x.get('users')} user{'s' if x.get('users') != 1 else ''}"
+                      for x in steps)
             + f" (ray {' / '.join(_fmt(x.get('ray_answered_per_cpu_s')) for x in steps)} vs in-process "
             f"{' / '.join(_fmt(x.get('inprocess_answered_per_cpu_s')) for x in steps)})",
             f"cloud mode, users {us}, {first.get('width', '?')}×{first.get('height', '?')} @ {first.get('fps', '?')} "
@@ -671,7 +673,8 @@ def recorded_rows(root: Path) -> list[Comparison]:
             f"node(s), {len(users) - len(adm)} refused (max_sessions {m.get('max_sessions', '?')}); "
             f"{sum(int(u.get('answered') or 0) for u in adm)} of {sum(int(u.get('frames_sent') or 0) for u in adm)} "
             "frames answered",
-            f"backend {m.get('backend', '?')}, cloud mode, loopback; recorded, not this run: {r.get('note', 'no note')}",
+            f"backend {m.get('backend', '?')}, cloud mode, loopback; recorded, not this run: "
+            f"{r.get('note', 'no note')}",
             "synthetic", f"{MEASURED} (recorded file, not this run): `{_command(r)}`",
             str(MEASUREMENTS_DIR / p.name)))
     return rows
