@@ -301,6 +301,20 @@ def summary(ev: pd.DataFrame, methods: tuple[str, str] = ("rf", "linear")) -> pd
     return t
 
 
+def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = "ms_min") -> pd.DataFrame:
+    """The measurement's own error: metrics of a second timing (``again``: the same
+    configurations re-profiled later, ``config_id`` and ``side`` matching) taken as a
+    "prediction" of the corpus' timing, per side × kernel type. No predictor can be judged
+    below this floor: on a shared machine it is set by the other jobs, not by the model."""
+    import pandas as pd
+
+    m = corpus.merge(again[["config_id", "side", target]], on=["config_id", "side"], suffixes=("", "_again"))
+    if m.empty:
+        raise InputError("no configurations in common between the corpus and the re-timing")
+    rows = _rows(m.assign(pred=m[f"{target}_again"]), target, split="re-timed", method="measurement")
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------------ adaptive sampling
 
 
@@ -404,3 +418,39 @@ def adaptive_sampling(corpus: pd.DataFrame, profile: Callable[[list[dict[str, An
         history[-1]["n_added"] = int(prof.config_id.nunique())
         corpus = pd.concat([corpus, prof.drop(columns=["row"], errors="ignore")], ignore_index=True)
     return corpus, pd.DataFrame(history)
+
+
+# ------------------------------------------------------------------------------ figure
+
+
+def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
+    """Predicted vs measured kernel latency (log-log), one panel per method × side, colour =
+    kernel type, marker = network, with the ±10% band; MAPE and share within ±10% in each
+    title. ``preds``: :func:`network_predictions` rows (one training set)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    methods, sides = list(dict.fromkeys(preds["method"])), ["device", "cloud"]
+    sides = [s for s in sides if s in set(preds["side"])]
+    fig, axes = plt.subplots(len(methods), len(sides), figsize=(5.2 * len(sides), 4.3 * len(methods)),
+                             sharex=True, sharey=True, squeeze=False)
+    lo = max(1e-3, float(preds[["measured", "pred"]].min().min()) / 1.5)
+    hi = float(preds[["measured", "pred"]].max().max()) * 1.5
+    xs = np.geomspace(lo, hi, 50)
+    for i, method in enumerate(methods):
+        for j, side in enumerate(sides):
+            ax = axes[i][j]
+            d = preds[(preds.method == method) & (preds.side == side)]
+            sns.scatterplot(data=d, x="measured", y="pred", hue="kernel_type", style="network", ax=ax, s=40,
+                            legend=(i == 0 and j == len(sides) - 1))
+            ax.plot(xs, xs, color="0.3", lw=1, ls="--")
+            ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.5", alpha=0.2, lw=0)
+            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms (fastest repeat)",
+                   ylabel="predicted ms")
+            m = metrics(d["measured"], d["pred"]) if len(d) else {"mape": float("nan"), "within10": float("nan")}
+            ax.set_title(f"{method} · {side}: MAPE {m['mape']:.0f}%, {m['within10']:.0f}% within ±10%", fontsize=10)
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
