@@ -236,5 +236,9 @@ def test_predicted_graph_puts_kernel_time_on_last_layer():
     p = decision.predicted_graph(g, k)
     got = {n.id: (n.device_ms, n.cloud_ms, n.device_mj) for n in p.nodes}
     assert got == {"input": (0, 0, 0), "l1": (0, 0, 0), "l2": (5.0, 0.5, 10.0), "l3": (7.0, 0.7, 14.0)}
+    # the per-inference fixed cost: device side on the first compute node, cloud side on the output
+    pf = decision.predicted_graph(g, k, fixed_ms={"device": 0.3, "cloud": 0.2})
+    got = {n.id: (n.device_ms, n.cloud_ms) for n in pf.nodes}
+    assert got == {"input": (0, 0), "l1": (0.3, 0), "l2": (5.0, 0.5), "l3": (7.0, pytest.approx(0.9))}
     with pytest.raises(InputError, match="not in graph"):
         decision.predicted_graph(g, k.assign(last_layer=["l2", "nope"]))

@@ -9,8 +9,9 @@ measured best − 1`` (0 when the predictions lead to an optimal plan, however w
 Predicted graphs (:func:`predicted_graph`) keep the measured graph's structure and tensor
 sizes and put each fused kernel's predicted time on the kernel's last layer (the runtime
 cannot cut inside a fused kernel, and that layer's output is the kernel's); identity layers
-and the other layers of a kernel cost 0. The fixed ``tf.function`` call cost is taken off
-each prediction, as the measured profile takes it off each layer.
+and the other layers of a kernel cost 0. The fixed ``tf.function`` call cost (timed with
+the corpus) is taken off each prediction, as the measured profile takes it off each layer,
+and charged once per side used, as the measured profile's per-inference fixed cost is.
 """
 from __future__ import annotations
 
@@ -37,12 +38,16 @@ SCENARIOS: dict[str, tuple[float, float]] = {"measured": (1.0, 1.0), "fast serve
                                              "phone + fast server": (10.0, 0.1)}
 
 
-def predicted_graph(graph: Graph | Mapping[str, Any], kernel_ms: pd.DataFrame, name: str | None = None) -> Graph:
+def predicted_graph(graph: Graph | Mapping[str, Any], kernel_ms: pd.DataFrame, name: str | None = None,
+                    fixed_ms: Mapping[str, float] | None = None) -> Graph:
     """``graph`` with compute costs replaced by per-kernel predictions.
 
     ``kernel_ms``: one row per kernel with ``last_layer`` and ``device_ms``/``cloud_ms``
     (predicted). Device energy keeps each node's measured power (mJ/ms; 2 W where the node
-    had no time). Every kernel's last layer must be a node of ``graph``.
+    had no time). Every kernel's last layer must be a node of ``graph``. ``fixed_ms``
+    (per side) is a per-inference cost put, as :func:`profile.to_graph` does, on the first
+    compute node (device: paid iff the device runs anything) and on the output node
+    (cloud: paid iff the cloud runs anything).
     """
     g = as_graph(graph)
     for c in ("last_layer", "device_ms", "cloud_ms"):
@@ -53,11 +58,16 @@ def predicted_graph(graph: Graph | Mapping[str, Any], kernel_ms: pd.DataFrame, n
     if missing:
         raise InputError(f"kernels end at layers not in graph {g.name!r}: {', '.join(missing[:5])}")
     by_last = kernel_ms.set_index("last_layer")
+    first = next((n.id for n in g.nodes if n.id != g.input), g.input)
     nodes = []
     for n in g.nodes:
         power = n.device_mj / n.device_ms if n.device_ms > 0 else 2.0
         dms = float(by_last.loc[n.id, "device_ms"]) if n.id in by_last.index else 0.0
         cms = float(by_last.loc[n.id, "cloud_ms"]) if n.id in by_last.index else 0.0
+        if fixed_ms and n.id == first:
+            dms += float(fixed_ms.get("device", 0.0))
+        if fixed_ms and n.id == g.output:
+            cms += float(fixed_ms.get("cloud", 0.0))
         nodes.append(replace(n, device_ms=dms, cloud_ms=cms, device_mj=dms * power, meta=dict(n.meta)))
     return Graph(nodes=nodes, edges=list(g.edges), input=g.input, output=g.output,
                  name=name or f"{g.name} (predicted)")
@@ -126,7 +136,7 @@ def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Se
             continue
         for (method, train), p in p_model.groupby(["method", "train"]):
             costs = kernel_costs(p, overhead)
-            pg = predicted_graph(g, costs)
+            pg = predicted_graph(g, costs, fixed_ms=overhead)
             out.append(regret_table(g, pg, networks, scenarios).assign(model=model, method=method, train=train))
     if not out:
         raise InputError(f"none of the graphs {list(graphs)} has kernel predictions")

@@ -59,11 +59,11 @@ CORPUS_TYPES = ("conv-bn-relu", "conv-relu", "fc-relu", "fc", "maxpool", "concat
 #: size ranges of a network family: maps (px), channels, conv kernels/strides, dense sizes
 FAMILIES: dict[str, dict[str, Any]] = {
     "emotion": {"hw": (2, 48), "c": (1, 256), "k": (1, 3, 5), "s": (1,), "pool": ((2, 2), (3, 1)),
-                "fc_in": (256, 2048), "fc_out": (7, 1024)},
+                "fc_in": (256, 2048), "fc_out": (7, 1024), "max_elems": 150_000, "max_flops": 2e8},
     "alexnet": {"hw": (6, 227), "c": (3, 384), "k": (3, 5, 11), "s": (1, 1, 4), "pool": ((3, 2),),
-                "fc_in": (1000, 9216), "fc_out": (1000, 4096)},
+                "fc_in": (1000, 9216), "fc_out": (1000, 4096), "max_elems": 600_000, "max_flops": 2.5e9},
     "wide": {"hw": (2, 227), "c": (1, 384), "k": (1, 3, 5, 11), "s": (1, 1, 2, 4), "pool": ((2, 2), (3, 1), (3, 2)),
-             "fc_in": (256, 9216), "fc_out": (7, 4096)},
+             "fc_in": (256, 9216), "fc_out": (7, 4096), "max_elems": 600_000, "max_flops": 2.5e9},
 }
 #: the network each family is drawn around
 FAMILY_NETWORK = {"emotion": "emotion_cnn", "alexnet": "alexnet"}
@@ -222,7 +222,12 @@ def random_kernel_configs(n: int, family: str = "wide", seed: int = 0,
     """``n`` random kernel configurations spread evenly over ``types``, in ``family``'s ranges.
 
     Sizes are log-uniform (small and large kernels both covered); conv strides > 1 only on
-    maps ≥ 12 px; ``concat`` joins 2–4 equal-channel inputs.
+    maps ≥ 12 px; ``concat`` joins 2–4 equal-channel inputs. Draws whose input or output
+    tensor exceeds the family's ``max_elems`` or whose FLOPs exceed ``max_flops`` are
+    redrawn: real networks shrink maps as they add channels (nn-Meter samples from the
+    model zoo's distribution for the same reason), and a uniform draw over all (map,
+    channels, kernel) triples spends most of the budget on 10–60 GFLOP convolutions no
+    network of the family has, where trees then have no neighbours.
     """
     if family not in FAMILIES:
         raise InputError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
@@ -237,9 +242,17 @@ def random_kernel_configs(n: int, family: str = "wide", seed: int = 0,
     def logint(lo: int, hi: int) -> int:
         return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
 
-    out = []
-    for i in range(n):
-        t = types[i % len(types)]
+    def ok(cfg: dict[str, Any]) -> bool:
+        h, ci, co, k, s = cfg["h"], cfg["c_in"], cfg["c_out"], cfg["kernel"], cfg["stride"]
+        if cfg["kernel_type"].startswith("fc"):
+            return True
+        ho = math.ceil(h / s) if cfg["padding"] == "same" else (h - k) // s + 1
+        flops = 2 * ho * ho * co * k * k * ci if cfg["kernel_type"].startswith("conv") else h * h * ci * k * k
+        return max(h * h * ci, ho * ho * co) <= f["max_elems"] and flops <= f["max_flops"]
+
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        t = types[len(out) % len(types)]
         hw, c = logint(*f["hw"]), logint(*f["c"])
         cfg: dict[str, Any] = {"kernel_type": t, "h": hw, "w": hw, "c_in": c, "c_out": c, "kernel": 1,
                                "stride": 1, "padding": "same", "n_inputs": 1}
@@ -261,7 +274,8 @@ def random_kernel_configs(n: int, family: str = "wide", seed: int = 0,
             cfg.update(n_inputs=m, c_in=per * m, c_out=per * m)
         elif t.startswith("add"):
             cfg.update(n_inputs=2)
-        out.append(cfg)
+        if ok(cfg):
+            out.append(cfg)
     return out
 
 
