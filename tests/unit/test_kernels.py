@@ -242,3 +242,14 @@ def test_predicted_graph_puts_kernel_time_on_last_layer():
     assert got == {"input": (0, 0), "l1": (0.3, 0), "l2": (5.0, 0.5), "l3": (7.0, pytest.approx(0.9))}
     with pytest.raises(InputError, match="not in graph"):
         decision.predicted_graph(g, k.assign(last_layer=["l2", "nope"]))
+
+
+def test_repeatability_separates_a_run_wide_shift():
+    c = synthetic_corpus(28)
+    same = kpredict.repeatability(c, c)
+    assert (same.mape == 0).all() and (same.median_ratio == 1).all()
+    twice = kpredict.repeatability(c, c.assign(ms_min=c.ms_min * 2))
+    assert np.allclose(twice.mape, 100) and np.allclose(twice.median_ratio, 2)
+    assert np.allclose(twice.mape_run_shift_removed, 0)
+    with pytest.raises(InputError, match="in common"):
+        kpredict.repeatability(c, c.assign(config_id=c.config_id + 10_000))

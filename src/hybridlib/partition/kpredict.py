@@ -304,14 +304,25 @@ def summary(ev: pd.DataFrame, methods: tuple[str, str] = ("rf", "linear")) -> pd
 def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = "ms_min") -> pd.DataFrame:
     """The measurement's own error: metrics of a second timing (``again``: the same
     configurations re-profiled later, ``config_id`` and ``side`` matching) taken as a
-    "prediction" of the corpus' timing, per side × kernel type. No predictor can be judged
-    below this floor: on a shared machine it is set by the other jobs, not by the model."""
+    "prediction" of the corpus' timing, per side × kernel type, plus the median ratio of
+    the two timings and the MAPE left once the run-wide shift (the per-side median ratio:
+    the machine busier or quieter in the second run) is divided out. No predictor can be
+    judged below this floor: on a shared machine it is set by the other jobs, not by the model."""
     import pandas as pd
 
     m = corpus.merge(again[["config_id", "side", target]], on=["config_id", "side"], suffixes=("", "_again"))
     if m.empty:
         raise InputError("no configurations in common between the corpus and the re-timing")
+    m["ratio"] = m[f"{target}_again"] / m[target]
+    # how much is one shift of the whole run (the machine busier or quieter then)?
+    m["pred_rescaled"] = m[f"{target}_again"] / m.groupby("side")["ratio"].transform("median")
     rows = _rows(m.assign(pred=m[f"{target}_again"]), target, split="re-timed", method="measurement")
+    resc = {(r["side"], r["kernel_type"]): r["mape"]
+            for r in _rows(m.assign(pred=m["pred_rescaled"]), target, split="", method="")}
+    ratio = m.groupby(["side", "kernel_type"])["ratio"].median()
+    for r in rows:
+        r["median_ratio"] = float(ratio[(r["side"], r["kernel_type"])])
+        r["mape_run_shift_removed"] = resc[(r["side"], r["kernel_type"])]
     return pd.DataFrame(rows)
 
 
