@@ -253,3 +253,25 @@ def test_repeatability_separates_a_run_wide_shift():
     assert np.allclose(twice.mape_run_shift_removed, 0)
     with pytest.raises(InputError, match="in common"):
         kpredict.repeatability(c, c.assign(config_id=c.config_id + 10_000))
+
+
+def test_decision_cost_on_a_network_never_trained_on():
+    """End to end on SYNTHETIC timings: AlexNet's kernels are test rows only; the measured
+    graph carries the same synthetic law per layer, so good predictions give (near) 0 regret."""
+    from hybridlib import models
+    from hybridlib.partition import profile
+
+    m = models.alexnet()
+    net = kernels.kernel_table(m, "alexnet")
+    prof = synthetic_profile(net.to_dict("records"), seed=5)
+    prof["config_id"] = prof["row"] + 10_000
+    prof = prof.assign(source="alexnet", last_layer=[net.last_layer[r] for r in prof["row"]])
+    c = pd.concat([synthetic_corpus(70).assign(call_overhead_ms=0.0), prof.drop(columns="row")], ignore_index=True)
+    floor = decision.call_floor_ms(c)
+    assert set(floor) == {"device", "cloud"} and 0 < floor["cloud"] < floor["device"]
+    dev = prof[prof.side == "device"].set_index("last_layer")["ms_min"].to_dict()
+    cl = prof[prof.side == "cloud"].set_index("last_layer")["ms_min"].to_dict()
+    g = profile.keras_graph(m, dev, cl)
+    rg = decision.decision_cost(c, {"alexnet": g, "other": g}, methods=("rf",))
+    assert set(rg.model) == {"alexnet"} and set(rg.train) == {"families", "other-family"}
+    assert (rg.regret >= -1e-9).all() and len(rg) == 2 * len(decision.SCENARIOS) * len(partition.NETWORKS)
