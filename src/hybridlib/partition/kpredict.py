@@ -445,14 +445,16 @@ def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
     sides = [s for s in sides if s in set(preds["side"])]
     fig, axes = plt.subplots(len(methods), len(sides), figsize=(5.2 * len(sides), 4.3 * len(methods)),
                              sharex=True, sharey=True, squeeze=False)
-    lo = max(1e-3, float(preds[["measured", "pred"]].min().min()) / 1.5)
-    hi = float(preds[["measured", "pred"]].max().max()) * 1.5
+    # the view follows the measurements; predictions outside it (Neurosurgeon's negative
+    # ones, clipped to 1 ns) are drawn on its edge
+    lo, hi = float(preds["measured"].min()) / 4, float(preds["measured"].max()) * 4
+    preds = preds.assign(shown=preds["pred"].clip(lo, hi))
     xs = np.geomspace(lo, hi, 50)
     for i, method in enumerate(methods):
         for j, side in enumerate(sides):
             ax = axes[i][j]
             d = preds[(preds.method == method) & (preds.side == side)]
-            sns.scatterplot(data=d, x="measured", y="pred", hue="kernel_type", style="network", ax=ax, s=40,
+            sns.scatterplot(data=d, x="measured", y="shown", hue="kernel_type", style="network", ax=ax, s=40,
                             legend=(i == 0 and j == len(sides) - 1))
             ax.plot(xs, xs, color="0.3", lw=1, ls="--")
             ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.5", alpha=0.2, lw=0)
