@@ -10,7 +10,9 @@
 # `tf.function` call cost). Device energy comes from a **power model** (no power meter exists
 # here): device ms × an assumed 2 W.
 #
-# Then Neurosurgeon's per-layer-type regressions: a corpus of randomly configured layers is
+# Then Neurosurgeon's per-layer-type regressions, and (issue 15) nn-Meter's per-*kernel*
+# random forests on fused kernels, checked on each network's kernels without ever training on them.
+# Neurosurgeon's per-layer-type regressions: a corpus of randomly configured layers is
 # timed on both sides, and a linear model on Neurosurgeon's features is compared with gradient
 # boosting on log latency (held-out MAPE per type and side), then both are checked on the real
 # layers of the emotion CNN.
