@@ -10,7 +10,9 @@
 # `tf.function` call cost). Device energy comes from a **power model** (no power meter exists
 # here): device ms × an assumed 2 W.
 #
-# Then Neurosurgeon's per-layer-type regressions: a corpus of randomly configured layers is
+# Then Neurosurgeon's per-layer-type regressions, and (issue 15) nn-Meter's per-*kernel*
+# random forests on fused kernels, checked on each network's kernels without ever training on them.
+# Neurosurgeon's per-layer-type regressions: a corpus of randomly configured layers is
 # timed on both sides, and a linear model on Neurosurgeon's features is compared with gradient
 # boosting on log latency (held-out MAPE per type and side), then both are checked on the real
 # layers of the emotion CNN.
@@ -101,6 +103,31 @@ fig = plots.predicted_vs_measured(pm, model_mape,
                                   f"Emotion CNN layers: predicted vs measured latency ({ctx.data_label})")
 ctx.save_figure(fig, "04_predicted_vs_measured")
 
+# %% [markdown]
+# ## Fused kernels (nn-Meter): random forest vs Neurosurgeon's linear model
+# A runtime executes *kernels*, not layers: Grappler fuses Conv2D + BatchNorm + ReLU into one
+# pass (`hybridlib.partition.kernels.detect_kernels`, nn-Meter's rule set), so the additive
+# unit to predict is the fused kernel. A corpus of random kernels drawn around the emotion
+# CNN's and AlexNet's sizes, plus both networks' own kernels, is timed on both sides (fastest
+# of the repeats; cached in `data/processed/<preset>/kernel_corpus.parquet`). Per kernel type:
+# nn-Meter's random forest (`rf`) vs Neurosurgeon's `linear`, on held-out configurations and
+# on each network's own kernels (never trained on) — trained on both families' random
+# kernels, or only on the *other* network's family (out of range: trees cannot extrapolate).
+
+# %%
+from hybridlib.partition import kernels, kpredict  # noqa: E402
+
+kcorpus = kernels.ensure_kernel_corpus(ctx)
+kpreds = kpredict.network_predictions(kcorpus)
+kev = pd.concat([kpredict.evaluate_configs(kcorpus), kpredict.evaluate_networks(kpreds)], ignore_index=True)
+ctx.save_table("04_kernel_predictor_metrics", kev)
+ksum = kpredict.summary(kev)
+display(ksum.round(1))
+fig = kpredict.plot_predicted_vs_measured(
+    kpreds[kpreds.train == "families"],
+    f"Network kernels (never trained on): predicted vs measured per kernel type and side ({ctx.data_label})")
+ctx.save_figure(fig, "04_kernels_predicted_vs_measured")
+
 # %%
 res = {
     "models": {m: {
@@ -121,6 +148,14 @@ res = {
                                          ev_all[ev_all.target == "ms_min"].groupby(["side", "method"])["mape"].mean().items()},
         "best_method": best,
         "emotion_cnn_mape": {f"{r.side}/{r.method}": float(r.mape) for r in model_mape.itertuples()},
+    },
+    "kernel_predictor": {
+        "corpus_kernels": {k: int(v) for k, v in kcorpus.groupby("source")["config_id"].nunique().items()},
+        "target": "ms_min",
+        "mape": {f"{sp}/{sd}/{t}/{m}": float(v) for (sp, sd, t, m), v in
+                 kev.groupby(["split", "side", "kernel_type", "method"])["mape"].mean().items()},
+        "mean_mape": {f"{sp}/{sd}/{m}": float(v) for (sp, sd, m), v in
+                      kev.groupby(["split", "side", "method"])["mape"].mean().items()},
     },
 }
 ctx.save_result("profile", res)

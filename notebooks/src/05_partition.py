@@ -163,6 +163,28 @@ try:
 except Exception as e:  # noqa: BLE001 - widgets are optional; the static plot above stands
     display(Markdown(f"(widgets unavailable: {e})"))
 
+# %% [markdown]
+# ## Decision cost of *predicted* costs (a network never profiled)
+# Neurosurgeon decides from predicted per-layer costs. Here each network's fused kernels are
+# predicted by models that never saw them (04's kernel corpus: trained on both families'
+# random kernels, or only on the other network's family), the partition is solved on those
+# predictions, and the chosen plan is costed on the *measured* profile. Regret = measured
+# latency of the predicted plan / measured best − 1, per scenario and network preset.
+
+# %%
+from hybridlib.partition import decision, kernels  # noqa: E402
+
+regret = decision.decision_cost(kernels.ensure_kernel_corpus(ctx),
+                                {m: g for m, g in graphs.items() if m in ("emotion_cnn", "alexnet")})
+ctx.save_table("05_decision_regret", regret)
+display(regret.pivot_table(index=["model", "train", "scenario"], columns="method", values="regret",
+                           aggfunc=["mean", "max"]).mul(100).round(2))
+
 # %%
 res = offload.result_record(choices, sens, ms_gain, fronts, sweep, codecs, comp)
+res["decision_regret"] = {f"{r.model}/{r.train}/{r.method}": {"mean": float(r.mean), "max": float(r.max),
+                                                              "same_plan": float(r.same)}
+                          for r in regret.groupby(["model", "train", "method"])
+                          .agg(mean=("regret", "mean"), max=("regret", "max"), same=("same_plan", "mean"))
+                          .reset_index().itertuples()}
 ctx.save_result("partition", res)

@@ -16,6 +16,8 @@ This module:
   value) with one model per layer type: ``method="linear"`` is Neurosurgeon's (its features,
   ordinary least squares); ``"gbr"`` is gradient boosting on log latency with all config
   fields plus log-FLOPs and log-bytes; ``"huber"`` a robust power law in FLOPs and bytes;
+  ``"rf"`` a random forest on the gbr features (nn-Meter's regressor; fused kernels are in
+  :mod:`hybridlib.partition.kernels` / :mod:`~hybridlib.partition.kpredict`);
   ``"auto"`` (default) picks gbr or huber per layer type by cross-validation — the best on
   held-out configurations (:func:`evaluate`, ``benchmarks/bench_predict.py``).
 """
@@ -36,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 TYPES = ("conv", "pool", "dense", "activation", "norm")
-METHODS = ("auto", "gbr", "huber", "linear")
+METHODS = ("auto", "gbr", "huber", "linear", "rf")
 #: Keras class → predictor type
 KERAS_TYPES = {"Conv2D": "conv", "MaxPooling2D": "pool", "AveragePooling2D": "pool", "Dense": "dense",
                "Activation": "activation", "ReLU": "activation", "BatchNormalization": "norm"}
@@ -232,6 +234,7 @@ class LayerLatencyPredictor(_base_estimator()):
 
     * ``"linear"`` — Neurosurgeon: least squares on its per-type features (ms);
     * ``"gbr"`` — gradient boosting on log latency with all config fields + log FLOPs/sizes;
+    * ``"rf"`` — random forest (nn-Meter's regressor) on log latency, same features as gbr;
     * ``"huber"`` — robust (Huber) regression of log latency on log FLOPs/sizes: a power law
       that extrapolates and shrugs off the latency spikes of a shared machine;
     * ``"auto"`` (default) — per layer type, whichever of gbr/huber has the lower 5-fold
@@ -271,9 +274,11 @@ class LayerLatencyPredictor(_base_estimator()):
             raise InputError(f"unknown layer type(s) {', '.join(map(repr, bad))}; known: {', '.join(TYPES)}")
 
     def _make(self, kind: str, n: int) -> Any:
-        from sklearn.ensemble import GradientBoostingRegressor
+        from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
         from sklearn.linear_model import HuberRegressor, LinearRegression
 
+        if kind == "rf":
+            return RandomForestRegressor(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=1)
         if kind == "linear":
             return LinearRegression()
         if kind == "huber":

@@ -1,0 +1,414 @@
+"""Fused kernels: how the runtime groups a model's layers, and a profiled corpus of them.
+
+A runtime does not execute Keras *layers* one by one: it fuses neighbouring operators into
+one **kernel** (a Conv2D, its BatchNorm and its ReLU become one pass over memory), so the
+unit whose latency is additive — and worth predicting — is the kernel. This follows
+nn-Meter (Zhang et al., "nn-Meter: towards accurate latency prediction of deep-learning
+model inference on diverse edge devices", MobiSys 2021, §4 and its ``docs/kernel.md``: a
+kernel is "the maximum fusion unit"; detected CPU kernels include conv-bn-relu, conv-relu,
+conv-bn, conv, fc-relu, fc, maxpool, avgpool, global-avgpool, bn-relu, relu, add-relu,
+add, concat). nn-Meter detects each platform's fusion rules with test cases; for native
+TensorFlow on CPU they are those of Grappler's *remapper* pass, which fuses
+Conv2D(+BiasAdd)(+FusedBatchNorm)(+Relu) into ``_FusedConv2D`` and MatMul+BiasAdd(+Relu)
+into ``_FusedMatMul`` — the rule set of :func:`detect_kernels`:
+
+* Conv2D → absorbs a following BatchNormalization, then a following ReLU
+  (``conv-bn-relu``, ``conv-bn``, ``conv-relu``, ``conv``); a Conv2D with
+  ``activation="relu"`` is ``conv-relu`` already;
+* Dense → ``fc-relu`` (its own ReLU, or a following one) or ``fc`` (linear/softmax: a
+  softmax over ≤ a few thousand units costs microseconds and stays inside the kernel);
+* BatchNormalization not after a conv → ``bn-relu`` / ``bn``; a lone ReLU → ``relu``;
+* MaxPooling2D / AveragePooling2D / GlobalAveragePooling2D → ``maxpool`` / ``avgpool`` /
+  ``global-avgpool``; Concatenate → ``concat``; Add → ``add-relu`` / ``add``;
+* fusion only along a *sole* consumer (an intermediate tensor read by two layers must be
+  materialised, so it ends the kernel);
+* identities (InputLayer, Dropout at inference, Flatten, Reshape) are no kernel (zero cost).
+
+:func:`random_kernel_configs` draws configurations per kernel type in a network *family*'s
+size ranges (``emotion``: maps ≤ 48 px, the emotion CNN's; ``alexnet``: AlexNet's; ``wide``:
+both); :func:`profile_kernels` times each fused kernel alone, as a ``tf.function`` (so
+Grappler fuses it as in a model), interleaved in chunks (:func:`profile.round_robin`), on
+the device side (TF 1 thread) and the cloud side (TF all cores);
+:func:`ensure_kernel_corpus` caches both families plus both networks' own kernels in
+``artifacts_dir``. Predictors and their evaluation live in :mod:`hybridlib.partition.kpredict`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hybridlib.utils import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import tf_keras
+
+log = logging.getLogger(__name__)
+
+#: kernel types :func:`detect_kernels` emits and the corpus can build
+KERNEL_TYPES = ("conv-bn-relu", "conv-bn", "conv-relu", "conv", "fc-relu", "fc", "maxpool", "avgpool",
+                "global-avgpool", "bn-relu", "bn", "relu", "concat", "add-relu", "add")
+#: the kernel types the emotion CNN and AlexNet contain: the default corpus draws these
+CORPUS_TYPES = ("conv-bn-relu", "conv-relu", "fc-relu", "fc", "maxpool", "concat", "bn-relu")
+#: size ranges of a network family: maps (px), channels, conv kernels/strides, dense sizes
+FAMILIES: dict[str, dict[str, Any]] = {
+    "emotion": {"hw": (2, 48), "c": (1, 256), "k": (1, 3, 5), "s": (1,), "pool": ((2, 2), (3, 1)),
+                "fc_in": (256, 2048), "fc_out": (7, 1024), "max_elems": 150_000, "max_flops": 2e8},
+    "alexnet": {"hw": (6, 227), "c": (3, 384), "k": (3, 5, 11), "s": (1, 1, 4), "pool": ((3, 2),),
+                "fc_in": (1000, 9216), "fc_out": (1000, 4096), "max_elems": 600_000, "max_flops": 2.5e9},
+    "wide": {"hw": (2, 227), "c": (1, 384), "k": (1, 3, 5, 11), "s": (1, 1, 2, 4), "pool": ((2, 2), (3, 1), (3, 2)),
+             "fc_in": (256, 9216), "fc_out": (7, 4096), "max_elems": 600_000, "max_flops": 2.5e9},
+}
+#: the network each family is drawn around
+FAMILY_NETWORK = {"emotion": "emotion_cnn", "alexnet": "alexnet"}
+_IDENTITY = ("InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise", "Flatten", "Reshape")
+CONFIG_FIELDS = ("kernel_type", "h", "w", "c_in", "c_out", "kernel", "stride", "padding", "n_inputs")
+
+
+@dataclass
+class Kernel:
+    """One fused kernel of a model: its layers (in order), type and configuration."""
+
+    name: str
+    kernel_type: str
+    layers: list[str]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def last(self) -> str:
+        """The layer whose output is the kernel's output (a cut point)."""
+        return self.layers[-1]
+
+
+# ------------------------------------------------------------------------------ detection
+
+
+def _inbound_names(layer: Any) -> list[str]:
+    out: list[str] = []
+    for node in getattr(layer, "_inbound_nodes", []):
+        inb = node.inbound_layers
+        out += [l.name for l in (inb if isinstance(inb, list) else [inb])]
+    return out
+
+
+def _is_relu(layer: Any) -> bool:
+    import tf_keras as keras
+
+    cls = type(layer).__name__
+    if cls == "ReLU":
+        return getattr(layer, "max_value", None) is None and not getattr(layer, "negative_slope", 0)
+    return cls == "Activation" and layer.activation is keras.activations.relu
+
+
+def _shape(s: Any) -> tuple[int, ...]:
+    s = s[0] if isinstance(s, list) and len(s) == 1 else s
+    return tuple(int(d) for d in s[1:])
+
+
+def _config(kt: str, first: Any, last: Any) -> dict[str, Any]:
+    """Configuration of a kernel from its first layer's input and last layer's output."""
+    ins = first.input_shape if isinstance(first.input_shape, list) else [first.input_shape]
+    ishapes = [_shape(s) for s in ins]
+    oshape = _shape(last.output_shape)
+    cfg: dict[str, Any] = {"kernel_type": kt, "n_inputs": len(ishapes), "kernel": 1, "stride": 1, "padding": "same"}
+    if kt.startswith("fc"):
+        cfg.update(h=1, w=1, c_in=ishapes[0][-1], c_out=oshape[-1])
+        return cfg
+    h, w = ishapes[0][0], ishapes[0][1]
+    cfg.update(h=h, w=w, c_in=sum(s[-1] for s in ishapes) if kt == "concat" else ishapes[0][-1], c_out=oshape[-1])
+    if kt.startswith("conv"):
+        cfg.update(kernel=int(first.kernel_size[0]), stride=int(first.strides[0]), padding=first.padding)
+    elif kt in ("maxpool", "avgpool"):
+        cfg.update(kernel=int(first.pool_size[0]), stride=int(first.strides[0]), padding=first.padding)
+    elif kt == "global-avgpool":
+        cfg.update(kernel=h)
+    return cfg
+
+
+def detect_kernels(model: tf_keras.Model) -> list[Kernel]:
+    """Group ``model``'s layers into fused kernels with the rule set of the module docstring.
+
+    Returns the kernels in the model's layer order; every non-identity layer is in exactly
+    one kernel. A layer class outside the rule set becomes its own kernel ``other:<Class>``
+    (its latency cannot be predicted from the corpus, and :mod:`kpredict` says so).
+    """
+    import tf_keras as keras
+
+    layers = {l.name: l for l in model.layers}
+    consumers: dict[str, list[str]] = {n: [] for n in layers}
+    for l in model.layers:
+        for src in _inbound_names(l):
+            if src in consumers:
+                consumers[src].append(l.name)
+
+    def sole(name: str) -> Any | None:
+        """The one consumer of ``name`` if it reads only ``name``, else None."""
+        c = consumers[name]
+        if len(c) == 1 and _inbound_names(layers[c[0]]) == [name]:
+            return layers[c[0]]
+        return None
+
+    done: set[str] = set()
+    kernels: list[Kernel] = []
+    for l in model.layers:
+        cls = type(l).__name__
+        if l.name in done or cls in _IDENTITY:
+            continue
+        group, kt = [l], None
+        act = getattr(l, "activation", None)
+        if cls == "Conv2D":
+            bn = relu = False
+            if act is keras.activations.relu:
+                relu = True
+            elif act is keras.activations.linear:
+                nxt = sole(l.name)
+                if nxt is not None and type(nxt).__name__ == "BatchNormalization":
+                    group.append(nxt)
+                    bn = True
+                    nxt = sole(nxt.name)
+                if nxt is not None and _is_relu(nxt):
+                    group.append(nxt)
+                    relu = True
+            kt = "conv" + ("-bn" if bn else "") + ("-relu" if relu else "")
+        elif cls == "Dense":
+            if act is keras.activations.relu:
+                kt = "fc-relu"
+            else:
+                nxt = sole(l.name) if act is keras.activations.linear else None
+                if nxt is not None and _is_relu(nxt):
+                    group.append(nxt)
+                    kt = "fc-relu"
+                else:
+                    kt = "fc"
+        elif cls in ("BatchNormalization", "Add"):
+            nxt = sole(l.name)
+            base = "bn" if cls == "BatchNormalization" else "add"
+            if nxt is not None and _is_relu(nxt):
+                group.append(nxt)
+                kt = base + "-relu"
+            else:
+                kt = base
+        elif _is_relu(l):
+            kt = "relu"
+        else:
+            kt = {"MaxPooling2D": "maxpool", "AveragePooling2D": "avgpool",
+                  "GlobalAveragePooling2D": "global-avgpool", "Concatenate": "concat"}.get(cls, f"other:{cls}")
+        done.update(g.name for g in group)
+        cfg = _config(kt, group[0], group[-1]) if kt in KERNEL_TYPES else {"kernel_type": kt}
+        kernels.append(Kernel(name=l.name, kernel_type=kt, layers=[g.name for g in group], config=cfg))
+    return kernels
+
+
+def kernel_table(model: tf_keras.Model, network: str | None = None) -> pd.DataFrame:
+    """:func:`detect_kernels` as a table: one row per kernel, configuration columns + ``layers``."""
+    import pandas as pd
+
+    rows = [{"kernel_name": k.name, "layers": list(k.layers), "last_layer": k.last, **k.config,
+             "source": network or model.name} for k in detect_kernels(model)]
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ configs
+
+
+def random_kernel_configs(n: int, family: str = "wide", seed: int = 0,
+                          types: Sequence[str] = CORPUS_TYPES) -> list[dict[str, Any]]:
+    """``n`` random kernel configurations spread evenly over ``types``, in ``family``'s ranges.
+
+    Sizes are log-uniform (small and large kernels both covered); conv strides > 1 only on
+    maps ≥ 12 px; ``concat`` joins 2–4 equal-channel inputs. Draws whose input or output
+    tensor exceeds the family's ``max_elems`` or whose FLOPs exceed ``max_flops`` are
+    redrawn: real networks shrink maps as they add channels (nn-Meter samples from the
+    model zoo's distribution for the same reason), and a uniform draw over all (map,
+    channels, kernel) triples spends most of the budget on 10–60 GFLOP convolutions no
+    network of the family has, where trees then have no neighbours.
+    """
+    if family not in FAMILIES:
+        raise InputError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    bad = [t for t in types if t not in KERNEL_TYPES]
+    if bad or not types:
+        raise InputError(f"unknown kernel type(s) {bad or '(none given)'}; known: {', '.join(KERNEL_TYPES)}")
+    if n < 2 * len(types):
+        raise InputError(f"corpus size must be ≥ {2 * len(types)} (two per kernel type), got {n}")
+    f = FAMILIES[family]
+    rng = np.random.default_rng(seed)
+
+    def logint(lo: int, hi: int) -> int:
+        return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+
+    def ok(cfg: dict[str, Any]) -> bool:
+        h, ci, co, k, s = cfg["h"], cfg["c_in"], cfg["c_out"], cfg["kernel"], cfg["stride"]
+        if cfg["kernel_type"].startswith("fc"):
+            return True
+        ho = math.ceil(h / s) if cfg["padding"] == "same" else (h - k) // s + 1
+        flops = 2 * ho * ho * co * k * k * ci if cfg["kernel_type"].startswith("conv") else h * h * ci * k * k
+        return max(h * h * ci, ho * ho * co) <= f["max_elems"] and flops <= f["max_flops"]
+
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        t = types[len(out) % len(types)]
+        hw, c = logint(*f["hw"]), logint(*f["c"])
+        cfg: dict[str, Any] = {"kernel_type": t, "h": hw, "w": hw, "c_in": c, "c_out": c, "kernel": 1,
+                               "stride": 1, "padding": "same", "n_inputs": 1}
+        if t.startswith("conv"):
+            k = min(int(rng.choice(f["k"])), hw)
+            s = int(rng.choice(f["s"])) if hw >= 12 else 1
+            cfg.update(kernel=k, stride=s, c_out=logint(8, f["c"][1]),
+                       padding="valid" if s > 1 else str(rng.choice(["same", "valid"])))
+        elif t.startswith("fc"):
+            cfg.update(h=1, w=1, c_in=logint(*f["fc_in"]), c_out=logint(*f["fc_out"]))
+        elif t in ("maxpool", "avgpool"):
+            k, s = f["pool"][int(rng.integers(len(f["pool"])))]
+            cfg.update(kernel=min(k, hw), stride=s if hw > 3 else 1, padding=str(rng.choice(["same", "valid"])))
+        elif t == "global-avgpool":
+            cfg.update(kernel=hw)
+        elif t == "concat":
+            m = int(rng.integers(2, 5))
+            per = max(1, c // m)
+            cfg.update(n_inputs=m, c_in=per * m, c_out=per * m)
+        elif t.startswith("add"):
+            cfg.update(n_inputs=2)
+        if ok(cfg):
+            out.append(cfg)
+    return out
+
+
+def kernel_model(cfg: dict[str, Any]) -> tf_keras.Model:
+    """A Keras model computing exactly one fused kernel of configuration ``cfg``."""
+    import tf_keras as keras
+
+    L = keras.layers
+    t = cfg["kernel_type"]
+    if t not in KERNEL_TYPES:
+        raise InputError(f"unknown kernel type {t!r}; known: {', '.join(KERNEL_TYPES)}")
+    h, w, ci, co = int(cfg["h"]), int(cfg["w"]), int(cfg["c_in"]), int(cfg["c_out"])
+    if t.startswith("fc"):
+        inp = keras.Input((ci,))
+        return keras.Model(inp, L.Dense(co, activation="relu" if t == "fc-relu" else "softmax")(inp))
+    if t == "concat":
+        m = int(cfg.get("n_inputs", 2))
+        per = [ci // m + (1 if i < ci % m else 0) for i in range(m)]
+        ins = [keras.Input((h, w, p)) for p in per]
+        return keras.Model(ins, L.Concatenate()(ins))
+    if t.startswith("add"):
+        ins = [keras.Input((h, w, ci)) for _ in range(2)]
+        y = L.Add()(ins)
+        return keras.Model(ins, L.ReLU()(y) if t == "add-relu" else y)
+    inp = keras.Input((h, w, ci))
+    k, s, pad = int(cfg.get("kernel", 1)), int(cfg.get("stride", 1)), str(cfg.get("padding", "same"))
+    if t.startswith("conv"):
+        y = L.Conv2D(co, k, strides=s, padding=pad, activation="relu" if t == "conv-relu" else None)(inp)
+        if "-bn" in t:
+            y = L.BatchNormalization()(y)
+        if t == "conv-bn-relu":
+            y = L.ReLU()(y)
+    elif t in ("maxpool", "avgpool"):
+        y = (L.MaxPooling2D if t == "maxpool" else L.AveragePooling2D)(k, strides=s, padding=pad)(inp)
+    elif t == "global-avgpool":
+        y = L.GlobalAveragePooling2D()(inp)
+    elif t.startswith("bn"):
+        y = L.BatchNormalization()(inp)
+        if t == "bn-relu":
+            y = L.ReLU()(y)
+    else:  # relu
+        y = L.ReLU()(inp)
+    return keras.Model(inp, y)
+
+
+def _time_kernels(args: tuple[list[dict[str, Any]], int, int]) -> list[dict[str, Any]]:
+    """Worker: each kernel as one ``tf.function`` (Grappler fuses it), timed interleaved in
+    chunks with the fixed call cost (an identity) measured alongside."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from hybridlib.partition.profile import round_robin
+
+    cfgs, repeats, warmup = args
+    tf.get_logger().setLevel("ERROR")  # one tf.function per kernel is the point: no retracing warnings
+    rows = []
+    rng = np.random.default_rng(0)
+    x0 = tf.constant(rng.random((1, 8), dtype=np.float32))
+    ident = tf.function(lambda a: tf.identity(a))
+    chunk = 16
+    for start in range(0, len(cfgs), chunk):
+        part = cfgs[start:start + chunk]
+        fns: list[Callable[[], Any]] = [lambda: ident(x0)]
+        for cfg in part:
+            m = kernel_model(cfg)
+            xs = [tf.constant(rng.random((1, *[int(d) for d in i.shape[1:]]), dtype=np.float32)) for i in m.inputs]
+            f = tf.function(lambda a, _m=m: _m(a, training=False))
+            arg = xs if len(xs) > 1 else xs[0]
+            fns.append(lambda _f=f, _a=arg: _f(_a))
+        times = round_robin(fns, repeats, warmup)
+        overhead = float(min(times[0]))
+        for cfg, ts in zip(part, times[1:]):
+            rows.append({**cfg, "ms": float(np.median(ts)), "ms_min": float(min(ts)),
+                         "ms_net": max(float(min(ts)) - overhead, 0.0), "call_overhead_ms": overhead})
+        keras.backend.clear_session()
+    return rows
+
+
+def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup: int = 2,
+                    sides: Sequence[str] = ("device", "cloud")) -> pd.DataFrame:
+    """Time every kernel configuration on each side (device: TF 1 thread; cloud: all cores).
+
+    Columns: the configuration, ``side``, ``ms`` (median of ``repeats`` per call),
+    ``ms_min`` (fastest repeat: on a shared machine other jobs only ever add time, so this
+    is the better estimate of the kernel's own cost and the predictors' default target),
+    ``ms_net`` (``ms_min`` minus the fixed ``tf.function`` call cost) and ``row`` (position
+    in ``configs``). Each side runs in a fresh process, as thread counts are fixed when TF starts.
+    """
+    import pandas as pd
+
+    from hybridlib.partition.profile import run_in_worker
+
+    if not configs:
+        raise InputError("no kernel configurations to profile")
+    if repeats < 1:
+        raise InputError(f"repeats must be ≥ 1, got {repeats}")
+    cfgs = [{k: v for k, v in c.items() if k in CONFIG_FIELDS} for c in configs]
+    frames = []
+    for side in sides:
+        if side not in ("device", "cloud"):
+            raise InputError(f"side must be 'device' or 'cloud', got {side!r}")
+        rows = run_in_worker(_time_kernels, (cfgs, repeats, warmup), 1 if side == "device" else 0)
+        frames.append(pd.DataFrame(rows).assign(side=side, row=range(len(rows))))
+    return pd.concat(frames, ignore_index=True)
+
+
+def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None = None) -> pd.DataFrame:
+    """The preset's kernel corpus, cached as ``artifacts_dir/kernel_corpus.parquet``.
+
+    ``per_family`` (default ``Preset.predictor_corpus``) random kernels of each family
+    (``source`` = ``emotion-family`` / ``alexnet-family``) plus the emotion CNN's and
+    AlexNet's own kernels (``source`` = the network's name, with ``kernel``/``layers``),
+    all timed on both sides in one run per side. ``config_id`` identifies a configuration
+    across sides.
+    """
+    import pandas as pd
+
+    from hybridlib import models
+    from hybridlib.utils import atomic_path
+
+    path = Path(ctx.artifacts_dir) / "kernel_corpus.parquet"
+    if path.is_file() and not refresh:
+        return pd.read_parquet(path)
+    n = int(per_family or ctx.preset.predictor_corpus)
+    cfgs: list[dict[str, Any]] = []
+    for i, fam in enumerate(("emotion", "alexnet")):
+        cfgs += [{**c, "source": f"{fam}-family"} for c in random_kernel_configs(n, fam, seed=i)]
+    for net, build in (("emotion_cnn", models.emotion_cnn), ("alexnet", models.alexnet)):
+        kt = kernel_table(build(), net)
+        cfgs += [dict(r) for r in kt.to_dict("records")]
+    df = profile_kernels(cfgs, repeats=max(ctx.preset.profile_repeats, 5))
+    meta = pd.DataFrame(cfgs)[["source", "kernel_name", "layers", "last_layer"]]
+    df = df.join(meta, on="row").rename(columns={"row": "config_id"})
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return df

@@ -1,0 +1,469 @@
+"""Kernel latency predictors (nn-Meter style), their held-out error and adaptive sampling.
+
+The unit predicted is the fused *kernel* (:mod:`hybridlib.partition.kernels`), the runtime's
+scheduling unit, so predictions add up to a model the way its execution does. Per kernel
+type one regression on configuration features:
+
+* ``method="rf"`` — nn-Meter's choice: a random forest on log latency with the
+  configuration (input H/W, Cin, Cout, kernel, stride) plus FLOPs, parameters and bytes
+  moved (:func:`features`). Trees capture the steps and cliffs of real kernels (cache
+  sizes, im2col thresholds, vector widths) that no smooth law does — but cannot
+  extrapolate past the training range, which the cross-family evaluation exposes;
+* ``"linear"`` — Neurosurgeon: least squares on its per-type features, in ms;
+* ``"huber"`` — a robust power law in FLOPs, bytes and parameters (extrapolates);
+* ``"gbr"`` — gradient boosting on the same features as ``rf``.
+
+Evaluation (:func:`evaluate_configs`, :func:`evaluate_networks`) gives MAPE, RMSPE and the
+share within ±10% (nn-Meter's headline metric) per kernel type and side, on held-out
+configurations and on whole networks whose kernels were never trained on.
+:func:`adaptive_sampling` is nn-Meter's loop: find configurations predicted with > 10%
+error (out of fold), sample new ones near them, profile, refit.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hybridlib.partition.kernels import KERNEL_TYPES
+from hybridlib.utils import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+METHODS = ("rf", "gbr", "huber", "linear")
+#: the features nn-Meter's random forests use (after :func:`derived`)
+RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params", "bytes")
+FAMILY_SOURCES = ("emotion-family", "alexnet-family")
+#: network → the family drawn around it (the *other* family never saw its sizes)
+NETWORK_FAMILY = {"emotion_cnn": "emotion-family", "alexnet": "alexnet-family"}
+
+
+# ------------------------------------------------------------------------------ features
+
+
+def _col(df: pd.DataFrame, col: str, default: float) -> np.ndarray:
+    if col not in df:
+        return np.full(len(df), default, float)
+    return df[col].fillna(default).to_numpy(float)
+
+
+def derived(df: pd.DataFrame) -> pd.DataFrame:
+    """Output size, FLOPs, parameters and bytes moved (float32) of each kernel configuration."""
+    d = df.copy()
+    t = d["kernel_type"].astype(str).to_numpy()
+    h, w = _col(d, "h", 1), _col(d, "w", 1)
+    ci, co = _col(d, "c_in", 1), _col(d, "c_out", 1)
+    k, s = _col(d, "kernel", 1), np.maximum(_col(d, "stride", 1), 1)
+    same = (d["padding"].astype(str) == "same").to_numpy() if "padding" in d else np.ones(len(d), bool)
+    spatial = np.array([x.startswith("conv") or x in ("maxpool", "avgpool") for x in t])
+    conv = np.char.startswith(t.astype(str), "conv")
+    fc = np.char.startswith(t.astype(str), "fc")
+    ho = np.where(spatial, np.where(same, np.ceil(h / s), np.floor((h - k) / s) + 1), h)
+    wo = np.where(spatial, np.where(same, np.ceil(w / s), np.floor((w - k) / s) + 1), w)
+    ho = np.where(t == "global-avgpool", 1, np.maximum(ho, 1))
+    wo = np.where(t == "global-avgpool", 1, np.maximum(wo, 1))
+    out = ho * wo * co
+    extra = out * (np.char.count(t.astype(str), "bn") * 2 + np.char.count(t.astype(str), "relu"))
+    flops = np.select([conv, fc, np.isin(t, ["maxpool", "avgpool"])],
+                      [2 * out * k * k * ci + extra, 2 * ci * co + co, out * k * k],
+                      default=h * w * ci + extra)
+    params = np.select([conv, fc, np.char.startswith(t.astype(str), "bn")],
+                       [k * k * ci * co + co + np.where(np.char.count(t.astype(str), "bn") > 0, 4 * co, 0),
+                        ci * co + co, 4 * ci], 0)
+    d["out_h"], d["out_w"], d["out_size"], d["in_size"] = ho, wo, out, h * w * ci
+    d["flops"], d["params"] = flops.astype(float), params.astype(float)
+    d["bytes"] = 4.0 * (h * w * ci + out + params)
+    return d
+
+
+def features(df: pd.DataFrame, kind: str) -> np.ndarray:
+    """Design matrix of one method: nn-Meter's (rf, gbr), Neurosurgeon's (linear) or log sizes."""
+    d = derived(df)
+    if kind in ("rf", "gbr"):
+        return np.column_stack([d[c].to_numpy(float) for c in RF_FEATURES])
+    if kind == "huber":
+        return np.column_stack([np.log1p(d[c].to_numpy(float)) for c in ("flops", "bytes", "params", "in_size",
+                                                                          "out_size")])
+    t = str(d["kernel_type"].iloc[0]) if len(d) else ""
+    if t.startswith("conv"):  # Neurosurgeon Table 2: (filter/stride)²·filters, input size
+        return np.c_[(d["kernel"].to_numpy(float) / np.maximum(d["stride"].to_numpy(float), 1)) ** 2
+                     * d["c_out"].to_numpy(float), d["in_size"]]
+    if t.startswith("fc"):
+        return np.c_[d["c_in"], d["c_out"]]
+    if t in ("maxpool", "avgpool", "global-avgpool"):
+        return np.c_[d["in_size"], d["out_size"]]
+    return np.c_[d["in_size"]]
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """MAPE and RMSPE (%), and the share (%) of predictions within ±10% of the measurement."""
+    y, p = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if y.shape != p.shape or not len(y):
+        raise InputError(f"y_true and y_pred must be equal-length and non-empty, got {y.shape} and {p.shape}")
+    rel = (p - y) / np.maximum(np.abs(y), 1e-6)
+    return {"mape": float(np.mean(np.abs(rel)) * 100), "rmspe": float(np.sqrt(np.mean(rel ** 2)) * 100),
+            "within10": float(np.mean(np.abs(rel) <= 0.10) * 100), "n": int(len(y))}
+
+
+# ------------------------------------------------------------------------------ estimator
+
+
+def _base_estimator() -> type:
+    from sklearn.base import BaseEstimator
+
+    return BaseEstimator
+
+
+@dataclass(repr=False)
+class KernelLatencyPredictor(_base_estimator()):
+    """One latency regression per kernel type, scikit-learn style (``fit``/``predict``/``score``).
+
+    ``fit(X, y)``: ``X`` a DataFrame of kernel configurations with a ``kernel_type`` column
+    (:func:`kernels.random_kernel_configs`), ``y`` latencies in ms; ``predict`` returns ms.
+    See the module docstring for ``method``.
+    """
+
+    method: str = "rf"
+    n_estimators: int = 200
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self.models_: dict[str, Any] = {}
+
+    def _validate(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if not isinstance(self.n_estimators, int) or self.n_estimators < 1:
+            raise InputError(f"n_estimators must be a positive int, got {self.n_estimators!r}")
+
+    @staticmethod
+    def _check_X(X: pd.DataFrame) -> None:
+        if "kernel_type" not in getattr(X, "columns", []):
+            raise InputError("X must be a DataFrame of kernel configurations with a 'kernel_type' column")
+        bad = sorted(set(X["kernel_type"]) - set(KERNEL_TYPES))
+        if bad:
+            raise InputError(f"unknown kernel type(s) {', '.join(map(repr, bad))}; known: {', '.join(KERNEL_TYPES)}")
+
+    def _make(self, n: int) -> Any:
+        from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+        from sklearn.linear_model import HuberRegressor, LinearRegression
+
+        if self.method == "rf":
+            return RandomForestRegressor(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=1)
+        if self.method == "gbr":
+            return GradientBoostingRegressor(n_estimators=self.n_estimators, learning_rate=0.05, max_depth=3,
+                                             random_state=self.random_state, min_samples_leaf=max(1, min(3, n // 4)))
+        return LinearRegression() if self.method == "linear" else HuberRegressor(max_iter=2000)
+
+    def fit(self, X: pd.DataFrame, y: Any) -> KernelLatencyPredictor:
+        self._validate()
+        self._check_X(X)
+        y = np.asarray(y, float)
+        if len(y) != len(X):
+            raise InputError(f"X has {len(X)} rows but y has {len(y)}")
+        if not np.all(np.isfinite(y)) or np.any(y <= 0):
+            raise InputError("y (latency ms) must be finite and > 0")
+        self.models_ = {}
+        for t in sorted(set(X["kernel_type"])):
+            m = (X["kernel_type"] == t).to_numpy()
+            if m.sum() < 2:
+                raise InputError(f"need at least 2 samples of kernel type {t!r} to fit, got {int(m.sum())}")
+            Xt = X[m].reset_index(drop=True)
+            target = y[m] if self.method == "linear" else np.log(y[m])
+            self.models_[t] = self._make(int(m.sum())).fit(features(Xt, self.method), target)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if not self.models_:
+            raise InputError("predictor is not fitted: call fit(X, y) first")
+        self._check_X(X)
+        out = np.zeros(len(X))
+        for t in sorted(set(X["kernel_type"])):
+            if t not in self.models_:
+                raise InputError(f"no model for kernel type {t!r} (not in the training data)")
+            m = (X["kernel_type"] == t).to_numpy()
+            p = self.models_[t].predict(features(X[m].reset_index(drop=True), self.method))
+            out[m] = p if self.method == "linear" else np.exp(p)
+        return np.maximum(out, 1e-6)
+
+    def score(self, X: pd.DataFrame, y: Any) -> float:
+        """Negative MAPE (higher is better, like scikit-learn scores)."""
+        return -metrics(y, self.predict(X))["mape"]
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def _check_corpus(corpus: pd.DataFrame, target: str) -> None:
+    for c in ("kernel_type", "side", "source", "config_id", target):
+        if c not in corpus:
+            raise InputError(f"kernel corpus has no column {c!r}")
+
+
+def _rows(test: pd.DataFrame, target: str, **tags: Any) -> list[dict[str, Any]]:
+    return [{**tags, "side": side, "kernel_type": t, **metrics(g[target], g["pred"])}
+            for (side, t), g in test.groupby(["side", "kernel_type"])]
+
+
+def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"), target: str = "ms_min",
+                     test_size: float = 0.25, seeds: Sequence[int] = (0,),
+                     sources: Sequence[str] = FAMILY_SOURCES) -> pd.DataFrame:
+    """Held-out *configurations*: split the random kernels of ``sources`` by configuration
+    (stratified by kernel type), fit each method per side, metrics per side × type."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    _check_corpus(corpus, target)
+    if not 0 < test_size < 1:
+        raise InputError(f"test_size must be in (0, 1), got {test_size}")
+    fam = corpus[corpus["source"].isin(sources)]
+    if fam.empty:
+        raise InputError(f"no corpus rows from sources {list(sources)}")
+    ids = fam.drop_duplicates("config_id")[["config_id", "kernel_type"]]
+    rows: list[dict[str, Any]] = []
+    for seed in seeds:
+        tr, te = train_test_split(ids["config_id"].to_numpy(), test_size=test_size, random_state=seed,
+                                  stratify=ids["kernel_type"])
+        for side, df in fam.groupby("side"):
+            train, test = df[df.config_id.isin(tr)], df[df.config_id.isin(te)].reset_index(drop=True)
+            for method in methods:
+                est = KernelLatencyPredictor(method=method, random_state=seed).fit(train, train[target])
+                rows += _rows(test.assign(pred=est.predict(test)), target, split="configs", method=method, seed=seed)
+    return pd.DataFrame(rows)
+
+
+def network_predictions(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"),
+                        target: str = "ms_min") -> pd.DataFrame:
+    """Each network's kernels predicted by predictors that never saw them, one row per
+    kernel × side × method × training set:
+
+    * ``train="families"`` — both families' random kernels (the network's own absent);
+    * ``train="other-family"`` — only the *other* network's family (emotion-family →
+      AlexNet, alexnet-family → emotion CNN): sizes outside the training range.
+
+    Kernel types the training set lacks are left out (logged).
+    """
+    import pandas as pd
+
+    _check_corpus(corpus, target)
+    out = []
+    for net, own in NETWORK_FAMILY.items():
+        test = corpus[corpus["source"] == net].reset_index(drop=True)
+        if test.empty:
+            continue
+        other = [f for f in FAMILY_SOURCES if f != own]
+        for train_name, srcs in (("families", FAMILY_SOURCES), ("other-family", other)):
+            train = corpus[corpus["source"].isin(srcs)]
+            for side in sorted(test["side"].unique()):
+                tr, te = train[train.side == side], test[test.side == side]
+                known = te["kernel_type"].isin(set(tr["kernel_type"]))
+                if (~known).any():
+                    log.info("%s/%s: no %s kernels in %s; left out", net, side,
+                             sorted(set(te.kernel_type[~known])), train_name)
+                te = te[known].reset_index(drop=True)
+                for method in methods:
+                    est = KernelLatencyPredictor(method=method).fit(tr, tr[target])
+                    out.append(te.assign(network=net, train=train_name, method=method, pred=est.predict(te),
+                                         measured=te[target]))
+    if not out:
+        raise InputError("kernel corpus holds no network kernels (source 'emotion_cnn' / 'alexnet')")
+    return pd.concat(out, ignore_index=True)
+
+
+def evaluate_networks(preds: pd.DataFrame) -> pd.DataFrame:
+    """Metrics per network × training set × method × side × kernel type of :func:`network_predictions`."""
+    import pandas as pd
+
+    rows = []
+    for (net, train, method), g in preds.groupby(["network", "train", "method"]):
+        rows += _rows(g, "measured", split=f"{train}→{net}", method=method)
+    return pd.DataFrame(rows)
+
+
+def summary(ev: pd.DataFrame, methods: tuple[str, str] = ("rf", "linear")) -> pd.DataFrame:
+    """MAPE per split × side × kernel type, the two methods side by side plus their ratio."""
+    t = ev.groupby(["split", "side", "kernel_type", "method"])["mape"].mean().unstack("method")
+    a, b = methods
+    t[f"{b}/{a}"] = t[b] / t[a]
+    w = ev[ev.method == a].groupby(["split", "side", "kernel_type"])["within10"].mean()
+    t[f"{a} within ±10%"] = w
+    return t
+
+
+def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = "ms_min") -> pd.DataFrame:
+    """The measurement's own error: metrics of a second timing (``again``: the same
+    configurations re-profiled later, ``config_id`` and ``side`` matching) taken as a
+    "prediction" of the corpus' timing, per side × kernel type, plus the median ratio of
+    the two timings and the MAPE left once the run-wide shift (the per-side median ratio:
+    the machine busier or quieter in the second run) is divided out. No predictor can be
+    judged below this floor: on a shared machine it is set by the other jobs, not by the model."""
+    import pandas as pd
+
+    m = corpus.merge(again[["config_id", "side", target]], on=["config_id", "side"], suffixes=("", "_again"))
+    if m.empty:
+        raise InputError("no configurations in common between the corpus and the re-timing")
+    m["ratio"] = m[f"{target}_again"] / m[target]
+    # how much is one shift of the whole run (the machine busier or quieter then)?
+    m["pred_rescaled"] = m[f"{target}_again"] / m.groupby("side")["ratio"].transform("median")
+    rows = _rows(m.assign(pred=m[f"{target}_again"]), target, split="re-timed", method="measurement")
+    resc = {(r["side"], r["kernel_type"]): r["mape"]
+            for r in _rows(m.assign(pred=m["pred_rescaled"]), target, split="", method="")}
+    ratio = m.groupby(["side", "kernel_type"])["ratio"].median()
+    for r in rows:
+        r["median_ratio"] = float(ratio[(r["side"], r["kernel_type"])])
+        r["mape_run_shift_removed"] = resc[(r["side"], r["kernel_type"])]
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ adaptive sampling
+
+
+_NUMERIC = ("h", "c_in", "c_out")
+
+
+def neighbours(cfg: dict[str, Any], n: int, rng: np.random.Generator, spread: float = 0.25) -> list[dict[str, Any]]:
+    """``n`` configurations near ``cfg``: same kernel type, kernel, stride and padding; map
+    size and channels each scaled by a factor in [e^−spread, e^spread] (rounded, kept valid)."""
+    out = []
+    t = cfg["kernel_type"]
+    for _ in range(n):
+        c = {k: cfg[k] for k in ("kernel_type", "h", "w", "c_in", "c_out", "kernel", "stride", "padding",
+                                 "n_inputs") if k in cfg}
+        for f in _NUMERIC:
+            if t.startswith("fc") and f == "h":
+                continue
+            c[f] = max(1, int(round(float(cfg[f]) * math.exp(rng.uniform(-spread, spread)))))
+        if t.startswith("fc"):
+            c["h"] = c["w"] = 1
+        else:
+            c["h"] = max(c["h"], int(c.get("kernel", 1)))
+            c["w"] = c["h"]
+        if not (t.startswith("conv") or t.startswith("fc")):
+            if t == "concat":
+                c["c_in"] = max(c["c_in"], int(c.get("n_inputs", 2)))
+            c["c_out"] = c["c_in"]
+        out.append(c)
+    return out
+
+
+def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = "ms_min", folds: int = 5,
+               seed: int = 0) -> pd.DataFrame:
+    """Out-of-fold relative error of every configuration × side (K-fold over configurations)."""
+    from sklearn.model_selection import KFold
+
+    ids = corpus["config_id"].unique()
+    parts = []
+    for tr, te in KFold(min(folds, len(ids)), shuffle=True, random_state=seed).split(ids):
+        for side, df in corpus.groupby("side"):
+            train, test = df[df.config_id.isin(ids[tr])], df[df.config_id.isin(ids[te])].reset_index(drop=True)
+            test = test[test.kernel_type.isin(set(train.kernel_type))].reset_index(drop=True)
+            if test.empty:
+                continue
+            est = KernelLatencyPredictor(method=method, random_state=seed).fit(train, train[target])
+            p = est.predict(test)
+            parts.append(test.assign(pred=p, err_pct=np.abs(p - test[target]) / test[target] * 100))
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)
+
+
+def adaptive_sampling(corpus: pd.DataFrame, profile: Callable[[list[dict[str, Any]]], pd.DataFrame],
+                      rounds: int = 2, per_round: int = 12, n_neighbours: int = 2, threshold: float = 10.0,
+                      method: str = "rf", target: str = "ms_min", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """nn-Meter's adaptive data sampling, with a bounded budget.
+
+    Each round: out-of-fold errors of every configuration (:func:`oof_errors`); the
+    ``per_round`` worst configurations whose error exceeds ``threshold`` % on any side are
+    *flagged*; ``n_neighbours`` new configurations near each (:func:`neighbours`) are timed
+    by ``profile`` (configs → rows with ``side``, ``target`` and a ``row`` index, e.g.
+    :func:`kernels.profile_kernels`) and appended (``parent_id``, ``round``, the parent's
+    ``source``). At most ``rounds × per_round × n_neighbours`` new kernels are profiled.
+    Returns the grown corpus and one history row per round (flagged ids and their errors,
+    out-of-fold metrics before sampling).
+    """
+    import pandas as pd
+
+    for name, v in (("rounds", rounds), ("per_round", per_round), ("n_neighbours", n_neighbours)):
+        if not isinstance(v, int) or v < 1:
+            raise InputError(f"{name} must be a positive int, got {v!r}")
+    if threshold <= 0:
+        raise InputError(f"threshold must be > 0 (%), got {threshold}")
+    _check_corpus(corpus, target)
+    rng = np.random.default_rng(seed)
+    corpus = corpus.copy()
+    history = []
+    for r in range(1, rounds + 1):
+        oof = oof_errors(corpus, method, target, seed=seed + r)
+        worst = oof.groupby("config_id")["err_pct"].max().sort_values(ascending=False)
+        flagged = worst[worst > threshold].head(per_round)
+        history.append({"round": r, "n_configs": int(corpus.config_id.nunique()), **{
+            f"oof_{k}": v for k, v in metrics(oof[target], oof["pred"]).items() if k != "n"},
+            "n_flagged": int(len(flagged)), "flagged": {int(k): float(v) for k, v in flagged.items()}})
+        if flagged.empty:
+            break
+        first = corpus.drop_duplicates("config_id").set_index("config_id")
+        new, parents = [], []
+        for cid in flagged.index:
+            nb = neighbours(first.loc[cid].to_dict() | {"kernel_type": first.loc[cid, "kernel_type"]},
+                            n_neighbours, rng)
+            new += nb
+            parents += [int(cid)] * len(nb)
+        prof = profile(new).reset_index(drop=True)
+        base = int(corpus["config_id"].max()) + 1
+        prof["config_id"] = base + prof["row"].to_numpy() if "row" in prof else base + np.arange(len(prof))
+        idx = prof["config_id"] - base
+        prof["parent_id"] = np.asarray(parents)[idx]
+        prof["source"] = first.loc[prof["parent_id"], "source"].to_numpy()
+        prof["round"] = r
+        history[-1]["n_added"] = int(prof.config_id.nunique())
+        corpus = pd.concat([corpus, prof.drop(columns=["row"], errors="ignore")], ignore_index=True)
+    return corpus, pd.DataFrame(history)
+
+
+# ------------------------------------------------------------------------------ figure
+
+
+def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
+    """Predicted vs measured kernel latency (log-log), one panel per method × side, colour =
+    kernel type, marker = network, with the ±10% band; MAPE and share within ±10% in each
+    title. ``preds``: :func:`network_predictions` rows (one training set)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    methods, sides = list(dict.fromkeys(preds["method"])), ["device", "cloud"]
+    sides = [s for s in sides if s in set(preds["side"])]
+    fig, axes = plt.subplots(len(methods), len(sides), figsize=(5.2 * len(sides), 4.3 * len(methods)),
+                             sharex=True, sharey=True, squeeze=False)
+    # the view follows the measurements; predictions outside it (Neurosurgeon's negative
+    # ones, clipped to 1 ns) are drawn on its edge
+    lo, hi = float(preds["measured"].min()) / 4, float(preds["measured"].max()) * 4
+    preds = preds.assign(shown=preds["pred"].clip(lo, hi))
+    xs = np.geomspace(lo, hi, 50)
+    for i, method in enumerate(methods):
+        for j, side in enumerate(sides):
+            ax = axes[i][j]
+            d = preds[(preds.method == method) & (preds.side == side)]
+            sns.scatterplot(data=d, x="measured", y="shown", hue="kernel_type", style="network", ax=ax, s=40,
+                            legend=(i == 0 and j == len(sides) - 1))
+            ax.plot(xs, xs, color="0.3", lw=1, ls="--")
+            ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.5", alpha=0.2, lw=0)
+            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms (fastest repeat)",
+                   ylabel="predicted ms")
+            m = metrics(d["measured"], d["pred"]) if len(d) else {"mape": float("nan"), "within10": float("nan")}
+            ax.set_title(f"{method} · {side}: MAPE {m['mape']:.0f}%, {m['within10']:.0f}% within ±10%", fontsize=10)
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
