@@ -58,6 +58,9 @@ class Preset:
     load_size: tuple[int, int]  # (width, height) of the synthetic users' camera
     # 01_train: the sweep trains each config on at most this many images (0 = all of train)
     sweep_max_train: int = 0
+    # 04/05: random fused kernels per network family in the kernel corpus (0 = predictor_corpus);
+    # quick keeps it small for the make-run budget — benchmarks/bench_predict.py runs the big one
+    kernel_corpus: int = 0
     # 04/05: which models to profile; 04: also profile the emotion CNN in TF.js (Chromium, wasm)
     profile_models: tuple[str, ...] = ("emotion_cnn", "alexnet")
     profile_browser: bool = True
@@ -93,7 +96,7 @@ PRESETS: dict[str, Preset] = {
         sweep_lr=(1e-3, 3e-4), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=1,
         patience=2, sweep_max_train=1000,
         parity_samples=200, parity_splits=0, browser_runs=30,
-        profile_repeats=7, predictor_corpus=200,
+        profile_repeats=7, predictor_corpus=200, kernel_corpus=120,
         exit_epochs=4,
         # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): a seed-pipeline
         # step past 1 user is followed by a ~30 s drain of its backlog, so a count fewer saves one.

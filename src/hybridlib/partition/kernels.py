@@ -385,7 +385,7 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
 def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None = None) -> pd.DataFrame:
     """The preset's kernel corpus, cached as ``artifacts_dir/kernel_corpus.parquet``.
 
-    ``per_family`` (default ``Preset.predictor_corpus``) random kernels of each family
+    ``per_family`` (default ``Preset.kernel_corpus``, else ``Preset.predictor_corpus``) random kernels of each family
     (``source`` = ``emotion-family`` / ``alexnet-family``) plus the emotion CNN's and
     AlexNet's own kernels (``source`` = the network's name, with ``kernel``/``layers``),
     all timed on both sides in one run per side. ``config_id`` identifies a configuration
@@ -399,7 +399,7 @@ def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None
     path = Path(ctx.artifacts_dir) / "kernel_corpus.parquet"
     if path.is_file() and not refresh:
         return pd.read_parquet(path)
-    n = int(per_family or ctx.preset.predictor_corpus)
+    n = int(per_family or getattr(ctx.preset, "kernel_corpus", 0) or ctx.preset.predictor_corpus)
     cfgs: list[dict[str, Any]] = []
     for i, fam in enumerate(("emotion", "alexnet")):
         cfgs += [{**c, "source": f"{fam}-family"} for c in random_kernel_configs(n, fam, seed=i)]
