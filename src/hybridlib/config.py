@@ -88,7 +88,10 @@ PRESETS: dict[str, Preset] = {
         # 4 epochs: training is deterministic and the 5-epoch run's best (restored) epoch was the
         # 4th (validation 73.9%, test 71.0% vs baseline 30.8%), so the 5th only cost ~20% of 01
         epochs=4, batch_size=64,
-        sweep_lr=(1e-3, 3e-4), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=1,
+        # 2 sweep configs (was lr 1e-3/3e-4 × dropout): at 1 epoch × 1000 faces lr 3e-4 scored
+        # exactly as the default (24.97%, so the default was kept); dropout 0.5 is the axis that
+        # moves (16.9%); the final model is the same either way. full keeps the 27-config grid.
+        sweep_lr=(1e-3,), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=1,
         patience=2, sweep_max_train=1000,
         parity_samples=200, parity_splits=0, browser_runs=30,
         profile_repeats=7, predictor_corpus=200,
