@@ -58,6 +58,8 @@ class Preset:
     load_size: tuple[int, int]  # (width, height) of the synthetic users' camera
     # 01_train: the sweep trains each config on at most this many images (0 = all of train)
     sweep_max_train: int = 0
+    # 02: a variant × backend stops timing after ≥ 10 runs once they took this long (0 = all runs)
+    browser_budget_s: float = 0.0
     # 04/05: which models to profile; 04: also profile the emotion CNN in TF.js (Chromium, wasm)
     profile_models: tuple[str, ...] = ("emotion_cnn", "alexnet")
     profile_browser: bool = True
@@ -94,6 +96,7 @@ PRESETS: dict[str, Preset] = {
         sweep_lr=(1e-3,), sweep_dropout=(0.25, 0.5), sweep_batch=(64,), sweep_epochs=1,
         patience=2, sweep_max_train=1000,
         parity_samples=200, parity_splits=0, browser_runs=30,
+        browser_budget_s=2.5,  # software-GL webgl (~250 ms/call) stops at ~10 runs, wasm keeps 30
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,
         # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): a seed-pipeline
