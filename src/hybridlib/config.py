@@ -100,7 +100,8 @@ PRESETS: dict[str, Preset] = {
         profile_repeats=7, predictor_corpus=200,
         exit_epochs=4,
         # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): a seed-pipeline
-        # step past 1 user is followed by a ~30 s drain of its backlog, so a count fewer saves one.
+        # step past 1 user was followed by a ~30 s drain of its backlog (now cut: the load run
+        # signals the seed server to drop it once the step's users left, RESULTS round 4).
         # One step's ratio at 6 s is ±31% (95%) vs ±20% at 10 s: benchmarks/bench_load_ci.py
         load_users=(1, 3, 6), load_duration_s=6.0, load_fps=15, load_size=(640, 480),
         # AlexNet is full-only: its phone-class TF.js profile (62 MB uint8 model in the page, 4× CPU)
