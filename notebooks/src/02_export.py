@@ -65,10 +65,13 @@ display(Markdown(f"{par['n']} held-out faces · TF.js {par['tfjs_version']} · b
 display(par_table)
 
 # %% [markdown]
-# ### Head → tail at every split
+# ### Head → tail at the splits
 # A cut after a layer sends every tensor still needed later: one in a chain, several inside an
 # Inception module. Each head and tail is exported to TF.js and run in the browser; the result
-# must equal the full model (≤ 1e-5).
+# must equal the full model (≤ 1e-5). `full` checks every split; `quick` an evenly spread third of
+# them (`Preset.parity_splits`, Inception cuts included) — each split costs a full-size export and
+# load. Whether a cut routes the right tensors depends on the graph, not the weights, and the
+# test suite checks every split of this architecture (`test_head_tail_equals_full_at_every_split`).
 
 # %%
 full_model = export.load_model(model_path)
