@@ -65,10 +65,13 @@ display(Markdown(f"{par['n']} held-out faces · TF.js {par['tfjs_version']} · b
 display(par_table)
 
 # %% [markdown]
-# ### Head → tail at every split
+# ### Head → tail at the splits
 # A cut after a layer sends every tensor still needed later: one in a chain, several inside an
 # Inception module. Each head and tail is exported to TF.js and run in the browser; the result
-# must equal the full model (≤ 1e-5).
+# must equal the full model (≤ 1e-5). `full` checks every split; `quick` an evenly spread third of
+# them (`Preset.parity_splits`, Inception cuts included) — each split costs a full-size export and
+# load. Whether a cut routes the right tensors depends on the graph, not the weights, and the
+# test suite checks every split of this architecture (`test_head_tail_equals_full_at_every_split`).
 
 # %%
 full_model = export.load_model(model_path)
@@ -85,10 +88,13 @@ display(Markdown(f"{len(splits)} of {len(export.split_points(full_model))} split
 # %% [markdown]
 # ## 3 · ms per frame, per variant and TF.js backend
 # Headless Chromium's default backend is webgl on SwiftShader (software GL); wasm is far faster
-# here, which is why the app picks it explicitly. One face per frame → batch 1.
+# here, which is why the app picks it explicitly. One face per frame → batch 1. With the preset's
+# `browser_budget_s` (quick: 2.5 s) a variant × backend stops after at least 10 timed runs once
+# they took that long, so the slow software backends get ~10–20 runs and wasm all of them; the
+# `runs` column says how many each row has.
 
 # %%
-timings = export.browser_timings(tfjs_dir, runs=ctx.preset.browser_runs)
+timings = export.browser_timings(tfjs_dir, runs=ctx.preset.browser_runs, budget_s=ctx.preset.browser_budget_s or None)
 tim_df = pd.DataFrame(timings)
 ctx.save_table("02_browser_ms", tim_df)
 display(tim_df.pivot_table(index="variant", columns="backend", values="ms_median").round(2))

@@ -56,6 +56,10 @@ display(Markdown(f"**Model:** `{model_path.name}` ({ctx.data_label}) · **users 
 # against a server capped at that capacity, right after the capacity step on the same server.
 # A part that cannot run here (e.g. no Chromium for the hybrid pages) is recorded as
 # *skipped* with its reason and shows as such in `summary.md`.
+# When a seed-pipeline step's users have all hung up, the server is told so (`SIGUSR1`) and its
+# sessions end at their next frame, the frames still queued counted as dropped: it would otherwise
+# work them off for tens of seconds, answering nobody, before the next step could start. Nothing
+# changes while the step's users stream (`drain_s` in the steps table: the wait that remains).
 
 # %%
 study = load.run_study(plan, model_path, models_dir)

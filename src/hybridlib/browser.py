@@ -355,8 +355,9 @@ window.hl = {
     return {shape, b64};
   },
   unload(name) { if (this.models[name]) { this.models[name].dispose(); delete this.models[name]; } },
-  async time(name, shape, runs, warmup) {
-    // ms per call of predict on a random input (data() awaited, so the work is done)
+  async time(name, shape, runs, warmup, budgetMs, minRuns) {
+    // ms per call of predict on a random input (data() awaited, so the work is done); with
+    // budgetMs, stop early once minRuns (10) runs are done and together took longer than it
     const m = this.models[name];
     const x = tf.randomUniform(shape, 0, 1, 'float32');
     const once = async () => { const y = m.predict(x); await (Array.isArray(y) ? y[0] : y).data();
@@ -364,7 +365,11 @@ window.hl = {
     const t0 = performance.now(); await once(); const first = performance.now() - t0;
     for (let i = 0; i < (warmup || 2); i++) await once();
     const times = [];
-    for (let i = 0; i < runs; i++) { const s = performance.now(); await once(); times.push(performance.now() - s); }
+    let spent = 0;
+    for (let i = 0; i < runs; i++) {
+      if (budgetMs && times.length >= (minRuns || 10) && spent > budgetMs) break;
+      const s = performance.now(); await once(); times.push(performance.now() - s); spent += times[i];
+    }
     x.dispose();
     return {backend: tf.getBackend(), first_ms: first, times_ms: times};
   },

@@ -92,3 +92,42 @@ def test_overload_at_4x_capacity_keeps_admitted_users_served(untrained_h5):
     assert over.users == 4 and v["factor"] == 4
     assert v["holds"], v
     assert over.admitted == 1 and over.refused == 3 and over.answered > 0
+
+
+def test_seed_server_ends_sessions_on_sigusr1(untrained_h5, tmp_path):
+    """The load study's end of a seed step: ``SIGUSR1`` to a real ``serve --pipeline seed``
+    process closes its open session at the next frame (the user is still streaming here, so
+    only the signal can have closed it), the frames it had queued count as dropped, and the
+    server stays up for the next step."""
+    import asyncio
+    import threading
+    import time
+
+    from hybridlib.study import load
+
+    with load.server("cloud", untrained_h5, max_sessions=2, pipeline="seed",
+                     log_path=tmp_path / "seed.log") as srv:
+        box: dict = {}
+        user = threading.Thread(target=lambda: box.update(r=asyncio.run(load.cloud_user(
+            srv.url, load.make_clip((320, 240), 10), 10, 25.0))), daemon=True)
+        user.start()
+        m = {}
+        for _ in range(120):  # until the handler has answered a few frames
+            m = srv.metrics(timeout_s=5)
+            if m.get("sessions") == 1 and (m.get("frames_out") or 0) >= 5:
+                break
+            threading.Event().wait(0.25)
+        assert m.get("sessions") == 1, m
+        assert srv.end_sessions()
+        srv.wait_idle(timeout_s=20)
+        after = srv.metrics()
+        t_closed = time.time()
+        assert after["sessions"] == 0 and after["sessions_total"] == 1
+        assert after["frames_dropped"] >= 1  # at least the frame taken when the signal was seen
+        assert srv.healthz()
+        user.join(60)
+    r = box["r"]
+    assert r.admitted and r.answered > 0
+    # closed before the user's own 25 s were over: the signal, not the hang-up, ended it (the
+    # user then sees its connection close and stops early)
+    assert t_closed < r.t_start + 25.0

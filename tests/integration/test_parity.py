@@ -57,3 +57,18 @@ def test_head_tail_equals_full_at_every_split(untrained_h5):
         assert r["keras_split_max_abs_diff"] <= 1e-5, r
         assert r["max_abs_diff_vs_keras"] <= 1e-4, r
     assert isinstance(m, keras.Model)
+
+
+def test_browser_timings_budget_stops_slow_backends_after_ten_runs(untrained_h5, tfjs_variants):
+    """With a budget, a backend whose runs together exceed it stops at ≥ 10 runs (the row says
+    how many); one that fits keeps every run. Budget 1 ms: every row stops at exactly 10
+    (the first check after 10 runs sees > 1 ms spent); no budget: all 12."""
+    from hybridlib import export
+
+    capped = export.browser_timings(tfjs_variants, variants=("uint8",), backends=("cpu",), runs=12,
+                                    warmup=1, budget_s=0.001)
+    full = export.browser_timings(tfjs_variants, variants=("uint8",), backends=("cpu",), runs=12,
+                                  warmup=1)
+    assert "error" not in capped[0] and "error" not in full[0]
+    assert capped[0]["runs"] == 10 and full[0]["runs"] == 12
+    assert capped[0]["ms_median"] > 0

@@ -241,3 +241,58 @@ def test_seed_pipeline_counts_frames_that_queue_and_those_left_unanswered(clip):
     assert mid["frames_queued"] == 2 and mid["backlog_max"] == 5 and mid["frames_dropped"] == 0
     assert m["frames_dropped"] == 4 and s.dropped == 4 and m["frames_lost"] == 0
     assert m["frames_out"] + m["frames_dropped"] == 6  # every decoded frame is accounted for
+
+
+def test_end_sessions_drops_the_seed_backlog_instead_of_working_it_off(clip):
+    """After a load step's users left (``end_sessions``, SIGUSR1 in ``serve``), a seed session
+    stops at its next frame: that frame and the rest still queued count as dropped, none is
+    processed, and the session closes — so no drain follows the step. Before the signal the
+    handler works exactly as without it."""
+    import os
+    import signal
+    from fractions import Fraction
+
+    import av
+    from aiohttp import web
+    from aiortc.mediastreams import MediaStreamError
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    class FakeClassifier:
+        def predict_one(self, face):
+            return np.eye(7)[3]
+
+    async def scenario():
+        svc = cloud.CloudService(FakeClassifier(), cloud.CloudConfig(pipeline="seed"),
+                                 detector=vision.FaceDetector())
+        app = web.Application()
+        cloud._register(app, svc)
+        s = serving_sessions.Session(_FakePC(), svc.stats)
+        svc.sessions[s.id] = s
+        track = RemoteStreamTrack(kind="video")
+        s.seed_track = track
+        for k in range(6):
+            vf = av.VideoFrame.from_ndarray(clip[0][k], format="bgr24")
+            vf.pts, vf.time_base = k * 6000, Fraction(1, 90_000)
+            track._queue.put_nowait(vf)
+        _, SeedTrack = serving_sessions._video_track_class()
+        seed = SeedTrack(track, s, svc)
+        out = [await seed.recv(), await seed.recv()]
+        old = signal.getsignal(signal.SIGUSR1)
+        try:
+            assert cloud.install_end_signal(app)
+            os.kill(os.getpid(), signal.SIGUSR1)  # as the load study does, from outside
+            await asyncio.sleep(0)
+        finally:
+            signal.signal(signal.SIGUSR1, old)
+        assert s.end_requested and not s.closed
+        with pytest.raises(MediaStreamError):
+            await seed.recv()
+        for _ in range(5):  # the close runs in its own task
+            await asyncio.sleep(0)
+        return out, svc.metrics(), s
+
+    out, m, s = asyncio.run(scenario())
+    assert len(out) == 2 and m["frames_out"] == 2  # nothing processed after the signal
+    assert s.closed and m["sessions"] == 0
+    assert m["frames_dropped"] == 4 and s.dropped == 4  # the frame taken + three still queued
+    assert m["frames_out"] + m["frames_dropped"] == 6

@@ -170,5 +170,8 @@ def _run(args: argparse.Namespace, app: Any, what: str) -> int:
         print(f"scan to open {addrs[0]} on a phone on the same network:", flush=True)
         print(tls.qr_text(addrs[0]), flush=True)
     logging.getLogger("hybridlib.serving.app").info("models dir %s", app["models_dir"])
+    from hybridlib.serving import cloud
+
+    cloud.install_end_signal(app)  # SIGUSR1: the load study's "this step's users have left"
     web.run_app(app, host=args.host, port=args.port, print=None, ssl_context=ssl_ctx)
     return 0

@@ -162,9 +162,14 @@ def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
 @_off_loop
 def browser_timings(variants_root: str | os.PathLike[str], variants: Sequence[str] = VARIANTS,
                     backends: Sequence[str] = ("wasm", "webgl", "cpu"), runs: int = 30, warmup: int = 3,
-                    batch: int = 1) -> list[dict[str, Any]]:
+                    batch: int = 1, budget_s: float | None = None) -> list[dict[str, Any]]:
     """TF.js ms per forward pass (batch ``batch``, one face per frame) in headless Chromium,
     per variant × backend. Each row records the backend TF.js really used, load and first-call ms.
+
+    ``budget_s``: a variant × backend stops timing after at least 10 runs once its runs took
+    longer than this (``runs`` is then the number done). Why: a software-GL webgl call takes
+    ~250 ms here, 25× wasm's, so 30 of them cost 20 s of a quick run to pin a median that 10
+    already show is far off; fast backends still get all ``runs``.
 
     A backend that cannot start is reported with ``error`` instead of numbers.
     """
@@ -176,10 +181,11 @@ def browser_timings(variants_root: str | os.PathLike[str], variants: Sequence[st
             with browser.tfjs_session(dirs, backend=backend) as (page, _):
                 for v in variants:
                     info = page.evaluate("n => hl.load(n)", v)
-                    t = page.evaluate("([n, s, r, w]) => hl.time(n, s, r, w)",
-                                      [v, [batch, *info["inputs"][0][1:]], runs, warmup])
+                    t = page.evaluate("([n, s, r, w, b]) => hl.time(n, s, r, w, b)",
+                                      [v, [batch, *info["inputs"][0][1:]], runs, warmup,
+                                       1000 * budget_s if budget_s else 0])
                     ms = np.asarray(t["times_ms"], float)
-                    rows.append({"variant": v, "backend": t["backend"], "batch": batch, "runs": runs,
+                    rows.append({"variant": v, "backend": t["backend"], "batch": batch, "runs": len(ms),
                                  "ms_median": float(np.median(ms)), "ms_p95": float(np.percentile(ms, 95)),
                                  "ms_min": float(ms.min()), "first_call_ms": float(t["first_ms"]),
                                  "load_ms": float(info["load_ms"])})

@@ -203,6 +203,27 @@ class CloudService:
                  self.config.max_sessions, self.config.pipeline)
         return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
 
+    def end_sessions(self) -> int:
+        """Mark every open session as over: its users have left (the load study's end of a
+        step). Returns how many were marked.
+
+        Why: the seed's inline handler works off every queued frame before the peer's hang-up
+        (queued behind them) reaches it — tens of seconds after a loaded step, answering nobody.
+        A marked seed session stops at its next frame and counts what is still queued as
+        dropped, exactly as when a hang-up reaches it. Nothing changes while users stream; the
+        'ours' pipeline keeps no backlog and closes on the hang-up itself. Safe to call from a
+        signal handler in the loop's thread (it only sets flags), which is how ``serve`` wires
+        it to ``SIGUSR1``: a busy seed loop may not answer HTTP for seconds."""
+        sessions = list(self.sessions.values())
+        for s in sessions:
+            s.end_requested = True
+        return len(sessions)
+
+    def close_soon(self, s: Session) -> None:
+        """Close ``s`` in a task of its own (callers inside its sender's ``recv`` must not
+        await the close that stops that sender)."""
+        self._spawn(self._close(s))
+
     def _spawn(self, coro: Any) -> None:
         t = asyncio.ensure_future(coro)
         self._tasks.add(t)
@@ -296,6 +317,24 @@ class CloudService:
                 "inference_ms_p50": percentile(st.infer_ms, 50), "inference_ms_p95": percentile(st.infer_ms, 95),
                 "server_ms_p50": percentile(st.server_ms, 50), "server_ms_p95": percentile(st.server_ms, 95),
                 "bytes_in": rx, "bytes_out": tx}
+
+
+def install_end_signal(app: web.Application) -> bool:
+    """``SIGUSR1`` → :meth:`CloudService.end_sessions` for the app's cloud service, if it has
+    one (POSIX, main thread only; returns whether installed).
+
+    A plain :func:`signal.signal` handler, not the loop's: Python runs it in the main thread
+    between bytecodes, so it takes effect even while the seed's inline handler keeps the loop
+    from polling. ``hybridlib serve`` installs it; the load study sends it after each step."""
+    import signal
+    import threading
+
+    svc = app.get(_APP_KEY) if _APP_KEY in app else None
+    if (svc is None or not hasattr(svc, "end_sessions") or not hasattr(signal, "SIGUSR1")
+            or threading.current_thread() is not threading.main_thread()):
+        return False
+    signal.signal(signal.SIGUSR1, lambda _sig, _frame: svc.end_sessions())
+    return True
 
 
 class _BadOffer(Exception):

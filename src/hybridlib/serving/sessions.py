@@ -154,6 +154,9 @@ class Session:
         self.tx_bytes = 0
         self.seed_track: Any = None  # seed: the peer's remote track, whose queue we read
         self.seed_receiver: Any = None  # … and its receiver (encoded frames not yet decoded)
+        # seed: its user is known to be gone (``CloudService.end_sessions``): the handler stops at
+        # its next frame and the frames still queued are dropped instead of worked off
+        self.end_requested = False
         self.ledger = SeedLedger()
 
     def send(self, msg: dict[str, Any]) -> None:
@@ -340,6 +343,11 @@ def _video_track_class() -> type:
 
             frame = await self.track.recv()
             s, st = self.session, self.cloud.stats
+            if s.end_requested and not s.closed:  # its user left (end_sessions): this frame and
+                s.dropped += 1                    # the rest of the backlog are never answered
+                st.frames_dropped += 1
+                self.cloud.close_soon(s)  # its own task: _close stops the sender we run in
+                raise MediaStreamError
             if s.closed:  # counted as dropped by _close with the rest of the backlog
                 raise MediaStreamError
             t_in = time.perf_counter()

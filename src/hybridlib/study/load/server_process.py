@@ -68,6 +68,18 @@ class ServerProcess:
             time.sleep(0.25)
         return time.perf_counter() - t0
 
+    def end_sessions(self) -> bool:
+        """Tell the server its open sessions' users have left (``SIGUSR1``, see
+        ``hybridlib.serving.cloud.install_end_signal``): a seed server drops its queued frames
+        instead of working them off for tens of seconds, answering nobody. Send it only once
+        the step's users have all hung up, so the step itself is untouched."""
+        import signal
+
+        if not hasattr(signal, "SIGUSR1") or self.proc.poll() is not None:
+            return False
+        self.proc.send_signal(signal.SIGUSR1)
+        return True
+
     def metrics(self, timeout_s: float = 30.0) -> dict:
         """The cloud provider's ``/metrics`` dict ({} when the server does not answer)."""
         return self._fetch_metrics(timeout_s) or {}

@@ -50,7 +50,8 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
              models_dir: str | Path | None = None, settle_s: float = 1.0,
              progress: bool = True, log_path: str | Path | None = None,
              browser: bool = False, warmup_s: float = 0.0, backend: str = "inprocess",
-             ray_address: str | None = None, users_ray_address: str | None = None) -> list[StepResult]:
+             ray_address: str | None = None, users_ray_address: str | None = None,
+             end_sessions: bool = True) -> list[StepResult]:
     """One server process, one step per entry of ``users``; returns a :class:`StepResult` each.
 
     ``max_sessions`` defaults to the largest step (nobody refused); pass a smaller cap to
@@ -61,7 +62,10 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
     ``ray_address`` the server starts its own local Ray, whose processes are the server's
     descendants, so the CPU measured includes every Ray process. ``users_ray_address``: the
     load users run as Ray tasks on that cluster (``"local"``: a small local one) instead of local
-    processes (:func:`run_users`).
+    processes (:func:`run_users`). ``end_sessions`` (seed pipeline): once a step's users have
+    all hung up, signal the server to drop its queued frames (:meth:`ServerProcess.end_sessions`)
+    rather than wait while it works them off for nobody; ``False`` keeps that drain (its length
+    is ``drain_s`` either way).
     """
     if browser and mode != "hybrid":
         raise InputError("browser users exist for hybrid mode only")
@@ -100,6 +104,8 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
                 stop[0] = True
                 th.join()
             samples.append(srv.cpu_sample())
+            if mode == "cloud" and pipeline == "seed" and end_sessions:
+                srv.end_sessions()  # its users have left: drop the backlog, do not work it off
             drain_s = srv.wait_idle()  # the seed's queued frames are counted when sessions close
             c_end = srv.cpu_sample()
             m1 = srv.metrics()
