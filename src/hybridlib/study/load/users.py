@@ -86,6 +86,7 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
     hanging_up = [False]
     got_video = asyncio.Event()
     kept: dict[str, Any] = {}
+    window_over = False  # set once the kept video frame joins last_message
 
     @channel.on("open")
     def _open() -> None:
@@ -110,7 +111,8 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
             return
         res.answered += 1
         res.faces_seen += len(d.get("faces") or [])
-        res.last_message = d
+        if not window_over:  # answers still in flight after the window must not replace the kept one
+            res.last_message = d
         pts = d.get("pts")
         if pts is not None:
             t = sent.get(int(round(pts / step)))
@@ -160,6 +162,7 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
         if keep_video_frame:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(got_video.wait(), 5)
+            window_over = True
             res.last_message = {**(res.last_message or {}), "_video_frame": kept.get("frame")}
         # answers for frames sent before streaming "began" count towards the window's total;
         # keep answered ≤ sent so the drop count stays meaningful
