@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hybridlib.partition.kernels import KERNEL_TYPES
+from hybridlib.partition.predict import fit_per_type, predict_per_type
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,28 +175,21 @@ class KernelLatencyPredictor(_base_estimator()):
             raise InputError(f"X has {len(X)} rows but y has {len(y)}")
         if not np.all(np.isfinite(y)) or np.any(y <= 0):
             raise InputError("y (latency ms) must be finite and > 0")
-        self.models_ = {}
-        for t in sorted(set(X["kernel_type"])):
-            m = (X["kernel_type"] == t).to_numpy()
-            if m.sum() < 2:
-                raise InputError(f"need at least 2 samples of kernel type {t!r} to fit, got {int(m.sum())}")
-            Xt = X[m].reset_index(drop=True)
-            target = y[m] if self.method == "linear" else np.log(y[m])
-            self.models_[t] = self._make(int(m.sum())).fit(features(Xt, self.method), target)
+        self.models_ = fit_per_type(
+            X, y, "kernel_type", "kernel type",
+            lambda t, Xt, yt: self._make(len(yt)).fit(features(Xt, self.method),
+                                                      yt if self.method == "linear" else np.log(yt)))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if not self.models_:
             raise InputError("predictor is not fitted: call fit(X, y) first")
         self._check_X(X)
-        out = np.zeros(len(X))
-        for t in sorted(set(X["kernel_type"])):
-            if t not in self.models_:
-                raise InputError(f"no model for kernel type {t!r} (not in the training data)")
-            m = (X["kernel_type"] == t).to_numpy()
-            p = self.models_[t].predict(features(X[m].reset_index(drop=True), self.method))
-            out[m] = p if self.method == "linear" else np.exp(p)
-        return np.maximum(out, 1e-6)
+        def predict_one(t: str, Xt: pd.DataFrame) -> np.ndarray:
+            p = self.models_[t].predict(features(Xt, self.method))
+            return p if self.method == "linear" else np.exp(p)
+
+        return np.maximum(predict_per_type(X, "kernel_type", "kernel type", self.models_, predict_one), 1e-6)
 
     def score(self, X: pd.DataFrame, y: Any) -> float:
         """Negative MAPE (higher is better, like scikit-learn scores)."""

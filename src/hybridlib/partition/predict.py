@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +221,37 @@ def rich_features(df: pd.DataFrame) -> np.ndarray:
 # ------------------------------------------------------------------------------ estimator
 
 
+# ------------------------------------------------------------------------------ per-type models
+
+
+def fit_per_type(X: pd.DataFrame, y: np.ndarray, col: str, what: str,
+                 fit_one: Callable[[str, pd.DataFrame, np.ndarray], Any]) -> dict[str, Any]:
+    """One model per value of ``X[col]`` (Neurosurgeon: one regression per layer type).
+
+    Shared by the layer and the kernel predictors so both refuse a type with fewer than two
+    samples the same way; ``fit_one(type, rows, targets)`` returns the fitted model.
+    """
+    models: dict[str, Any] = {}
+    for t in sorted(set(X[col])):
+        m = (X[col] == t).to_numpy()
+        if m.sum() < 2:
+            raise InputError(f"need at least 2 samples of {what} {t!r} to fit, got {int(m.sum())}")
+        models[t] = fit_one(t, X[m].reset_index(drop=True), y[m])
+    return models
+
+
+def predict_per_type(X: pd.DataFrame, col: str, what: str, models: dict[str, Any],
+                     predict_one: Callable[[str, pd.DataFrame], np.ndarray]) -> np.ndarray:
+    """Route each row of ``X`` to its type's model; a type never fitted is an error, not a guess."""
+    out = np.zeros(len(X))
+    for t in sorted(set(X[col])):
+        if t not in models:
+            raise InputError(f"no model for {what} {t!r} (not in the training data)")
+        m = (X[col] == t).to_numpy()
+        out[m] = predict_one(t, X[m].reset_index(drop=True))
+    return out
+
+
 def _base_estimator() -> type:
     from sklearn.base import BaseEstimator
 
@@ -328,27 +360,21 @@ class LayerLatencyPredictor(_base_estimator()):
             raise InputError(f"X has {len(X)} rows but y has {len(y)}")
         if not np.all(np.isfinite(y)) or np.any(y < 0):
             raise InputError("y (latency ms) must be finite and ≥ 0")
-        self.models_, self.kinds_ = {}, {}
-        for t in sorted(set(X["type"])):
-            m = (X["type"] == t).to_numpy()
-            if m.sum() < 2:
-                raise InputError(f"need at least 2 samples of type {t!r} to fit, got {int(m.sum())}")
-            Xt = X[m].reset_index(drop=True)
-            kind = self._choose(Xt, t, y[m]) if self.method == "auto" else self.method
-            self.kinds_[t] = kind
-            self.models_[t] = self._fit_one(kind, Xt, t, y[m])
+        self.kinds_ = {}
+
+        def fit_one(t: str, Xt: pd.DataFrame, yt: np.ndarray) -> Any:
+            self.kinds_[t] = self._choose(Xt, t, yt) if self.method == "auto" else self.method
+            return self._fit_one(self.kinds_[t], Xt, t, yt)
+
+        self.models_ = fit_per_type(X, y, "type", "layer type", fit_one)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if not self.models_:
             raise InputError("predictor is not fitted: call fit(X, y) first")
         self._check_X(X)
-        out = np.zeros(len(X))
-        for t in sorted(set(X["type"])):
-            if t not in self.models_:
-                raise InputError(f"no model for layer type {t!r} (not in the training data)")
-            m = (X["type"] == t).to_numpy()
-            out[m] = self._predict_one(self.kinds_[t], self.models_[t], X[m].reset_index(drop=True), t)
+        out = predict_per_type(X, "type", "layer type", self.models_,
+                               lambda t, Xt: self._predict_one(self.kinds_[t], self.models_[t], Xt, t))
         return np.maximum(out, 0.0)
 
     def score(self, X: pd.DataFrame, y: Any) -> float:
