@@ -106,23 +106,32 @@ def model_files(model_path: str | os.PathLike[str]) -> dict[str, bytes]:
     return files
 
 
+def classifier_from_files(files: dict[str, bytes], runtime: str = "auto", prefix: str = "hybridlib-") -> Any:
+    """The cloud :class:`~hybridlib.serving.vision.Classifier`, rebuilt in a Ray process from
+    :func:`model_files`' bytes (the process may be on a node without the model file).
+
+    Single-threaded like the in-process worker; the files live in a temporary folder only
+    while the classifier loads.
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from hybridlib.serving.vision import Classifier, _single_threaded
+
+    _single_threaded()
+    d = tempfile.mkdtemp(prefix=prefix)
+    try:
+        for name, data in files.items():
+            (Path(d) / name).write_bytes(data)
+        return Classifier.load(Path(d) / "model.h5", runtime=runtime)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
 class EmotionModel:
     """A replica's state: the same :class:`~hybridlib.serving.vision.Classifier` the in-process
     backend uses (same runtime, so the same numbers), rebuilt from shipped bytes."""
 
     def __init__(self, files: dict[str, bytes], runtime: str = "auto", max_batch: int = 32) -> None:
-        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from hybridlib.serving.vision import Classifier, _single_threaded
-
-        _single_threaded()
-        d = tempfile.mkdtemp(prefix="hybridlib-replica-")
-        try:
-            for name, data in files.items():
-                (Path(d) / name).write_bytes(data)
-            self.classifier = Classifier.load(Path(d) / "model.h5", runtime=runtime)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        self.classifier = classifier_from_files(files, runtime=runtime, prefix="hybridlib-replica-")
         self.max_batch = max_batch
         self.calls = 0
 

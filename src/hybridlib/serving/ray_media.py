@@ -15,12 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlib.serving.backends import ANSWER_TIMEOUT_S, APP_NAME, RayBackend, ensure_ray, model_files
+from hybridlib.serving.backends import (ANSWER_TIMEOUT_S, APP_NAME, RayBackend, classifier_from_files, ensure_ray,
+                                       model_files)
 from hybridlib.serving.cloud import CloudConfig, CloudService
 from hybridlib.utils import InputError
 
@@ -51,19 +49,7 @@ class MediaWorker:
                               disconnect_on_close=False)
             self.svc = CloudService(None, cfg, backend=tier)
             return
-        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from hybridlib.serving.vision import Classifier, _single_threaded
-
-        _single_threaded()
-        d = tempfile.mkdtemp(prefix="hybridlib-media-")
-        try:
-            for name, data in files.items():
-                (Path(d) / name).write_bytes(data)
-            clf = Classifier.load(Path(d) / "model.h5")
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-        self.svc = CloudService(clf, cfg)
+        self.svc = CloudService(classifier_from_files(files, prefix="hybridlib-media-"), cfg)
 
     def _where(self) -> dict[str, Any]:
         import ray
