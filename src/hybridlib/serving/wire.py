@@ -198,16 +198,23 @@ def decompress(body: bytes, codec: str, limit: int) -> bytes:
     return out
 
 
-def _zlib(body: bytes, limit: int) -> bytes:
-    d = zlib.decompressobj()
+def _bounded(d: Any, body: bytes, limit: int, name: str, unit: str) -> bytes:
+    """Decompress ``body`` with the streaming decompressor ``d`` (zlib's or lz4's: both take
+    a max output length and expose ``eof``/``unused_data``), never producing more than
+    ``limit + 1`` bytes, so a bomb costs at most the cap; a stream cut short or followed by
+    stray bytes is an error naming the codec."""
     out = d.decompress(body, limit + 1)
     if len(out) > limit:
         return out
     if not d.eof:
-        raise WireError("body is not valid zlib data (stream truncated)")
+        raise WireError(f"body is not valid {name} data ({unit} truncated)")
     if d.unused_data:
-        raise WireError(f"body is not valid zlib data ({len(d.unused_data)} stray bytes after the stream)")
+        raise WireError(f"body is not valid {name} data ({len(d.unused_data)} stray bytes after the {unit})")
     return out
+
+
+def _zlib(body: bytes, limit: int) -> bytes:
+    return _bounded(zlib.decompressobj(), body, limit, "zlib", "stream")
 
 
 def _zstd(body: bytes, limit: int) -> bytes:
@@ -234,15 +241,7 @@ def _zstd(body: bytes, limit: int) -> bytes:
 def _lz4(body: bytes, limit: int) -> bytes:
     import lz4.frame
 
-    d = lz4.frame.LZ4FrameDecompressor()
-    out = d.decompress(body, max_length=limit + 1)
-    if len(out) > limit:
-        return out
-    if not d.eof:
-        raise WireError("body is not valid lz4 data (frame truncated)")
-    if d.unused_data:
-        raise WireError(f"body is not valid lz4 data ({len(d.unused_data)} stray bytes after the frame)")
-    return out
+    return _bounded(lz4.frame.LZ4FrameDecompressor(), body, limit, "lz4", "frame")
 
 
 _DECODERS = {"zlib": _zlib, "zstd": _zstd, "lz4": _lz4}
