@@ -21,10 +21,38 @@ ROOT = Path(__file__).resolve().parents[2]
 def smoke_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("reports_smoke")
     env = {**os.environ, "HYBRIDLIB_ROOT": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--reports-dir", str(out)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800)
+    cmd = [sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--reports-dir", str(out),
+           "--timeout", str(CELL_TIMEOUT_S)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:  # say where it stood, not only that it timed out
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        proc = subprocess.CompletedProcess(cmd, -9, "", f"timed out after {RUN_TIMEOUT_S} s; "
+                                           f"{running_cells(out)}\n{err[-2000:]}")
     return proc, out
+
+
+#: per-cell limit handed to papermill: a hung cell fails on its own, named, long before the run's
+CELL_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 1800
+
+
+def running_cells(reports: Path) -> str:
+    """Which executed notebooks papermill left with a cell still 'running', and that cell's first
+    line, plus the tail of that notebook's kernel log: what a hang report needs."""
+    found = []
+    for nb in sorted(reports.glob("*.ipynb")):
+        try:
+            cells = json.loads(nb.read_text())["cells"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for i, c in enumerate(cells):
+            if c.get("metadata", {}).get("papermill", {}).get("status") == "running":
+                src = "".join(c.get("source", "")).strip().splitlines()
+                log = reports / "logs" / f"{nb.stem}.log"
+                tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
+                found.append(f"{nb.name} cell {i} ({src[0] if src else ''!r}) was running; kernel log tail:\n{tail}")
+    return "\n".join(found) or "no cell was marked running"
 
 
 @pytest.fixture(scope="session")
