@@ -31,6 +31,20 @@ def need_chromium() -> None:
         pytest.skip(f"npm assets missing ({', '.join(missing[:3])}…): run npm ci")
 
 
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A small CNN with the emotion model's input/output (48×48×1 → 7): the cloud-mode plumbing
+    and equality tests need its shapes, not accuracy, and it loads in a fraction of a second."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
+                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
+    path = tmp_path_factory.mktemp("model") / "tiny.h5"
+    m.save(path, save_format="h5")
+    return path
+
+
 @pytest.fixture(scope="session")
 def work_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("integration")

@@ -25,19 +25,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A small CNN with the emotion model's input/output; load behaviour does not need accuracy."""
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    m = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
-                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
-    path = tmp_path_factory.mktemp("model") / "tiny.h5"
-    m.save(path, save_format="h5")
-    return path
-
-
-@pytest.fixture(scope="module")
 def srv(tiny_model, tmp_path_factory):
     from hybridlib.study import load
 

@@ -28,19 +28,6 @@ ray = pytest.importorskip("ray", reason="ray[serve] not installed (make setup in
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A small CNN with the emotion model's input/output (plumbing and equality, not accuracy)."""
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    m = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
-                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
-    path = tmp_path_factory.mktemp("model") / "tiny.h5"
-    m.save(path, save_format="h5")
-    return path
-
-
-@pytest.fixture(scope="module")
 def ray_address():
     """One local Ray for the module; always torn down (Serve first), so no raylet outlives it."""
     from hybridlib.serving import backends
