@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,22 +20,34 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    out = tmp_path_factory.mktemp("reports_smoke")
+    """The smoke study, once. A run that HANGS (a cell past :data:`CELL_TIMEOUT_S`, or the whole
+    run past :data:`RUN_TIMEOUT_S`) is retried once into a fresh directory, with a warning that
+    names the cell that hung and its kernel log: one CI run hung in 03 once (28 min, cell
+    unknown) and passed on every rerun, so a hang is reported loudly but a second hang, or any
+    ordinary failure, still fails the tests."""
     env = {**os.environ, "HYBRIDLIB_ROOT": str(ROOT)}
-    cmd = [sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--reports-dir", str(out),
-           "--timeout", str(CELL_TIMEOUT_S)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired as e:  # say where it stood, not only that it timed out
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
-        proc = subprocess.CompletedProcess(cmd, -9, "", f"timed out after {RUN_TIMEOUT_S} s; "
-                                           f"{running_cells(out)}\n{err[-2000:]}")
+    for attempt in (1, 2):
+        out = tmp_path_factory.mktemp("reports_smoke")
+        cmd = [sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--reports-dir", str(out),
+               "--timeout", str(CELL_TIMEOUT_S)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=RUN_TIMEOUT_S)
+            hung = proc.returncode != 0 and "CellTimeoutError" in proc.stderr
+        except subprocess.TimeoutExpired as e:  # say where it stood, not only that it timed out
+            err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+            proc = subprocess.CompletedProcess(cmd, -9, "", f"timed out after {RUN_TIMEOUT_S} s\n{err[-2000:]}")
+            hung = True
+        if not hung:
+            break
+        report = f"smoke run attempt {attempt} hung: {running_cells(out)}\n{proc.stderr[-1500:]}"
+        warnings.warn(report, stacklevel=1)
+        print(report, file=sys.stderr)
     return proc, out
 
 
 #: per-cell limit handed to papermill: a hung cell fails on its own, named, long before the run's
-CELL_TIMEOUT_S = 600
-RUN_TIMEOUT_S = 1800
+CELL_TIMEOUT_S = 480
+RUN_TIMEOUT_S = 1500
 
 
 def running_cells(reports: Path) -> str:
@@ -52,7 +65,11 @@ def running_cells(reports: Path) -> str:
                 log = reports / "logs" / f"{nb.stem}.log"
                 tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
                 found.append(f"{nb.name} cell {i} ({src[0] if src else ''!r}) was running; kernel log tail:\n{tail}")
-    return "\n".join(found) or "no cell was marked running"
+    if not found:  # papermill marks cells done after a cell timeout: the newest kernel log then
+        logs = sorted((reports / "logs").glob("*.log"), key=lambda f: f.stat().st_mtime)
+        found.append(f"no cell marked running; newest kernel log {logs[-1].name}:\n"
+                     f"{logs[-1].read_text(errors='replace')[-1500:]}" if logs else "no cell marked running, no kernel log")
+    return "\n".join(found)
 
 
 @pytest.fixture(scope="session")
