@@ -39,7 +39,7 @@ run time in a SIGUSR2 handler), so a sample of a few ms spans several duty cycle
 mean is the throttled cost (a single sub-ms call would be bimodal). Kernels of one chunk are
 timed in interleaved rounds (drift and foreign load hit all alike); ``ms`` is the median
 and ``ms_min`` the fastest of ``repeats`` samples; the fixed per-call cost (a ``tf.tidy``
-around one identity op, timed the same way) gives ``ms_net``. wasm ops run synchronously,
+around one identity op (``clone``), timed the same way) gives ``ms_net``. wasm ops run synchronously,
 so no read-back is needed (a model does not read back its intermediate tensors either).
 Every call runs in ``tf.tidy``; each chunk's kernels are disposed after timing and the
 number of tensors left behind is checked (``leaked_tensors``).
@@ -123,7 +123,7 @@ KERNEL_JS = r"""
       }
       if (i !== ws.length) throw new Error(`${c.kernel_type}: ${ws.length} weights given, ${i} used`);
     }
-    return {chain, dispose: () => ls.forEach(l => l.disposeWeights())};
+    return {chain, warmed: true, dispose: () => ls.forEach(l => l.disposeWeights())};
   };
   const buildGraph = (c, xs, ws) => {
     // the ops a converted graph model runs (module docstring); BN folded as the converter does
@@ -180,6 +180,7 @@ KERNEL_JS = r"""
       try { k = (runtime === 'graph' ? buildGraph : buildLayers)(cfg, inputs, ws); }
       catch (e) { tf.dispose(inputs); throw e; }
       return {
+        warmed: !!k.warmed,  // layers: building ran the kernel once (a warmup call)
         run: () => { tf.tidy(() => { k.chain(); }); },
         out: () => tf.tidy(() => k.chain()),
         dispose: () => { k.dispose(); tf.dispose(inputs); },
@@ -187,7 +188,7 @@ KERNEL_JS = r"""
     },
     identity() {
       const x = tf.randomUniform([1, 8]);
-      return {run: () => { tf.tidy(() => { tf.identity(x); }); }, dispose: () => x.dispose()};
+      return {run: () => { tf.tidy(() => { x.clone(); }); }, dispose: () => x.dispose()};
     },
   };
   return true;
@@ -208,40 +209,80 @@ async ([cfgs, weights, inputs, runtime]) => {
 }
 """
 
-#: times one chunk: ``[cfgs, runtime, repeats, warmup, targetMs]`` → ``{times, inner, ...}``;
-#: kernel 0 of ``times`` is the identity (the fixed per-call cost)
-TIME_JS = r"""
-async ([cfgs, runtime, repeats, warmup, targetMs]) => {
+#: builds one chunk ``[cfgs, runtime, warmup]`` and runs the warmup calls, *unthrottled* (the
+#: first call sets up XNNPACK operators and buffers; a throttled warmup of AlexNet-sized
+#: kernels would cost seconds and measure nothing); keeps it as ``window.__hlkChunk``.
+#: ``per`` (ms per call, fastest warmup call) seeds the throttled autorange.
+PREP_JS = r"""
+async ([cfgs, runtime, warmup]) => {
+  const t0 = performance.now();
   const before = tf.memory().numTensors;
   const ks = [hlk.identity()];
-  try {
-    for (const c of cfgs) ks.push(hlk.build(c, runtime, null, null));
-    const inner = [];
-    for (const k of ks) {
-      // warmup calls, the last one timed; calls < 1 ms are timed in a loop of ≥ 1 ms instead
-      let per = 0;
-      for (let i = 0; i < Math.max(1, warmup); i++) { const s = performance.now(); k.run(); per = performance.now() - s; }
-      if (per < 1) {
-        let n = 0; const s = performance.now(); let el = 0;
-        do { k.run(); n++; el = performance.now() - s; } while (el < 1 && n < 100000);
-        per = el / n;
-      }
-      inner.push(Math.max(1, Math.min(100000, Math.ceil(targetMs / Math.max(per, 1e-4)))));
+  const chunk = {ks, before, per: []};
+  window.__hlkChunk = chunk;
+  for (const c of cfgs) ks.push(hlk.build(c, runtime, null, null));
+  for (const k of ks) {
+    let per = Infinity;
+    for (let i = k.warmed ? 1 : 0; i < Math.max(k.warmed ? 2 : 1, warmup); i++) {
+      const s = performance.now(); k.run(); per = Math.min(per, performance.now() - s);
     }
-    const times = ks.map(() => []);
-    for (let r = 0; r < repeats; r++) {
-      for (let i = 0; i < ks.length; i++) {
-        const n = inner[i], run = ks[i].run;
-        const s = performance.now();
-        for (let j = 0; j < n; j++) run();
-        times[i].push((performance.now() - s) / n);
-      }
-    }
-    return {times, inner};
-  } finally {
-    ks.forEach(k => k.dispose());
-    window.__hlkLeak = tf.memory().numTensors - before;
+    chunk.per.push(per);
   }
+  return {prep_ms: performance.now() - t0};
+}
+"""
+
+#: times the prepared chunk ``[repeats, targetMs, maxKernelMs, rate]`` → ``{times, inner}``;
+#: kernel 0 of ``times`` is the identity (the fixed per-call cost)
+TIME_JS = r"""
+async ([repeats, targetMs, maxKernelMs, rate]) => {
+  const t0 = performance.now();
+  const {ks, per} = window.__hlkChunk;
+  const CAP = 100000;
+  const timeN = (run, n) => { const s = performance.now(); for (let j = 0; j < n; j++) run(); return performance.now() - s; };
+  const inner = [], reps = [];
+  for (let i = 0; i < ks.length; i++) {
+    // autorange: n calls must last >= targetMs (the clock ticks in 0.1 ms; the throttler's
+    // duty cycle is sub-ms); seeded from the unthrottled warmup, checked throttled
+    const est = per[i] * rate;
+    let n = est >= 0.5 ? Math.max(1, Math.ceil(targetMs / est)) : 1;
+    if (est < targetMs) {
+      for (let g = 0; g < 30 && n < CAP; g++) {
+        const t = timeN(ks[i].run, n);
+        if (t >= targetMs) break;
+        n = Math.min(CAP, t > 0.2 ? Math.ceil(n * 1.25 * targetMs / t) : n * 8);
+      }
+    }
+    inner.push(n);
+    reps.push(Math.max(Math.min(3, repeats), Math.min(repeats, Math.floor(maxKernelMs / Math.max(targetMs, est)))));
+  }
+  const t1 = performance.now();
+  const times = ks.map(() => []);
+  for (let r = 0; r < repeats; r++) {
+    for (let i = 0; i < ks.length; i++) {
+      if (r >= reps[i]) continue;
+      // a sample far shorter than targetMs (the autorange stopped on a throttling stall)
+      // is quantised by the clock: grow inner and take it again
+      let t = timeN(ks[i].run, inner[i]);
+      while (t < targetMs / 2 && inner[i] < CAP) {
+        inner[i] = Math.min(CAP, inner[i] * (t > 0.2 ? Math.ceil(targetMs / t) : 8));
+        t = timeN(ks[i].run, inner[i]);
+      }
+      times[i].push(t / inner[i]);
+    }
+  }
+  return {times, inner, calib_ms: t1 - t0, rounds_ms: performance.now() - t1};
+}
+"""
+
+#: disposes the prepared chunk → tensors it left behind (0 = memory flat)
+DONE_JS = r"""
+() => {
+  const c = window.__hlkChunk;
+  if (!c) return 0;
+  c.ks.forEach(k => k.dispose());
+  window.__hlkChunk = null;
+  return tf.memory().numTensors - c.before;
 }
 """
 
@@ -334,7 +375,7 @@ def _open_page(page: Any) -> dict[str, Any]:
 
 def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup: int = 2,
                          cpu_throttle: float = 4.0, backend: str = "wasm", runtime: str = "layers",
-                         target_ms: float = 3.0) -> pd.DataFrame:
+                         target_ms: float = 3.0, max_kernel_ms: float = 300.0) -> pd.DataFrame:
     """Time every kernel configuration in TF.js (``backend``) in headless Chromium at ``cpu_throttle``×.
 
     Same columns as :func:`kernels.profile_kernels` — the configuration, ``ms`` (median of
@@ -365,6 +406,8 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
         raise InputError(f"cpu_throttle must be a number ≥ 1 (1 = no throttling), got {cpu_throttle!r}")
     if not (np.isfinite(target_ms) and 0.5 <= target_ms <= 1000):
         raise InputError(f"target_ms must be in [0.5, 1000], got {target_ms!r}")
+    if not (np.isfinite(max_kernel_ms) and max_kernel_ms > 0):
+        raise InputError(f"max_kernel_ms must be a number > 0, got {max_kernel_ms!r}")
     _check_common(backend, runtime)
     cfgs = [clean_config(dict(c), f"configs[{i}]") for i, c in enumerate(configs)]
     chunks = _chunks(cfgs)
@@ -374,20 +417,31 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
         rows: list[dict[str, Any]] = []
         with browser.tfjs_session(backend=backend, timeout_s=600) as (page, _url):
             env = _open_page(page)
-            rate = set_cpu_throttle(page, float(cpu_throttle)) if cpu_throttle != 1 else 1.0
+            # the first throttle goes through set_cpu_throttle (validation, logging); each chunk
+            # is then built and warmed unthrottled and timed throttled on the same CDP session
+            rate = set_cpu_throttle(page, float(cpu_throttle))
+            cdp = page._hl_cdp  # noqa: SLF001 - kept alive by set_cpu_throttle
             for n, idx in enumerate(chunks):
-                res = page.evaluate(TIME_JS, [[cfgs[i] for i in idx], runtime, repeats, warmup, target_ms])
-                leak = int(page.evaluate("() => window.__hlkLeak"))
+                cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1.0})
+                try:
+                    prep = page.evaluate(PREP_JS, [[cfgs[i] for i in idx], runtime, warmup])
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
+                    res = page.evaluate(TIME_JS, [repeats, target_ms, max_kernel_ms, rate])
+                finally:
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1.0})
+                    leak = int(page.evaluate(DONE_JS))
                 if leak:
                     log.warning("kernel chunk %d left %d tensors behind", n, leak)
                 times, inner = res["times"], res["inner"]
                 overhead = float(min(times[0]))
                 for j, i in enumerate(idx):
                     ts = times[j + 1]
-                    rows.append({**cfgs[i], "ms": float(np.median(ts)), "ms_min": float(min(ts)),
+                    rows.append({**cfgs[i], "ms": float(np.median(ts)), "ms_min": float(min(ts)), "ms_all": ts,
                                  "ms_net": max(float(min(ts)) - overhead, 0.0), "call_overhead_ms": overhead,
                                  "inner": int(inner[j + 1]), "row": i, "leaked_tensors": leak})
-                log.info("tfjs kernels: chunk %d/%d (%d kernels) done", n + 1, len(chunks), len(idx))
+                log.info("tfjs kernels: chunk %d/%d (%d kernels): build+warmup %.1f s, autorange %.1f s, "
+                         "rounds %.1f s", n + 1, len(chunks), len(idx), prep["prep_ms"] / 1e3,
+                         res["calib_ms"] / 1e3, res["rounds_ms"] / 1e3)
         return rows, env, rate, time.perf_counter() - t0
 
     rows, env, rate, secs = browser.run_sync(job)
@@ -399,6 +453,7 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
             "chromium": browser.chromium_version(), "tfjs": env.get("tfjs"),
             "wasm_simd": env.get("wasm_simd"), "wasm_threads": env.get("wasm_threads"),
             "repeats": repeats, "warmup": warmup, "target_ms": float(target_ms),
+            "max_kernel_ms": float(max_kernel_ms),
             "host": platform.node(), "cpu_count": os.cpu_count(), "seconds": secs}
     for k, v in prov.items():
         df[k] = v
