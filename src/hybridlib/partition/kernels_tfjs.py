@@ -30,19 +30,30 @@ tfjs-layers' executor makes for a loaded model; ``runtime="graph"`` builds it fr
 graph model would run (BN folded in the page, as the converter does). Neither converts
 anything: converting hundreds of one-layer Keras models costs seconds each.
 
-**Timing** (:data:`TIME_JS`): TF.js and the backend load once per page, *then* the page's
-CPU is throttled (:func:`profile.set_cpu_throttle`). ``performance.now()`` is coarsened to
-0.1 ms in a non-isolated page, so each sample times ``inner`` back-to-back calls with
-``inner`` chosen per kernel (autorange) so a sample lasts ≥ ``target_ms``; Chromium's Linux
-throttler suspends the renderer thread in ~0.2 ms quanta (busy-waits ``(rate − 1)`` × the
-run time in a SIGUSR2 handler), so a sample of a few ms spans several duty cycles and its
-mean is the throttled cost (a single sub-ms call would be bimodal). Kernels of one chunk are
-timed in interleaved rounds (drift and foreign load hit all alike); ``ms`` is the median
-and ``ms_min`` the fastest of ``repeats`` samples; the fixed per-call cost (a ``tf.tidy``
-around one identity op (``clone``), timed the same way) gives ``ms_net``. wasm ops run synchronously,
-so no read-back is needed (a model does not read back its intermediate tensors either).
-Every call runs in ``tf.tidy``; each chunk's kernels are disposed after timing and the
-number of tensors left behind is checked (``leaked_tensors``).
+**Timing**: TF.js and the backend load once per page; then, chunk by chunk, the kernels are
+built and warmed *unthrottled* (:data:`PREP_JS`: the first call sets up XNNPACK operators
+and buffers), the page's CPU is throttled (``Emulation.setCPUThrottlingRate``, first through
+:func:`profile.set_cpu_throttle`) for :data:`TIME_JS` only, and released for disposal.
+``performance.now()`` is coarsened to 0.1 ms in a non-isolated page, so each sample times
+``inner`` back-to-back calls, ``inner`` chosen per kernel (autorange, re-grown if a sample
+comes out under ``target_ms / 2``) so a sample lasts ≥ ``target_ms``. Chromium's Linux
+throttler (``ThreadCPUThrottler``) signals the renderer thread every ~0.2 ms and busy-waits
+``(rate − 1)`` × the run time since the last signal (capped at 1 ms) in the handler, so a
+sample of a few ms spans several duty cycles and its mean is the throttled cost; a single
+sub-ms call would be bimodal. Kernels of one chunk are timed in interleaved rounds (drift
+and foreign load hit all alike); a kernel whose sample outlasts ``max_kernel_ms / repeats``
+gets fewer samples (at least 3: AlexNet-sized kernels at 4× take 0.1–0.6 s a call). ``ms`` is
+the median and ``ms_min`` the fastest sample; the fixed per-call cost (``tf.tidy`` around one
+identity op, ``clone``, timed the same way) gives ``ms_net``. wasm ops run synchronously, so
+no read-back is needed (a model does not read back its intermediate tensors either). Every
+call runs in ``tf.tidy``; each chunk's kernels are disposed after timing and the tensors
+left behind are counted (``leaked_tensors``, 0 = memory flat).
+
+**Which statistic** (measured 2026-12-07, 2 shared cores at load 4–7): under throttling on
+a loaded machine ``ms_min`` is *not* the kernel's own cost as it is for native TF. The
+throttler's signalling thread is itself starved at times, and a sample taken while it waits
+runs unthrottled: fastest samples came out 1×–10× below the median (median spread 2×), some
+at the unthrottled speed. Prefer ``ms`` (median) as the browser side's target.
 """
 from __future__ import annotations
 
@@ -389,7 +400,11 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
     One browser session serves the whole list, in chunks of at most :data:`CHUNK_KERNELS`
     kernels / :data:`CHUNK_ELEMENTS` float32 elements; each chunk's kernels are timed in
     interleaved rounds. ``target_ms`` is the least duration of one sample (autorange: the
-    page's clock ticks in 0.1 ms, the throttler's duty cycle is sub-ms).
+    page's clock ticks in 0.1 ms, the throttler's duty cycle is sub-ms); ``max_kernel_ms``
+    bounds the sampled time per kernel (a kernel gets ``repeats`` samples unless that would
+    exceed it, and never fewer than 3), which keeps AlexNet-sized kernels from dominating the
+    run. On a loaded machine prefer ``ms`` to ``ms_min`` (module docstring). ``ms_all`` holds
+    every sample. ``cpu_throttle=1`` times the unthrottled page (the desktop device class).
     """
     import pandas as pd
 
