@@ -321,7 +321,7 @@ def clean_config(cfg: dict[str, Any], where: str = "config") -> dict[str, Any]:
     t = cfg.get("kernel_type")
     if t not in KERNEL_TYPES:
         raise InputError(f"{where}: unknown kernel type {t!r}; known: {', '.join(KERNEL_TYPES)}")
-    out: dict[str, Any] = {"kernel_type": t, "kernel": 1, "stride": 1, "padding": "same",
+    out: dict[str, Any] = {"kernel_type": str(t), "kernel": 1, "stride": 1, "padding": "same",
                            "n_inputs": 2 if t.startswith("add") else 1}
     for f in ("h", "w", "c_in", "c_out"):
         if f not in cfg:
