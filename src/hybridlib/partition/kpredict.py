@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hybridlib.partition.kernels import KERNEL_TYPES
+from hybridlib.partition.kernels import KERNEL_TYPES, SIDES
 from hybridlib.partition.predict import fit_per_type, predict_per_type
 from hybridlib.utils import InputError
 
@@ -435,8 +435,8 @@ def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    methods, sides = list(dict.fromkeys(preds["method"])), ["device", "cloud"]
-    sides = [s for s in sides if s in set(preds["side"])]
+    methods = list(dict.fromkeys(preds["method"]))
+    sides = sorted(set(preds["side"]), key=lambda s: (SIDES.index(s) if s in SIDES else len(SIDES), s))
     fig, axes = plt.subplots(len(methods), len(sides), figsize=(5.2 * len(sides), 4.3 * len(methods)),
                              sharex=True, sharey=True, squeeze=False)
     # the view follows the measurements; predictions outside it (Neurosurgeon's negative

@@ -163,6 +163,97 @@ def round_robin(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int) -> 
     return times
 
 
+def round_robin_autorange(fns: Sequence[Callable[[], Any]], repeats: int, warmup: int,
+                          min_sample_ms: float = 3.0, max_loops: int = 1000) -> tuple[list[list[float]], list[int]]:
+    """Per-call times of each of ``fns``, timeit-autorange style and interleaved.
+
+    A sub-millisecond call timed once is mostly timer and scheduler noise (a 0.05 ms kernel
+    is near the ``tf.function`` call floor; one preemption is worth 20 of it). So each
+    sample is a *loop* of ``k`` calls, ``k`` chosen per fn from its fastest of three
+    probe calls so that a sample lasts ≥ ``min_sample_ms`` (at most ``max_loops``), and the
+    sample's time / ``k`` is one per-call time. Samples are taken as in :func:`round_robin`
+    (round r times every fn once) so slow drift of the machine hits all fns alike, with the
+    garbage collector off (as ``timeit`` does). Returns (``repeats`` per-call times per fn,
+    the loop count ``k`` per fn).
+    """
+    import gc
+
+    if repeats < 1:
+        raise InputError(f"repeats must be ≥ 1, got {repeats}")
+    if min_sample_ms < 0 or max_loops < 1:
+        raise InputError(f"min_sample_ms must be ≥ 0 and max_loops ≥ 1, got {min_sample_ms}, {max_loops}")
+    loops: list[int] = []
+    for f in fns:
+        for _ in range(warmup):
+            f()
+        one = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            f()
+            one = min(one, (time.perf_counter() - t0) * 1000.0)
+        loops.append(int(max(1, min(max_loops, np.ceil(min_sample_ms / max(one, 1e-4))))))
+    times: list[list[float]] = [[] for _ in fns]
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            for i, f in enumerate(fns):
+                k = loops[i]
+                t0 = time.perf_counter()
+                for _ in range(k):
+                    f()
+                times[i].append((time.perf_counter() - t0) * 1000.0 / k)
+    finally:
+        if was:
+            gc.enable()
+    return times, loops
+
+
+def time_model_calls(args: tuple[Callable[[dict[str, Any]], Any], list[dict[str, Any]], int, int, float]
+                     ) -> list[dict[str, Any]]:
+    """Worker (run it with :func:`run_in_worker`): the one-op-group Keras model
+    ``build(cfg)`` of every configuration, called as a ``tf.function`` (so Grappler fuses
+    it as in a whole model) on random batch-1 inputs, timed by :func:`round_robin_autorange`
+    in chunks of 16 together with an identity ``tf.function`` (the fixed call cost).
+
+    ``args`` = (``build``, configs, repeats, warmup, min_sample_ms); ``build`` must be a
+    module-level function (it is pickled into the worker). Rows: the configuration plus
+    ``ms`` (median per-call time), ``ms_min`` (fastest: other jobs only ever add time),
+    ``ms_net`` (``ms_min`` − the identity's fastest, ≥ 0), ``call_overhead_ms``, ``loops``
+    (calls per sample) and ``out_bytes`` (float32 output size). Shared by the per-layer
+    corpus (:mod:`predict`) and the fused-kernel corpus (:mod:`kernels`).
+    """
+    import tensorflow as tf
+    import tf_keras as keras
+
+    build, cfgs, repeats, warmup, min_sample_ms = args
+    tf.get_logger().setLevel("ERROR")  # one tf.function per config is the point: no retracing warnings
+    rows: list[dict[str, Any]] = []
+    rng = np.random.default_rng(0)
+    x0 = tf.constant(rng.random((1, 8), dtype=np.float32))
+    ident = tf.function(lambda a: tf.identity(a))
+    chunk = 16
+    for start in range(0, len(cfgs), chunk):
+        part = cfgs[start:start + chunk]
+        fns: list[Callable[[], Any]] = [lambda: ident(x0)]
+        outs = []
+        for cfg in part:
+            m = build(cfg)
+            xs = [tf.constant(rng.random((1, *[int(d) for d in i.shape[1:]]), dtype=np.float32)) for i in m.inputs]
+            outs.append(int(np.prod([int(d) for d in m.outputs[0].shape[1:]])) * 4)
+            f = tf.function(lambda a, _m=m: _m(a, training=False))
+            arg = xs if len(xs) > 1 else xs[0]
+            fns.append(lambda _f=f, _a=arg: _f(_a))
+        times, loops = round_robin_autorange(fns, repeats, warmup, min_sample_ms)
+        overhead = float(min(times[0]))
+        for cfg, ts, k, ob in zip(part, times[1:], loops[1:], outs):
+            rows.append({**cfg, "ms": float(np.median(ts)), "ms_min": float(min(ts)),
+                         "ms_net": max(float(min(ts)) - overhead, 0.0), "call_overhead_ms": overhead,
+                         "loops": k, "out_bytes": ob})
+        keras.backend.clear_session()
+    return rows
+
+
 @dataclass(frozen=True)
 class Reconciliation:
     """How one side's per-layer profile adds up to its whole-model time.
