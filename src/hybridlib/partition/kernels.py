@@ -345,7 +345,7 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
     """
     import pandas as pd
 
-    from hybridlib.partition.profile import run_in_worker, time_model_calls
+    from hybridlib.partition.profile import REFERENCE_KERNEL, run_in_worker, time_model_calls
 
     if not configs:
         raise InputError("no kernel configurations to profile")
@@ -360,7 +360,8 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
         if side == "browser":
             df = _profile_browser(cfgs, repeats, warmup, cpu_throttle)
         else:
-            rows = run_in_worker(time_model_calls, (kernel_model, cfgs, repeats, warmup, min_sample_ms),
+            rows = run_in_worker(time_model_calls,
+                                 (kernel_model, cfgs, repeats, warmup, min_sample_ms, REFERENCE_KERNEL),
                                  1 if side == "device" else 0)
             df = pd.DataFrame(rows).assign(side=side, row=range(len(rows)))
         frames.append(df)
