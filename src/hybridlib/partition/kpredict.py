@@ -5,10 +5,15 @@ scheduling unit, so predictions add up to a model the way its execution does. Pe
 type one regression on configuration features:
 
 * ``method="rf"`` — nn-Meter's choice: a random forest on log latency with the
-  configuration (input H/W, Cin, Cout, kernel, stride) plus FLOPs, parameters and bytes
-  moved (:func:`features`). Trees capture the steps and cliffs of real kernels (cache
-  sizes, im2col thresholds, vector widths) that no smooth law does — but cannot
-  extrapolate past the training range, which the cross-family evaluation exposes;
+  configuration (input H/W, Cin, Cout, kernel, stride) plus FLOPs, parameters, bytes
+  moved, in/out sizes and arithmetic intensity (:func:`features`). Trees capture the steps
+  and cliffs of real kernels (cache sizes, im2col thresholds, vector widths) that no smooth
+  law does — but cannot extrapolate past the training range, which the cross-family
+  evaluation exposes, and need many samples per type;
+* ``"additive"`` — a per-call floor plus non-negative time per FLOP and per byte read and
+  written, fitted on relative error (:class:`AdditiveLatency`): few parameters, so it
+  learns from the few dozen kernels per type a quick corpus has, and extrapolates;
+* ``"additive+rf"`` — the additive law times a forest's correction (:class:`AdditiveForest`);
 * ``"linear"`` — Neurosurgeon: least squares on its per-type features, in ms;
 * ``"huber"`` — a robust power law in FLOPs, bytes and parameters (extrapolates);
 * ``"gbr"`` — gradient boosting on the same features as ``rf``.
@@ -38,9 +43,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-METHODS = ("rf", "gbr", "huber", "linear")
-#: the features nn-Meter's random forests use (after :func:`derived`)
-RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params", "bytes")
+METHODS = ("rf", "additive", "additive+rf", "gbr", "huber", "linear")
+#: the features nn-Meter's random forests use (after :func:`derived`), plus in/out sizes
+#: and arithmetic intensity (FLOPs per byte moved: compute- vs memory-bound)
+RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params", "bytes", "in_size", "out_size",
+               "intensity")
+#: the additive model's terms: a per-call floor plus time per FLOP and per byte read/written
+ADDITIVE_TERMS = ("flops", "in_bytes", "out_bytes", "weight_bytes")
 FAMILY_SOURCES = ("emotion-family", "alexnet-family")
 #: network → the family drawn around it (the *other* family never saw its sizes)
 NETWORK_FAMILY = {"emotion_cnn": "emotion-family", "alexnet": "alexnet-family"}
@@ -80,15 +89,20 @@ def derived(df: pd.DataFrame) -> pd.DataFrame:
                         ci * co + co, 4 * ci], 0)
     d["out_h"], d["out_w"], d["out_size"], d["in_size"] = ho, wo, out, h * w * ci
     d["flops"], d["params"] = flops.astype(float), params.astype(float)
-    d["bytes"] = 4.0 * (h * w * ci + out + params)
+    d["in_bytes"], d["out_bytes"], d["weight_bytes"] = 4.0 * h * w * ci, 4.0 * out, 4.0 * params
+    d["bytes"] = d["in_bytes"] + d["out_bytes"] + d["weight_bytes"]
+    d["intensity"] = d["flops"] / d["bytes"]
     return d
 
 
 def features(df: pd.DataFrame, kind: str) -> np.ndarray:
-    """Design matrix of one method: nn-Meter's (rf, gbr), Neurosurgeon's (linear) or log sizes."""
+    """Design matrix of one method: nn-Meter's (rf, gbr), Neurosurgeon's (linear), the
+    additive model's terms or log sizes (huber)."""
     d = derived(df)
     if kind in ("rf", "gbr"):
         return np.column_stack([d[c].to_numpy(float) for c in RF_FEATURES])
+    if kind == "additive":
+        return np.column_stack([d[c].to_numpy(float) for c in ADDITIVE_TERMS])
     if kind == "huber":
         return np.column_stack([np.log1p(d[c].to_numpy(float)) for c in ("flops", "bytes", "params", "in_size",
                                                                           "out_size")])
@@ -101,6 +115,49 @@ def features(df: pd.DataFrame, kind: str) -> np.ndarray:
     if t in ("maxpool", "avgpool", "global-avgpool"):
         return np.c_[d["in_size"], d["out_size"]]
     return np.c_[d["in_size"]]
+
+
+class AdditiveLatency:
+    """``ms = floor + Σ_j c_j · term_j`` over :data:`ADDITIVE_TERMS` (FLOPs, input, output and
+    weight bytes), every coefficient ≥ 0, fitted to minimise the *relative* squared error.
+
+    Why: a kernel call pays a fixed floor (dispatch, argument conversion) and then time per
+    FLOP and per byte moved; non-negative coefficients keep the law physical, so it
+    extrapolates to sizes outside the training range (where trees cannot), and relative
+    weighting stops the few slow kernels from deciding the fit for the many fast ones, as
+    they do in Neurosurgeon's least squares in ms. Works on a DataFrame of configurations.
+    """
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> AdditiveLatency:
+        from scipy.optimize import nnls
+
+        A = np.c_[np.ones(len(X)), features(X, "additive")]
+        scale = np.where(A.max(0) > 0, A.max(0), 1.0)
+        coef, _ = nnls(A / scale / y[:, None], np.ones(len(y)))
+        self.coef_ = coef / scale
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.c_[np.ones(len(X)), features(X, "additive")] @ self.coef_
+
+
+class AdditiveForest:
+    """:class:`AdditiveLatency` times a random forest's correction: the forest is fitted to
+    ``log(ms / additive prediction)`` on the features of ``rf``, so the law carries the
+    trend (and extrapolates) while the trees add the steps a law misses (cache sizes,
+    im2col thresholds, vector widths)."""
+
+    def __init__(self, forest: Any) -> None:
+        self.forest = forest
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> AdditiveForest:
+        self.base_ = AdditiveLatency().fit(X, y)
+        b = np.maximum(self.base_.predict(X), 1e-6)
+        self.forest.fit(features(X, "rf"), np.log(y / b))
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.maximum(self.base_.predict(X), 1e-6) * np.exp(self.forest.predict(features(X, "rf")))
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -162,10 +219,18 @@ class KernelLatencyPredictor(_base_estimator()):
 
         if self.method == "rf":
             return RandomForestRegressor(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=1)
+        if self.method == "additive":
+            return AdditiveLatency()
+        if self.method == "additive+rf":
+            return AdditiveForest(RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=2,
+                                                        random_state=self.random_state, n_jobs=1))
         if self.method == "gbr":
             return GradientBoostingRegressor(n_estimators=self.n_estimators, learning_rate=0.05, max_depth=3,
                                              random_state=self.random_state, min_samples_leaf=max(1, min(3, n // 4)))
         return LinearRegression() if self.method == "linear" else HuberRegressor(max_iter=2000)
+
+    #: methods whose model takes the configuration DataFrame and predicts ms itself
+    _DIRECT = ("additive", "additive+rf")
 
     def fit(self, X: pd.DataFrame, y: Any) -> KernelLatencyPredictor:
         self._validate()
@@ -175,17 +240,23 @@ class KernelLatencyPredictor(_base_estimator()):
             raise InputError(f"X has {len(X)} rows but y has {len(y)}")
         if not np.all(np.isfinite(y)) or np.any(y <= 0):
             raise InputError("y (latency ms) must be finite and > 0")
-        self.models_ = fit_per_type(
-            X, y, "kernel_type", "kernel type",
-            lambda t, Xt, yt: self._make(len(yt)).fit(features(Xt, self.method),
-                                                      yt if self.method == "linear" else np.log(yt)))
+
+        def fit_one(t: str, Xt: pd.DataFrame, yt: np.ndarray) -> Any:
+            if self.method in self._DIRECT:
+                return self._make(len(yt)).fit(Xt, yt)
+            return self._make(len(yt)).fit(features(Xt, self.method), yt if self.method == "linear" else np.log(yt))
+
+        self.models_ = fit_per_type(X, y, "kernel_type", "kernel type", fit_one)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if not self.models_:
             raise InputError("predictor is not fitted: call fit(X, y) first")
         self._check_X(X)
+
         def predict_one(t: str, Xt: pd.DataFrame) -> np.ndarray:
+            if self.method in self._DIRECT:
+                return self.models_[t].predict(Xt)
             p = self.models_[t].predict(features(Xt, self.method))
             return p if self.method == "linear" else np.exp(p)
 
