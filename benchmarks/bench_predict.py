@@ -16,9 +16,11 @@ rf's RMSPE and share within ±10%, for three held-out settings:
   the training range: where trees cannot extrapolate).
 
 Timing: each kernel is a ``tf.function``; each of ``--repeats`` samples loops it until it
-lasts ≥ ``--min-sample-ms`` and gives one per-call time; kernels are interleaved; the
-target is the fastest per-call time (``ms_min``; ``--target ms_net`` takes the identity
-call floor off). ``--noise N`` re-times N random kernels in fresh processes and prints how
+lasts ≥ ``--min-sample-ms`` and gives one per-call wall and CPU time; kernels are
+interleaved in chunks of 8 with a reference convolution; the default target ``ms_adj`` is,
+on the 1-thread device, the fastest CPU time divided by the chunk's reference drift (the
+latency with the machine to itself at its typical speed), on the cloud the fastest wall
+time. ``--noise N`` re-times N random kernels in fresh processes and prints how
 far the second timing is from the first (the measurement floor on this machine).
 ``--adaptive-rounds N`` runs nn-Meter's adaptive sampling (N rounds, at most
 ``--adaptive-per-round`` × 2 new kernels each) and prints the network splits again.
@@ -103,9 +105,10 @@ def main() -> None:
     ap.add_argument("--sides", default="device,cloud",
                     help="comma-separated sides to time: device (TF 1 thread), cloud (TF all cores), browser "
                          "(TF.js wasm in 4×-throttled Chromium; needs hybridlib.partition.kernels_tfjs)")
-    ap.add_argument("--target", default="ms_min", choices=("ms_min", "ms_net", "ms"),
-                    help="latency predicted: fastest per-call time (default), minus the identity call floor, "
-                         "or the median")
+    ap.add_argument("--target", default="ms_adj", choices=("ms_adj", "ms_min", "cpu_ms_min", "ms_net", "ms"),
+                    help="latency predicted: ms_adj (default: device = fastest per-call CPU time corrected for "
+                         "the machine's drift, cloud = fastest wall time), ms_min (fastest wall), cpu_ms_min, "
+                         "ms_net (ms_min minus the identity call floor) or ms (median wall)")
     ap.add_argument("--methods", default="rf,linear",
                     help="comma-separated predictors shown side by side; rf and linear always (default rf,linear)")
     ap.add_argument("--corpus", help="reuse a profiled kernel corpus (.parquet, e.g. "

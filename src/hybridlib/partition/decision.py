@@ -28,6 +28,7 @@ import numpy as np
 
 from hybridlib.partition.cost import evaluate
 from hybridlib.partition.graph import Graph, as_graph
+from hybridlib.partition.kpredict import TARGET
 from hybridlib.partition.network import NETWORKS
 from hybridlib.partition.solvers import scale, solve
 from hybridlib.utils import InputError
@@ -103,7 +104,7 @@ def regret_table(measured: Graph | Mapping[str, Any], predicted: Graph | Mapping
     return pd.DataFrame(rows)
 
 
-def call_floor_ms(corpus: pd.DataFrame, target: str = "ms_min", quantile: float = 0.05) -> dict[str, float]:
+def call_floor_ms(corpus: pd.DataFrame, target: str = TARGET, quantile: float = 0.05) -> dict[str, float]:
     """Per side, the time of a kernel call that does almost no work: the median ``target``
     of the corpus' kernels in the lowest ``quantile`` of FLOPs (random kernels only)."""
     from hybridlib.partition import kpredict
@@ -132,7 +133,7 @@ def kernel_costs(preds: pd.DataFrame, overhead_ms: Mapping[str, float], device_s
 
 
 def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Sequence[str] = ("rf", "linear"),
-                  trains: Sequence[str] = ("families", "other-family"), target: str = "ms_min",
+                  trains: Sequence[str] = ("families", "other-family"), target: str = TARGET,
                   networks: Sequence[str] = tuple(NETWORKS),
                   scenarios: Mapping[str, tuple[float, float]] = SCENARIOS, device_side: str = "device",
                   cloud_side: str = "cloud") -> pd.DataFrame:

@@ -429,6 +429,9 @@ def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None
     path = Path(ctx.artifacts_dir) / "kernel_corpus.parquet"
     n = int(per_family or getattr(ctx.preset, "kernel_corpus", 0) or ctx.preset.predictor_corpus)
     old = pd.read_parquet(path) if path.is_file() and not refresh else None
+    if old is not None and "ms_adj" not in old:
+        log.info("%s predates the drift-corrected target ms_adj; re-timing it", path)
+        old = None
     todo = [s for s in sides if old is None or s not in set(old["side"])]
     if not todo:
         return old

@@ -51,6 +51,9 @@ RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params",
 #: the additive model's terms: a per-call floor plus time per FLOP and per byte read/written
 ADDITIVE_TERMS = ("flops", "in_bytes", "out_bytes", "weight_bytes")
 FAMILY_SOURCES = ("emotion-family", "alexnet-family")
+#: the corpus column predicted by default: the fastest per-call time, on a single-threaded
+#: side in CPU time corrected for the machine's drift (see :func:`profile.time_model_calls`)
+TARGET = "ms_adj"
 #: network → the family drawn around it (the *other* family never saw its sizes)
 NETWORK_FAMILY = {"emotion_cnn": "emotion-family", "alexnet": "alexnet-family"}
 
@@ -281,7 +284,7 @@ def _rows(test: pd.DataFrame, target: str, **tags: Any) -> list[dict[str, Any]]:
             for (side, t), g in test.groupby(["side", "kernel_type"])]
 
 
-def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"), target: str = "ms_min",
+def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"), target: str = TARGET,
                      test_size: float = 0.25, seeds: Sequence[int] = (0,),
                      sources: Sequence[str] = FAMILY_SOURCES) -> pd.DataFrame:
     """Held-out *configurations*: split the random kernels of ``sources`` by configuration
@@ -309,7 +312,7 @@ def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "line
 
 
 def network_predictions(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"),
-                        target: str = "ms_min") -> pd.DataFrame:
+                        target: str = TARGET) -> pd.DataFrame:
     """Each network's kernels predicted by predictors that never saw them, one row per
     kernel × side × method × training set:
 
@@ -366,7 +369,7 @@ def summary(ev: pd.DataFrame, methods: tuple[str, str] = ("rf", "linear")) -> pd
     return t
 
 
-def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = "ms_min") -> pd.DataFrame:
+def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = TARGET) -> pd.DataFrame:
     """The measurement's own error: metrics of a second timing (``again``: the same
     configurations re-profiled later, ``config_id`` and ``side`` matching) taken as a
     "prediction" of the corpus' timing, per side × kernel type, plus the median ratio of
@@ -422,7 +425,7 @@ def neighbours(cfg: dict[str, Any], n: int, rng: np.random.Generator, spread: fl
     return out
 
 
-def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = "ms_min", folds: int = 5,
+def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = TARGET, folds: int = 5,
                seed: int = 0) -> pd.DataFrame:
     """Out-of-fold relative error of every configuration × side (K-fold over configurations)."""
     from sklearn.model_selection import KFold
@@ -445,7 +448,7 @@ def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = "ms_min",
 
 def adaptive_sampling(corpus: pd.DataFrame, profile: Callable[[list[dict[str, Any]]], pd.DataFrame],
                       rounds: int = 2, per_round: int = 12, n_neighbours: int = 2, threshold: float = 10.0,
-                      method: str = "rf", target: str = "ms_min", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      method: str = "rf", target: str = TARGET, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """nn-Meter's adaptive data sampling, with a bounded budget.
 
     Each round: out-of-fold errors of every configuration (:func:`oof_errors`); the
@@ -523,7 +526,7 @@ def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
                             legend=(i == 0 and j == len(sides) - 1))
             ax.plot(xs, xs, color="0.3", lw=1, ls="--")
             ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.5", alpha=0.2, lw=0)
-            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms (fastest repeat)",
+            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms (ms_adj)",
                    ylabel="predicted ms")
             m = metrics(d["measured"], d["pred"]) if len(d) else {"mape": float("nan"), "within10": float("nan")}
             ax.set_title(f"{method} · {side}: MAPE {m['mape']:.0f}%, {m['within10']:.0f}% within ±10%", fontsize=10)
