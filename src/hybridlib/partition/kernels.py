@@ -27,10 +27,13 @@ into ``_FusedMatMul`` — the rule set of :func:`detect_kernels`:
 :func:`random_kernel_configs` draws configurations per kernel type in a network *family*'s
 size ranges (``emotion``: maps ≤ 48 px, the emotion CNN's; ``alexnet``: AlexNet's; ``wide``:
 both); :func:`profile_kernels` times each fused kernel alone, as a ``tf.function`` (so
-Grappler fuses it as in a model), interleaved in chunks (:func:`profile.round_robin`), on
-the device side (TF 1 thread) and the cloud side (TF all cores);
-:func:`ensure_kernel_corpus` caches both families plus both networks' own kernels in
-``artifacts_dir``. Predictors and their evaluation live in :mod:`hybridlib.partition.kpredict`.
+Grappler fuses it as in a model), with :func:`profile.time_model_calls` (loops of calls per
+sample, interleaved in chunks with a reference convolution that measures the machine's
+drift), on the device side (TF 1 thread), the cloud side (TF all cores) and, if the
+optional module ``kernels_tfjs`` is installed, the browser side (TF.js wasm in throttled
+Chromium); :func:`ensure_kernel_corpus` caches both families plus both networks' own
+kernels in ``artifacts_dir``. Predictors and their evaluation live in
+:mod:`hybridlib.partition.kpredict`.
 """
 from __future__ import annotations
 
