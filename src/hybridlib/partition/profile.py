@@ -294,13 +294,23 @@ def time_model_calls(args: tuple[Any, ...]) -> list[dict[str, Any]]:
                          "cpu_ms_min": float(min(cs)), "cpu_ms": float(np.median(cs)),
                          "cpu_overhead_ms": float(min(cpu[0])), "ref_ms": ref,
                          "ref_cpu_ms": float(min(cpu[1])) if reference is not None else float("nan"),
+                         # per round, this kernel's CPU time over the reference's, timed
+                         # milliseconds apart: the machine's speed cancels
+                         "_ratio": float(np.median(np.asarray(cs) / np.maximum(cpu[1], 1e-9)))
+                         if reference is not None else float("nan"),
+                         "_ratio_wall": float(np.median(np.asarray(ts) / np.maximum(times[1], 1e-9)))
+                         if reference is not None else float("nan"),
                          "chunk": start // chunk, "loops": k, "out_bytes": ob})
         keras.backend.clear_session()
     refs = np.array([r["ref_cpu_ms"] if reference is not None else r["cpu_overhead_ms"] for r in rows])
     typical = float(np.median(refs)) if len(refs) else 1.0
+    typical_wall = float(np.median([r["ref_ms"] for r in rows])) if rows else 1.0
     for r, v in zip(rows, refs):
+        ratio, ratio_wall = r.pop("_ratio"), r.pop("_ratio_wall")
+        r["ms_adj_wall"] = ratio_wall * typical_wall if reference is not None else r["ms_min"]
         r["drift"] = float(v / typical) if typical > 0 else 1.0
-        r["ms_adj"] = r["cpu_ms_min"] / r["drift"] if single else r["ms_min"]
+        r["ms_adj_chunk"] = r["cpu_ms_min"] / r["drift"] if single else r["ms_min"]
+        r["ms_adj"] = (ratio * typical if reference is not None else r["ms_adj_chunk"]) if single else r["ms_min"]
     return rows
 
 
