@@ -303,8 +303,7 @@ def test_round_robin_autorange_loops_and_interleaves():
 
 
 def test_time_model_calls_columns_in_process():
-    """The shared worker on two tiny kernels (in this process, so TF may use several threads:
-    then ms_adj is the fastest wall time, and the drift is relative to the run's median)."""
+    """The shared worker on two tiny kernels and the reference (in this process)."""
     from hybridlib.partition import profile
 
     cfgs = [{"kernel_type": "relu", "h": 4, "w": 4, "c_in": 3, "c_out": 3},
@@ -315,10 +314,7 @@ def test_time_model_calls_columns_in_process():
     for c in ("ms", "ms_min", "ms_net", "cpu_ms_min", "ref_ms", "ref_cpu_ms", "drift", "ms_adj", "loops"):
         assert np.isfinite(df[c]).all() and (df[c] >= 0).all(), c
     assert (df.ms_min <= df.ms).all() and (df.loops >= 1).all() and df.drift.median() == pytest.approx(1.0)
-    import tensorflow as tf
-
-    if tf.config.threading.get_intra_op_parallelism_threads() != 1:
-        assert (df.ms_adj == df.ms_min).all()
+    assert (df.ms_adj > 0).all() and "_ratio" not in df
 
 
 def test_profile_kernels_sides(monkeypatch):

@@ -252,15 +252,15 @@ def time_model_calls(args: tuple[Any, ...]) -> list[dict[str, Any]]:
     time), ``ms_net`` (``ms_min`` − the identity's fastest, ≥ 0), ``call_overhead_ms``,
     ``cpu_ms_min``/``cpu_ms`` (the same in process CPU time), ``ref_ms``/``ref_cpu_ms`` (the
     compute reference's fastest in this chunk, NaN without one), ``drift`` (this chunk's
-    reference CPU time / the run's median; 1 = a typical chunk), ``chunk``, ``loops``
+    reference time, in the side's clock, / the run's median; 1 = a typical chunk), ``chunk``, ``loops``
     (calls per sample), ``out_bytes`` (float32 output size) and **``ms_adj``**, the
-    predictors' target: with one TF thread (a device) ``cpu_ms_min / drift`` — its
-    latency with the machine to itself (the two clocks agree on a quiet machine) at the
-    run's typical speed; with several threads (the cloud) CPU time is not latency and the
-    reference is as contended as the kernel, so ``ms_adj = ms_min``. Measured on the
-    loaded 2-core box (load 6): re-timing the same 284 kernels in a new process missed by
-    31% MAPE in ``ms_min`` and 10% in ``ms_adj`` on the device side. Shared by the
-    per-layer corpus (:mod:`predict`) and the fused-kernel corpus (:mod:`kernels`).
+    predictors' target: the median over rounds of the kernel's time / the reference's time
+    *in the same round* (milliseconds apart, so the machine's speed cancels), times the
+    reference's time on the free machine (the 10th percentile of its per-chunk fastest
+    times). The clock is CPU time with one TF thread (a device: its latency with the
+    machine to itself; the two clocks agree on a quiet machine) and wall time with several
+    (the cloud: CPU time sums threads). Shared by the per-layer corpus (:mod:`predict`) and
+    the fused-kernel corpus (:mod:`kernels`).
     """
     import tensorflow as tf
     import tf_keras as keras
@@ -302,15 +302,20 @@ def time_model_calls(args: tuple[Any, ...]) -> list[dict[str, Any]]:
                          if reference is not None else float("nan"),
                          "chunk": start // chunk, "loops": k, "out_bytes": ob})
         keras.backend.clear_session()
-    refs = np.array([r["ref_cpu_ms"] if reference is not None else r["cpu_overhead_ms"] for r in rows])
+    # the scale: the reference at the machine's speed when it is (nearly) free — the 10th
+    # percentile of the chunks' fastest reference times, which moved ±3% between runs where
+    # the median moved ±15%
+    clock = "ref_cpu_ms" if single else "ref_ms"
+    refs = np.array([r[clock] if reference is not None else r["cpu_overhead_ms"] for r in rows])
     typical = float(np.median(refs)) if len(refs) else 1.0
-    typical_wall = float(np.median([r["ref_ms"] for r in rows])) if rows else 1.0
+    scale = float(np.quantile(refs, 0.1)) if len(refs) else 1.0
     for r, v in zip(rows, refs):
         ratio, ratio_wall = r.pop("_ratio"), r.pop("_ratio_wall")
-        r["ms_adj_wall"] = ratio_wall * typical_wall if reference is not None else r["ms_min"]
         r["drift"] = float(v / typical) if typical > 0 else 1.0
-        r["ms_adj_chunk"] = r["cpu_ms_min"] / r["drift"] if single else r["ms_min"]
-        r["ms_adj"] = (ratio * typical if reference is not None else r["ms_adj_chunk"]) if single else r["ms_min"]
+        if reference is None:
+            r["ms_adj"] = r["cpu_ms_min"] if single else r["ms_min"]
+        else:
+            r["ms_adj"] = (ratio if single else ratio_wall) * scale
     return rows
 
 
