@@ -194,7 +194,7 @@ def main() -> None:
         for side in [s for s in sorted(set(corpus.side)) if s != "cloud"]:
             try:
                 graphs = regret_graphs(ctx, side)
-                rg = decision.decision_cost(corpus, graphs, methods=("rf", "linear"), target=target,
+                rg = decision.decision_cost(corpus, graphs, methods=methods, target=target,
                                             device_side=side)
             except (InputError, KeyError, ValueError) as e:
                 print(f"\ndecision regret, device side {side}: not available ({e})")
