@@ -340,11 +340,12 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
     throttled ``cpu_throttle``× (a phone), by ``kernels_tfjs.profile_kernels_tfjs``,
     imported only when asked for.
 
-    Columns: the configuration, ``side``, ``ms`` (median per-call time over ``repeats``),
-    ``ms_min`` (fastest: on a shared machine other jobs only ever add time, so this is the
-    better estimate of the kernel's own cost and the predictors' default target), ``ms_net``
-    (``ms_min`` minus the fixed call cost, ``call_overhead_ms``) and ``row`` (position in
-    ``configs``).
+    Columns: the configuration, ``side``, ``ms`` (median per-call wall time over
+    ``repeats``), ``ms_min`` (fastest), ``ms_net`` (``ms_min`` minus the fixed call cost,
+    ``call_overhead_ms``), ``ms_adj`` (the predictors' target: the time with the machine's
+    preemption and speed drift taken out, see :func:`profile.time_model_calls`; on the
+    browser side ``ms_min`` unless the module gives one), the CPU-time and reference
+    columns of :func:`profile.time_model_calls`, and ``row`` (position in ``configs``).
     """
     import pandas as pd
 
