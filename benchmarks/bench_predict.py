@@ -2,11 +2,12 @@
 
 Profiles a corpus of fused kernels (:mod:`hybridlib.partition.kernels`: random
 configurations drawn around the emotion CNN's and AlexNet's sizes, plus both networks' own
-kernels) on the device side (TF, 1 thread) and the cloud side (TF, all cores) — or reuses
-one with ``--corpus`` — and prints, side by side, MAPE per kernel type and side for the
-random forest (``rf``) and the linear model (``linear``), their ratio ``linear/rf`` (goal:
-rf ≤ 10% per type and ≥ 3× lower than linear), and the rf's RMSPE and share within ±10%,
-for three held-out settings:
+kernels) on each of ``--sides`` — device (TF, 1 thread), cloud (TF, all cores), browser
+(TF.js wasm in 4×-throttled Chromium, if ``hybridlib.partition.kernels_tfjs`` is there) —
+or reuses one with ``--corpus``, and prints, side by side, MAPE per kernel type and side
+for the random forest (``rf``), the linear model (``linear``) and any other ``--methods``,
+the ratio ``linear/rf`` (goal: rf ≤ 10% per type and ≥ 3× lower than linear), and the
+rf's RMSPE and share within ±10%, for three held-out settings:
 
 * ``configs`` — random configurations never trained on (mean over ``--seeds`` splits);
 * ``families→<net>`` — the network's own kernels, predictors trained on both families'
@@ -14,16 +15,21 @@ for three held-out settings:
 * ``other-family→<net>`` — trained only on the *other* network's family (sizes outside
   the training range: where trees cannot extrapolate).
 
-``--noise N`` re-times N random kernels and prints how far the second timing is from the
-first (the measurement floor on this machine). ``--adaptive-rounds N`` then runs nn-Meter's adaptive sampling (N rounds, at most
-``--adaptive-per-round`` × 2 new kernels each, profiled on both sides) and prints the
-network splits again. ``--regret`` adds the decision cost: partitions solved on predicted
-costs, executed on the measured per-layer profiles of the preset (``--preset``), regret
-per method and training set. Timings are the fastest of ``--repeats`` interleaved repeats
-(``ms_min``): on a shared machine other jobs only add time.
+Timing: each kernel is a ``tf.function``; each of ``--repeats`` samples loops it until it
+lasts ≥ ``--min-sample-ms`` and gives one per-call wall and CPU time; kernels are
+interleaved in chunks of 8 with a reference convolution; the default target ``ms_adj`` is,
+on the 1-thread device, the fastest CPU time divided by the chunk's reference drift (the
+latency with the machine to itself at its typical speed), on the cloud the fastest wall
+time. ``--noise N`` re-times N random kernels in fresh processes and prints how
+far the second timing is from the first (the measurement floor on this machine).
+``--adaptive-rounds N`` runs nn-Meter's adaptive sampling (N rounds, at most
+``--adaptive-per-round`` × 2 new kernels each) and prints the network splits again.
+``--regret`` adds the decision cost: partitions solved on predicted costs, executed on the
+measured per-layer profiles of the preset (``--preset``), per device side, method and
+training set. The load average is printed at start, after timing and at the end.
 
-Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_predict.py [--per-family 200]
-[--repeats 7] [--corpus FILE.parquet] [--adaptive-rounds 2] [--regret --preset quick]``.
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_predict.py [--per-family 120]
+[--sides device,cloud] [--corpus FILE.parquet --save FILE.parquet] [--noise 70] [--regret]``.
 ``--layers`` runs the older per-*layer* comparison (all methods of
 :mod:`hybridlib.partition.predict`).
 """
@@ -53,28 +59,58 @@ def layers_main(args: argparse.Namespace) -> None:
         print(t.round(1).to_string())
 
 
-def show(ev, title: str) -> None:
+def show(ev, title: str, methods: list[str]) -> None:
     from hybridlib.partition import kpredict
 
-    t = kpredict.summary(ev)
-    rm = ev[ev.method == "rf"].groupby(["split", "side", "kernel_type"])["rmspe"].mean()
-    t["rf rmspe"] = rm
-    cols = ["rf", "linear", "linear/rf", "rf rmspe", "rf within ±10%"]
+    t = kpredict.summary(ev, methods=("rf", "linear"))
+    for m in methods:
+        if m not in t:
+            t[m] = ev[ev.method == m].groupby(["split", "side", "kernel_type"])["mape"].mean()
+    t["rf rmspe"] = ev[ev.method == "rf"].groupby(["split", "side", "kernel_type"])["rmspe"].mean()
+    cols = methods + ["linear/rf", "rf rmspe", "rf within ±10%"]
     print(f"\n{title}\n" + t[cols].round(1).to_string())
     means = ev.groupby(["split", "side", "method"])["mape"].mean().unstack("method")
     means["linear/rf"] = means["linear"] / means["rf"]
-    print("\nmean over kernel types:\n" + means[["rf", "linear", "linear/rf"]].round(1).to_string())
+    print("\nmean over kernel types:\n" + means[methods + ["linear/rf"]].round(1).to_string())
     rf = t["rf"]
     print(f"goal check: {int((rf <= 10).sum())}/{len(rf)} type×side×split rows with rf MAPE ≤ 10%; "
           f"{int((t['linear/rf'] >= 3).sum())}/{len(rf)} with linear/rf ≥ 3")
+
+
+def load() -> str:
+    """The machine's load average (1/5/15 min): timings on a shared box are read against it."""
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def regret_graphs(ctx, side: str) -> dict:
+    """Measured partition graphs of both networks whose device is corpus side ``side``."""
+    from hybridlib.partition import profile
+
+    if side == "browser":
+        return {m: profile.to_graph(profile.ensure_profile(ctx, m, browser=True), m, device="tfjs-wasm",
+                                    cpu_throttle=4.0, input_itemsize=1) for m in ("emotion_cnn", "alexnet")}
+    return {m: profile.to_graph(profile.ensure_profile(ctx, m), m, input_itemsize=1)
+            for m in ("emotion_cnn", "alexnet")}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--per-family", type=int, default=200, help="random kernels per family (default 200)")
-    ap.add_argument("--repeats", type=int, default=7, help="interleaved timing repeats per kernel (default 7)")
+    ap.add_argument("--per-family", type=int, default=120,
+                    help="random kernels per family (default 120, the quick preset's kernel_corpus)")
+    ap.add_argument("--repeats", type=int, default=7, help="interleaved timing samples per kernel (default 7)")
+    ap.add_argument("--min-sample-ms", type=float, default=3.0,
+                    help="each sample loops a kernel until it lasts ≥ this many ms (default 3)")
+    ap.add_argument("--sides", default="device,cloud",
+                    help="comma-separated sides to time: device (TF 1 thread), cloud (TF all cores), browser "
+                         "(TF.js wasm in 4×-throttled Chromium; needs hybridlib.partition.kernels_tfjs)")
+    ap.add_argument("--target", default="ms_adj", choices=("ms_adj", "ms_min", "cpu_ms_min", "ms_net", "ms"),
+                    help="latency predicted: ms_adj (default: device = fastest per-call CPU time corrected for "
+                         "the machine's drift, cloud = fastest wall time), ms_min (fastest wall), cpu_ms_min, "
+                         "ms_net (ms_min minus the identity call floor) or ms (median wall)")
+    ap.add_argument("--methods", default="rf,linear",
+                    help="comma-separated predictors shown side by side; rf and linear always (default rf,linear)")
     ap.add_argument("--corpus", help="reuse a profiled kernel corpus (.parquet, e.g. "
                                      "data/processed/quick/kernel_corpus.parquet) instead of timing one")
     ap.add_argument("--save", help="write the (grown) corpus here (.parquet)")
@@ -95,71 +131,82 @@ def main() -> None:
     import pandas as pd
 
     from hybridlib.partition import kernels, kpredict
-    from hybridlib.utils import atomic_path
+    from hybridlib.utils import InputError, atomic_path
 
+    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
+    methods = list(dict.fromkeys(["rf", "linear"] + [m.strip() for m in args.methods.split(",") if m.strip()]))
+    bad = [m for m in methods if m not in kpredict.METHODS]
+    if bad:
+        raise InputError(f"--methods: unknown {bad}; known: {', '.join(kpredict.METHODS)}")
+    target = args.target
+    prof_kw = {"repeats": args.repeats, "min_sample_ms": args.min_sample_ms}
     t0 = time.perf_counter()
+    print(f"start: {load()} on {os.cpu_count()} cores")
     if args.corpus:
         corpus = pd.read_parquet(args.corpus)
     else:
-        cfgs = [{**c, "source": f"{f}-family"} for i, f in enumerate(("emotion", "alexnet"))
-                for c in kernels.random_kernel_configs(args.per_family, f, seed=i)]
-        from hybridlib import models
-
-        for net, build in (("emotion_cnn", models.emotion_cnn), ("alexnet", models.alexnet)):
-            cfgs += kernels.kernel_table(build(), net).to_dict("records")
-        corpus = kernels.profile_kernels(cfgs, repeats=args.repeats)
-        meta = pd.DataFrame(cfgs)[["source", "kernel_name", "layers", "last_layer"]]
-        corpus = corpus.join(meta, on="row").rename(columns={"row": "config_id"})
+        corpus = kernels.profile_corpus(kernels.corpus_configs(args.per_family), sides=sides, **prof_kw)
     if args.save:  # the timing is the expensive part: keep it whatever follows
         with atomic_path(args.save) as tmp:
             corpus.to_parquet(tmp, index=False)
     n = corpus.groupby("source")["config_id"].nunique().to_dict()
-    print(f"corpus: {n} kernels × {corpus.side.nunique()} sides (device = TF 1 thread, cloud = TF "
-          f"{os.cpu_count()} cores), target ms_min; {time.perf_counter() - t0:.0f} s")
+    print(f"corpus: {n} kernels × sides {sorted(set(corpus.side))} (device = TF 1 thread, cloud = TF "
+          f"{os.cpu_count()} cores, browser = TF.js wasm 4× throttled), target {target}; "
+          f"{time.perf_counter() - t0:.0f} s; {load()}")
 
-    ev = pd.concat([kpredict.evaluate_configs(corpus, seeds=tuple(range(args.seeds))),
-                    kpredict.evaluate_networks(kpredict.network_predictions(corpus))], ignore_index=True)
-    show(ev, "MAPE % per kernel type and side: random forest (nn-Meter) vs linear (Neurosurgeon)")
+    ev = pd.concat([kpredict.evaluate_configs(corpus, methods, target, seeds=tuple(range(args.seeds))),
+                    kpredict.evaluate_networks(kpredict.network_predictions(corpus, methods, target))],
+                   ignore_index=True)
+    show(ev, "MAPE % per kernel type and side: random forest (nn-Meter) vs linear (Neurosurgeon)", methods)
 
     if args.noise:
-        fam = corpus[corpus.source.isin(kpredict.FAMILY_SOURCES) & (corpus.side == "device")]
+        first = sorted(set(corpus.side))[0]
+        fam = corpus[corpus.source.isin(kpredict.FAMILY_SOURCES) & (corpus.side == first)]
         per = max(2, args.noise // fam.kernel_type.nunique())
         pick = fam.groupby("kernel_type").sample(n=min(per, int(fam.kernel_type.value_counts().min())),
                                                  random_state=0)
-        again = kernels.profile_kernels(pick.to_dict("records"), repeats=args.repeats)
+        print(f"\nre-timing {len(pick)} kernels: {load()}")
+        again = kernels.profile_kernels(pick.to_dict("records"), sides=sorted(set(corpus.side)), **prof_kw)
         again["config_id"] = pick["config_id"].to_numpy()[again["row"]]
-        rep = kpredict.repeatability(corpus, again)
-        print(f"\nmeasurement floor: {pick.config_id.nunique()} kernels re-timed, later run vs corpus, %:")
+        rep = kpredict.repeatability(corpus, again, target)
+        print(f"measurement floor: {pick.config_id.nunique()} kernels re-timed, later run vs corpus, %; {load()}")
         print(rep.set_index(["side", "kernel_type"])[["mape", "rmspe", "within10", "median_ratio",
                                                        "mape_run_shift_removed", "n"]].round(2).to_string())
         print("mean MAPE per side:", rep.groupby("side")["mape"].mean().round(1).to_dict())
     if args.adaptive_rounds:
         fam = corpus[corpus.source.isin(kpredict.FAMILY_SOURCES)]
         grown, hist = kpredict.adaptive_sampling(
-            fam, lambda c: kernels.profile_kernels(c, repeats=args.repeats), rounds=args.adaptive_rounds,
-            per_round=args.adaptive_per_round)
+            fam, lambda c: kernels.profile_kernels(c, sides=sorted(set(corpus.side)), **prof_kw),
+            rounds=args.adaptive_rounds, per_round=args.adaptive_per_round, target=target)
         print("\nadaptive sampling (out-of-fold rf error on the family corpus before each round):")
         print(hist.drop(columns=["flagged"]).round(1).to_string(index=False))
         corpus = pd.concat([grown, corpus[~corpus.source.isin(kpredict.FAMILY_SOURCES)]], ignore_index=True)
-        ev2 = kpredict.evaluate_networks(kpredict.network_predictions(corpus))
-        show(ev2, "after adaptive sampling: network kernels (never trained on)")
+        ev2 = kpredict.evaluate_networks(kpredict.network_predictions(corpus, methods, target))
+        show(ev2, "after adaptive sampling: network kernels (never trained on)", methods)
     if args.save and args.adaptive_rounds:
         with atomic_path(args.save) as tmp:
             corpus.to_parquet(tmp, index=False)
     if args.regret:
         from hybridlib import config
-        from hybridlib.partition import decision, profile
+        from hybridlib.partition import decision
 
         ctx = config.context(args.preset)
-        graphs = {m: profile.to_graph(profile.ensure_profile(ctx, m), m, input_itemsize=1)
-                  for m in ("emotion_cnn", "alexnet")}
-        rg = decision.decision_cost(corpus, graphs)
-        print("\ndecision regret (measured latency of the predicted plan / measured best − 1), %:")
-        t = rg.groupby(["model", "train", "scenario", "method"])["regret"].agg(["mean", "max"]).unstack("method") * 100
-        print(t.round(2).to_string())
-        print("plans identical to the measured optimum:",
-              rg.groupby(["model", "train", "method"])["same_plan"].mean().round(2).to_dict())
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+        for side in [s for s in sorted(set(corpus.side)) if s != "cloud"]:
+            try:
+                graphs = regret_graphs(ctx, side)
+                rg = decision.decision_cost(corpus, graphs, methods=methods, target=target,
+                                            device_side=side)
+            except (InputError, KeyError, ValueError) as e:
+                print(f"\ndecision regret, device side {side}: not available ({e})")
+                continue
+            print(f"\ndecision regret, device side {side} (measured latency of the predicted plan / measured "
+                  "best − 1), %:")
+            t = (rg.groupby(["model", "train", "scenario", "method"])["regret"].agg(["mean", "max"])
+                 .unstack("method") * 100)
+            print(t.round(2).to_string())
+            print("plans identical to the measured optimum:",
+                  rg.groupby(["model", "train", "method"])["same_plan"].mean().round(2).to_dict())
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; end: {load()}")
 
 
 if __name__ == "__main__":

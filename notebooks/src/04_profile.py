@@ -108,8 +108,10 @@ ctx.save_figure(fig, "04_predicted_vs_measured")
 # A runtime executes *kernels*, not layers: Grappler fuses Conv2D + BatchNorm + ReLU into one
 # pass (`hybridlib.partition.kernels.detect_kernels`, nn-Meter's rule set), so the additive
 # unit to predict is the fused kernel. A corpus of random kernels drawn around the emotion
-# CNN's and AlexNet's sizes, plus both networks' own kernels, is timed on both sides (fastest
-# of the repeats; cached in `data/processed/<preset>/kernel_corpus.parquet`). Per kernel type:
+# CNN's and AlexNet's sizes, plus both networks' own kernels, is timed on both sides (target
+# `ms_adj`: the fastest per-call time — on the 1-thread device in CPU time, corrected for the
+# machine's drift by a reference kernel timed alongside; cached in
+# `data/processed/<preset>/kernel_corpus.parquet`). Per kernel type:
 # nn-Meter's random forest (`rf`) vs Neurosurgeon's `linear`, on held-out configurations and
 # on each network's own kernels (never trained on) — trained on both families' random
 # kernels, or only on the *other* network's family (out of range: trees cannot extrapolate).

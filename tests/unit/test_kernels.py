@@ -124,7 +124,8 @@ def synthetic_profile(cfgs: list[dict], seed: int = 0) -> pd.DataFrame:
     df = pd.DataFrame(cfgs)
     frames = [df.assign(side=side, ms_min=synthetic_latency(df, seed + i) / speed, row=range(len(df)))
               for i, (side, speed) in enumerate((("device", 1.0), ("cloud", 2.5)))]
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    return out.assign(ms_adj=out["ms_min"])
 
 
 def synthetic_corpus(n: int = 140, seed: int = 0) -> pd.DataFrame:
@@ -248,7 +249,7 @@ def test_repeatability_separates_a_run_wide_shift():
     c = synthetic_corpus(28)
     same = kpredict.repeatability(c, c)
     assert (same.mape == 0).all() and (same.median_ratio == 1).all()
-    twice = kpredict.repeatability(c, c.assign(ms_min=c.ms_min * 2))
+    twice = kpredict.repeatability(c, c.assign(ms_adj=c.ms_adj * 2))
     assert np.allclose(twice.mape, 100) and np.allclose(twice.median_ratio, 2)
     assert np.allclose(twice.mape_run_shift_removed, 0)
     with pytest.raises(InputError, match="in common"):
@@ -275,3 +276,102 @@ def test_decision_cost_on_a_network_never_trained_on():
     rg = decision.decision_cost(c, {"alexnet": g, "other": g}, methods=("rf",))
     assert set(rg.model) == {"alexnet"} and set(rg.train) == {"families", "other-family"}
     assert (rg.regret >= -1e-9).all() and len(rg) == 2 * len(decision.SCENARIOS) * len(partition.NETWORKS)
+
+
+# ------------------------------------------------------------------------------ timing, sides, additive
+
+
+def test_round_robin_autorange_loops_and_interleaves():
+    """Loop counts follow the probe (capped), every sample is a loop, fns interleave per round."""
+    import gc
+
+    from hybridlib.partition import profile
+
+    calls: list[int] = []
+    fns = [lambda i=i: calls.append(i) for i in range(3)]
+    wall, cpu, loops = profile.round_robin_autorange(fns, repeats=2, warmup=1, min_sample_ms=1e6, max_loops=4)
+    assert loops == [4, 4, 4]  # a no-op would need millions of calls to last 1e6 ms: capped
+    assert all(len(w) == 2 for w in wall) and all(len(c) == 2 for c in cpu)
+    assert calls.count(0) == 1 + 3 + 2 * 4  # warmup + 3 probes + repeats × loops
+    timed = calls[3 * (1 + 3):]  # after each fn's warmup and probes: round 1 = 0000 1111 2222, round 2 again
+    assert timed == ([0] * 4 + [1] * 4 + [2] * 4) * 2
+    assert gc.isenabled()
+    _, _, one = profile.round_robin_autorange(fns, repeats=1, warmup=0, min_sample_ms=0)
+    assert one == [1, 1, 1]
+    with pytest.raises(InputError, match="repeats"):
+        profile.round_robin_autorange(fns, repeats=0, warmup=0)
+
+
+def test_time_model_calls_columns_in_process():
+    """The shared worker on two tiny kernels and the reference (in this process)."""
+    from hybridlib.partition import profile
+
+    cfgs = [{"kernel_type": "relu", "h": 4, "w": 4, "c_in": 3, "c_out": 3},
+            {"kernel_type": "fc", "h": 1, "w": 1, "c_in": 16, "c_out": 4}]
+    rows = profile.time_model_calls((kernels.kernel_model, cfgs, 2, 1, 0.2, profile.REFERENCE_KERNEL))
+    df = pd.DataFrame(rows)
+    assert list(df.kernel_type) == ["relu", "fc"] and list(df.out_bytes) == [4 * 4 * 3 * 4, 16]
+    for c in ("ms", "ms_min", "ms_net", "cpu_ms_min", "ref_ms", "ref_cpu_ms", "drift", "ms_adj", "loops"):
+        assert np.isfinite(df[c]).all() and (df[c] >= 0).all(), c
+    assert (df.ms_min <= df.ms).all() and (df.loops >= 1).all() and df.drift.median() == pytest.approx(1.0)
+    assert (df.ms_adj > 0).all() and "_ratio" not in df
+
+
+def test_profile_kernels_sides(monkeypatch):
+    import sys
+    import types
+
+    cfg = [{"kernel_type": "relu", "h": 4, "w": 4, "c_in": 3, "c_out": 3, "source": "x"}]
+    with pytest.raises(InputError, match="sides"):
+        kernels.profile_kernels(cfg, sides=("phone",))
+    monkeypatch.setitem(sys.modules, "hybridlib.partition.kernels_tfjs", None)  # absent module
+    with pytest.raises(InputError, match="kernels_tfjs"):
+        kernels.profile_kernels(cfg, sides=("browser",))
+    fake = types.ModuleType("hybridlib.partition.kernels_tfjs")
+    seen = {}
+
+    def profile_kernels_tfjs(configs, repeats=7, warmup=2, cpu_throttle=4.0):
+        seen.update(configs=configs, throttle=cpu_throttle)
+        return pd.DataFrame([{**c, "ms": 2.0, "ms_min": 1.5, "ms_net": 1.0, "call_overhead_ms": 0.5}
+                             for c in configs])
+
+    fake.profile_kernels_tfjs = profile_kernels_tfjs
+    monkeypatch.setitem(sys.modules, "hybridlib.partition.kernels_tfjs", fake)
+    df = kernels.profile_kernels(cfg, sides=("browser",), cpu_throttle=6.0)
+    assert seen["throttle"] == 6.0 and "source" not in seen["configs"][0]  # only configuration fields
+    assert list(df.side) == ["browser"] and list(df.row) == [0] and list(df.ms_adj) == [1.5]
+
+
+def test_additive_law_recovers_floor_and_rates():
+    """SYNTHETIC: ms = 0.3 + FLOPs at 2 GFLOP/s + input bytes at 5 GB/s, exactly."""
+    cfgs = pd.DataFrame(kernels.random_kernel_configs(60, "emotion", seed=2, types=("conv-relu",)))
+    d = kpredict.derived(cfgs)
+    y = 0.3 + d["flops"].to_numpy() / 2e6 + d["in_bytes"].to_numpy() / 5e6
+    m = kpredict.AdditiveLatency().fit(cfgs, y)
+    assert (m.coef_ >= 0).all()
+    assert m.coef_[0] == pytest.approx(0.3, rel=1e-3) and m.coef_[1] == pytest.approx(1 / 2e6, rel=1e-3)
+    assert np.allclose(m.predict(cfgs), y, rtol=1e-3)
+
+
+def test_methods_on_three_sides_and_additive_beats_linear():
+    """kpredict is generic over the corpus' sides (a third, 'browser', 4× slower), and on
+    SYNTHETIC floor + FLOPs + bytes latencies the additive law beats Neurosurgeon's linear."""
+    c = synthetic_corpus()
+    dev = c[c.side == "device"]
+    c = pd.concat([c, dev.assign(side="browser", ms_min=dev.ms_min * 4, ms_adj=dev.ms_adj * 4)], ignore_index=True)
+    ev = kpredict.evaluate_configs(c, methods=("additive", "additive+rf", "linear"), seeds=(0,))
+    assert set(ev.side) == {"device", "cloud", "browser"}
+    mean = ev.groupby("method")["mape"].mean()
+    assert mean["additive"] < mean["linear"] / 2 and mean["additive+rf"] < mean["linear"]
+
+
+def test_decision_cost_needs_its_sides():
+    c = synthetic_corpus(28)
+    with pytest.raises(InputError, match="browser"):
+        decision.decision_cost(c, {}, device_side="browser")
+    k = pd.DataFrame({"last_layer": ["a"], "side": ["browser"], "pred": [1.0]})
+    with pytest.raises(InputError, match="'cloud'"):
+        decision.kernel_costs(k, {}, device_side="browser")
+    k2 = pd.concat([k, k.assign(side="cloud", pred=0.5)])
+    got = decision.kernel_costs(k2, {"browser": 0.25}, device_side="browser")
+    assert got.iloc[0].device_ms == 0.75 and got.iloc[0].cloud_ms == 0.5

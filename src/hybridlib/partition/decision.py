@@ -28,6 +28,7 @@ import numpy as np
 
 from hybridlib.partition.cost import evaluate
 from hybridlib.partition.graph import Graph, as_graph
+from hybridlib.partition.kpredict import TARGET
 from hybridlib.partition.network import NETWORKS
 from hybridlib.partition.solvers import scale, solve
 from hybridlib.utils import InputError
@@ -103,7 +104,7 @@ def regret_table(measured: Graph | Mapping[str, Any], predicted: Graph | Mapping
     return pd.DataFrame(rows)
 
 
-def call_floor_ms(corpus: pd.DataFrame, target: str = "ms_min", quantile: float = 0.05) -> dict[str, float]:
+def call_floor_ms(corpus: pd.DataFrame, target: str = TARGET, quantile: float = 0.05) -> dict[str, float]:
     """Per side, the time of a kernel call that does almost no work: the median ``target``
     of the corpus' kernels in the lowest ``quantile`` of FLOPs (random kernels only)."""
     from hybridlib.partition import kpredict
@@ -116,36 +117,49 @@ def call_floor_ms(corpus: pd.DataFrame, target: str = "ms_min", quantile: float 
     return {str(k): float(v) for k, v in small.groupby("side")[target].median().items()}
 
 
-def kernel_costs(preds: pd.DataFrame, overhead_ms: Mapping[str, float]) -> pd.DataFrame:
-    """Per-kernel predicted device/cloud ms (one row per kernel) from rows of
-    :func:`kpredict.network_predictions` for one network, training set and method, with each
-    side's per-call floor ``overhead_ms[side]`` (:func:`call_floor_ms`) taken off (never below 0)."""
+def kernel_costs(preds: pd.DataFrame, overhead_ms: Mapping[str, float], device_side: str = "device",
+                 cloud_side: str = "cloud") -> pd.DataFrame:
+    """Per-kernel predicted ``device_ms``/``cloud_ms`` (one row per kernel) from rows of
+    :func:`kpredict.network_predictions` for one network, training set and method: the
+    plan's device is corpus side ``device_side`` (``device`` = TF 1 thread, ``browser`` =
+    TF.js in throttled Chromium), its cloud ``cloud_side``. Each side's per-call floor
+    ``overhead_ms[side]`` (:func:`call_floor_ms`) is taken off (never below 0)."""
     t = preds.pivot_table(index="last_layer", columns="side", values="pred", aggfunc="first")
-    for side in ("device", "cloud"):
+    for role, side in (("device", device_side), ("cloud", cloud_side)):
         if side not in t:
-            raise InputError(f"no {side!r} predictions")
-        t[f"{side}_ms"] = np.maximum(t[side] - float(overhead_ms.get(side, 0.0)), 0.0)
+            raise InputError(f"no {side!r} predictions (sides predicted: {sorted(map(str, t.columns))})")
+        t[f"{role}_ms"] = np.maximum(t[side] - float(overhead_ms.get(side, 0.0)), 0.0)
     return t[["device_ms", "cloud_ms"]].reset_index()
 
 
 def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Sequence[str] = ("rf", "linear"),
-                  trains: Sequence[str] = ("families", "other-family"), target: str = "ms_min",
+                  trains: Sequence[str] = ("families", "other-family"), target: str = TARGET,
                   networks: Sequence[str] = tuple(NETWORKS),
-                  scenarios: Mapping[str, tuple[float, float]] = SCENARIOS) -> pd.DataFrame:
+                  scenarios: Mapping[str, tuple[float, float]] = SCENARIOS, device_side: str = "device",
+                  cloud_side: str = "cloud") -> pd.DataFrame:
     """Regret per model × method × training set × scenario × network of plans solved on
     kernel predictions for a network whose kernels were not in training.
 
     ``graphs``: measured partition graphs keyed by network name (``emotion_cnn``,
-    ``alexnet``; others are skipped); ``corpus``: the kernel corpus
+    ``alexnet``; others are skipped) whose device is the corpus side ``device_side``
+    (``device``: TF 1 thread; ``browser``: TF.js, e.g. ``profile.to_graph(...,
+    device="tfjs-wasm")``); ``corpus``: the kernel corpus
     (:func:`kernels.ensure_kernel_corpus`), whose network rows are the *test* kernels only.
+    Only the two sides used are fitted. Rows carry ``device_side``.
     """
     import pandas as pd
 
     from hybridlib.partition import kpredict
 
+    have = set(corpus["side"]) if "side" in corpus else set()
+    if not {device_side, cloud_side} <= have:
+        raise InputError(f"kernel corpus has sides {sorted(have)}; decision_cost needs {device_side!r} and "
+                         f"{cloud_side!r}")
+    corpus = corpus[corpus["side"].isin([device_side, cloud_side])]
     preds = kpredict.network_predictions(corpus, methods, target)
     floor = call_floor_ms(corpus, target)
-    fixed = corpus.groupby("side")["call_overhead_ms"].median().to_dict() if "call_overhead_ms" in corpus else {}
+    over = corpus.groupby("side")["call_overhead_ms"].median().to_dict() if "call_overhead_ms" in corpus else {}
+    fixed = {"device": over.get(device_side, 0.0), "cloud": over.get(cloud_side, 0.0)}
     out = []
     for model, g in graphs.items():
         p_model = preds[preds.network == model]
@@ -153,8 +167,9 @@ def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Se
             log.info("no kernel predictions for %s; skipped", model)
             continue
         for (method, train), p in p_model.groupby(["method", "train"]):
-            pg = predicted_graph(g, kernel_costs(p, floor), fixed_ms=fixed)
-            out.append(regret_table(g, pg, networks, scenarios).assign(model=model, method=method, train=train))
+            pg = predicted_graph(g, kernel_costs(p, floor, device_side, cloud_side), fixed_ms=fixed)
+            out.append(regret_table(g, pg, networks, scenarios).assign(model=model, method=method, train=train,
+                                                                       device_side=device_side))
     if not out:
         raise InputError(f"none of the graphs {list(graphs)} has kernel predictions")
     return pd.concat(out, ignore_index=True)

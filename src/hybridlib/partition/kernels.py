@@ -27,16 +27,19 @@ into ``_FusedMatMul`` — the rule set of :func:`detect_kernels`:
 :func:`random_kernel_configs` draws configurations per kernel type in a network *family*'s
 size ranges (``emotion``: maps ≤ 48 px, the emotion CNN's; ``alexnet``: AlexNet's; ``wide``:
 both); :func:`profile_kernels` times each fused kernel alone, as a ``tf.function`` (so
-Grappler fuses it as in a model), interleaved in chunks (:func:`profile.round_robin`), on
-the device side (TF 1 thread) and the cloud side (TF all cores);
-:func:`ensure_kernel_corpus` caches both families plus both networks' own kernels in
-``artifacts_dir``. Predictors and their evaluation live in :mod:`hybridlib.partition.kpredict`.
+Grappler fuses it as in a model), with :func:`profile.time_model_calls` (loops of calls per
+sample, interleaved in chunks with a reference convolution that measures the machine's
+drift), on the device side (TF 1 thread), the cloud side (TF all cores) and, if the
+optional module ``kernels_tfjs`` is installed, the browser side (TF.js wasm in throttled
+Chromium); :func:`ensure_kernel_corpus` caches both families plus both networks' own
+kernels in ``artifacts_dir``. Predictors and their evaluation live in
+:mod:`hybridlib.partition.kpredict`.
 """
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +72,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
 FAMILY_NETWORK = {"emotion": "emotion_cnn", "alexnet": "alexnet"}
 _IDENTITY = ("InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise", "Flatten", "Reshape")
 CONFIG_FIELDS = ("kernel_type", "h", "w", "c_in", "c_out", "kernel", "stride", "padding", "n_inputs")
+#: where kernels can be timed: TF 1 thread (a device core), TF all cores (the cloud), TF.js
+#: wasm in CPU-throttled Chromium (a phone's browser; optional module ``kernels_tfjs``)
+SIDES = ("device", "cloud", "browser")
+DEFAULT_SIDES = ("device", "cloud")
 
 
 @dataclass
@@ -321,94 +328,122 @@ def kernel_model(cfg: dict[str, Any]) -> tf_keras.Model:
     return keras.Model(inp, y)
 
 
-def _time_kernels(args: tuple[list[dict[str, Any]], int, int]) -> list[dict[str, Any]]:
-    """Worker: each kernel as one ``tf.function`` (Grappler fuses it), timed interleaved in
-    chunks with the fixed call cost (an identity) measured alongside."""
-    import tensorflow as tf
-    import tf_keras as keras
-
-    from hybridlib.partition.profile import round_robin
-
-    cfgs, repeats, warmup = args
-    tf.get_logger().setLevel("ERROR")  # one tf.function per kernel is the point: no retracing warnings
-    rows = []
-    rng = np.random.default_rng(0)
-    x0 = tf.constant(rng.random((1, 8), dtype=np.float32))
-    ident = tf.function(lambda a: tf.identity(a))
-    chunk = 16
-    for start in range(0, len(cfgs), chunk):
-        part = cfgs[start:start + chunk]
-        fns: list[Callable[[], Any]] = [lambda: ident(x0)]
-        for cfg in part:
-            m = kernel_model(cfg)
-            xs = [tf.constant(rng.random((1, *[int(d) for d in i.shape[1:]]), dtype=np.float32)) for i in m.inputs]
-            f = tf.function(lambda a, _m=m: _m(a, training=False))
-            arg = xs if len(xs) > 1 else xs[0]
-            fns.append(lambda _f=f, _a=arg: _f(_a))
-        times = round_robin(fns, repeats, warmup)
-        overhead = float(min(times[0]))
-        for cfg, ts in zip(part, times[1:]):
-            rows.append({**cfg, "ms": float(np.median(ts)), "ms_min": float(min(ts)),
-                         "ms_net": max(float(min(ts)) - overhead, 0.0), "call_overhead_ms": overhead})
-        keras.backend.clear_session()
-    return rows
-
-
 def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup: int = 2,
-                    sides: Sequence[str] = ("device", "cloud")) -> pd.DataFrame:
-    """Time every kernel configuration on each side (device: TF 1 thread; cloud: all cores).
+                    sides: Sequence[str] = DEFAULT_SIDES, min_sample_ms: float = 3.0,
+                    cpu_throttle: float = 4.0) -> pd.DataFrame:
+    """Time every kernel configuration on each of ``sides`` (:data:`SIDES`).
 
-    Columns: the configuration, ``side``, ``ms`` (median of ``repeats`` per call),
-    ``ms_min`` (fastest repeat: on a shared machine other jobs only ever add time, so this
-    is the better estimate of the kernel's own cost and the predictors' default target),
-    ``ms_net`` (``ms_min`` minus the fixed ``tf.function`` call cost) and ``row`` (position
-    in ``configs``). Each side runs in a fresh process, as thread counts are fixed when TF starts.
+    ``device``: TF 1 thread; ``cloud``: TF all cores — each in a fresh process (thread
+    counts are fixed when TF starts), timed by :func:`profile.time_model_calls`: each
+    kernel a ``tf.function`` (Grappler fuses it), each sample a loop of calls lasting ≥
+    ``min_sample_ms``, kernels interleaved. ``browser``: TF.js wasm in headless Chromium
+    throttled ``cpu_throttle``× (a phone), by ``kernels_tfjs.profile_kernels_tfjs``,
+    imported only when asked for.
+
+    Columns: the configuration, ``side``, ``ms`` (median per-call wall time over
+    ``repeats``), ``ms_min`` (fastest), ``ms_net`` (``ms_min`` minus the fixed call cost,
+    ``call_overhead_ms``), ``ms_adj`` (the predictors' target: the time with the machine's
+    preemption and speed drift taken out, see :func:`profile.time_model_calls`; on the
+    browser side ``ms_min`` unless the module gives one), the CPU-time and reference
+    columns of :func:`profile.time_model_calls`, and ``row`` (position in ``configs``).
     """
     import pandas as pd
 
-    from hybridlib.partition.profile import run_in_worker
+    from hybridlib.partition.profile import REFERENCE_KERNEL, run_in_worker, time_model_calls
 
     if not configs:
         raise InputError("no kernel configurations to profile")
     if repeats < 1:
         raise InputError(f"repeats must be ≥ 1, got {repeats}")
+    bad = [s for s in sides if s not in SIDES]
+    if bad or not sides:
+        raise InputError(f"sides must be among {', '.join(SIDES)}, got {list(sides)}")
     cfgs = [{k: v for k, v in c.items() if k in CONFIG_FIELDS} for c in configs]
     frames = []
     for side in sides:
-        if side not in ("device", "cloud"):
-            raise InputError(f"side must be 'device' or 'cloud', got {side!r}")
-        rows = run_in_worker(_time_kernels, (cfgs, repeats, warmup), 1 if side == "device" else 0)
-        frames.append(pd.DataFrame(rows).assign(side=side, row=range(len(rows))))
+        if side == "browser":
+            df = _profile_browser(cfgs, repeats, warmup, cpu_throttle)
+        else:
+            rows = run_in_worker(time_model_calls,
+                                 (kernel_model, cfgs, repeats, warmup, min_sample_ms, REFERENCE_KERNEL),
+                                 1 if side == "device" else 0)
+            df = pd.DataFrame(rows).assign(side=side, row=range(len(rows)))
+        frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
-def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None = None) -> pd.DataFrame:
+def _profile_browser(cfgs: list[dict[str, Any]], repeats: int, warmup: int, cpu_throttle: float) -> pd.DataFrame:
+    """The ``browser`` side, from the optional TF.js kernel module (built separately)."""
+    try:
+        from hybridlib.partition import kernels_tfjs
+    except ImportError as e:
+        raise InputError("side 'browser' needs hybridlib.partition.kernels_tfjs (TF.js kernels in throttled "
+                         f"Chromium), which is not installed here ({e}); use sides device,cloud") from e
+    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=repeats, warmup=warmup, cpu_throttle=cpu_throttle)
+    df = df.copy()
+    df["side"] = "browser"
+    if "ms_adj" not in df:  # the predictors' target; a browser tab is timed by wall clock
+        df["ms_adj"] = df["ms_min"]
+    if "row" not in df:
+        df["row"] = range(len(df))
+    return df
+
+
+def corpus_configs(per_family: int) -> list[dict[str, Any]]:
+    """The corpus' configurations, in ``config_id`` order: ``per_family`` random kernels of
+    each family (``source`` = ``emotion-family`` / ``alexnet-family``), then the emotion
+    CNN's and AlexNet's own kernels (``source`` = the network, with ``kernel_name``,
+    ``layers`` and ``last_layer``). Deterministic, so sides timed later line up."""
+    from hybridlib import models
+
+    cfgs: list[dict[str, Any]] = []
+    for i, fam in enumerate(("emotion", "alexnet")):
+        cfgs += [{**c, "source": f"{fam}-family"} for c in random_kernel_configs(per_family, fam, seed=i)]
+    for net, build in (("emotion_cnn", models.emotion_cnn), ("alexnet", models.alexnet)):
+        cfgs += [dict(r) for r in kernel_table(build(), net).to_dict("records")]
+    return cfgs
+
+
+def profile_corpus(cfgs: list[dict[str, Any]], repeats: int = 7, sides: Sequence[str] = DEFAULT_SIDES,
+                   **kw: Any) -> pd.DataFrame:
+    """:func:`profile_kernels` of :func:`corpus_configs`' list, with ``source``,
+    ``kernel_name``, ``layers`` and ``last_layer`` joined and ``row`` renamed ``config_id``."""
+    import pandas as pd
+
+    df = profile_kernels(cfgs, repeats=repeats, sides=sides, **kw)
+    meta = pd.DataFrame(cfgs).reindex(columns=["source", "kernel_name", "layers", "last_layer"])
+    return df.drop(columns=[c for c in meta.columns if c in df]).join(meta, on="row").rename(
+        columns={"row": "config_id"})
+
+
+def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None = None,
+                         sides: Sequence[str] = DEFAULT_SIDES) -> pd.DataFrame:
     """The preset's kernel corpus, cached as ``artifacts_dir/kernel_corpus.parquet``.
 
-    ``per_family`` (default ``Preset.kernel_corpus``, else ``Preset.predictor_corpus``) random kernels of each family
-    (``source`` = ``emotion-family`` / ``alexnet-family``) plus the emotion CNN's and
-    AlexNet's own kernels (``source`` = the network's name, with ``kernel``/``layers``),
-    all timed on both sides in one run per side. ``config_id`` identifies a configuration
-    across sides.
+    :func:`corpus_configs` with ``per_family`` (default ``Preset.kernel_corpus``, else
+    ``Preset.predictor_corpus``) random kernels per family, timed on ``sides``.
+    ``config_id`` identifies a configuration across sides. A cached corpus lacking one of
+    ``sides`` (e.g. ``browser``, added later) gets only that side timed and appended; the
+    cache is returned whole (it may hold more sides than asked for).
     """
     import pandas as pd
 
-    from hybridlib import models
     from hybridlib.utils import atomic_path
 
     path = Path(ctx.artifacts_dir) / "kernel_corpus.parquet"
-    if path.is_file() and not refresh:
-        return pd.read_parquet(path)
     n = int(per_family or getattr(ctx.preset, "kernel_corpus", 0) or ctx.preset.predictor_corpus)
-    cfgs: list[dict[str, Any]] = []
-    for i, fam in enumerate(("emotion", "alexnet")):
-        cfgs += [{**c, "source": f"{fam}-family"} for c in random_kernel_configs(n, fam, seed=i)]
-    for net, build in (("emotion_cnn", models.emotion_cnn), ("alexnet", models.alexnet)):
-        kt = kernel_table(build(), net)
-        cfgs += [dict(r) for r in kt.to_dict("records")]
-    df = profile_kernels(cfgs, repeats=max(ctx.preset.profile_repeats, 5))
-    meta = pd.DataFrame(cfgs)[["source", "kernel_name", "layers", "last_layer"]]
-    df = df.join(meta, on="row").rename(columns={"row": "config_id"})
+    old = pd.read_parquet(path) if path.is_file() and not refresh else None
+    if old is not None and "ms_adj" not in old:
+        log.info("%s predates the drift-corrected target ms_adj; re-timing it", path)
+        old = None
+    todo = [s for s in sides if old is None or s not in set(old["side"])]
+    if not todo:
+        return old
+    n_old = int(old[old.source.str.endswith("-family")].config_id.nunique() // 2) if old is not None else n
+    cfgs = corpus_configs(n_old)
+    df = profile_corpus(cfgs, repeats=max(ctx.preset.profile_repeats, 5), sides=todo)
+    if old is not None:
+        df = pd.concat([old, df], ignore_index=True)
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
     return df

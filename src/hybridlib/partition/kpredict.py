@@ -5,10 +5,15 @@ scheduling unit, so predictions add up to a model the way its execution does. Pe
 type one regression on configuration features:
 
 * ``method="rf"`` — nn-Meter's choice: a random forest on log latency with the
-  configuration (input H/W, Cin, Cout, kernel, stride) plus FLOPs, parameters and bytes
-  moved (:func:`features`). Trees capture the steps and cliffs of real kernels (cache
-  sizes, im2col thresholds, vector widths) that no smooth law does — but cannot
-  extrapolate past the training range, which the cross-family evaluation exposes;
+  configuration (input H/W, Cin, Cout, kernel, stride) plus FLOPs, parameters, bytes
+  moved, in/out sizes and arithmetic intensity (:func:`features`). Trees capture the steps
+  and cliffs of real kernels (cache sizes, im2col thresholds, vector widths) that no smooth
+  law does — but cannot extrapolate past the training range, which the cross-family
+  evaluation exposes, and need many samples per type;
+* ``"additive"`` — a per-call floor plus non-negative time per FLOP and per byte read and
+  written, fitted on relative error (:class:`AdditiveLatency`): few parameters, so it
+  learns from the few dozen kernels per type a quick corpus has, and extrapolates;
+* ``"additive+rf"`` — the additive law times a forest's correction (:class:`AdditiveForest`);
 * ``"linear"`` — Neurosurgeon: least squares on its per-type features, in ms;
 * ``"huber"`` — a robust power law in FLOPs, bytes and parameters (extrapolates);
 * ``"gbr"`` — gradient boosting on the same features as ``rf``.
@@ -29,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hybridlib.partition.kernels import KERNEL_TYPES
+from hybridlib.partition.kernels import KERNEL_TYPES, SIDES
 from hybridlib.partition.predict import fit_per_type, predict_per_type
 from hybridlib.utils import InputError
 
@@ -38,10 +43,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-METHODS = ("rf", "gbr", "huber", "linear")
-#: the features nn-Meter's random forests use (after :func:`derived`)
-RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params", "bytes")
+METHODS = ("rf", "additive", "additive+rf", "gbr", "huber", "linear")
+#: the features nn-Meter's random forests use (after :func:`derived`), plus in/out sizes
+#: and arithmetic intensity (FLOPs per byte moved: compute- vs memory-bound)
+RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params", "bytes", "in_size", "out_size",
+               "intensity")
+#: the additive model's terms: a per-call floor plus time per FLOP and per byte read/written
+ADDITIVE_TERMS = ("flops", "in_bytes", "out_bytes", "weight_bytes")
 FAMILY_SOURCES = ("emotion-family", "alexnet-family")
+#: the corpus column predicted by default: the fastest per-call time, on a single-threaded
+#: side in CPU time corrected for the machine's drift (see :func:`profile.time_model_calls`)
+TARGET = "ms_adj"
 #: network → the family drawn around it (the *other* family never saw its sizes)
 NETWORK_FAMILY = {"emotion_cnn": "emotion-family", "alexnet": "alexnet-family"}
 
@@ -80,15 +92,20 @@ def derived(df: pd.DataFrame) -> pd.DataFrame:
                         ci * co + co, 4 * ci], 0)
     d["out_h"], d["out_w"], d["out_size"], d["in_size"] = ho, wo, out, h * w * ci
     d["flops"], d["params"] = flops.astype(float), params.astype(float)
-    d["bytes"] = 4.0 * (h * w * ci + out + params)
+    d["in_bytes"], d["out_bytes"], d["weight_bytes"] = 4.0 * h * w * ci, 4.0 * out, 4.0 * params
+    d["bytes"] = d["in_bytes"] + d["out_bytes"] + d["weight_bytes"]
+    d["intensity"] = d["flops"] / d["bytes"]
     return d
 
 
 def features(df: pd.DataFrame, kind: str) -> np.ndarray:
-    """Design matrix of one method: nn-Meter's (rf, gbr), Neurosurgeon's (linear) or log sizes."""
+    """Design matrix of one method: nn-Meter's (rf, gbr), Neurosurgeon's (linear), the
+    additive model's terms or log sizes (huber)."""
     d = derived(df)
     if kind in ("rf", "gbr"):
         return np.column_stack([d[c].to_numpy(float) for c in RF_FEATURES])
+    if kind == "additive":
+        return np.column_stack([d[c].to_numpy(float) for c in ADDITIVE_TERMS])
     if kind == "huber":
         return np.column_stack([np.log1p(d[c].to_numpy(float)) for c in ("flops", "bytes", "params", "in_size",
                                                                           "out_size")])
@@ -101,6 +118,49 @@ def features(df: pd.DataFrame, kind: str) -> np.ndarray:
     if t in ("maxpool", "avgpool", "global-avgpool"):
         return np.c_[d["in_size"], d["out_size"]]
     return np.c_[d["in_size"]]
+
+
+class AdditiveLatency:
+    """``ms = floor + Σ_j c_j · term_j`` over :data:`ADDITIVE_TERMS` (FLOPs, input, output and
+    weight bytes), every coefficient ≥ 0, fitted to minimise the *relative* squared error.
+
+    Why: a kernel call pays a fixed floor (dispatch, argument conversion) and then time per
+    FLOP and per byte moved; non-negative coefficients keep the law physical, so it
+    extrapolates to sizes outside the training range (where trees cannot), and relative
+    weighting stops the few slow kernels from deciding the fit for the many fast ones, as
+    they do in Neurosurgeon's least squares in ms. Works on a DataFrame of configurations.
+    """
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> AdditiveLatency:
+        from scipy.optimize import nnls
+
+        A = np.c_[np.ones(len(X)), features(X, "additive")]
+        scale = np.where(A.max(0) > 0, A.max(0), 1.0)
+        coef, _ = nnls(A / scale / y[:, None], np.ones(len(y)))
+        self.coef_ = coef / scale
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.c_[np.ones(len(X)), features(X, "additive")] @ self.coef_
+
+
+class AdditiveForest:
+    """:class:`AdditiveLatency` times a random forest's correction: the forest is fitted to
+    ``log(ms / additive prediction)`` on the features of ``rf``, so the law carries the
+    trend (and extrapolates) while the trees add the steps a law misses (cache sizes,
+    im2col thresholds, vector widths)."""
+
+    def __init__(self, forest: Any) -> None:
+        self.forest = forest
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> AdditiveForest:
+        self.base_ = AdditiveLatency().fit(X, y)
+        b = np.maximum(self.base_.predict(X), 1e-6)
+        self.forest.fit(features(X, "rf"), np.log(y / b))
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.maximum(self.base_.predict(X), 1e-6) * np.exp(self.forest.predict(features(X, "rf")))
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -162,10 +222,18 @@ class KernelLatencyPredictor(_base_estimator()):
 
         if self.method == "rf":
             return RandomForestRegressor(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=1)
+        if self.method == "additive":
+            return AdditiveLatency()
+        if self.method == "additive+rf":
+            return AdditiveForest(RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=2,
+                                                        random_state=self.random_state, n_jobs=1))
         if self.method == "gbr":
             return GradientBoostingRegressor(n_estimators=self.n_estimators, learning_rate=0.05, max_depth=3,
                                              random_state=self.random_state, min_samples_leaf=max(1, min(3, n // 4)))
         return LinearRegression() if self.method == "linear" else HuberRegressor(max_iter=2000)
+
+    #: methods whose model takes the configuration DataFrame and predicts ms itself
+    _DIRECT = ("additive", "additive+rf")
 
     def fit(self, X: pd.DataFrame, y: Any) -> KernelLatencyPredictor:
         self._validate()
@@ -175,17 +243,23 @@ class KernelLatencyPredictor(_base_estimator()):
             raise InputError(f"X has {len(X)} rows but y has {len(y)}")
         if not np.all(np.isfinite(y)) or np.any(y <= 0):
             raise InputError("y (latency ms) must be finite and > 0")
-        self.models_ = fit_per_type(
-            X, y, "kernel_type", "kernel type",
-            lambda t, Xt, yt: self._make(len(yt)).fit(features(Xt, self.method),
-                                                      yt if self.method == "linear" else np.log(yt)))
+
+        def fit_one(t: str, Xt: pd.DataFrame, yt: np.ndarray) -> Any:
+            if self.method in self._DIRECT:
+                return self._make(len(yt)).fit(Xt, yt)
+            return self._make(len(yt)).fit(features(Xt, self.method), yt if self.method == "linear" else np.log(yt))
+
+        self.models_ = fit_per_type(X, y, "kernel_type", "kernel type", fit_one)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if not self.models_:
             raise InputError("predictor is not fitted: call fit(X, y) first")
         self._check_X(X)
+
         def predict_one(t: str, Xt: pd.DataFrame) -> np.ndarray:
+            if self.method in self._DIRECT:
+                return self.models_[t].predict(Xt)
             p = self.models_[t].predict(features(Xt, self.method))
             return p if self.method == "linear" else np.exp(p)
 
@@ -210,7 +284,7 @@ def _rows(test: pd.DataFrame, target: str, **tags: Any) -> list[dict[str, Any]]:
             for (side, t), g in test.groupby(["side", "kernel_type"])]
 
 
-def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"), target: str = "ms_min",
+def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"), target: str = TARGET,
                      test_size: float = 0.25, seeds: Sequence[int] = (0,),
                      sources: Sequence[str] = FAMILY_SOURCES) -> pd.DataFrame:
     """Held-out *configurations*: split the random kernels of ``sources`` by configuration
@@ -238,7 +312,7 @@ def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "line
 
 
 def network_predictions(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "linear"),
-                        target: str = "ms_min") -> pd.DataFrame:
+                        target: str = TARGET) -> pd.DataFrame:
     """Each network's kernels predicted by predictors that never saw them, one row per
     kernel × side × method × training set:
 
@@ -295,7 +369,7 @@ def summary(ev: pd.DataFrame, methods: tuple[str, str] = ("rf", "linear")) -> pd
     return t
 
 
-def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = "ms_min") -> pd.DataFrame:
+def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = TARGET) -> pd.DataFrame:
     """The measurement's own error: metrics of a second timing (``again``: the same
     configurations re-profiled later, ``config_id`` and ``side`` matching) taken as a
     "prediction" of the corpus' timing, per side × kernel type, plus the median ratio of
@@ -351,7 +425,7 @@ def neighbours(cfg: dict[str, Any], n: int, rng: np.random.Generator, spread: fl
     return out
 
 
-def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = "ms_min", folds: int = 5,
+def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = TARGET, folds: int = 5,
                seed: int = 0) -> pd.DataFrame:
     """Out-of-fold relative error of every configuration × side (K-fold over configurations)."""
     from sklearn.model_selection import KFold
@@ -374,7 +448,7 @@ def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = "ms_min",
 
 def adaptive_sampling(corpus: pd.DataFrame, profile: Callable[[list[dict[str, Any]]], pd.DataFrame],
                       rounds: int = 2, per_round: int = 12, n_neighbours: int = 2, threshold: float = 10.0,
-                      method: str = "rf", target: str = "ms_min", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      method: str = "rf", target: str = TARGET, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """nn-Meter's adaptive data sampling, with a bounded budget.
 
     Each round: out-of-fold errors of every configuration (:func:`oof_errors`); the
@@ -435,8 +509,8 @@ def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    methods, sides = list(dict.fromkeys(preds["method"])), ["device", "cloud"]
-    sides = [s for s in sides if s in set(preds["side"])]
+    methods = list(dict.fromkeys(preds["method"]))
+    sides = sorted(set(preds["side"]), key=lambda s: (SIDES.index(s) if s in SIDES else len(SIDES), s))
     fig, axes = plt.subplots(len(methods), len(sides), figsize=(5.2 * len(sides), 4.3 * len(methods)),
                              sharex=True, sharey=True, squeeze=False)
     # the view follows the measurements; predictions outside it (Neurosurgeon's negative
@@ -452,7 +526,7 @@ def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
                             legend=(i == 0 and j == len(sides) - 1))
             ax.plot(xs, xs, color="0.3", lw=1, ls="--")
             ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.5", alpha=0.2, lw=0)
-            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms (fastest repeat)",
+            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms (ms_adj)",
                    ylabel="predicted ms")
             m = metrics(d["measured"], d["pred"]) if len(d) else {"mape": float("nan"), "within10": float("nan")}
             ax.set_title(f"{method} · {side}: MAPE {m['mape']:.0f}%, {m['within10']:.0f}% within ±10%", fontsize=10)

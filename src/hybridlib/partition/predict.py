@@ -104,51 +104,26 @@ def _input_shape(cfg: dict[str, Any]) -> tuple[int, ...]:
     return (cfg["c_in"],) if cfg["type"] == "dense" else (cfg["h"], cfg["w"], cfg["c_in"])
 
 
-def _time_configs(args: tuple[list[dict[str, Any]], int, int]) -> list[dict[str, Any]]:
-    """Worker: one-layer model per config, timed interleaved (see :func:`profile.round_robin`)
-    in chunks, with the fixed ``tf.function`` call cost measured alongside."""
-    import tensorflow as tf
+def _layer_model(cfg: dict[str, Any]) -> Any:
+    """A Keras model of the one layer of ``cfg`` (what :func:`profile.time_model_calls` times)."""
     import tf_keras as keras
 
-    from hybridlib.partition.profile import round_robin
-
-    cfgs, repeats, warmup = args
-    rows = []
-    rng = np.random.default_rng(0)
-    x0 = tf.constant(rng.random((1, 8), dtype=np.float32))
-    ident = tf.function(lambda a: tf.identity(a))
-    chunk = 20
-    for start in range(0, len(cfgs), chunk):
-        part = cfgs[start:start + chunk]
-        fns, outs = [lambda: ident(x0)], []
-        for cfg in part:
-            layer = _layer(cfg)
-            x = tf.constant(rng.random((1, *_input_shape(cfg)), dtype=np.float32))
-            y = layer(x)  # builds the layer
-            outs.append(int(np.prod(y.shape[1:])) * 4)
-            f = tf.function(lambda a, _l=layer: _l(a, training=False))
-            fns.append(lambda _f=f, _x=x: _f(_x))
-        times = round_robin(fns, repeats, warmup)
-        overhead = float(np.median(times[0]))
-        for cfg, ts, ob in zip(part, times[1:], outs):
-            med = float(np.median(ts))
-            rows.append({**cfg, "ms": med, "ms_net": max(med - overhead, 0.0), "ms_min": float(min(ts)),
-                         "call_overhead_ms": overhead, "out_bytes": ob})
-        keras.backend.clear_session()
-    return rows
+    inp = keras.Input(_input_shape(cfg))
+    return keras.Model(inp, _layer(cfg)(inp))
 
 
 def profile_corpus(configs: list[dict[str, Any]], repeats: int = 5, warmup: int = 2,
-                   sides: tuple[str, ...] = ("device", "cloud")) -> pd.DataFrame:
-    """Time every configuration on each side (device: TF 1 thread; cloud: TF all cores)."""
+                   sides: tuple[str, ...] = ("device", "cloud"), min_sample_ms: float = 3.0) -> pd.DataFrame:
+    """Time every configuration on each side (device: TF 1 thread; cloud: TF all cores) with
+    :func:`profile.time_model_calls` (loops of calls lasting ≥ ``min_sample_ms``, interleaved)."""
     import pandas as pd
 
-    from hybridlib.partition.profile import run_in_worker
+    from hybridlib.partition.profile import run_in_worker, time_model_calls
 
     frames = []
     for side in sides:
         threads = 1 if side == "device" else 0
-        rows = run_in_worker(_time_configs, (configs, repeats, warmup), threads)
+        rows = run_in_worker(time_model_calls, (_layer_model, configs, repeats, warmup, min_sample_ms), threads)
         df = pd.DataFrame(rows)
         df["side"] = side
         df["config_id"] = range(len(df))
