@@ -29,9 +29,8 @@ size ranges (``emotion``: maps ≤ 48 px, the emotion CNN's; ``alexnet``: AlexNe
 both); :func:`profile_kernels` times each fused kernel alone, as a ``tf.function`` (so
 Grappler fuses it as in a model), with :func:`profile.time_model_calls` (loops of calls per
 sample, interleaved in chunks with a reference convolution that measures the machine's
-drift), on the device side (TF 1 thread), the cloud side (TF all cores) and, if the
-optional module ``kernels_tfjs`` is installed, the browser side (TF.js wasm in throttled
-Chromium); :func:`ensure_kernel_corpus` caches both families plus both networks' own
+drift), on the device side (TF 1 thread), the cloud side (TF all cores) and the browser
+side (TF.js wasm in throttled Chromium, :mod:`.kernels_tfjs`); :func:`ensure_kernel_corpus` caches both families plus both networks' own
 kernels in ``artifacts_dir``. Predictors and their evaluation live in
 :mod:`hybridlib.partition.kpredict`.
 """
@@ -73,7 +72,7 @@ FAMILY_NETWORK = {"emotion": "emotion_cnn", "alexnet": "alexnet"}
 _IDENTITY = ("InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise", "Flatten", "Reshape")
 CONFIG_FIELDS = ("kernel_type", "h", "w", "c_in", "c_out", "kernel", "stride", "padding", "n_inputs")
 #: where kernels can be timed: TF 1 thread (a device core), TF all cores (the cloud), TF.js
-#: wasm in CPU-throttled Chromium (a phone's browser; optional module ``kernels_tfjs``)
+#: wasm in CPU-throttled Chromium (a phone's browser; :mod:`.kernels_tfjs`)
 SIDES = ("device", "cloud", "browser")
 DEFAULT_SIDES = ("device", "cloud")
 
@@ -344,7 +343,7 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
     ``repeats``), ``ms_min`` (fastest), ``ms_net`` (``ms_min`` minus the fixed call cost,
     ``call_overhead_ms``), ``ms_adj`` (the predictors' target: the time with the machine's
     preemption and speed drift taken out, see :func:`profile.time_model_calls`; on the
-    browser side ``ms_min`` unless the module gives one), the CPU-time and reference
+    browser side the page's median sample, ``kernels_tfjs.BROWSER_TARGET``), the CPU-time and reference
     columns of :func:`profile.time_model_calls`, and ``row`` (position in ``configs``).
     """
     import pandas as pd
@@ -373,17 +372,16 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
 
 
 def _profile_browser(cfgs: list[dict[str, Any]], repeats: int, warmup: int, cpu_throttle: float) -> pd.DataFrame:
-    """The ``browser`` side, from the optional TF.js kernel module (built separately)."""
-    try:
-        from hybridlib.partition import kernels_tfjs
-    except ImportError as e:
-        raise InputError("side 'browser' needs hybridlib.partition.kernels_tfjs (TF.js kernels in throttled "
-                         f"Chromium), which is not installed here ({e}); use sides device,cloud") from e
-    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=repeats, warmup=warmup, cpu_throttle=cpu_throttle)
-    df = df.copy()
+    """The ``browser`` side: TF.js wasm in throttled Chromium (:mod:`.kernels_tfjs`).
+
+    Its target ``ms_adj`` is the page's *median* sample (``kernels_tfjs.BROWSER_TARGET``), not
+    the fastest: under load Chromium's throttler thread is starved and some samples run at full,
+    unthrottled speed, so the fastest sample is the one that is wrong."""
+    from hybridlib.partition import kernels_tfjs  # lazy: Playwright and Chromium only when asked
+
+    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=repeats, warmup=warmup, cpu_throttle=cpu_throttle).copy()
     df["side"] = "browser"
-    if "ms_adj" not in df:  # the predictors' target; a browser tab is timed by wall clock
-        df["ms_adj"] = df["ms_min"]
+    df["ms_adj"] = df[kernels_tfjs.BROWSER_TARGET]
     if "row" not in df:
         df["row"] = range(len(df))
     return df
