@@ -108,20 +108,27 @@ ctx.save_figure(fig, "04_predicted_vs_measured")
 # A runtime executes *kernels*, not layers: Grappler fuses Conv2D + BatchNorm + ReLU into one
 # pass (`hybridlib.partition.kernels.detect_kernels`, nn-Meter's rule set), so the additive
 # unit to predict is the fused kernel. A corpus of random kernels drawn around the emotion
-# CNN's and AlexNet's sizes, plus both networks' own kernels, is timed on both sides (target
-# `ms_adj`: the fastest per-call time — on the 1-thread device in CPU time, corrected for the
-# machine's drift by a reference kernel timed alongside; cached in
-# `data/processed/<preset>/kernel_corpus.parquet`). Per kernel type:
+# CNN's and AlexNet's sizes, plus both networks' own kernels, is timed on each side: TF on 1
+# thread (device), TF on all cores (cloud) and, at quick/full, TF.js wasm in 4×-throttled
+# Chromium (browser: a phone, `partition.kernels_tfjs`). Target `ms_adj`: on device and cloud
+# the fastest per-call time (the 1-thread device in CPU time), corrected for the machine's
+# drift by a reference kernel timed alongside; in the browser the median sample (the fastest
+# may have slipped past the throttle). Cached in
+# `data/processed/<preset>/kernel_corpus.parquet`. Per kernel type:
 # nn-Meter's random forest (`rf`) vs Neurosurgeon's `linear`, on held-out configurations and
 # on each network's own kernels (never trained on) — trained on both families' random
 # kernels, or only on the *other* network's family (out of range: trees cannot extrapolate).
+# `additive+rf` is a floor + time-per-FLOP-and-byte law (which can extrapolate) × a forest's
+# correction.
 
 # %%
 from hybridlib.partition import kernels, kpredict  # noqa: E402
 
-kcorpus = kernels.ensure_kernel_corpus(ctx)
-kpreds = kpredict.network_predictions(kcorpus)
-kev = pd.concat([kpredict.evaluate_configs(kcorpus), kpredict.evaluate_networks(kpreds)], ignore_index=True)
+KMETHODS = ("rf", "linear", "additive+rf")
+kcorpus = kernels.ensure_kernel_corpus(ctx)  # sides: ctx.preset.kernel_sides
+kpreds = kpredict.network_predictions(kcorpus, KMETHODS)
+kev = pd.concat([kpredict.evaluate_configs(kcorpus, KMETHODS), kpredict.evaluate_networks(kpreds)],
+                ignore_index=True)
 ctx.save_table("04_kernel_predictor_metrics", kev)
 ksum = kpredict.summary(kev)
 display(ksum.round(1))
@@ -153,7 +160,7 @@ res = {
     },
     "kernel_predictor": {
         "corpus_kernels": {k: int(v) for k, v in kcorpus.groupby("source")["config_id"].nunique().items()},
-        "target": "ms_min",
+        "target": kpredict.TARGET, "sides": sorted(kcorpus.side.unique().tolist()),
         "mape": {f"{sp}/{sd}/{t}/{m}": float(v) for (sp, sd, t, m), v in
                  kev.groupby(["split", "side", "kernel_type", "method"])["mape"].mean().items()},
         "mean_mape": {f"{sp}/{sd}/{m}": float(v) for (sp, sd, m), v in

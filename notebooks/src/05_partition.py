@@ -175,7 +175,8 @@ except Exception as e:  # noqa: BLE001 - widgets are optional; the static plot a
 from hybridlib.partition import decision, kernels  # noqa: E402
 
 regret = decision.decision_cost(kernels.ensure_kernel_corpus(ctx),
-                                {m: g for m, g in graphs.items() if m in ("emotion_cnn", "alexnet")})
+                                {m: g for m, g in graphs.items() if m in ("emotion_cnn", "alexnet")},
+                                methods=("rf", "linear", "additive+rf"))
 ctx.save_table("05_decision_regret", regret)
 display(regret.pivot_table(index=["model", "train", "scenario"], columns="method", values="regret",
                            aggfunc=["mean", "max"]).mul(100).round(2))

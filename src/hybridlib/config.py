@@ -61,6 +61,9 @@ class Preset:
     # 04/05: random fused kernels per network family in the kernel corpus (0 = predictor_corpus);
     # quick keeps it small for the make-run budget — benchmarks/bench_predict.py runs the big one
     kernel_corpus: int = 0
+    # 04/05: where the kernel corpus is timed: device (TF 1 thread), cloud (TF all cores),
+    # browser (TF.js wasm in 4×-throttled Chromium: ~45 s for the quick corpus)
+    kernel_sides: tuple[str, ...] = ("device", "cloud", "browser")
     # 02: a variant × backend stops timing after ≥ 10 runs once they took this long (0 = all runs)
     browser_budget_s: float = 0.0
     # 04/05: which models to profile; 04: also profile the emotion CNN in TF.js (Chromium, wasm)
@@ -86,7 +89,7 @@ PRESETS: dict[str, Preset] = {
         sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2, sweep_max_train=128,
         parity_samples=32, parity_splits=8, browser_runs=5,
         profile_repeats=3, predictor_corpus=40, profile_models=("emotion_cnn",), profile_browser=False,
-        exit_epochs=1,
+        kernel_sides=("device", "cloud"), exit_epochs=1,
         load_users=(1, 2), load_duration_s=4.0, load_fps=10, load_size=(320, 240),
         split_cases=(("emotion_cnn", 3, ("wifi",), ("phone",), ("idle",)),), split_repeats=3, split_warmup=1,
     ),

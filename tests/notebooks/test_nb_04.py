@@ -27,3 +27,19 @@ def test_profile_result(smoke_reports):
     for fig in ("04_layers_emotion_cnn", "04_predicted_vs_measured"):
         assert (smoke_reports / "figures" / f"{fig}.png").stat().st_size > 5000
     assert (smoke_reports / "results" / "04_profile_layers.csv").is_file()
+
+
+def test_kernel_predictor_result(smoke_reports):
+    """The fused-kernel predictors ran on the preset's sides (smoke: no browser) with the
+    drift-corrected target, every method has a finite error on held-out configurations, and
+    both networks' own kernels were predicted."""
+    from hybridlib import config
+    from hybridlib.partition import kpredict
+
+    k = read_result(smoke_reports, "profile")["kernel_predictor"]
+    assert k["sides"] == sorted(config.PRESETS["smoke"].kernel_sides) and k["target"] == kpredict.TARGET
+    assert {"emotion_cnn", "alexnet"} <= set(k["corpus_kernels"])
+    cfg = {key: v for key, v in k["mean_mape"].items() if key.startswith("configs/")}
+    assert {key.split("/")[2] for key in cfg} == {"rf", "linear", "additive+rf"}
+    assert all(math.isfinite(v) and v >= 0 for v in k["mean_mape"].values())
+    assert (smoke_reports / "figures" / "04_kernels_predicted_vs_measured.png").stat().st_size > 5000

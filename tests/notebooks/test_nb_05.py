@@ -46,3 +46,13 @@ def test_load_sweep_monotone(smoke_reports):
     assert all(b[1] >= a[1] - 1e-9 for a, b in zip(best, best[1:]))
     if not best:
         pytest.fail("no load sweep rows")
+
+
+def test_decision_regret_result(smoke_reports):
+    """Plans solved on predicted kernel costs are costed on the measured profile: regret ≥ 0
+    (the measured best is the floor), for each predictor, trained with and without the network's family."""
+    reg = read_result(smoke_reports, "partition")["decision_regret"]
+    assert {k.split("/")[2] for k in reg} == {"rf", "linear", "additive+rf"}
+    assert {k.split("/")[1] for k in reg} == {"families", "other-family"}
+    for r in reg.values():
+        assert -1e-9 <= r["mean"] <= r["max"] and 0 <= r["same_plan"] <= 1

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -415,12 +416,14 @@ def profile_corpus(cfgs: list[dict[str, Any]], repeats: int = 7, sides: Sequence
 
 
 def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None = None,
-                         sides: Sequence[str] = DEFAULT_SIDES) -> pd.DataFrame:
+                         sides: Sequence[str] | None = None) -> pd.DataFrame:
     """The preset's kernel corpus, cached as ``artifacts_dir/kernel_corpus.parquet``.
 
     :func:`corpus_configs` with ``per_family`` (default ``Preset.kernel_corpus``, else
     ``Preset.predictor_corpus``) random kernels per family, timed on ``sides``.
-    ``config_id`` identifies a configuration across sides. A cached corpus lacking one of
+    ``sides`` defaults to ``Preset.kernel_sides``; ``browser`` is left out with a warning where
+    Chromium or the npm assets are missing (as 04's TF.js layer profile is). ``config_id``
+    identifies a configuration across sides. A cached corpus lacking one of
     ``sides`` (e.g. ``browser``, added later) gets only that side timed and appended; the
     cache is returned whole (it may hold more sides than asked for).
     """
@@ -429,6 +432,13 @@ def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None
     from hybridlib.utils import atomic_path
 
     path = Path(ctx.artifacts_dir) / "kernel_corpus.parquet"
+    sides = tuple(sides or getattr(ctx.preset, "kernel_sides", DEFAULT_SIDES))
+    if "browser" in sides:
+        from hybridlib import browser as br
+
+        if not br.have_chromium() or br.missing_vendor_files():
+            warnings.warn("kernel corpus: browser side skipped (Chromium or npm assets missing)", stacklevel=2)
+            sides = tuple(s for s in sides if s != "browser")
     n = int(per_family or getattr(ctx.preset, "kernel_corpus", 0) or ctx.preset.predictor_corpus)
     old = pd.read_parquet(path) if path.is_file() and not refresh else None
     if old is not None and "ms_adj" not in old:
