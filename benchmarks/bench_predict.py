@@ -86,9 +86,10 @@ def regret_graphs(ctx, side: str) -> dict:
     """Measured partition graphs of both networks whose device is corpus side ``side``."""
     from hybridlib.partition import profile
 
-    if side == "browser":
-        return {m: profile.to_graph(profile.ensure_profile(ctx, m, browser=True), m, device="tfjs-wasm",
-                                    cpu_throttle=4.0, input_itemsize=1) for m in ("emotion_cnn", "alexnet")}
+    if side == "browser":  # 09's phone-class graphs: TF.js at 4× (the corpus' browser side), cached
+        from hybridlib.study import splitstudy
+
+        return {m: splitstudy.device_graph(ctx, m, "phone") for m in ("emotion_cnn", "alexnet")}
     return {m: profile.to_graph(profile.ensure_profile(ctx, m), m, input_itemsize=1)
             for m in ("emotion_cnn", "alexnet")}
 

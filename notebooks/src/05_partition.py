@@ -169,23 +169,32 @@ except Exception as e:  # noqa: BLE001 - widgets are optional; the static plot a
 # predicted by models that never saw them (04's kernel corpus: trained on both families'
 # random kernels, or only on the other network's family), the partition is solved on those
 # predictions, and the chosen plan is costed on the *measured* profile. Regret = measured
-# latency of the predicted plan / measured best − 1, per scenario and network preset.
+# latency of the predicted plan / measured best − 1, per scenario and network preset. Device =
+# TF on one thread (`device`) and, where 04 timed the browser side, the phone's browser
+# (`browser`: TF.js wasm at 4×, costed on 09's phone-class profile of the same network).
 
 # %%
 from hybridlib.partition import decision, kernels  # noqa: E402
 
-regret = decision.decision_cost(kernels.ensure_kernel_corpus(ctx),
-                                {m: g for m, g in graphs.items() if m in ("emotion_cnn", "alexnet")},
-                                methods=("rf", "linear", "additive+rf"))
+KMETHODS = ("rf", "linear", "additive+rf")
+kcorpus = kernels.ensure_kernel_corpus(ctx)
+nets = [m for m in ("emotion_cnn", "alexnet") if m in graphs]
+regret = decision.decision_cost(kcorpus, {m: graphs[m] for m in nets}, methods=KMETHODS)
+if "browser" in set(kcorpus.side):  # the phone's browser: 09's phone-class TF.js graphs (cached, 09 reuses them)
+    from hybridlib.study import splitstudy  # noqa: E402
+
+    phone = {m: splitstudy.device_graph(ctx, m, "phone") for m in nets}
+    regret = pd.concat([regret, decision.decision_cost(kcorpus, phone, methods=KMETHODS, device_side="browser")],
+                       ignore_index=True)
 ctx.save_table("05_decision_regret", regret)
-display(regret.pivot_table(index=["model", "train", "scenario"], columns="method", values="regret",
+display(regret.pivot_table(index=["device_side", "model", "train", "scenario"], columns="method", values="regret",
                            aggfunc=["mean", "max"]).mul(100).round(2))
 
 # %%
 res = offload.result_record(choices, sens, ms_gain, fronts, sweep, codecs, comp)
-res["decision_regret"] = {f"{r.model}/{r.train}/{r.method}": {"mean": float(r.mean), "max": float(r.max),
-                                                              "same_plan": float(r.same)}
-                          for r in regret.groupby(["model", "train", "method"])
+res["decision_regret"] = {f"{r.model}/{r.train}/{r.method}/{r.device_side}": {
+                              "mean": float(r.mean), "max": float(r.max), "same_plan": float(r.same)}
+                          for r in regret.groupby(["model", "train", "method", "device_side"])
                           .agg(mean=("regret", "mean"), max=("regret", "max"), same=("same_plan", "mean"))
                           .reset_index().itertuples()}
 ctx.save_result("partition", res)

@@ -54,5 +54,6 @@ def test_decision_regret_result(smoke_reports):
     reg = read_result(smoke_reports, "partition")["decision_regret"]
     assert {k.split("/")[2] for k in reg} == {"rf", "linear", "additive+rf"}
     assert {k.split("/")[1] for k in reg} == {"families", "other-family"}
+    assert {k.split("/")[3] for k in reg} == {"device"}  # smoke times no browser side
     for r in reg.values():
         assert -1e-9 <= r["mean"] <= r["max"] and 0 <= r["same_plan"] <= 1
