@@ -79,6 +79,26 @@ recon[["model", "device_class", "side", "backend", "layers", "sum_isolated_ms", 
        "sum_layers_ms", "reconciled_ms", "model_ms", "isolated_share"]].round(3)
 
 # %% [markdown]
+# ## An engine that profiles nothing (issue 15)
+# Neurosurgeon decides on *predicted* layer costs. For the phone, 04's kernel predictor
+# (`additive+rf`: a floor + time-per-FLOP-and-byte law × a forest's correction, trained on
+# random kernels only, never on this network's) predicts every kernel on the browser (TF.js at
+# 4×) and the cloud; the cut solved on those predictions is executed with the others below and
+# scored against the measured best. (Needs 04's kernel corpus with its browser side: quick/full.)
+
+# %%
+from hybridlib.partition import decision, kernels  # noqa: E402
+
+kcorpus = kernels.ensure_kernel_corpus(ctx)
+phone = {m: graphs[(m, "phone")] for m, _n, _nets, devs, _loads in CASES if "phone" in devs}
+pred_graphs = (decision.predicted_graphs(kcorpus, phone, device_side="browser")
+               if "browser" in set(kcorpus.side) else {})
+pred_choice = {(m, "phone", net, load): ss.predict_cuts(pred_graphs[m], net).attrs["chosen"]
+               for m, _n, nets, _devs, loads in CASES if m in pred_graphs for net in nets for load in loads}
+display(Markdown("Cuts chosen on predicted costs: " + (", ".join(f"{m} × {net}: **{c}**" for (m, _d, net, _l), c
+                                                              in pred_choice.items()) or "none (no browser kernels)")))
+
+# %% [markdown]
 # ## Which cuts run
 # Every single-tensor cut point (an Inception block's branches are not cut points); quick keeps
 # both end cuts, the engine's choice for every condition (at an idle server) and evenly spread
@@ -90,6 +110,7 @@ for m, n, nets, devs, _loads in CASES:
     km = split.load_h5(split.model_h5(m, ctx))  # loaded once for profile, cuts, heads and tails
     allowed = models.chain_cut_points(km)
     must = [ss.predict_cuts(graphs[(m, d)], net).attrs["chosen"] for d in devs for net in nets]
+    must += [c for (mm, *_), c in pred_choice.items() if mm == m]  # the predicted-cost plans run too
     cuts[m] = ss.select_cuts(graphs[(m, devs[0])], n, must=must, allowed=allowed)
 display(Markdown("\n".join(f"- **{m}**: {', '.join(c)}" for m, c in cuts.items())))
 
@@ -167,6 +188,15 @@ comp[["model", "device", "network", "load", "chosen", "best", "measured_chosen_m
       "predicted_chosen_ms", "hit", "regret", "speedup_vs_cloud", "speedup_vs_device"]].round(3)
 
 # %% [markdown]
+# ### The plan made on predicted costs, executed
+# Regret = measured latency of the cut chosen on *predicted* kernel costs ÷ the measured best − 1.
+
+# %%
+pred_exec = ss.executed_regret(measured, pred_choice)
+ctx.save_table("09_split_predicted_plan", pred_exec)
+pred_exec.round(3)
+
+# %% [markdown]
 # ## Speed-ups, like for like with the seeds
 # 003 (Neurosurgeon) reports 3.1× mean / 40.7× max over cloud-only on a mobile board over
 # Wi-Fi/LTE/3G. 001 (CollabDNN) reports up to 73% lower latency for AlexNet inference than the
@@ -209,6 +239,10 @@ ctx.save_result("09_split", ss.jsonable({
     "disagreements": worst[["model", "device", "network", "load", "cut", "total_ms_pred", "total_ms_meas",
                             "total_error", "worst_piece"]].to_dict("records"),
     "energy_source": "model",
+    "predicted_cost_plans": {"method": "additive+rf", "train": "families", "device_side": "browser",
+                             "cases": pred_exec.to_dict("records"),
+                             "worst_regret": float(pred_exec["regret"].max()) if len(pred_exec) else None,
+                             "hits": int(pred_exec["hit"].sum()), "n": int(len(pred_exec))},
     "seconds": {"profiles": profile_s, "execute": execute_s, **model_s},
 }))
 display(Markdown(f"Saved `results/09_split.json`: hit rate {summary['hit_rate']:.0%}, "

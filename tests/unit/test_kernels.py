@@ -276,6 +276,12 @@ def test_decision_cost_on_a_network_never_trained_on():
     rg = decision.decision_cost(c, {"alexnet": g, "other": g}, methods=("rf",))
     assert set(rg.model) == {"alexnet"} and set(rg.train) == {"families", "other-family"}
     assert (rg.regret >= -1e-9).all() and len(rg) == 2 * len(decision.SCENARIOS) * len(partition.NETWORKS)
+    # the graphs 09 executes: same structure, compute predicted, one per network with predictions
+    pg = decision.predicted_graphs(c, {"alexnet": g, "other": g}, method="rf", train="other-family")
+    assert set(pg) == {"alexnet"} and set(pg["alexnet"].ids) == set(g.ids)
+    assert pg["alexnet"].edges == g.edges
+    assert [n.device_ms for n in pg["alexnet"].nodes] != [n.device_ms for n in g.nodes]
+    assert decision.predicted_graphs(c, {"alexnet": g}, method="rf", train="nothing") == {}
 
 
 # ------------------------------------------------------------------------------ timing, sides, additive

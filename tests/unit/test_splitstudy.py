@@ -122,6 +122,23 @@ def test_compare_hit_regret_speedups_on_hand_records():
     assert neuro_max["ours"] == pytest.approx(400 / 105) and len(s["like_for_like"]) == 3
 
 
+def test_executed_regret_of_an_outside_choice():
+    """A cut chosen elsewhere (on predicted costs) is scored on the executed medians; a cut
+    that was not executed, or a case that was not, is said so, never guessed."""
+    rec = pd.DataFrame(_records("wifi", {"input": [400, 400, 400], "a": [100, 105, 900], "b": [100, 100, 100]}))
+    m = ss.measured_cuts(rec)
+    case = tuple(rec.iloc[0][list(ss.CASE)])
+    r = ss.executed_regret(m, {case: "a"}).iloc[0]
+    assert r["executed"] and r["best"] == "b" and r["regret"] == pytest.approx(0.05) and r["hit"]
+    r = ss.executed_regret(m, {case: "input"}).iloc[0]
+    assert r["regret"] == pytest.approx(3.0) and not r["hit"]
+    r = ss.executed_regret(m, {case: "never-run"}).iloc[0]
+    assert not r["executed"] and math.isnan(r["regret"]) and not r["hit"]
+    assert ss.executed_regret(m, {}).empty
+    with pytest.raises(InputError, match="not executed"):
+        ss.executed_regret(m, {(case[0], case[1], "3g", case[3]): "a"})
+
+
 def test_like_for_like_excludes_other_device_classes():
     rec = pd.DataFrame(_records("wifi", {"input": [300] * 3, "a": [100] * 3, "out": [200] * 3},
                                 device="desktop", model="alexnet"))

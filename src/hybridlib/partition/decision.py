@@ -20,7 +20,7 @@ measured profile's per-inference fixed cost is. No network is profiled for any o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +132,41 @@ def kernel_costs(preds: pd.DataFrame, overhead_ms: Mapping[str, float], device_s
     return t[["device_ms", "cloud_ms"]].reset_index()
 
 
+def _predicted(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Sequence[str], target: str,
+               device_side: str, cloud_side: str) -> Iterator[tuple[str, str, str, Graph, Graph]]:
+    """``(model, method, train, measured graph, predicted graph)`` for every graph whose
+    network has kernel predictions: the one path from corpus to predicted graph."""
+    from hybridlib.partition import kpredict
+
+    have = set(corpus["side"]) if "side" in corpus else set()
+    if not {device_side, cloud_side} <= have:
+        raise InputError(f"kernel corpus has sides {sorted(have)}; decision_cost needs {device_side!r} and "
+                         f"{cloud_side!r}")
+    corpus = corpus[corpus["side"].isin([device_side, cloud_side])]
+    preds = kpredict.network_predictions(corpus, methods, target)
+    floor = call_floor_ms(corpus, target)
+    over = corpus.groupby("side")["call_overhead_ms"].median().to_dict() if "call_overhead_ms" in corpus else {}
+    fixed = {"device": over.get(device_side, 0.0), "cloud": over.get(cloud_side, 0.0)}
+    for model, g in graphs.items():
+        p_model = preds[preds.network == model]
+        if p_model.empty:
+            log.info("no kernel predictions for %s; skipped", model)
+            continue
+        for (method, train), p in p_model.groupby(["method", "train"]):
+            yield model, str(method), str(train), g, predicted_graph(
+                g, kernel_costs(p, floor, device_side, cloud_side), fixed_ms=fixed)
+
+
+def predicted_graphs(corpus: pd.DataFrame, graphs: Mapping[str, Graph], method: str = "additive+rf",
+                     train: str = "families", target: str = TARGET, device_side: str = "device",
+                     cloud_side: str = "cloud") -> dict[str, Graph]:
+    """Per network, ``graphs[network]`` with its compute costs *predicted* by ``method``
+    trained on ``train`` (never on the network's own kernels): what an engine that profiles
+    nothing would solve. 09 executes the cut these graphs choose next to the measured best."""
+    return {model: pg for model, m, t, _g, pg in _predicted(corpus, graphs, (method,), target, device_side, cloud_side)
+            if t == train}
+
+
 def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Sequence[str] = ("rf", "linear"),
                   trains: Sequence[str] = ("families", "other-family"), target: str = TARGET,
                   networks: Sequence[str] = tuple(NETWORKS),
@@ -149,27 +184,10 @@ def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Se
     """
     import pandas as pd
 
-    from hybridlib.partition import kpredict
-
-    have = set(corpus["side"]) if "side" in corpus else set()
-    if not {device_side, cloud_side} <= have:
-        raise InputError(f"kernel corpus has sides {sorted(have)}; decision_cost needs {device_side!r} and "
-                         f"{cloud_side!r}")
-    corpus = corpus[corpus["side"].isin([device_side, cloud_side])]
-    preds = kpredict.network_predictions(corpus, methods, target)
-    floor = call_floor_ms(corpus, target)
-    over = corpus.groupby("side")["call_overhead_ms"].median().to_dict() if "call_overhead_ms" in corpus else {}
-    fixed = {"device": over.get(device_side, 0.0), "cloud": over.get(cloud_side, 0.0)}
-    out = []
-    for model, g in graphs.items():
-        p_model = preds[preds.network == model]
-        if p_model.empty:
-            log.info("no kernel predictions for %s; skipped", model)
-            continue
-        for (method, train), p in p_model.groupby(["method", "train"]):
-            pg = predicted_graph(g, kernel_costs(p, floor, device_side, cloud_side), fixed_ms=fixed)
-            out.append(regret_table(g, pg, networks, scenarios).assign(model=model, method=method, train=train,
-                                                                       device_side=device_side))
+    out = [regret_table(g, pg, networks, scenarios).assign(model=model, method=method, train=train,
+                                                           device_side=device_side)
+           for model, method, train, g, pg in _predicted(corpus, graphs, methods, target, device_side, cloud_side)
+           if train in trains]
     if not out:
         raise InputError(f"none of the graphs {list(graphs)} has kernel predictions")
     return pd.concat(out, ignore_index=True)

@@ -416,6 +416,33 @@ def measured_cuts(records: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
+def executed_regret(measured: pd.DataFrame, chosen: Mapping[tuple[str, str, str, str], str],
+                    margin: float = HIT_MARGIN) -> pd.DataFrame:
+    """How the cut ``chosen[case]`` (e.g. solved on *predicted* kernel costs, issue 15) fared
+    when executed: per case (:data:`CASE` order), its measured median total against the
+    measured best cut's, ``regret`` = chosen / best − 1 and ``hit`` (within ``margin``).
+    ``measured`` is :func:`measured_cuts`' table; a chosen cut that was not executed gives
+    ``executed`` False and NaN times (never a guess)."""
+    import pandas as pd
+
+    cols = [*CASE, "chosen", "executed", "best", "measured_chosen_ms", "measured_best_ms", "regret", "hit"]
+    rows = []
+    for case, cut in chosen.items():
+        if len(case) != len(CASE):
+            raise InputError(f"case {case!r}: expected ({', '.join(CASE)})")
+        sub = measured[np.logical_and.reduce([measured[k] == v for k, v in zip(CASE, case)])]
+        if sub.empty:
+            raise InputError(f"case {case!r} was not executed")
+        best = sub.loc[sub["total_ms"].idxmin()]
+        got = sub[sub["cut"] == cut]
+        ms = float(got["total_ms"].iloc[0]) if len(got) else float("nan")
+        regret = ms / float(best["total_ms"]) - 1.0
+        rows.append({**dict(zip(CASE, case)), "chosen": cut, "executed": bool(len(got)), "best": best["cut"],
+                     "measured_chosen_ms": ms, "measured_best_ms": float(best["total_ms"]), "regret": regret,
+                     "hit": bool(regret <= margin) if len(got) else False})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def compare(predicted: pd.DataFrame, records: pd.DataFrame, margin: float = HIT_MARGIN) -> pd.DataFrame:
     """One row per executed case: the engine's chosen cut against the measured best.
 
