@@ -53,3 +53,12 @@ def test_split_tables_agree_with_result(smoke_reports):
         assert c["regret"] == pytest.approx(med[c["chosen"]] / med.min() - 1)
         assert c["speedup_vs_cloud"] == pytest.approx(med["input"] / med[c["chosen"]])
     assert res["hits"] == int(comp["hit"].sum())
+
+
+def test_predicted_cost_plans_at_smoke(smoke_reports):
+    """The issue-15 cells ran: at smoke no browser kernels are timed, so no plan is made on
+    predicted costs, and the record says which predictor and device the quick run uses."""
+    pc = read_result(smoke_reports, "09_split")["predicted_cost_plans"]
+    assert "browser" not in config.PRESETS["smoke"].kernel_sides
+    assert pc["n"] == 0 and pc["cases"] == [] and pc["worst_regret"] is None
+    assert (pc["method"], pc["device_side"]) == ("additive+rf", "browser")
