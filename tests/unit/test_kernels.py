@@ -341,6 +341,10 @@ def test_profile_kernels_sides(monkeypatch):
     fake.profile_kernels_tfjs = profile_kernels_tfjs
     fake.BROWSER_TARGET = "ms"  # the page's median sample (its fastest may have escaped the throttle)
     monkeypatch.setitem(sys.modules, "hybridlib.partition.kernels_tfjs", fake)
+    # `from hybridlib.partition import kernels_tfjs` reads the package attribute once the real
+    # module was imported (e.g. by the integration tests in the same run)
+    import hybridlib.partition
+    monkeypatch.setattr(hybridlib.partition, "kernels_tfjs", fake, raising=False)
     df = kernels.profile_kernels(cfg, sides=("browser",), cpu_throttle=6.0)
     assert seen["throttle"] == 6.0 and "source" not in seen["configs"][0]  # only configuration fields
     assert list(df.side) == ["browser"] and list(df.row) == [0] and list(df.ms_adj) == [2.0]
