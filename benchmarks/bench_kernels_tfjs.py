@@ -59,7 +59,7 @@ def in_page_ratio(model, throttle: float, runtime: str, rounds: int = 7) -> tupl
     from pathlib import Path
 
     from hybridlib import browser, export
-    from hybridlib.partition import kernels, kernels_tfjs, profile
+    from hybridlib.profiling import kernels, kernels_tfjs, profile
 
     cfgs = [kernels_tfjs.clean_config(c) for c in kernels.kernel_table(model).to_dict("records")]
     with tempfile.TemporaryDirectory(prefix="bench-ktfjs-") as td:
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
 
     from hybridlib import browser, models
-    from hybridlib.partition import kernels, kernels_tfjs, profile
+    from hybridlib.profiling import kernels, kernels_tfjs, profile
 
     print(f"# {browser.chromium_version()} · {args.throttle:g}× throttle · {args.runtime} runtime · "
           f"{os.cpu_count()} cores")

@@ -1,9 +1,9 @@
 """Kernel latency predictors: nn-Meter's random forest vs Neurosurgeon's linear model.
 
-Profiles a corpus of fused kernels (:mod:`hybridlib.partition.kernels`: random
+Profiles a corpus of fused kernels (:mod:`hybridlib.profiling.kernels`: random
 configurations drawn around the emotion CNN's and AlexNet's sizes, plus both networks' own
 kernels) on each of ``--sides`` — device (TF, 1 thread), cloud (TF, all cores), browser
-(TF.js wasm in 4×-throttled Chromium, if ``hybridlib.partition.kernels_tfjs`` is there) —
+(TF.js wasm in 4×-throttled Chromium, if ``hybridlib.profiling.kernels_tfjs`` is there) —
 or reuses one with ``--corpus``, and prints, side by side, MAPE per kernel type and side
 for the random forest (``rf``), the linear model (``linear``) and any other ``--methods``,
 the ratio ``linear/rf`` (goal: rf ≤ 10% per type and ≥ 3× lower than linear), and the
@@ -31,7 +31,7 @@ training set. The load average is printed at start, after timing and at the end.
 Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_predict.py [--per-family 120]
 [--sides device,cloud] [--corpus FILE.parquet --save FILE.parquet] [--noise 70] [--regret]``.
 ``--layers`` runs the older per-*layer* comparison (all methods of
-:mod:`hybridlib.partition.predict`).
+:mod:`hybridlib.profiling.predict`).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def layers_main(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from hybridlib.partition import predict
+    from hybridlib.profiling import predict
 
     corpus = (pd.read_parquet(args.corpus) if args.corpus
               else predict.profile_corpus(predict.random_configs(args.per_family, seed=0), repeats=args.repeats))
@@ -60,7 +60,7 @@ def layers_main(args: argparse.Namespace) -> None:
 
 
 def show(ev, title: str, methods: list[str]) -> None:
-    from hybridlib.partition import kpredict
+    from hybridlib.profiling import kpredict
 
     t = kpredict.summary(ev, methods=("rf", "linear"))
     for m in methods:
@@ -84,10 +84,10 @@ def load() -> str:
 
 def regret_graphs(ctx, side: str) -> dict:
     """Measured partition graphs of both networks whose device is corpus side ``side``."""
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
 
     if side == "browser":  # 09's phone-class graphs: TF.js at 4× (the corpus' browser side), cached
-        from hybridlib.study import splitstudy
+        from hybridlib.study.split import analysis as splitstudy
 
         return {m: splitstudy.device_graph(ctx, m, "phone") for m in ("emotion_cnn", "alexnet")}
     return {m: profile.to_graph(profile.ensure_profile(ctx, m), m, input_itemsize=1)
@@ -105,7 +105,7 @@ def main() -> None:
                     help="each sample loops a kernel until it lasts ≥ this many ms (default 3)")
     ap.add_argument("--sides", default="device,cloud",
                     help="comma-separated sides to time: device (TF 1 thread), cloud (TF all cores), browser "
-                         "(TF.js wasm in 4×-throttled Chromium; needs hybridlib.partition.kernels_tfjs)")
+                         "(TF.js wasm in 4×-throttled Chromium; needs hybridlib.profiling.kernels_tfjs)")
     ap.add_argument("--target", default="ms_adj", choices=("ms_adj", "ms_min", "cpu_ms_min", "ms_net", "ms"),
                     help="latency predicted: ms_adj (default: device = fastest per-call CPU time corrected for "
                          "the machine's drift, cloud = fastest wall time), ms_min (fastest wall), cpu_ms_min, "
@@ -131,7 +131,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from hybridlib.partition import kernels, kpredict
+    from hybridlib.profiling import kernels, kpredict
     from hybridlib.utils import InputError, atomic_path
 
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
@@ -189,7 +189,7 @@ def main() -> None:
             corpus.to_parquet(tmp, index=False)
     if args.regret:
         from hybridlib import config
-        from hybridlib.partition import decision
+        from hybridlib.profiling import decision
 
         ctx = config.context(args.preset)
         for side in [s for s in sorted(set(corpus.side)) if s != "cloud"]:

@@ -2,14 +2,14 @@
 
 For each (device class × network × load) of one model: the TF.js profile on that device
 class (cached under ``data/processed/<preset>/``), the engine's prediction for every
-executed cut, and :func:`hybridlib.study.split.execute`'s measured medians; then the hit rate
+executed cut, and :func:`hybridlib.study.split.execute.execute`'s measured medians; then the hit rate
 (chosen cut within 10% of the measured best), median/worst regret and the measured
 speed-ups. Needs Chromium and the npm assets (real page, real server, loopback only). Run:
 ``.venv/bin/python benchmarks/bench_split.py --model emotion_cnn --networks 3g,wifi --cuts 5``.
 
 ``--tail-cuts pool2,input`` instead times only the server's tail (its ``server_ms`` over real
 ``POST /split`` calls, no browser): the eager Keras tail against the compiled ``tf.function``
-one (:class:`hybridlib.serving.app.TailRunner`), interleaved call by call, beside the engine's
+one (:class:`hybridlib.serving.tails.TailRunner`), interleaved call by call, beside the engine's
 profiled cloud time of the same tail — the before/after of compiling the tail.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from hybridlib import config, export, models
-    from hybridlib.study import split, splitstudy as ss
+    from hybridlib.study.split import execute as split, analysis as ss
 
     ctx = config.context(args.preset)
     devs, nets, loads = (a.split(",") for a in (args.devices, args.networks, args.loads))
@@ -97,9 +97,9 @@ def tail_only(args: argparse.Namespace) -> int:
     import warnings
 
     from hybridlib import config, export
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
     from hybridlib.serving import app as serve
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     ctx = config.context(args.preset)
     h5 = split.model_h5(args.model, ctx)
@@ -116,7 +116,7 @@ def tail_only(args: argparse.Namespace) -> int:
             url, app = st.enter_context(split.split_server(h5, split.cache_root(ctx) / "heads"))
             with warnings.catch_warnings():  # serve's string app keys are the contract
                 warnings.simplefilter("ignore")
-                app["tail_runner"] = serve.TailRunner(h5, compiled=compiled)
+                app["tail_runner"] = TailRunner(h5, compiled=compiled)
             urls[compiled] = url
         print(f"{args.model}: server_ms of the tail, median of {n} calls after {args.warmup} warm-up (ms)")
         print(f"{'cut':14s} {'eager':>8s} {'compiled':>9s} {'profile':>8s}")

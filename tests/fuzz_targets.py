@@ -81,7 +81,7 @@ def split_payloads(draw: Any, item_shape: tuple[int, ...] = (4, 4, 2)) -> dict[s
     """Headers + body for a tensor of ``N × item_shape``: a valid encoding, then maybe a
     mutation of the headers (wrong/odd shape, dtype, codec, scale, zero point) or of the body
     (truncated, a flipped byte, bytes appended or prepended, random bytes)."""
-    from hybridlib.serving import wire
+    from hybridlib import wire
 
     n = draw(st.integers(1, 3))
     dtype = draw(st.sampled_from(DTYPE_NAMES))
@@ -122,13 +122,14 @@ def split_payloads(draw: Any, item_shape: tuple[int, ...] = (4, 4, 2)) -> dict[s
 
 
 def check_split_decode(case: dict[str, Any], ctx: dict[str, Any] | None = None) -> str:
-    """:func:`hybridlib.serving.wire.decode` (what ``/split`` runs): a finite float32 tensor of the
+    """:func:`hybridlib.wire.decode` (what ``/split`` runs): a finite float32 tensor of the
     declared shape, or a WireError with status 400/413 and a message; nothing else."""
     from hybridlib.serving import app as serve
-    from hybridlib.serving import wire
+    from hybridlib.serving import http as serve_http
+    from hybridlib import wire
 
     try:
-        y = serve.decode_tensor(case["body"], case["headers"], case["item_shape"])
+        y = serve_http.decode_tensor(case["body"], case["headers"], case["item_shape"])
     except wire.WireError as e:
         assert e.http_status in (400, 413) and str(e).strip(), e
         return str(e.http_status)

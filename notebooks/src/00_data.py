@@ -17,6 +17,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from hybridlib import config, data, plots
+from hybridlib.data import figures as data_figures
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
@@ -32,14 +33,14 @@ display(Markdown(f"**Data:** {ctx.data_label} — `{ds.source}`, {len(ds):,} fac
 # %%
 counts = ds.counts()
 display(counts.assign(total=counts.sum(axis=1)))
-fig = plots.class_distribution(counts, title=f"Class distribution per split ({ctx.data_label})")
+fig = data_figures.class_distribution(counts, title=f"Class distribution per split ({ctx.data_label})")
 ctx.save_figure(fig, "00_class_distribution")
 
 # %% [markdown]
 # ## Samples per class
 
 # %%
-fig = plots.image_grid(data.samples_per_class(ds, per_class=10), list(ds.class_names),
+fig = data_figures.image_grid(data.samples_per_class(ds, per_class=10), list(ds.class_names),
                        title=f"Samples per class ({ctx.data_label})")
 ctx.save_figure(fig, "00_samples")
 
@@ -53,7 +54,7 @@ rng = np.random.default_rng(0)
 x_train, y_train = ds.split("train")
 picks = rng.choice(len(x_train), size=4, replace=False)
 rows = [[x_train[i]] + list(data.augment(np.repeat(x_train[i:i + 1], 6, axis=0), rng)) for i in picks]
-fig = plots.image_grid(rows, [ds.class_names[y_train[i]] for i in picks],
+fig = data_figures.image_grid(rows, [ds.class_names[y_train[i]] for i in picks],
                        title=f"Augmentation: original, then 6 draws ({ctx.data_label})")
 ctx.save_figure(fig, "00_augmentation")
 

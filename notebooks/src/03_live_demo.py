@@ -37,6 +37,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import browser, config, data, export, plots, widgets
+from hybridlib.widgets import figures as widget_figures
 from hybridlib.models import artifacts, reference
 from hybridlib.serving import media, vision
 
@@ -67,7 +68,7 @@ clip = [f for name in media.FACE_IMAGES for f in frames[name]]
 run_kernel = cam.run_clip(clip, "kernel")
 
 
-fig = plots.clip_montage(run_kernel, title=f"kernel mode on the recorded clip · {run_kernel.fps:.1f} frames/s · {choice.name} model")
+fig = widget_figures.clip_montage(run_kernel, title=f"kernel mode on the recorded clip · {run_kernel.fps:.1f} frames/s · {choice.name} model")
 ctx.save_figure(fig, "03_clip_kernel")
 plt.show()
 display(pd.DataFrame([run_kernel.to_dict()]))
@@ -116,7 +117,7 @@ display(Markdown(f"Cut after **{sp.layer}** (layer {sp.index} of {len(cam_split.
                  f"{sp.cut_bytes / 1024:.1f} KB of float32 per face travel to the kernel, against a "
                  f"{run_kernel.to_dict()['bytes_per_message_median'] / 1024:.1f} KB JPEG frame in kernel mode."))
 display(cam_split)
-fig = plots.clip_montage(run_split, title=f"split mode on the recorded clip · {run_split.fps:.1f} frames/s")
+fig = widget_figures.clip_montage(run_split, title=f"split mode on the recorded clip · {run_split.fps:.1f} frames/s")
 ctx.save_figure(fig, "03_clip_split")
 plt.show()
 
@@ -149,7 +150,7 @@ display(W.HBox([W.VBox([W.HTML("<b>ipywebrtc</b>: CameraStream + ImageRecorder (
 # button copies the camera widget's measured round trip into the RTT slider.
 
 # %%
-from hybridlib.partition import profile
+from hybridlib.profiling import profile
 
 prof = profile.ensure_profile(ctx, "emotion_cnn", progress=False)
 graph = profile.to_graph(prof, "emotion_cnn", input_itemsize=1)
@@ -172,7 +173,7 @@ agree = None
 if reference.available():
     ours = vision.Classifier.load(artifacts.ensure_model(ctx, progress=False))
     ref = vision.Classifier.load(reference.ensure_model())
-    crops = np.concatenate(reference.crops_from_frames(clip))
+    crops = np.concatenate(vision.crops_from_frames(clip))
     agree = reference.agreement(ours, ref, crops)
     display(Markdown(f"**Agreement on {agree['n']} real face crops: {100 * agree['agreement']:.0f}%** "
                      f"(our CNN trained on {ctx.data_label})."))

@@ -28,7 +28,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import config, plots
-from hybridlib.partition import predict, profile
+from hybridlib.profiling import figures as profiling_figures
+from hybridlib.profiling import predict, profile
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
@@ -99,14 +100,14 @@ from hybridlib import models  # noqa: E402
 emotion = prof[(prof.model == "emotion_cnn") & (prof.backend == "tf-cpu")]
 pm, model_mape = predict.layer_predictions(corpus, emotion, predict.configs_from_keras(models.emotion_cnn()))
 display(model_mape)
-fig = plots.predicted_vs_measured(pm, model_mape,
+fig = profiling_figures.predicted_vs_measured(pm, model_mape,
                                   f"Emotion CNN layers: predicted vs measured latency ({ctx.data_label})")
 ctx.save_figure(fig, "04_predicted_vs_measured")
 
 # %% [markdown]
 # ## Fused kernels (nn-Meter): random forest vs Neurosurgeon's linear model
 # A runtime executes *kernels*, not layers: Grappler fuses Conv2D + BatchNorm + ReLU into one
-# pass (`hybridlib.partition.kernels.detect_kernels`, nn-Meter's rule set), so the additive
+# pass (`hybridlib.profiling.kernels.detect_kernels`, nn-Meter's rule set), so the additive
 # unit to predict is the fused kernel. A corpus of random kernels drawn around the emotion
 # CNN's and AlexNet's sizes, plus both networks' own kernels, is timed on each side: TF on 1
 # thread (device), TF on all cores (cloud) and, at quick/full, TF.js wasm in 4×-throttled
@@ -122,7 +123,7 @@ ctx.save_figure(fig, "04_predicted_vs_measured")
 # correction.
 
 # %%
-from hybridlib.partition import kernels, kpredict  # noqa: E402
+from hybridlib.profiling import kernels, kpredict  # noqa: E402
 
 KMETHODS = ("rf", "linear", "additive+rf")
 kcorpus = kernels.ensure_kernel_corpus(ctx)  # sides: ctx.preset.kernel_sides

@@ -30,8 +30,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import config, partition, plots
-from hybridlib.partition import profile
-from hybridlib.study import offload
+from hybridlib.profiling import profile
+from hybridlib.study.offload import scenarios as offload
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
@@ -174,14 +174,14 @@ except Exception as e:  # noqa: BLE001 - widgets are optional; the static plot a
 # (`browser`: TF.js wasm at 4×, costed on 09's phone-class profile of the same network).
 
 # %%
-from hybridlib.partition import decision, kernels  # noqa: E402
+from hybridlib.profiling import decision, kernels  # noqa: E402
 
 KMETHODS = ("rf", "linear", "additive+rf")
 kcorpus = kernels.ensure_kernel_corpus(ctx)
 nets = [m for m in ("emotion_cnn", "alexnet") if m in graphs]
 regret = decision.decision_cost(kcorpus, {m: graphs[m] for m in nets}, methods=KMETHODS)
 if "browser" in set(kcorpus.side):  # the phone's browser: 09's phone-class TF.js graphs (cached, 09 reuses them)
-    from hybridlib.study import splitstudy  # noqa: E402
+    from hybridlib.study.split import analysis as splitstudy  # noqa: E402
 
     phone = {m: splitstudy.device_graph(ctx, m, "phone") for m in nets}
     regret = pd.concat([regret, decision.decision_cost(kcorpus, phone, methods=KMETHODS, device_side="browser")],

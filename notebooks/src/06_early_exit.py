@@ -12,7 +12,7 @@
 # emotion CNN of 01 at `pool3` (parameter `branch_at`) and is trained with the trunk **frozen** (Edgent-style,
 # fast). At `pool2` the branch is cheaper but much weaker: on the quick preset's validation split it let only
 # ~12% of inputs exit under the same rule, against ~64% at `pool3` (measured once while building this
-# notebook, 4 epochs, 64 filters). The library is `hybridlib.study.early_exit`; rules and formulas are in its docstring.
+# notebook, 4 epochs, 64 filters). The library is `hybridlib.study.early_exit.branches`; rules and formulas are in its docstring.
 
 # %% parameters
 preset = "quick"      # smoke | quick | full
@@ -39,9 +39,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import config, models, partition, plots
-from hybridlib.study import early_exit, offload
-from hybridlib.study import early_exit_figures as eefig
-from hybridlib.partition import profile
+from hybridlib.study.early_exit import branches as early_exit
+from hybridlib.study.offload import scenarios as offload
+from hybridlib.study.early_exit import figures as eefig
+from hybridlib.profiling import profile
 from hybridlib.models import artifacts as train  # save/load live in models.artifacts
 
 t_start = time.perf_counter()
@@ -143,7 +144,7 @@ display(plans.pivot_table(index="network", columns="deadline_ms", values="latenc
 # 192 channels) and runs the unchanged tail. Branch (warm-started from `exit1` above) + encoder + restore train
 # with the joint weighted loss (`converter_epochs` on `converter_max_train` images; on 1,500 images × 3 epochs the
 # branch lost accuracy and C ≤ 4 cost more than a point; with 4,000 × 6, C = 8 was never chosen — measured once),
-# **trunk and tail frozen** (why, and what that means for the joint loss: `hybridlib.study.converter`'s docstring).
+# **trunk and tail frozen** (why, and what that means for the joint loss: `hybridlib.study.early_exit.converter`'s docstring).
 # Every byte below is a real encoded body (+ the X-Shape/X-Scale/X-Zero-Point header values) and every
 # accuracy is measured after the decode — the quantisation error is in it. Codec per C: the smallest on
 # validation. The operating point: fewest bytes per input with overall accuracy ≥ final-exit-only − 1 point and
@@ -154,8 +155,8 @@ display(plans.pivot_table(index="network", columns="deadline_ms", values="latenc
 # %%
 import json
 
-from hybridlib.partition import devices
-from hybridlib.study import converter
+from hybridlib.profiling import devices
+from hybridlib.study.early_exit import converter
 
 chans = tuple(converter_channels or ((1, 4) if ctx.preset.name == "smoke" else (1, 2, 4)))
 conv_epochs = int(converter_epochs or (1 if ctx.preset.name == "smoke" else 5))
@@ -273,7 +274,7 @@ display(lat.round(1))
 # per-input deadline must hold for the inputs that do *not* exit, so Edgent checks the **worst-case** latency
 # (`worst_ms`). Accuracy of each option is measured on test.
 #
-# Three **cost models** (`hybridlib.study.edgent`): *tf×throttle* — this machine's native TF CPU time × the
+# Three **cost models** (`hybridlib.study.early_exit.edgent`): *tf×throttle* — this machine's native TF CPU time × the
 # class's throttle rate (what this notebook first used); *wasm profile* — the device side from the per-layer TF.js
 # (wasm) profile of the **phone** class taken in Chromium under its DevTools CPU throttling (the page the plans
 # execute in) and the edge model (trunk → exit + encoder) timed whole the same way, scaled by throttle ratio for the
@@ -284,9 +285,9 @@ display(lat.round(1))
 # With served tails, single cuts are offered where the tail was timed: the input, each pooling layer, the converter.
 
 # %%
-from hybridlib.study import converter_exec, exit_exec
-from hybridlib.study import edgent as edg
-from hybridlib.study import splitstudy
+from hybridlib.study.early_exit import converter_exec, execute as exit_exec
+from hybridlib.study.early_exit import edgent as edg
+from hybridlib.study.split import analysis as splitstudy
 
 uint8_cut_bytes = {c["id"]: c["out_bytes"] / 4.0 + 40 for c in trunk}  # float32 profile bytes → uint8 + header values (approx.)
 branch_acc_op = float(conv_info[chans.index(op["channels"])]["branch_acc_test"])
@@ -349,7 +350,7 @@ ctx.save_figure(fig, "06_edgent")
 
 # %% [markdown]
 # ## Executed in Chromium: early exit in the page, the converter cut, and a sample of Edgent's plans
-# **Early exit, executed** (`hybridlib.study.exit_exec`): the operating point is written as a bundle — the edge
+# **Early exit, executed** (`hybridlib.study.early_exit.execute`): the operating point is written as a bundle — the edge
 # model (trunk → `exit1` softmax + the C-channel code, one TF.js graph), the chain model the server's tail runs, and
 # `exit.json` (C, T, wire). The benchmark page (`/split.html`, `hlSplit.stepExit`) runs the edge model on real
 # **test faces** in TF.js (wasm) under the phone's DevTools CPU throttling and each network preset, computes the
@@ -359,7 +360,7 @@ ctx.save_figure(fig, "06_edgent")
 # are compared with Keras on the same inputs.
 #
 # **Single cuts** run on the converter folded into one chain model (`trunk → pool3 → conv_encC → conv_decC → tail`,
-# `hybridlib.study.converter_exec`) with the executed-split machinery: device-only = the output cut, cloud-only = the
+# `hybridlib.study.early_exit.converter_exec`) with the executed-split machinery: device-only = the output cut, cloud-only = the
 # `input` cut (the page uploads the uint8 crop + zlib, not a PNG), single cuts = that layer. Edgent's sampled plans
 # (phone; each network; a few deadlines; both cost models) are measured by those runs: the converter option by
 # the median total of the inputs the page **shipped** (the worst case the deadline is checked on), the branch alone
@@ -367,7 +368,7 @@ ctx.save_figure(fig, "06_edgent")
 
 # %%
 from hybridlib import browser
-from hybridlib.study import exit_exec
+from hybridlib.study.early_exit import execute as exit_exec
 
 exec_res = None
 exec_repeats = int(exec_repeats or (2 if ctx.preset.name == "smoke" else 3))

@@ -8,10 +8,10 @@
 #   preset; `desktop` = 1×). **Cloud** = the server's native TF on all cores running the tail.
 # * **Link** = DevTools network emulation of the engine's 3G / LTE / Wi-Fi presets (latency +
 #   up/down throughput); every record names its shaper.
-# * **Execution** (`hybridlib.study.split.execute`): head in the page → one wire tensor → `POST
+# * **Execution** (`hybridlib.study.split.execute.execute`): head in the page → one wire tensor → `POST
 #   /split/<layer>` → tail on the server → probabilities back, per-stage times from the page and
 #   the server. Cloud-only (cut = input) and device-only (cut = output) are the two end cuts.
-# * **Prediction** (`hybridlib.study.splitstudy`): the partition engine (`partition.evaluate` per cut,
+# * **Prediction** (`hybridlib.study.split.analysis`): the partition engine (`partition.evaluate` per cut,
 #   `partition.solve(schedule="single")` for its choice) on the per-layer profile taken **on the
 #   same device class** (TF.js in the throttled page) and the cloud's native-TF profile, both
 #   *reconciled* with their whole-model times (`profile.reconcile`: isolated layers plus a
@@ -42,8 +42,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import config, models, plots
-from hybridlib.partition import devices, profile
-from hybridlib.study import split, splitstudy as ss
+from hybridlib.study.split import figures as split_figures
+from hybridlib.profiling import devices, profile
+from hybridlib.study.split import execute as split, analysis as ss
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
@@ -87,7 +88,7 @@ recon[["model", "device_class", "side", "backend", "layers", "sum_isolated_ms", 
 # scored against the measured best. (Needs 04's kernel corpus with its browser side: quick/full.)
 
 # %%
-from hybridlib.partition import decision, kernels  # noqa: E402
+from hybridlib.profiling import decision, kernels  # noqa: E402
 
 kcorpus = kernels.ensure_kernel_corpus(ctx)
 phone = {m: graphs[(m, "phone")] for m, _n, _nets, devs, _loads in CASES if "phone" in devs}
@@ -165,7 +166,7 @@ pd.DataFrame(runs)
 
 # %%
 measured = ss.measured_cuts(records)
-fig = plots.split_stacked(predicted, measured, max_cases=12)
+fig = split_figures.split_stacked(predicted, measured, max_cases=12)
 ctx.save_figure(fig, "09_split_bars")
 
 # %% [markdown]
@@ -176,7 +177,7 @@ comp = ss.compare(predicted, records)
 summary = ss.summarize(comp, wire={"dtype": DTYPE, "codec": CODEC})
 raw_summary = ss.summarize(ss.compare(predicted_raw, records), wire={"dtype": DTYPE, "codec": CODEC})
 ctx.save_table("09_split_cases", comp)
-fig = plots.split_choice(comp)
+fig = split_figures.split_choice(comp)
 ctx.save_figure(fig, "09_split_choice")
 display(Markdown(f"**Hit rate** (chosen within {ss.HIT_MARGIN:.0%} of the measured best): "
                  f"**{summary['hits']}/{summary['cases']}** · median regret **{summary['median_regret']:.1%}** · "
@@ -208,7 +209,7 @@ pred_exec.round(3)
 # still differs, `matched` which cases and cuts the number comes from.
 
 # %%
-fig = plots.split_speedups(comp, summary["like_for_like"])
+fig = split_figures.split_speedups(comp, summary["like_for_like"])
 ctx.save_figure(fig, "09_split_speedups")
 pd.DataFrame(summary["like_for_like"])
 

@@ -35,6 +35,8 @@ The small API:
 """
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import functools
 import http.server
@@ -44,12 +46,17 @@ import mimetypes
 import os
 import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import numpy as np
 
 from hybridlib.utils import HybridlibError, InputError, project_root
 
@@ -142,8 +149,6 @@ def missing_vendor_files() -> list[str]:
 
 
 def _loop_running() -> bool:
-    import asyncio
-
     try:
         asyncio.get_running_loop()
         return True
@@ -156,7 +161,6 @@ def run_sync(fn: Any, *args: Any, **kwargs: Any) -> Any:
     (Jupyter), so Playwright's sync API works from notebooks. Exceptions propagate."""
     if not _loop_running():
         return fn(*args, **kwargs)
-    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hl-playwright") as ex:
         return ex.submit(fn, *args, **kwargs).result()
@@ -381,7 +385,6 @@ def tfjs_routes(models: Mapping[str, str | os.PathLike[str]] | None = None,
                 extra: Mapping[str, Any] | None = None, workdir: str | os.PathLike[str] | None = None
                 ) -> dict[str, Any]:
     """Routes for :func:`serve_static`: harness page at ``/``, ``/vendor/``, ``/model/<name>/``."""
-    import tempfile
 
     wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="hl-harness-"))
     (wd / "index.html").write_text(HARNESS_HTML)
@@ -419,7 +422,6 @@ def tfjs_session(models: Mapping[str, str | os.PathLike[str]] | None = None, bac
             res = page.evaluate("([n, x, s]) => hl.predict(n, x, s)", ["full", b64, [1, 48, 48, 1]])
             probs = f32_from_b64(res[0]["b64"]).reshape(res[0]["shape"])
     """
-    import tempfile
 
     missing = missing_vendor_files()
     if missing:
@@ -435,18 +437,14 @@ def tfjs_session(models: Mapping[str, str | os.PathLike[str]] | None = None, bac
 
 def f32_to_b64(x: Any) -> str:
     """float32 array → base64 of its little-endian bytes (what ``hl.*`` accept as input)."""
-    import base64
 
-    import numpy as np
 
     return base64.b64encode(np.ascontiguousarray(x, dtype="<f4").tobytes()).decode("ascii")
 
 
 def f32_from_b64(s: str) -> Any:
     """base64 from ``hl.predict``/``hl.chain`` → flat float32 numpy array."""
-    import base64
 
-    import numpy as np
 
     return np.frombuffer(base64.b64decode(s), dtype="<f4").copy()
 
@@ -454,7 +452,6 @@ def f32_from_b64(s: str) -> Any:
 @functools.lru_cache(maxsize=1)
 def chromium_version() -> str:
     """``Chromium 1xx.…`` for provenance of browser timings (empty if unknown)."""
-    import subprocess
 
     try:
         return subprocess.run([chromium_path(), "--version"], capture_output=True, text=True,

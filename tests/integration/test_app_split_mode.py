@@ -123,7 +123,7 @@ def test_split_mode_page_sends_the_planned_wire(untrained_h5, work_dir, clip, wi
     import numpy as np
 
     from hybridlib import export
-    from hybridlib.partition import devices
+    from hybridlib.profiling import devices
     from hybridlib.serving import app as serve
 
     app = serve.make_app("split", model_path=untrained_h5, heads_dir=work_dir / "split-heads", split_wire=wire)

@@ -30,7 +30,7 @@ TOL = 1e-4
 def exit_parts(untrained_h5: Path, work_dir: Path):
     """The real CNN (seeded weights), a converter C=4 at pool3 (seeded), its bundle (T = 0.5)."""
     from hybridlib import export
-    from hybridlib.study import converter, exit_exec
+    from hybridlib.study.early_exit import converter, execute as exit_exec
 
     model = export.load_model(untrained_h5)
     head, tail = converter.split_trunk(model, "pool3")
@@ -54,7 +54,7 @@ def _keras_parts(conv, x):
 
 
 def test_edge_model_tfjs_equals_keras(exit_parts):
-    from hybridlib.study import exit_exec
+    from hybridlib.study.early_exit import execute as exit_exec
 
     model, conv, bundle = exit_parts
     x = _inputs()
@@ -80,7 +80,7 @@ def test_edge_model_tfjs_equals_keras(exit_parts):
 def test_benchmark_page_decides_and_ships_like_keras(exit_parts):
     """stepExit on the split page: the page's entropy and decision match the library's on the
     same inputs; exited inputs send nothing, shipped ones a uint8+zlib body answered by the tail."""
-    from hybridlib.study import early_exit, exit_exec
+    from hybridlib.study.early_exit import branches as early_exit, execute as exit_exec
 
     model, conv, bundle = exit_parts
     x = _inputs()
@@ -179,7 +179,7 @@ def test_app_ships_the_code_when_not_confident(exit_url, clip):
 
 
 def test_profile_edge_ms_runs_the_bundle_throttled(exit_parts):
-    from hybridlib.study import exit_exec
+    from hybridlib.study.early_exit import execute as exit_exec
 
     r = exit_exec.profile_edge_ms(exit_parts[2], "phone", runs=2, warmup=1)
     assert r["backend"] == "wasm" and r["cpu_throttle"] == 4.0 and r["device"] == "phone"

@@ -23,7 +23,7 @@ def _cfg(t: str, **kw) -> dict:
 
 def _keras_case(cfg: dict, rng: np.random.Generator):
     """Keras kernel with non-trivial weights (BN statistics far from 0/1) and its output."""
-    from hybridlib.partition import kernels
+    from hybridlib.profiling import kernels
 
     m = kernels.kernel_model(cfg)
     ws = [(rng.uniform(0.3, 1.7, w.shape) if w.ndim == 1 else rng.normal(0, 0.4, w.shape)).astype("float32")
@@ -38,7 +38,7 @@ def _keras_case(cfg: dict, rng: np.random.Generator):
 @pytest.mark.parametrize("runtime", ["layers", "graph"])
 def test_page_kernels_compute_the_keras_kernels(need_chromium, runtime):
     """Same weights and input as the Keras kernel → same output (graph: BN folded in the page)."""
-    from hybridlib.partition import kernels_tfjs
+    from hybridlib.profiling import kernels_tfjs
 
     rng = np.random.default_rng(0)
     cfgs = [_cfg("conv-bn-relu", stride=2, padding="valid"), _cfg("fc"), _cfg("bn-relu"),
@@ -52,7 +52,7 @@ def test_page_kernels_compute_the_keras_kernels(need_chromium, runtime):
 
 @pytest.mark.browser
 def test_profile_kernels_tfjs_table(need_chromium):
-    from hybridlib.partition import kernels, kernels_tfjs
+    from hybridlib.profiling import kernels, kernels_tfjs
 
     cfgs = [_cfg("conv-relu", c_in=16, c_out=16, h=12, w=12), _cfg("fc-relu"), _cfg("add-relu", n_inputs=2)]
     df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=2, warmup=1, cpu_throttle=2.0, target_ms=1.0)
@@ -78,7 +78,7 @@ def test_profile_kernels_tfjs_table(need_chromium):
     ([{"kernel_type": "maxpool", **SMALL, "padding": "full"}], "padding"),
 ])
 def test_bad_configs_refused_before_any_browser(bad, match):
-    from hybridlib.partition import kernels_tfjs
+    from hybridlib.profiling import kernels_tfjs
 
     with pytest.raises(InputError, match=match):
         kernels_tfjs.profile_kernels_tfjs(bad)
@@ -90,14 +90,14 @@ def test_bad_configs_refused_before_any_browser(bad, match):
     ({"runtime": "onnx"}, "runtime"), ({"repeats": 0}, "repeats"), ({"target_ms": 0.01}, "target_ms"),
 ])
 def test_bad_arguments_refused(kw, match):
-    from hybridlib.partition import kernels_tfjs
+    from hybridlib.profiling import kernels_tfjs
 
     with pytest.raises(InputError, match=match):
         kernels_tfjs.profile_kernels_tfjs([_cfg("relu")], **kw)
 
 
 def test_chunks_bound_count_and_memory():
-    from hybridlib.partition import kernels, kernels_tfjs
+    from hybridlib.profiling import kernels, kernels_tfjs
 
     cfgs = [kernels_tfjs.clean_config(c) for c in kernels.random_kernel_configs(40, "alexnet", seed=3)]
     chunks = kernels_tfjs._chunks(cfgs, max_kernels=8, max_elements=20_000_000)

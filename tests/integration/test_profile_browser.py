@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 def test_profile_tfjs_tiny_dag(need_chromium, tmp_path):
     import tf_keras as keras
 
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
 
     L = keras.layers
     inp = keras.Input((16, 16, 1), name="input")
@@ -34,7 +34,7 @@ def test_profile_tfjs_throttled_adds_up(need_chromium, tmp_path):
     """A device class's profile (CPU throttled 4×) reconciles with its whole-model time."""
     import tf_keras as keras
 
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
 
     L = keras.layers
     inp = keras.Input((16, 16, 1), name="input")

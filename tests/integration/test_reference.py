@@ -19,10 +19,10 @@ def ref_h5(work_dir):
 def real_crops():
     """48×48 crops of the two real faces (astronaut, Grace Hopper) through the cloud detector,
     from gently moving clips like the fake camera's."""
-    from hybridlib.serving import media
+    from hybridlib.serving import media, vision
 
     frames = media.face_clip("astronaut", n_frames=8, jitter=3.0) + media.face_clip("grace_hopper", n_frames=8, jitter=3.0)
-    crops = reference.crops_from_frames(frames)
+    crops = vision.crops_from_frames(frames)
     return np.concatenate(crops)
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from hybridlib.serving import app as serve
 
+from hybridlib.serving import http as serve_http
+
 GIB = 1 << 30
 SHAPE = "1,12,12,64"  # pool2's output in the emotion CNN: 36,864 bytes as float32
 
@@ -63,10 +65,10 @@ def _bomb(codec: str) -> bytes:
 
 @pytest.mark.parametrize("codec", ["zlib", "zstd", "lz4"])
 def test_split_bomb_is_413_and_memory_bounded(split_url, codec):
-    ok_body, ok_h = serve.encode_tensor(np.zeros((1, 12, 12, 64), np.float32), "float32", codec)
+    ok_body, ok_h = serve_http.encode_tensor(np.zeros((1, 12, 12, 64), np.float32), "float32", codec)
     assert _post(split_url, "/split/pool2", ok_body, ok_h)[0] == 200  # warm: tail model built
     body = _bomb(codec)
-    assert len(body) < serve.MAX_SPLIT_BODY  # gets past the raw-size check: the codec must stop it
+    assert len(body) < serve_http.MAX_SPLIT_BODY  # gets past the raw-size check: the codec must stop it
     tracemalloc.start()
     try:
         status, out = _post(split_url, "/split/pool2", body, {**ok_h, "X-Shape": SHAPE})
@@ -86,9 +88,9 @@ def test_oversize_raw_bodies_are_413(split_url):
     assert status == 413 and "36864" in out["error"]
     # past the server's body limit, sent chunked (no Content-Length to refuse up front)
     piece = b"\0" * (1 << 20)
-    status, out = _post(split_url, "/split/pool2", iter([piece] * (serve.MAX_SPLIT_BODY // len(piece) + 2)),
+    status, out = _post(split_url, "/split/pool2", iter([piece] * (serve_http.MAX_SPLIT_BODY // len(piece) + 2)),
                         h, chunked=True)
     assert status == 413 and "error" in out
     # and with a Content-Length that says so
-    status, out = _post(split_url, "/split/pool2", b"\0" * (serve.MAX_SPLIT_BODY + 1), h)
+    status, out = _post(split_url, "/split/pool2", b"\0" * (serve_http.MAX_SPLIT_BODY + 1), h)
     assert status == 413 and "error" in out

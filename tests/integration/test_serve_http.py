@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from hybridlib.serving import app as serve
+
+from hybridlib.serving import http as serve_http
 from hybridlib.data import CLASS_NAMES
 from hybridlib.utils import InputError
 
@@ -68,7 +70,7 @@ def tail_ref(untrained_h5):
                                              ("float16", "lz4", 1e-3), ("uint8", "zlib", 2e-2)])
 def test_split_runs_the_tail(hybrid_url, tail_ref, dtype, codec, tol):
     x, ref = tail_ref
-    body, headers = serve.encode_tensor(x, dtype, codec)
+    body, headers = serve_http.encode_tensor(x, dtype, codec)
     s, _, b = _req(hybrid_url + "/split/pool2", body, headers)
     assert s == 200, b
     out = json.loads(b)
@@ -83,14 +85,14 @@ def test_split_by_index(hybrid_url, tail_ref, untrained_h5):
 
     idx = [l.name for l in export.load_model(untrained_h5).layers].index("pool2")
     x, ref = tail_ref
-    body, headers = serve.encode_tensor(x[:1])
+    body, headers = serve_http.encode_tensor(x[:1])
     s, _, b = _req(f"{hybrid_url}/split/{idx}", body, headers)
     assert s == 200 and json.loads(b)["layer"] == "pool2"
 
 
 def test_bad_requests_are_json_4xx(hybrid_url):
     x = np.zeros((1, 12, 12, 64), np.float32)
-    body, h = serve.encode_tensor(x)
+    body, h = serve_http.encode_tensor(x)
     nan = x.copy()
     nan[0, 1, 2, 3] = np.inf
     cases = [
@@ -102,7 +104,7 @@ def test_bad_requests_are_json_4xx(hybrid_url):
         ("/split/pool2", body[:100], h, "bytes"),
         ("/split/pool2", b"junk", {**h, "X-Codec": "lz4"}, "lz4"),
         ("/split/pool2", nan.astype("<f4").tobytes(), h, "NaN"),  # the encoder refuses NaN itself
-        ("/split/pool2", serve.encode_tensor(x, "uint8")[0], {**h, "X-Dtype": "uint8"}, "X-Scale"),
+        ("/split/pool2", serve_http.encode_tensor(x, "uint8")[0], {**h, "X-Dtype": "uint8"}, "X-Scale"),
         ("/split/no_such_layer", body, h, "no_such_layer"),
         ("/split/predictions", body, h, "output"),
         ("/split/incept3_b1x1", body, h, "tensors"),
@@ -121,14 +123,14 @@ def test_bad_requests_are_json_4xx(hybrid_url):
 
 
 def test_oversized_body_is_413(hybrid_url):
-    big = b"\0" * (serve.MAX_SPLIT_BODY + 1024)
+    big = b"\0" * (serve_http.MAX_SPLIT_BODY + 1024)
     s, _, b = _req(hybrid_url + "/split/pool2", big, {"X-Shape": "1,12,12,64", "X-Dtype": "float32"})
     assert s == 413 and "error" in json.loads(b)
 
 
 def test_metrics_count_split_traffic(hybrid_url, tail_ref):
     before = json.loads(_req(hybrid_url + "/metrics")[2])
-    body, h = serve.encode_tensor(tail_ref[0][:1])
+    body, h = serve_http.encode_tensor(tail_ref[0][:1])
     _req(hybrid_url + "/split/pool2", body, h)
     _req(hybrid_url + "/split/pool2", body, {**h, "X-Dtype": "bogus"})
     m = json.loads(_req(hybrid_url + "/metrics")[2])
@@ -159,7 +161,7 @@ def test_make_app_rejects_bad_arguments(tmp_path):
 def test_split_without_model_is_400(tfjs_variants):
     app = serve.make_app("hybrid", models_dir=tfjs_variants)
     with serve.run_in_thread(app) as url:
-        body, h = serve.encode_tensor(np.zeros((1, 12, 12, 64), np.float32))
+        body, h = serve_http.encode_tensor(np.zeros((1, 12, 12, 64), np.float32))
         s, _, b = _req(url + "/split/pool2", body, h)
         assert s == 400 and "--model" in json.loads(b)["error"]
         # no model variants at all → /config says so (the page then shows "model failed")

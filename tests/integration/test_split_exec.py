@@ -26,14 +26,14 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def emotion_h5(cache: Path) -> Path:
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     return split.model_h5("emotion_cnn", cache_dir=cache)
 
 
 def _full_probs(h5: Path, seed: int = 0) -> np.ndarray:
     from hybridlib import export
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     m = export.load_model(h5)
     x = split.example_input(tuple(int(d) for d in m.input_shape[1:]), seed)
@@ -42,7 +42,7 @@ def _full_probs(h5: Path, seed: int = 0) -> np.ndarray:
 
 def test_emotion_cuts_equal_full_model(need_chromium, cache: Path, emotion_h5: Path):
     """Cloud-only, two split cuts, device-only: every end-to-end result is the full model's."""
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     cuts = ["input", "pool2", "incept4_relu", "predictions"]
     df = split.execute("emotion_cnn", cuts, device="desktop", network="none", repeats=1, warmup=0,
@@ -74,7 +74,7 @@ def test_emotion_cuts_equal_full_model(need_chromium, cache: Path, emotion_h5: P
 @pytest.mark.parametrize("dtype,codec,tol", [("float16", "zlib", 5e-3), ("uint8", "none", 5e-2)])
 def test_emotion_lossy_wire_dtypes_decode(need_chromium, cache: Path, emotion_h5: Path, dtype, codec, tol):
     """The page's float16/uint8 encoders and zlib agree with the server's decoder."""
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     df = split.execute("emotion_cnn", ["pool2"], device="desktop", network="none", repeats=1, warmup=0,
                        cache_dir=cache, readback=False, dtype=dtype, codec=codec)
@@ -86,7 +86,7 @@ def test_emotion_lossy_wire_dtypes_decode(need_chromium, cache: Path, emotion_h5
 
 
 def test_grid_shares_one_page_across_conditions(need_chromium, cache: Path, emotion_h5: Path):
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     df = split.execute_grid("emotion_cnn", ["pool4", "predictions"], devices=["desktop", "phone"],
                             networks=["none", "wifi"], repeats=2, warmup=0, cache_dir=cache, readback=False)
@@ -107,8 +107,8 @@ def test_compiled_tail_equals_full_model(emotion_h5: Path, cut: str):
     """The server's tail runs as one compiled tf.function (what the engine's cloud profile
     times), traced once for any batch, and still computes exactly the full model."""
     from hybridlib import export
-    from hybridlib.serving.app import TailRunner
-    from hybridlib.study import split
+    from hybridlib.serving.tails import TailRunner
+    from hybridlib.study.split import execute as split
 
     m = export.load_model(emotion_h5)
     x = np.concatenate([split.example_input((48, 48, 1), s) for s in (0, 1, 2)])
@@ -137,9 +137,9 @@ def test_head_and_profile_loads_survive_failed_requests(need_chromium, cache: Pa
     from aiohttp import web
 
     from hybridlib import browser, export
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
     from hybridlib.serving import app as serve
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     km = export.load_model(emotion_h5)
     (cut,) = split.resolve_cuts(km, ["pool2"])
@@ -184,7 +184,7 @@ def test_shared_model_keeps_its_cut_points(emotion_h5: Path):
     """09 loads an .h5 once (profile, cuts, heads, server tails share it); tails built on its
     layers must not change what the model itself reports as cut points."""
     from hybridlib import export, models
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     km = split.load_h5(emotion_h5)
     assert split.load_h5(emotion_h5) is km  # loaded once per process
@@ -198,7 +198,7 @@ def test_shared_model_keeps_its_cut_points(emotion_h5: Path):
 
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
     """AlexNet (fresh weights, fixed 227×227×3): two conv cuts; the heads carry no fc weights."""
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     cuts = ["pool2", "conv5"]
     df = split.execute("alexnet", cuts, device="desktop", network="none", repeats=1, warmup=0,
@@ -215,8 +215,8 @@ def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
 def test_throttling_and_network_emulation_read_back(need_chromium, cache: Path, emotion_h5: Path):
     """Settings are applied through the protocol and measurably in effect in the page."""
     from hybridlib import browser
-    from hybridlib.partition import devices
-    from hybridlib.study import split
+    from hybridlib.profiling import devices
+    from hybridlib.study.split import execute as split
 
     with split.split_server(emotion_h5, cache / "heads") as (url, _app), browser.launch(camera=False) as bctx:
         page = split.open_split_page(bctx, url)
@@ -242,7 +242,7 @@ def test_tc_shaper_delivers_configured_rate():
     """Kernel shaping: netns + veth + tbf; delivered rate within 10% of the configured one."""
     import subprocess
 
-    from hybridlib.partition import devices
+    from hybridlib.profiling import devices
 
     reason = devices.tc_available()
     if reason:
@@ -260,8 +260,8 @@ def test_tc_shaper_delivers_configured_rate():
 def test_tc_shaped_execution_records_its_shaper(need_chromium, cache: Path, emotion_h5: Path):
     """Chromium inside the tc namespace, server on the veth: the split still computes the
     full model, the rows say ``tc``, and the read-back sees the shaped uplink."""
-    from hybridlib.partition import devices
-    from hybridlib.study import split
+    from hybridlib.profiling import devices
+    from hybridlib.study.split import execute as split
 
     reason = devices.tc_available()
     if reason:
@@ -289,7 +289,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
 def test_malformed_split_bodies_get_4xx(cache: Path, emotion_h5: Path):
     import zlib
 
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     x = np.zeros((1, 12, 12, 64), np.float32)
     good = x.astype("<f4").tobytes()
@@ -324,7 +324,7 @@ def test_malformed_split_bodies_get_4xx(cache: Path, emotion_h5: Path):
 def test_load_factor_is_measured_under_real_users(cache: Path, emotion_h5: Path):
     """Background cloud-mode WebRTC users reach the same server; the factor is a measurement."""
     pytest.importorskip("aiortc")
-    from hybridlib.study import split
+    from hybridlib.study.split import execute as split
 
     x = split.example_input((48, 48, 1))
     with split.split_server(emotion_h5, cache / "heads", load="loaded") as (url, _app):

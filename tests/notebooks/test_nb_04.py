@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from hybridlib.partition import predict
+from hybridlib.profiling import predict
 
 from .conftest import read_result
 
@@ -34,7 +34,7 @@ def test_kernel_predictor_result(smoke_reports):
     drift-corrected target, every method has a finite error on held-out configurations, and
     both networks' own kernels were predicted."""
     from hybridlib import config
-    from hybridlib.partition import kpredict
+    from hybridlib.profiling import kpredict
 
     k = read_result(smoke_reports, "profile")["kernel_predictor"]
     assert k["sides"] == sorted(config.PRESETS["smoke"].kernel_sides) and k["target"] == kpredict.TARGET

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hybridlib.study.pipeline import KERNEL_NAME, ensure_kernel, list_notebooks
+from hybridlib.pipeline import KERNEL_NAME, ensure_kernel, list_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = list_notebooks(ROOT)

@@ -265,7 +265,7 @@ def test_end_sessions_drops_the_seed_backlog_instead_of_working_it_off(clip):
         svc = cloud.CloudService(FakeClassifier(), cloud.CloudConfig(pipeline="seed"),
                                  detector=vision.FaceDetector())
         app = web.Application()
-        cloud._register(app, svc)
+        cloud.register(app, svc)
         s = serving_sessions.Session(_FakePC(), svc.stats)
         svc.sessions[s.id] = s
         track = RemoteStreamTrack(kind="video")

@@ -1,4 +1,4 @@
-"""hybridlib.study.converter: the operating curve, the budget rule, latency, image/video bytes, the planner,
+"""hybridlib.study.early_exit.converter: the operating curve, the budget rule, latency, image/video bytes, the planner,
 and the converter's shipped round trip (real Keras layers, real wire codec)."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from hybridlib import partition
-from hybridlib.serving import wire
-from hybridlib.study import converter
+from hybridlib import wire
+from hybridlib.study.early_exit import converter
 from hybridlib.utils import InputError
 
 
@@ -149,7 +149,8 @@ def test_chain_model_equals_parts_and_cuts_at_encoder(tmp_path):
     import tf_keras as keras
 
     from hybridlib import export, models
-    from hybridlib.study import converter_exec, split
+    from hybridlib.study.early_exit import converter_exec
+    from hybridlib.study.split import execute as split
 
     L = keras.layers
     inp = keras.Input((12, 12, 1), name="input")
@@ -207,7 +208,7 @@ def test_alternatives_and_savings_hand_values():
 
 
 def test_plan_cut_names():
-    from hybridlib.study import converter_exec as cx
+    from hybridlib.study.early_exit import converter_exec as cx
 
     assert cx.plan_cut("device-only", "predictions", 4) == "predictions"
     assert cx.plan_cut("cloud-only (PNG)", "predictions", 4) == "input"
@@ -219,7 +220,7 @@ def test_plan_cut_names():
 
 
 def test_executed_sample_met_and_hit_rate():
-    from hybridlib.study import converter_exec as cx
+    from hybridlib.study.early_exit import converter_exec as cx
 
     runs = pd.DataFrame({"cut": ["input", "input", "input", "pool2", "pool2", "conv_enc4"],
                          "network": ["lte"] * 6,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from hybridlib import partition
-from hybridlib.partition import devices
+from hybridlib.profiling import devices
 from hybridlib.utils import InputError
 
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hybridlib.study import early_exit as E
+from hybridlib.study.early_exit import branches as E
 from hybridlib.utils import InputError
 
 # ---------------------------------------------------------------- entropy

@@ -1,4 +1,4 @@
-"""hybridlib.study.early_exit_figures: each figure draws the table's numbers (checked on the artists)."""
+"""hybridlib.study.early_exit.figures: each figure draws the table's numbers (checked on the artists)."""
 from __future__ import annotations
 
 import matplotlib
@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from hybridlib.study import early_exit_figures as eefig  # noqa: E402
+from hybridlib.study.early_exit import figures as eefig  # noqa: E402
 from hybridlib.utils import InputError  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""hybridlib.study.edgent (options, plans, executed sample) and exit_exec's input checks."""
+"""hybridlib.study.early_exit.edgent (options, plans, executed sample) and exit_exec's input checks."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hybridlib import partition
-from hybridlib.study import edgent, exit_exec
+from hybridlib.study.early_exit import edgent, execute as exit_exec
 from hybridlib.utils import InputError
 
 TRUNK = [{"id": "input", "cloud_ms": 0.0}, {"id": "pool1", "cloud_ms": 1.0}, {"id": "pool3", "cloud_ms": 1.0},

@@ -11,6 +11,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from hybridlib import export
 from hybridlib.serving import app as serve  # noqa: E402
+from hybridlib.serving import http as serve_http
 from hybridlib.utils import InputError  # noqa: E402
 
 
@@ -230,34 +231,34 @@ def test_bad_inputs_are_named(tmp_path):
 @pytest.mark.parametrize("codec", ["none", "zlib", "zstd", "lz4"])
 def test_split_tensor_codec_round_trip(dtype, codec):
     x = np.random.default_rng(2).normal(size=(2, 6, 6, 8)).astype("float32")
-    body, headers = serve.encode_tensor(x, dtype, codec)
-    back = serve.decode_tensor(body, headers, (6, 6, 8))
+    body, headers = serve_http.encode_tensor(x, dtype, codec)
+    back = serve_http.decode_tensor(body, headers, (6, 6, 8))
     tol = {"float32": 0, "float16": 2e-3 * np.abs(x).max(), "uint8": (x.max() - x.min()) / 255}[dtype]
     assert back.shape == x.shape and np.abs(back - x).max() <= tol + 1e-7
 
 
 def test_split_tensor_rejects_bad_payloads():
     x = np.ones((1, 4, 4, 2), np.float32)
-    body, h = serve.encode_tensor(x)
+    body, h = serve_http.encode_tensor(x)
     with pytest.raises(InputError, match="X-Shape"):
-        serve.decode_tensor(body, {**h, "X-Shape": "1,4,4,3"}, (4, 4, 2))
+        serve_http.decode_tensor(body, {**h, "X-Shape": "1,4,4,3"}, (4, 4, 2))
     with pytest.raises(InputError, match="needs 128"):
-        serve.decode_tensor(body[:-4], h, (4, 4, 2))
+        serve_http.decode_tensor(body[:-4], h, (4, 4, 2))
     with pytest.raises(InputError, match="X-Dtype"):
-        serve.decode_tensor(body, {**h, "X-Dtype": "int64"}, (4, 4, 2))
+        serve_http.decode_tensor(body, {**h, "X-Dtype": "int64"}, (4, 4, 2))
     with pytest.raises(InputError, match="X-Codec"):
-        serve.decode_tensor(body, {**h, "X-Codec": "brotli"}, (4, 4, 2))
+        serve_http.decode_tensor(body, {**h, "X-Codec": "brotli"}, (4, 4, 2))
     with pytest.raises(InputError, match="zlib"):
-        serve.decode_tensor(b"xx", {**h, "X-Codec": "zlib"}, (4, 4, 2))
+        serve_http.decode_tensor(b"xx", {**h, "X-Codec": "zlib"}, (4, 4, 2))
     nan = x.copy()
     nan[0, 0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
-        serve.decode_tensor(nan.astype("<f4").tobytes(), h, (4, 4, 2))  # encode_tensor refuses NaN
-    qb, qh = serve.encode_tensor(x, "uint8")
+        serve_http.decode_tensor(nan.astype("<f4").tobytes(), h, (4, 4, 2))  # encode_tensor refuses NaN
+    qb, qh = serve_http.encode_tensor(x, "uint8")
     with pytest.raises(InputError, match="X-Scale"):
-        serve.decode_tensor(qb, {k: v for k, v in qh.items() if k != "X-Scale"}, (4, 4, 2))
+        serve_http.decode_tensor(qb, {k: v for k, v in qh.items() if k != "X-Scale"}, (4, 4, 2))
     with pytest.raises(InputError, match="batch"):
-        serve.decode_tensor(b"", {**h, "X-Shape": "0,4,4,2"}, (4, 4, 2))
+        serve_http.decode_tensor(b"", {**h, "X-Shape": "0,4,4,2"}, (4, 4, 2))
 
 
 def test_cli_export_errors_and_table(tiny, tmp_path, capsys):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hybridlib import partition
-from hybridlib.partition import decision, kernels, kpredict
+from hybridlib.profiling import decision, kernels, kpredict
 from hybridlib.utils import InputError
 
 CBR, CR, MP = "conv-bn-relu", "conv-relu", "maxpool"
@@ -260,7 +260,7 @@ def test_decision_cost_on_a_network_never_trained_on():
     """End to end on SYNTHETIC timings: AlexNet's kernels are test rows only; the measured
     graph carries the same synthetic law per layer, so good predictions give (near) 0 regret."""
     from hybridlib import models
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
 
     m = models.alexnet()
     net = kernels.kernel_table(m, "alexnet")
@@ -291,7 +291,7 @@ def test_round_robin_autorange_loops_and_interleaves():
     """Loop counts follow the probe (capped), every sample is a loop, fns interleave per round."""
     import gc
 
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
 
     calls: list[int] = []
     fns = [lambda i=i: calls.append(i) for i in range(3)]
@@ -310,7 +310,7 @@ def test_round_robin_autorange_loops_and_interleaves():
 
 def test_time_model_calls_columns_in_process():
     """The shared worker on two tiny kernels and the reference (in this process)."""
-    from hybridlib.partition import profile
+    from hybridlib.profiling import profile
 
     cfgs = [{"kernel_type": "relu", "h": 4, "w": 4, "c_in": 3, "c_out": 3},
             {"kernel_type": "fc", "h": 1, "w": 1, "c_in": 16, "c_out": 4}]
@@ -324,13 +324,9 @@ def test_time_model_calls_columns_in_process():
 
 
 def test_profile_kernels_sides(monkeypatch):
-    import sys
-    import types
-
     cfg = [{"kernel_type": "relu", "h": 4, "w": 4, "c_in": 3, "c_out": 3, "source": "x"}]
     with pytest.raises(InputError, match="sides"):
         kernels.profile_kernels(cfg, sides=("phone",))
-    fake = types.ModuleType("hybridlib.partition.kernels_tfjs")
     seen = {}
 
     def profile_kernels_tfjs(configs, repeats=7, warmup=2, cpu_throttle=4.0):
@@ -338,13 +334,10 @@ def test_profile_kernels_sides(monkeypatch):
         return pd.DataFrame([{**c, "ms": 2.0, "ms_min": 1.5, "ms_net": 1.0, "call_overhead_ms": 0.5}
                              for c in configs])
 
-    fake.profile_kernels_tfjs = profile_kernels_tfjs
-    fake.BROWSER_TARGET = "ms"  # the page's median sample (its fastest may have escaped the throttle)
-    monkeypatch.setitem(sys.modules, "hybridlib.partition.kernels_tfjs", fake)
-    # `from hybridlib.partition import kernels_tfjs` reads the package attribute once the real
-    # module was imported (e.g. by the integration tests in the same run)
-    import hybridlib.partition
-    monkeypatch.setattr(hybridlib.partition, "kernels_tfjs", fake, raising=False)
+    # no Chromium here: the browser side's timing function is replaced; its target is the
+    # page's median sample (its fastest may have escaped the throttle)
+    monkeypatch.setattr(kernels.kernels_tfjs, "profile_kernels_tfjs", profile_kernels_tfjs)
+    monkeypatch.setattr(kernels.kernels_tfjs, "BROWSER_TARGET", "ms")
     df = kernels.profile_kernels(cfg, sides=("browser",), cpu_throttle=6.0)
     assert seen["throttle"] == 6.0 and "source" not in seen["configs"][0]  # only configuration fields
     assert list(df.side) == ["browser"] and list(df.row) == [0] and list(df.ms_adj) == [2.0]

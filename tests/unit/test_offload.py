@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hybridlib import partition
-from hybridlib.study import offload
+from hybridlib.study.offload import scenarios as offload
 from hybridlib.utils import InputError
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from hybridlib.study import pipeline
+from hybridlib import pipeline
 from hybridlib.utils import InputError
 
 

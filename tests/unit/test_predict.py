@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridlib.partition import predict
+from hybridlib.profiling import predict
 from hybridlib.utils import InputError
 
 

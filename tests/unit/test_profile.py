@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hybridlib import partition
-from hybridlib.partition import profile
+from hybridlib.profiling import profile
 from hybridlib.utils import InputError
 
 

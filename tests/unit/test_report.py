@@ -9,7 +9,7 @@ import pytest
 
 from hybridlib import config
 from hybridlib.study import report
-from hybridlib.study.pipeline import NotebookRun, PipelineResult
+from hybridlib.pipeline import NotebookRun, PipelineResult
 
 SCEN = {"measured": {"device_slowdown": 1.0, "load": 1.0}, "fast server": {"device_slowdown": 1.0, "load": 0.1},
         "phone + fast server": {"device_slowdown": 10.0, "load": 0.1}}

@@ -17,6 +17,7 @@ import pytest
 
 from hybridlib import browser
 from hybridlib.serving import app as serve
+from hybridlib.serving import http as serve_http
 
 SECRET = b"KERAS-H5-SECRET-BYTES"
 
@@ -111,11 +112,11 @@ def test_legitimate_files_still_served(site):
 
 def test_safe_file_resolves_then_checks_containment(site):
     _, root, md, _ = site
-    assert serve.safe_file(md, "fp32", "model.json") == (md / "fp32" / "model.json").resolve()
+    assert serve_http.safe_file(md, "fp32", "model.json") == (md / "fp32" / "model.json").resolve()
     for parts in (("..", "emotion_cnn.h5"), ("fp32", "../../emotion_cnn.h5"), ("fp32", "leak.bin"),
                   ("evil", "model.json"), (str(root / "emotion_cnn.h5"),), ("fp32", "..\\x"),
                   ("fp32", "a\0b"), ("fp32",), ("", "fp32"), ("fp32", "missing.bin")):
-        assert serve.safe_file(md, *parts) is None, parts
+        assert serve_http.safe_file(md, *parts) is None, parts
 
 
 def test_harness_static_server_refuses_traversal(site):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hybridlib import partition
-from hybridlib.study import splitstudy as ss
+from hybridlib.study.split import analysis as ss
 from hybridlib.utils import InputError
 
 # 1 Mbit/s both ways, no RTT: 1000 bytes = 8 ms each way

@@ -1,4 +1,4 @@
-"""The one tensor wire format (hybridlib.serving.wire): round trips, strict headers, bounded decode."""
+"""The one tensor wire format (hybridlib.wire): round trips, strict headers, bounded decode."""
 from __future__ import annotations
 
 import tracemalloc
@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hybridlib import partition
-from hybridlib.study import early_exit
+from hybridlib.study.early_exit import branches as early_exit
 from hybridlib.serving import app as serve
-from hybridlib.serving import wire
+from hybridlib.serving import http as serve_http
+from hybridlib import wire
 
 FLOAT16_MAX = 65504.0
 SETTINGS = settings(max_examples=60, derandomize=True, deadline=None, database=None,
@@ -84,9 +85,9 @@ def test_one_format_everywhere():
         for codec in ("zlib", "zstd", "lz4"):
             m = partition.measure_codec(x, codec, dt, repeats=1)
             assert m.wire_bytes == wire.wire_bytes(x, dt, codec)
-            body, h = serve.encode_tensor(x, dt, codec)
+            body, h = serve_http.encode_tensor(x, dt, codec)
             assert len(body) == m.wire_bytes
-            serve.decode_tensor(body, h, (12, 12, 32))  # the server decodes what was costed
+            serve_http.decode_tensor(body, h, (12, 12, 32))  # the server decodes what was costed
     fb = early_exit.feature_bytes(x)
     assert fb["float32"] == x.size * 4 and fb["float16"] == x.size * 2 and fb["uint8"] == x.size + 8
     assert partition.CODECS == serve.CODECS == wire.CODECS

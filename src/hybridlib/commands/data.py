@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from hybridlib import data
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="synthetic dataset and validation",
@@ -33,8 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from hybridlib import data
-
     digest = data.write_synthetic(args.out, size=args.size, seed=args.seed, balanced=args.balanced,
                                   progress=True)
     print(f"{digest}  {args.out}")
@@ -42,8 +42,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from hybridlib import data
-
     ds = data.load(args.path, drop_bad=args.drop_bad)
     t = ds.counts()
     t["total"] = t.sum(axis=1)

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+from hybridlib import export
+from hybridlib.utils import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,11 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import json
-
-    from hybridlib import export
-    from hybridlib.utils import InputError
-
     if args.list_splits:
         model = export.load_model(args.model)
         for name in export.split_points(model):

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from hybridlib.serving.options import PIPELINES
+from hybridlib import config
+from hybridlib.models import artifacts
+from hybridlib.serving.options import PIPELINES, check_max_sessions
+from hybridlib.study import load
+from hybridlib.utils import InputError, write_json_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,12 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from hybridlib.serving.options import check_max_sessions
-    from hybridlib.study import load
-    from hybridlib.utils import InputError, write_json_atomic
-
     users = load.parse_users(args.users)
     size = load.parse_size(args.size)
     if args.max_sessions is not None:
@@ -61,9 +60,6 @@ def _load(args: argparse.Namespace) -> int:
     if args.ray_address and args.browser:
         raise InputError("--ray-address runs aiortc/HTTP users; Chromium pages (--browser) stay local")
     if args.mode == "cloud" and model is None:
-        from hybridlib import config
-        from hybridlib.models import artifacts
-
         model = artifacts.ensure_model(config.context(args.preset))
     steps = load.run_load(args.mode, users, args.duration, fps=args.fps, size=size,
                           pipeline=args.pipeline, model_path=model, max_sessions=args.max_sessions,

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from hybridlib import partition
+from hybridlib.utils import InputError, to_jsonable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,12 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _network(args: argparse.Namespace):
-    import json
-    from pathlib import Path
-
-    from hybridlib import partition
-    from hybridlib.utils import InputError
-
     net = args.network
     if net.endswith(".json"):
         try:
@@ -58,11 +57,6 @@ def _network(args: argparse.Namespace):
 
 
 def _solve(args: argparse.Namespace) -> int:
-    import json
-
-    from hybridlib import partition
-    from hybridlib.utils import to_jsonable
-
     g = partition.Graph.load(args.graph)
     plan = partition.solve(g, _network(args), objective=args.objective, schedule=args.schedule,
                            load=args.load, solver=args.solver)
@@ -71,11 +65,6 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _pareto(args: argparse.Namespace) -> int:
-    import json
-
-    from hybridlib import partition
-    from hybridlib.utils import to_jsonable
-
     g = partition.Graph.load(args.graph)
     front = partition.pareto(g, _network(args), schedule=args.schedule, load=args.load)
     print(json.dumps(to_jsonable([{"latency_ms": p.latency_ms, "energy_mj": p.energy_mj,

@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from hybridlib.profiling import predict, profile
+from hybridlib.utils import InputError, atomic_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,13 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import pandas as pd
-
-    from hybridlib.partition import profile
-    from hybridlib.utils import InputError
-
     if args.power_w < 0:
         raise InputError(f"--power-w must be ≥ 0, got {args.power_w}")
     if args.model not in profile.MODELS and not Path(args.model).is_file():
@@ -66,11 +65,6 @@ def _model(args: argparse.Namespace) -> int:
 
 
 def _corpus(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from hybridlib.partition import predict
-    from hybridlib.utils import atomic_path
-
     df = predict.profile_corpus(predict.random_configs(args.size, seed=args.seed), repeats=args.repeats)
     with atomic_path(Path(args.out)) as tmp:
         df.to_parquet(tmp, index=False)

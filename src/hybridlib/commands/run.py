@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hybridlib import pipeline
 from hybridlib.config import PRESETS
 
 
@@ -27,8 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hybridlib.study import pipeline
-
     try:
         res = pipeline.run(args.preset, only=args.only, data_path=args.data, reports_dir=args.reports_dir,
                            timeout_s=args.timeout,

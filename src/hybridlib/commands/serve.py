@@ -3,9 +3,22 @@ workshop server (``--host 0.0.0.0 --tls``) and with the FER-2013 reference model
 from __future__ import annotations
 
 import argparse
+import atexit
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from hybridlib import config, export
+from hybridlib.models import artifacts, reference
+from hybridlib.serving import app as serve
+from hybridlib.serving import cloud, tls
 from hybridlib.serving.options import BACKENDS, DEFAULT_MAX_SESSIONS, MODES, PIPELINES
+from hybridlib.utils import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,8 +79,6 @@ def models_view(variant_roots: dict[str, str], out: str) -> str:
     Copies, not symlinks: the model route refuses anything that resolves outside its folder
     (a symlinked variant is exactly what a traversal looks like), and the variants are small.
     """
-    import shutil
-    from pathlib import Path
 
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
@@ -83,15 +94,6 @@ def models_view(variant_roots: dict[str, str], out: str) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import atexit
-    import shutil
-    import tempfile
-
-    from hybridlib import export
-    from hybridlib.models import reference
-    from hybridlib.serving import app as serve
-    from hybridlib.utils import InputError
-
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} out of range 0..65535")
     if args.mode == "exit":
@@ -99,9 +101,6 @@ def _serve(args: argparse.Namespace) -> int:
     model = reference.resolve_model(args.model)
     using_reference = args.model == reference.NAME
     if model is None:
-        from hybridlib import config
-        from hybridlib.models import artifacts
-
         model = str(artifacts.ensure_model(config.context(args.preset)))
     models_dir = args.models_dir
     if models_dir is None and args.mode == "hybrid":
@@ -120,9 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError("--backend/--ray-address/--answer-timeout/--media-workers apply to --mode cloud only")
     extra.update(ray_opts)
     if args.mode == "split":  # the preset's cached profile, used when its layers are the served model's
-        from pathlib import Path
 
-        from hybridlib import config
 
         extra["split_profile"] = Path(config.context(args.preset).artifacts_dir) / "profile_emotion_cnn.parquet"
         extra["split_wire"] = args.split_wire
@@ -134,10 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _serve_exit(args: argparse.Namespace) -> int:
     """Exit mode serves a bundle, not a bare model: the edge model and the tail come with it."""
-    from pathlib import Path
 
-    from hybridlib import config
-    from hybridlib.serving import app as serve
 
     bundle = args.exit_bundle or Path(config.context(args.preset).artifacts_dir) / "converter" / "exit_bundle"
     app = serve.make_app("exit", exit_bundle=bundle, exit_threshold=args.exit_threshold)
@@ -146,12 +140,8 @@ def _serve_exit(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, app: Any, what: str) -> int:
     """TLS, the warnings for non-loopback hosts, the banner, then serve ``app`` until Ctrl-C."""
-    import logging
-    import sys
 
-    from aiohttp import web
 
-    from hybridlib.serving import tls
 
     ssl_ctx = None
     if args.tls:
@@ -170,7 +160,6 @@ def _run(args: argparse.Namespace, app: Any, what: str) -> int:
         print(f"scan to open {addrs[0]} on a phone on the same network:", flush=True)
         print(tls.qr_text(addrs[0]), flush=True)
     logging.getLogger("hybridlib.serving.app").info("models dir %s", app["models_dir"])
-    from hybridlib.serving import cloud
 
     cloud.install_end_signal(app)  # SIGUSR1: the load study's "this step's users have left"
     web.run_app(app, host=args.host, port=args.port, print=None, ssl_context=ssl_ctx)

@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from hybridlib import config
+from hybridlib.models import artifacts, evaluation, train
+from hybridlib.utils import InputError, to_jsonable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,14 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import json
-
-    from hybridlib import config
-    from hybridlib.models import train
-    from hybridlib.models import artifacts
-    from hybridlib.models import evaluation
-    from hybridlib.utils import InputError, to_jsonable
-
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix != ".h5":
         raise InputError(f"--out {out} must end in .h5 (tf_keras HDF5)")

@@ -20,7 +20,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pandas as pd
 
 from hybridlib.utils import InputError, sha256_file
 
@@ -81,7 +83,6 @@ class Dataset:
 
     def counts(self) -> "pd.DataFrame":  # noqa: F821
         """Rows per Usage × class, a tidy table for plots and ``validate``."""
-        import pandas as pd
 
         df = pd.DataFrame({"Usage": self.usage, "emotion": [self.class_names[i] for i in self.labels]})
         t = df.groupby(["Usage", "emotion"]).size().unstack(fill_value=0)
@@ -156,7 +157,6 @@ def _parse_fast(pixels: list[str]) -> np.ndarray | None:
 
 def _load_csv_fast(path: Path, header: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """pandas' C parser + vectorised checks for a well-formed file; None at the first doubt."""
-    import pandas as pd
 
     try:  # pandas reads a path ~3× faster than the same text through StringIO
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
@@ -291,7 +291,6 @@ def load_folder(path: str | Path, drop_bad: bool = False) -> Dataset:
     ``train`` becomes Training; ``test`` is split deterministically (sorted file names,
     alternating) into PublicTest and PrivateTest, so val and test stay disjoint.
     """
-    import cv2
 
     root = Path(path)
     splits = [d for d in ("train", "test") if (root / d).is_dir()]
@@ -362,7 +361,6 @@ def augment(images: np.ndarray, rng: np.random.Generator, *, flip: bool = True,
     Takes and returns uint8 ``N×48×48`` (labels are untouched: every transform keeps the
     expression). Deterministic for a given ``rng`` state.
     """
-    import cv2
 
     if images.ndim != 3 or images.shape[1:] != (IMG, IMG) or images.dtype != np.uint8:
         raise InputError(f"augment expects uint8 N×48×48, got {images.dtype} {images.shape}")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
-from hybridlib.data.fer import Dataset, FER2013_COUNTS, IMG, SYNTH_SCALE, USAGES
-from hybridlib.utils import atomic_path, InputError, sha256_file, write_json_atomic
+from hybridlib.data.fer import FER2013_COUNTS, IMG, SYNTH_SCALE, USAGES, Dataset
+from hybridlib.utils import InputError, atomic_path, sha256_file, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ _EXPR = {
 
 def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     """One 48×48 synthetic face: drawn at 4× then downsampled, with nuisances applied."""
-    import cv2
 
     S = 4 * IMG
     sc = 4.0
@@ -138,8 +139,6 @@ def generate_synthetic(size: str = "quick", seed: int = 0, balanced: bool = Fals
     rows = [rows[i] for i in order]
     it = rows
     if progress:
-        from tqdm.auto import tqdm
-
         it = tqdm(rows, desc=f"synth {size}", unit="face", leave=False)
     imgs = np.empty((len(rows), IMG, IMG), dtype=np.uint8)
     for k, (u, c) in enumerate(it):

@@ -9,10 +9,25 @@ from __future__ import annotations
 from hybridlib.export.figures import plot_browser_ms, plot_sizes, plot_split_parity
 from hybridlib.export.parity import browser_chain, browser_predict, browser_timings, parity, pick_splits, split_parity
 from hybridlib.export.splits import Split, resolve_layer, run_split, split_model
-from hybridlib.export.tfjs import (ExportResult, atomic_dir, default_tfjs_dir, ensure_tfjs, export_split,
-                                   export_tfjs, export_variants, size_table)
-from hybridlib.export.variants import (QUANTIZE, UINT8_PATTERNS, VARIANTS, quant_map, quantize_of, variant_name,
-                                       verify_manifest)
+from hybridlib.export.tfjs import (
+                                   ExportResult,
+                                   atomic_dir,
+                                   default_tfjs_dir,
+                                   ensure_tfjs,
+                                   export_split,
+                                   export_tfjs,
+                                   export_variants,
+                                   size_table,
+)
+from hybridlib.export.variants import (
+                                   QUANTIZE,
+                                   UINT8_PATTERNS,
+                                   VARIANTS,
+                                   quant_map,
+                                   quantize_of,
+                                   variant_name,
+                                   verify_manifest,
+)
 from hybridlib.models.artifacts import load_model
 from hybridlib.models.networks import split_points
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 
 def plot_sizes(table: list[dict[str, Any]], title: str = "TF.js model size per variant") -> Any:
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
     df = pd.DataFrame(table)
@@ -24,7 +25,6 @@ def plot_sizes(table: list[dict[str, Any]], title: str = "TF.js model size per v
 
 def plot_browser_ms(rows: list[dict[str, Any]], title: str = "TF.js inference in headless Chromium") -> Any:
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
     df = pd.DataFrame([r for r in rows if "ms_median" in r])
@@ -43,7 +43,6 @@ def plot_browser_ms(rows: list[dict[str, Any]], title: str = "TF.js inference in
 
 def plot_split_parity(rows: list[dict[str, Any]], title: str = "Head→tail vs full model at each split") -> Any:
     import matplotlib.pyplot as plt
-    import pandas as pd
 
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(10, 3.6))

@@ -3,6 +3,7 @@ variant, head→tail vs the full model at every split, and ms per forward pass p
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hybridlib import browser
 from hybridlib.browser import f32_from_b64, f32_to_b64, run_sync
@@ -27,11 +29,9 @@ log = logging.getLogger(__name__)
 
 def _off_loop(fn: Any) -> Any:
     """Run a browser job off the Jupyter event loop (see :func:`hybridlib.browser.run_sync`)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-
         return run_sync(fn, *args, **kwargs)
 
     return wrapper
@@ -118,7 +118,6 @@ def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
                  workdir: str | os.PathLike[str] | None = None, progress: bool = False) -> list[dict[str, Any]]:
     """At each split: exported TF.js head→tail vs the TF.js full model (same backend) and vs
     Keras, plus Keras head→tail vs Keras full. One row per split."""
-    from tqdm.auto import tqdm
 
 
     m = _clone(_as_model(model))  # one private copy, cut many times (copy=False below)

@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybridlib.export.splits import split_model
-from hybridlib.export.variants import (QUANTIZE, VARIANTS, quant_map, quantize_of, variant_name, verify_manifest,
-                                       write_manifest)
+from hybridlib.export.variants import (
+    QUANTIZE,
+    VARIANTS,
+    quant_map,
+    quantize_of,
+    variant_name,
+    verify_manifest,
+    write_manifest,
+)
 from hybridlib.models.artifacts import load_model
 from hybridlib.utils import InputError, current_umask, sha256_file, write_json_atomic
 

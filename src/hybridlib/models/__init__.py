@@ -6,10 +6,25 @@ re-exported here. Training lives in ``hybridlib.models.train`` (imports TensorFl
 """
 from __future__ import annotations
 
-from hybridlib.models.networks import (BN_MOMENTUM, CONV_LAYERS, DENSE_LAYERS, EMOTION_INPUT_SHAPE, N_CLASSES,
-                                       POOL_LAYERS, alexnet, chain_cut_points, cut_sets, cut_tensors,
-                                       emotion_cnn, layer_counts, layer_inputs, layer_outputs, preprocess,
-                                       split_points, summary_table)
+from hybridlib.models.networks import (
+                                       BN_MOMENTUM,
+                                       CONV_LAYERS,
+                                       DENSE_LAYERS,
+                                       EMOTION_INPUT_SHAPE,
+                                       N_CLASSES,
+                                       POOL_LAYERS,
+                                       alexnet,
+                                       chain_cut_points,
+                                       cut_sets,
+                                       cut_tensors,
+                                       emotion_cnn,
+                                       layer_counts,
+                                       layer_inputs,
+                                       layer_outputs,
+                                       preprocess,
+                                       split_points,
+                                       summary_table,
+)
 
 __all__ = ["BN_MOMENTUM", "CONV_LAYERS", "DENSE_LAYERS", "EMOTION_INPUT_SHAPE", "N_CLASSES", "POOL_LAYERS",
            "alexnet", "chain_cut_points", "cut_sets", "cut_tensors", "emotion_cnn", "layer_counts", "layer_inputs",

@@ -8,6 +8,7 @@ a half-written or swapped file is never used.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from hybridlib.utils import InputError, package_versions, sha256_file, write_jso
 
 if TYPE_CHECKING:  # pragma: no cover
     import tf_keras
+
     from hybridlib.config import RunContext
     from hybridlib.data.fer import Dataset
 
@@ -79,7 +81,6 @@ def save(result: TrainResult, path: str | Path, *, dataset: Dataset | None = Non
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of model ``path``; :class:`InputError` if missing or unreadable."""
-    import json
 
     mp = manifest_path(path)
     if not mp.is_file():

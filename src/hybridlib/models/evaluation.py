@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hybridlib import models
 from hybridlib.data.fer import CLASS_NAMES, IMG
@@ -47,8 +49,6 @@ def evaluate(model: tf_keras.Model, images: np.ndarray, labels: np.ndarray,
 
 
 def _pixel_features(images: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
     if size == IMG:
         small = images
     else:
@@ -77,7 +77,6 @@ def baseline_logreg(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
     if len(x_train) > max_train:
         pick = np.random.default_rng(seed).permutation(len(x_train))[:max_train]
         x_train, y_train = x_train[pick], np.asarray(y_train)[pick]
-    from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
     n_comp = int(min(pca, len(x_train), size * size))

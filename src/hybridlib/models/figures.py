@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from hybridlib.data.fer import CLASS_NAMES
 
@@ -18,7 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
 def plot_history(history: dict[str, list[float]], title: str = "Learning curves") -> Figure:
     """Accuracy and loss per epoch, train vs validation (the seed's figures 5–8)."""
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
     n = len(history.get("loss", []))
@@ -65,7 +65,6 @@ def plot_per_class(per_class: dict[str, dict[str, float]], baseline: dict[str, d
                    title: str = "Per-class precision and recall") -> Figure:
     """Bars of precision/recall per class for the CNN (and the baseline's recall if given)."""
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
     rows = [{"class": c, "measure": f"CNN {m}", "value": v[m]} for c, v in per_class.items()

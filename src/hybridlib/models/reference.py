@@ -37,11 +37,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
+import h5py
 import numpy as np
 
 from hybridlib.data.fer import CLASS_NAMES
 from hybridlib.models.train import _save_h5
-from hybridlib.serving.vision import crop_faces, FaceDetector
 from hybridlib.utils import HybridlibError, InputError, project_root, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,7 +110,6 @@ def load_source() -> tf_keras.Model:
 
 def resize_matrix(n_in: int = INPUT, n_out: int = SOURCE_INPUT) -> np.ndarray:
     """``R`` (n_out × n_in): ``R @ x`` is OpenCV's bilinear (half-pixel) resize of a vector x."""
-    import cv2
 
     eye = np.eye(n_in, dtype=np.float32)
     return cv2.resize(eye, (n_in, n_out), interpolation=cv2.INTER_LINEAR).astype(np.float32)
@@ -214,7 +214,6 @@ def _tfjs_compatible_config(h5: Path) -> None:
     SeparableConv2D"). They only describe initialisation, so removing them changes nothing
     for inference, and tf_keras loads the file as before.
     """
-    import h5py
 
     with h5py.File(h5, "r+") as f:
         raw = f.attrs["model_config"]
@@ -231,21 +230,6 @@ def resolve_model(name_or_path: str | None) -> str | None:
     if name_or_path == NAME:
         return str(ensure_model())
     return name_or_path
-
-
-def crops_from_frames(frames: list[np.ndarray], detect_width: int = 320) -> list[np.ndarray]:
-    """48×48 uint8 face crops from BGR frames with the cloud pipeline's detector (all faces)."""
-    import cv2
-
-
-    det = FaceDetector(detect_width=detect_width)
-    out = []
-    for fr in frames:
-        gray = cv2.cvtColor(fr, cv2.COLOR_BGR2GRAY)
-        boxes = det.detect_scaled(gray)
-        if boxes:
-            out.append(crop_faces(gray, boxes))
-    return out
 
 
 def agreement(ours: Any, reference: Any, crops: np.ndarray) -> dict[str, Any]:

@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from hybridlib import models
-from hybridlib.data.fer import augment, CLASS_NAMES, IMG
+from hybridlib.data.fer import CLASS_NAMES, IMG, augment
 from hybridlib.utils import InputError, atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
     from hybridlib.config import Preset
 
 log = logging.getLogger(__name__)
@@ -224,8 +227,6 @@ def _callbacks(cfg: TrainConfig, checkpoint: Path | None, progress: bool, desc: 
             self.bar = None
 
         def on_train_begin(self, logs: dict | None = None) -> None:
-            from tqdm.auto import tqdm
-
             steps = self.params.get("steps") or 0
             self.bar = tqdm(total=cfg.epochs * steps, desc=desc, unit="batch", leave=False)
 
@@ -333,8 +334,6 @@ def sweep(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np
     ``train_accuracy``, ``seconds``, ``images_per_s``; sorted as given (first = default).
     Each run's per-epoch history is kept in ``table.attrs["histories"]`` (same order).
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
 
     if not configs:
         raise InputError("sweep needs at least one configuration")
@@ -377,7 +376,6 @@ def comparison_table(*, baseline: dict[str, Any], sweep_table: pd.DataFrame | No
     Sweep rows carry validation accuracy only (the test split is kept for the final model);
     the baseline has test numbers only (it is not tuned on validation).
     """
-    import pandas as pd
 
     rows = [{"model": "logistic regression on pixels (baseline)", "config": baseline.get("features", ""),
              "budget": f"{baseline.get('train_rows')} rows", "val_accuracy": np.nan,

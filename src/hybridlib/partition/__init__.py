@@ -39,13 +39,13 @@ battery, which is just another unary cost, so the cut stays exact.
 """
 from __future__ import annotations
 
-from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, CLOUD, DEVICE, OBJECTIVES, Objective, SCHEDULES, Schedule
-from hybridlib.partition.network import NETWORKS, NETWORK_SOURCES, Network, get_network
-from hybridlib.partition.graph import Graph, Node, as_graph, chain_graph
-from hybridlib.partition.cost import Plan, evaluate
-from hybridlib.partition.solvers import SOLVERS, baselines, scale, solve
-from hybridlib.partition.front import pareto
+from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, CLOUD, DEVICE, OBJECTIVES, SCHEDULES, Objective, Schedule
 from hybridlib.partition.codec import CODECS, CodecMeasure, measure_codec, quantize, with_compression
+from hybridlib.partition.cost import Plan, evaluate
+from hybridlib.partition.front import pareto
+from hybridlib.partition.graph import Graph, Node, as_graph, chain_graph
+from hybridlib.partition.network import NETWORK_SOURCES, NETWORKS, Network, get_network
+from hybridlib.partition.solvers import SOLVERS, baselines, scale, solve
 from hybridlib.partition.synthetic import random_graph, random_network
 
 __all__ = ["BRUTE_FORCE_MAX_NODES", "CLOUD", "CODECS", "CodecMeasure", "DEVICE", "Graph", "NETWORKS",

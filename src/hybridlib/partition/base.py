@@ -10,7 +10,6 @@ import numpy as np
 
 from hybridlib.utils import InputError
 
-
 DEVICE, CLOUD = "device", "cloud"
 Objective = Literal["latency", "energy"]
 Schedule = Literal["single", "any"]

@@ -1,5 +1,5 @@
 """Optional lossless compression of shipped tensors, measured on the bytes of
-:mod:`hybridlib.serving.wire` (what ``/split`` decodes), folded into a graph's wire bytes.
+:mod:`hybridlib.wire` (what ``/split`` decodes), folded into a graph's wire bytes.
 """
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from hybridlib import wire
 from hybridlib.partition.graph import Graph, as_graph
-from hybridlib.serving import wire
 from hybridlib.utils import InputError
 
-
-# The bytes are those of :mod:`hybridlib.serving.wire`, the format ``/split`` decodes: the cost model
+# The bytes are those of :mod:`hybridlib.wire`, the format ``/split`` decodes: the cost model
 # prices exactly what the server would receive (uint8 with scale and zero point).
 CODECS = wire.CODECS
 quantize = wire.quantize  # re-exported: tensor bytes as shipped, before the lossless codec

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, SCHEDULES, _check_choice
-from hybridlib.partition.cost import Plan, _Costs, _check_load, _costs, _eval_mask, _plan
+from hybridlib.partition.cost import Plan, _check_load, _Costs, _costs, _eval_mask, _plan
 from hybridlib.partition.graph import Graph, as_graph
 from hybridlib.partition.network import Network, get_network
 from hybridlib.partition.solvers import _brute_force_points, _solve_chain_any, _solve_chain_single, _solve_mincut

@@ -11,7 +11,6 @@ from typing import Any
 from hybridlib.partition.base import _finite, _num
 from hybridlib.utils import InputError, write_json_atomic
 
-
 _NODE_COSTS = ("device_ms", "cloud_ms", "out_bytes", "device_mj")
 _NODE_OPTIONAL = ("wire_bytes", "codec_up_ms", "codec_down_ms", "codec_up_mj", "codec_down_mj")
 
@@ -189,7 +188,6 @@ class Graph:
         return d
 
     def save(self, path: str | Path) -> Path:
-
         return write_json_atomic(path, self.to_dict())
 
     @classmethod

@@ -11,10 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import numpy as np
+from networkx.algorithms.flow import boykov_kolmogorov
 
 from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, OBJECTIVES, SCHEDULES, _check_choice, _finite
-from hybridlib.partition.cost import Plan, _Costs, _check_load, _costs, _plan
+from hybridlib.partition.cost import Plan, _check_load, _Costs, _costs, _plan
 from hybridlib.partition.graph import Graph, as_graph
 from hybridlib.partition.network import Network, get_network
 from hybridlib.utils import InputError
@@ -149,8 +151,6 @@ def _mincut_networkx(N: int, S: int, T: int, src: np.ndarray, dst: np.ndarray, c
                      flow_func: Any = None) -> np.ndarray:
     """Source-side mask by networkx (Boykov–Kolmogorov; its preflow_push returned a suboptimal
     cut on float capacities in our brute-force tests)."""
-    import networkx as nx
-    from networkx.algorithms.flow import boykov_kolmogorov
 
     G = nx.DiGraph()
     G.add_nodes_from(range(N))

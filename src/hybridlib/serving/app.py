@@ -20,7 +20,7 @@ Routes: ``GET /`` (app), ``GET /app.js|style.css|cloud.js|…`` (files in ``web/
 
 Bad input never gives a 500: :func:`error_middleware` turns every HTTP error into JSON
 ``{"error": …}`` and :class:`~hybridlib.utils.InputError` into a 400 (413 for a ``/split``
-body that is, or decompresses to, more than its declared tensor: :mod:`hybridlib.serving.wire`).
+body that is, or decompresses to, more than its declared tensor: :mod:`hybridlib.wire`).
 Every route that serves a file goes through :func:`safe_file` (resolve, then check the
 result is inside the route's folder), so ``..`` in any encoding and symlinks out are 404. Inference runs on a
 one-thread executor (TF is not re-entrant and the event loop must stay free).
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
@@ -37,62 +36,36 @@ import threading
 import time
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 from aiohttp import web
 
-from hybridlib import browser, export
-from hybridlib.browser import node_modules, VENDOR, vendor_file
+from hybridlib import browser, wire
+from hybridlib.browser import VENDOR, node_modules, vendor_file
 from hybridlib.data.fer import CLASS_NAMES
-from hybridlib.serving import wire
+from hybridlib.serving import cloud, exitmode, ray_media, splitmode
+from hybridlib.serving.http import (
+    MAX_SPLIT_BODY,
+    decode_tensor,
+    error_middleware_factory,
+    json_error,
+    safe_file,
+)
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, check_max_sessions, check_pipeline
-from hybridlib.utils import atomic_path, InputError, percentile
+from hybridlib.serving.tails import TailRunner
+from hybridlib.utils import InputError, atomic_path, percentile
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 CODECS = wire.CODECS
 DTYPES = {k: v.type for k, v in wire.DTYPES.items()}  # the element types the wire carries
-MAX_SPLIT_BODY = 16 * 1024 * 1024
-MAX_SPLIT_BATCH = 64
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-def error_middleware_factory() -> Callable:
-    @web.middleware
-    async def error_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
-        """Every error becomes JSON ``{"error": …}``; bad input is 4xx, never a 500."""
-        try:
-            return await handler(request)
-        except web.HTTPException as e:
-            if e.status < 400:
-                raise
-            msg = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
-            if e.content_type == "application/json" and e.text:
-                return web.Response(status=e.status, text=e.text, content_type="application/json",
-                                    headers={k: v for k, v in e.headers.items() if k.lower() == "retry-after"})
-            return web.json_response({"error": msg}, status=e.status)
-        except InputError as e:  # wire errors carry 413 (too large) or 400
-            return web.json_response({"error": str(e)}, status=getattr(e, "http_status", 400))
-        except Exception as e:  # noqa: BLE001 - last resort: log, answer, keep serving
-            log.exception("internal error on %s %s", request.method, request.path)
-            return web.json_response({"error": f"internal error: {type(e).__name__}"}, status=500)
-
-    return error_middleware
-
-
-def json_error(status: int, message: str) -> web.HTTPException:
-    cls = {400: web.HTTPBadRequest, 404: web.HTTPNotFound, 413: web.HTTPRequestEntityTooLarge,
-           415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity,
-           503: web.HTTPServiceUnavailable}.get(status, web.HTTPBadRequest)
-    if cls is web.HTTPRequestEntityTooLarge:
-        return cls(max_size=MAX_SPLIT_BODY, actual_size=0, text=json.dumps({"error": message}),
-                   content_type="application/json")
-    return cls(text=json.dumps({"error": message}), content_type="application/json")
 
 
 # ----------------------------------------------------------------------------- models
@@ -111,116 +84,10 @@ def list_variants(models_dir: Path | None) -> list[dict[str, Any]]:
     return out
 
 
-class TailRunner:
-    """Loads the ``.h5`` once and caches the tail sub-model of every requested cut.
-
-    Each single-tensor tail is compiled once into a ``tf.function`` (input signature
-    ``None×shape`` float32, so any batch reuses one graph) and warmed up on zeros when the cut
-    is first requested. Why: the partition engine's cloud costs are profiled as one compiled
-    call of the whole model; an eager Keras call per request costs several times that on a
-    small CNN (issue 12's "cloud compute under-predicted"), so an executed split would not
-    match the profile it was planned on. ``compiled=False`` keeps the eager call (for the
-    before/after measurement and as a fallback). ``model``: ``model_path`` already loaded.
-    """
-
-    def __init__(self, model_path: Path | None, compiled: bool = True, model: Any = None):
-        self.model_path = model_path
-        self.compiled = compiled
-        self._model: Any = model
-        self._tails: dict[str, Any] = {}
-        self._fns: dict[str, Callable[[Any], Any]] = {}
-        self._lock = threading.Lock()
-
-    def model(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                if self.model_path is None:
-                    raise InputError("this server has no Keras model (start it with --model PATH.h5)")
-
-                self._model = export.load_model(self.model_path)
-            return self._model
-
-    def split(self, layer: str) -> Any:
-
-        m = self.model()
-        idx = export.resolve_layer(m, layer)
-        name = m.layers[idx].name
-        with self._lock:
-            sp = self._tails.get(name)
-        if sp is None:
-            if idx == 0 and type(m.layers[0]).__name__ == "InputLayer":
-                # a cut "after the input" = cloud-only: the tail is the whole model
-                sp = export.Split(layer=name, index=0, head=None, tail=m, cut=[name],
-                                  shapes=[tuple(int(d) for d in m.input_shape[1:])])
-            else:
-                sp = export.split_model(m, name)
-            fn = self._compile(sp) if self.compiled and sp.n_tensors == 1 else None
-            with self._lock:
-                self._tails[name] = sp
-                if fn is not None:
-                    self._fns[name] = fn
-        return sp
-
-    @staticmethod
-    def _compile(sp: Any) -> Callable[[Any], Any]:
-        """``sp.tail`` as one traced graph for ``None×shape`` float32, traced and run once now
-        so the first timed request does not pay the tracing."""
-        import tensorflow as tf
-
-        spec = tf.TensorSpec([None, *sp.shapes[0]], tf.float32)
-        tail = sp.tail
-        fn = tf.function(lambda t: tail(t, training=False), input_signature=[spec], reduce_retracing=True)
-        fn(tf.zeros([1, *sp.shapes[0]], tf.float32))
-        return fn
-
-    def run(self, layer: str, x: np.ndarray) -> tuple[np.ndarray, str]:
-        sp = self.split(layer)
-        fn = self._fns.get(sp.layer)
-        if fn is not None:
-            return np.asarray(fn(np.asarray(x, dtype=np.float32))), sp.layer
-        return np.asarray(sp.tail(x, training=False)), sp.layer
-
-
 # ----------------------------------------------------------------------------- split payloads
 
 
-def decode_tensor(body: bytes, headers: Any, expected: tuple[int, ...]) -> np.ndarray:
-    """The ``/split`` body → float32 array ``N×expected`` (format: :mod:`hybridlib.serving.wire`).
-
-    Decompression is capped at the exact size ``X-Shape`` needs, so a small body that claims
-    or expands to gigabytes is refused (:class:`~hybridlib.serving.wire.PayloadTooLarge`, 413) after
-    at most that many bytes; other defects are :class:`~hybridlib.serving.wire.WireError` (400).
-    """
-    return wire.decode(body, headers, expected, max_batch=MAX_SPLIT_BATCH)
-
-
-#: Client side of ``/split``: array → (body, headers); see :func:`hybridlib.serving.wire.encode`.
-encode_tensor = wire.encode
-
-
 # ----------------------------------------------------------------------------- static files
-
-
-def safe_file(base: Path, *parts: str) -> Path | None:
-    """``base/parts…`` if it is a file inside ``base`` once every link is resolved, else None.
-
-    Refuses empty parts, ``.``/``..``, absolute parts, separators (``/``, ``\\``) and NUL inside
-    a part — the decoded forms of ``%2E%2E``, ``%2F``, ``%5C``, ``%00`` — and anything (e.g. a
-    symlink) whose resolved path leaves ``base``. Resolve first, then check containment:
-    a name check alone cannot see where a symlink points.
-    """
-    for part in parts:
-        if (not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part
-                or Path(part).is_absolute()):
-            return None
-    try:
-        root = base.resolve(strict=True)
-        p = base.joinpath(*parts).resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):  # missing, a link loop, an odd name
-        return None
-    if not p.is_relative_to(root) or p == root or not p.is_file():
-        return None
-    return p
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -242,7 +109,6 @@ async def web_file(request: web.Request) -> web.StreamResponse:
 
 
 async def vendor(request: web.Request) -> web.StreamResponse:
-
     rel = request.match_info["path"]
     prefix, _, name = rel.partition("/")
     p = vendor_file(rel)  # the whitelist; then the same containment check as every file route
@@ -271,7 +137,6 @@ DETECTOR = {"name": "face-api tiny_face_detector", "input_size": 320, "score_thr
 
 
 async def config_handler(request: web.Request) -> web.Response:
-
     app = request.app
     variants = list_variants(app["models_dir"])
     return web.json_response({
@@ -313,8 +178,6 @@ async def metrics(request: web.Request) -> web.Response:
 
 def _cpu_percent(app: web.Application) -> float | None:
     try:
-        import psutil
-
         proc = app.get("psutil_proc")
         if proc is None:
             proc = psutil.Process()
@@ -327,7 +190,6 @@ def _cpu_percent(app: web.Application) -> float | None:
 
 
 async def split_handler(request: web.Request) -> web.Response:
-
     app = request.app
     st = app["stats"]
     st["split_requests"] += 1
@@ -425,16 +287,15 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
 
     app.on_cleanup.append(_close_executor)
     if mode == "cloud":
-        from hybridlib.serving import cloud  # lazy: aiortc is heavy and hybrid mode does not need it
-
-        cloud.setup_cloud(app, model_path=mp, max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
+        cfg = cloud.CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
+        if cfg.media_workers:  # --max-sessions is per worker here: the cluster admits workers × that
+            ray_media.setup_ray_media(app, mp, cfg.media_workers, cfg.max_sessions, cfg.ray_address,
+                                      model_tier=cfg.backend == "ray", answer_timeout_s=cfg.answer_timeout_s)
+        else:
+            cloud.setup_cloud(app, model_path=mp, max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
     elif mode == "split":
-        from hybridlib.serving import splitmode  # lazy: it imports study.split, which imports this module
-
         splitmode.setup_split(app, heads_dir=heads_dir, profile_path=split_profile, wire=split_wire)
     elif mode == "exit":
-        from hybridlib.serving import exitmode  # lazy, like split mode
-
         exitmode.setup_exit(app, exit_bundle, exit_threshold)
     return app
 
@@ -510,7 +371,6 @@ def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str
 
 def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, screenshot: Any,
                  screenshot_variant: str | None, timeout_s: float) -> list[dict[str, Any]]:
-
     rows = []
     shot_v = screenshot_variant or variants[0]
     with browser.launch(fake_video=fake_video) as ctx0:

@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from hybridlib.data.fer import CLASS_NAMES
 from hybridlib.serving.options import check_backend
+from hybridlib.serving.vision import Classifier, _single_threaded
 from hybridlib.utils import InputError
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,6 @@ def classifier_from_files(files: dict[str, bytes], runtime: str = "auto", prefix
     """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from hybridlib.serving.vision import Classifier, _single_threaded
 
     _single_threaded()
     d = tempfile.mkdtemp(prefix=prefix)
@@ -238,7 +239,6 @@ class RayBackend:
               max_replicas: int = 2, timeout_s: float = ANSWER_TIMEOUT_S, **app_options: Any) -> RayBackend:
         """Join or start Ray, deploy :func:`build_app` (Serve's HTTP proxy disabled: the model
         tier is reached through handles only) and return a backend bound to it."""
-        import time
 
         from ray import serve
 

@@ -30,11 +30,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import cv2
 import numpy as np
+from aiohttp import web
 
 from hybridlib.serving.backends import ANSWER_TIMEOUT_S, InProcessBackend, ModelBackend, make_backend
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, check_backend, check_max_sessions, check_pipeline
@@ -100,8 +104,6 @@ class CloudService:
 
     # ---- HTTP
     async def handle_offer(self, request: web.Request) -> web.Response:
-        from aiohttp import web
-
         def err(status: int, msg: str, **extra: Any) -> web.Response:
             return web.json_response({"error": msg, **extra}, status=status)
 
@@ -326,8 +328,6 @@ def install_end_signal(app: web.Application) -> bool:
     A plain :func:`signal.signal` handler, not the loop's: Python runs it in the main thread
     between bytecodes, so it takes effect even while the seed's inline handler keeps the loop
     from polling. ``hybridlib serve`` installs it; the load study sends it after each step."""
-    import signal
-    import threading
 
     svc = app.get(_APP_KEY) if _APP_KEY in app else None
     if (svc is None or not hasattr(svc, "end_sessions") or not hasattr(signal, "SIGUSR1")
@@ -369,19 +369,16 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
     directly instead of a model file.
     """
     cfg = CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **config)
-    if cfg.media_workers:  # --max-sessions is per worker here: the cluster admits workers × that
-        from hybridlib.serving import ray_media
-
-        return ray_media.setup_ray_media(app, model_path, cfg.media_workers, cfg.max_sessions, cfg.ray_address,
-                                         model_tier=cfg.backend == "ray", answer_timeout_s=cfg.answer_timeout_s)
+    if cfg.media_workers:
+        raise InputError("media workers are set up by hybridlib.serving.ray_media.setup_ray_media "
+                         "(serve_app.make_app does it when media_workers > 0)")
     if cfg.backend == "ray":  # the CNN lives in Serve replicas: no TensorFlow in this process
-        import cv2
 
         cv2.setNumThreads(1)
         backend = make_backend("ray", model_path, max_batch=cfg.max_batch, ray_address=cfg.ray_address,
                                max_replicas=cfg.ray_replicas, timeout_s=cfg.answer_timeout_s)
         svc = CloudService(None, cfg, backend=backend)
-        _register(app, svc)
+        register(app, svc)
         return svc
     if pipeline == "ours":
         _single_threaded()
@@ -394,11 +391,11 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
         # first user's first frame measures the seed's steady cost, not the tracing
         classifier.predict_one(np.zeros((48, 48), np.uint8))
     svc = CloudService(classifier, cfg)
-    _register(app, svc)
+    register(app, svc)
     return svc
 
 
-def _register(app: web.Application, svc: CloudService) -> None:
+def register(app: web.Application, svc: CloudService) -> None:
     app[_APP_KEY] = svc
     app.router.add_post("/offer", svc.handle_offer)
     providers: list[Callable[[], dict]] = app.get("metrics_providers") if "metrics_providers" in app else None

@@ -4,7 +4,7 @@ branch's normalised entropy itself and answers on the device when it is below th
 otherwise it posts the code (wire codec: per-tensor uint8 + zlib, ``web/wire.js``) to
 ``POST /split/conv_encC``, where the server restores it and runs the unchanged tail.
 
-Everything comes from one **bundle** (:mod:`hybridlib.study.exit_exec`, written by 06):
+Everything comes from one **bundle** (:mod:`hybridlib.study.early_exit.execute`, written by 06):
 ``edge/`` (TF.js) is served as ``GET /model/edge/model.json`` (the bundle is the app's models
 folder), ``chain.h5`` is the ``/split`` model, ``exit.json`` the operating point. ``GET /config``
 carries it as ``"exit": {channels, cut, threshold, codec, dtype, rule, edge_url}``; the page's
@@ -17,11 +17,11 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
-from hybridlib.study import exit_exec
+from hybridlib.export import exit_bundle
+from hybridlib.serving.tails import TailRunner
 from hybridlib.utils import InputError
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,12 @@ def setup_exit(app: web.Application, bundle: str | os.PathLike[str] | None, thre
     """Point ``app`` at the bundle: ``/split`` tails from its chain model, ``/model/edge/`` from
     its TF.js edge model, ``/config``'s ``exit`` entry from its ``exit.json`` (``threshold``
     overrides the recorded operating point)."""
-    from hybridlib.serving.app import TailRunner
 
     if bundle is None:
         raise InputError("exit mode needs --exit-bundle DIR (written by 06_early_exit: "
                          "data/processed/<preset>/converter/exit_bundle)")
-    meta = exit_exec.read_bundle(bundle)
-    t = exit_exec.check_threshold(meta["threshold"] if threshold is None else threshold, "exit threshold")
+    meta = exit_bundle.read_bundle(bundle)
+    t = exit_bundle.check_threshold(meta["threshold"] if threshold is None else threshold, "exit threshold")
     cfg = {k: meta[k] for k in ("channels", "at", "cut", "codec", "dtype", "rule", "edge_url", "code_shape",
                                 "n_classes") if k in meta}
     cfg.update({"threshold": t, "threshold_recorded": float(meta["threshold"])})

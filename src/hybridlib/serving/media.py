@@ -27,6 +27,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from hybridlib.utils import InputError, atomic_path
@@ -43,8 +44,6 @@ Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str) -> np.ndarray:
-    import cv2
-
     if name == "grace_hopper":
         import matplotlib
 
@@ -74,7 +73,6 @@ def face_box(name: str = "astronaut") -> Box | None:
 
     OpenCV Haar (frontal face, default cascade) on the full photo; the largest detection wins.
     """
-    import cv2
 
     img = face_image(name)
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
@@ -122,7 +120,6 @@ def face_clip(name: str = "astronaut", size: tuple[int, int] = (640, 480), n_fra
     The photo is scaled to fit, centred on a gray ``background`` and drifts by up to
     ``jitter`` pixels (one circle per clip, so the clip loops smoothly in a fake camera).
     """
-    import cv2
 
     w, h = _check_clip_args(size, n_frames, jitter)
     img = face_image(name)
@@ -179,7 +176,6 @@ def write_y4m(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: i
     This is the format Chromium's ``--use-file-for-fake-video-capture`` reads (it loops the
     file). Width and height must be even (4:2:0 halves both for the chroma planes).
     """
-    import cv2
 
     if not frames:
         raise InputError("write_y4m needs at least one frame")
@@ -204,7 +200,6 @@ def write_y4m(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: i
 
 def read_y4m(path: str | os.PathLike[str]) -> tuple[list[np.ndarray], int]:
     """Read a 4:2:0 y4m written by :func:`write_y4m` back to BGR frames (for tests); → (frames, fps)."""
-    import cv2
 
     data = Path(path).read_bytes()
     nl = data.index(b"\n")

@@ -17,9 +17,17 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from hybridlib.serving.backends import (ANSWER_TIMEOUT_S, APP_NAME, RayBackend, classifier_from_files, ensure_ray,
-                                       model_files)
-from hybridlib.serving.cloud import CloudConfig, CloudService
+import cv2
+
+from hybridlib.serving.backends import (
+    ANSWER_TIMEOUT_S,
+    APP_NAME,
+    RayBackend,
+    classifier_from_files,
+    ensure_ray,
+    model_files,
+)
+from hybridlib.serving.cloud import CloudConfig, CloudService, register
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +49,6 @@ class MediaWorker:
         self.index = index
         cfg = CloudConfig(max_sessions=max_sessions)
         if files is None:
-            import cv2
             from ray import serve
 
             cv2.setNumThreads(1)
@@ -185,7 +192,6 @@ def setup_ray_media(app: web.Application, model_path: str | os.PathLike[str] | N
     """Cloud mode whose sessions live in Ray actors (see module doc): ``POST /offer`` and metrics.
     ``model_tier`` (``--backend ray``): deploy the Serve model tier first; the workers then
     carry only media, detection and drawing, and send each round's crops to it."""
-    from hybridlib.serving.cloud import _register
 
     if model_path is None:
         raise InputError("--media-workers needs a model file (--model PATH.h5)")
@@ -200,5 +206,5 @@ def setup_ray_media(app: web.Application, model_path: str | os.PathLike[str] | N
         fe._spawn(fe.refresh())
 
     app.on_startup.append(_start_refresh)
-    _register(app, fe)
+    register(app, fe)
     return fe

@@ -13,19 +13,27 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
+import cv2
 import numpy as np
 
 from hybridlib.serving.backends import BackendError, InProcessBackend, ModelBackend
 from hybridlib.serving.options import VIDEO_CLOCK
-from hybridlib.serving.vision import (Classifier, FaceDetector, crop_faces, draw_overlay, draw_overlay_yuv,
-                                      face_result)
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hybridlib.serving.cloud import CloudService
+from hybridlib.serving.vision import Classifier, FaceDetector, crop_faces, draw_overlay, draw_overlay_yuv, face_result
 
 log = logging.getLogger(__name__)
+
+
+class SeedHost(Protocol):
+    """What the seed pipeline's track needs of the service that owns it
+    (:class:`hybridlib.serving.cloud.CloudService`): a Protocol, so sessions need not import cloud."""
+
+    stats: Any
+    detector: Any
+    classifier: Any
+
+    def close_soon(self, session: Any) -> None: ...
 
 
 
@@ -254,7 +262,6 @@ class BatchWorker(threading.Thread):
 
     def _process(self, work: list[tuple[Session, Any, int, float]]) -> None:
         import av
-        import cv2
 
         t0 = time.perf_counter()
         imgs, grays, boxes_per, det_ms = [], [], [], []
@@ -331,14 +338,12 @@ def _video_track_class() -> type:
 
         kind = "video"
 
-        def __init__(self, track: Any, session: Session, cloud: CloudService) -> None:
+        def __init__(self, track: Any, session: Session, cloud: SeedHost) -> None:
             super().__init__()
             self.track, self.session, self.cloud = track, session, cloud
 
         async def recv(self) -> Any:
             import av
-            import cv2
-
             from aiortc.mediastreams import MediaStreamError
 
             frame = await self.track.recv()

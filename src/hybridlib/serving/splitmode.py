@@ -4,13 +4,13 @@ partition engine picks for the link the page measured (docs/ARCHITECTURE.md, Ser
 Routes added to :func:`hybridlib.serving.app.make_app` in ``mode="split"``:
 
 * ``POST /probe/upload``, ``GET /probe/download?bytes=N`` — the link probes of
-  :func:`hybridlib.study.split.add_probe_routes` (the page times them);
+  :func:`hybridlib.serving.probe.add_probe_routes` (the page times them);
 * ``POST /plan`` — body ``{"uplink_mbps", "downlink_mbps", "rtt_ms"[, "device_model_ms"]}``
   → ``{"cut", "kind", "predicted": {head_ms, upload_ms, tail_ms, download_ms, total_ms}, "cuts",
   "wire": {"dtype", "codec"}}`` — the page encodes the cut tensor as ``wire`` says
   from :func:`plan_cut` (``solve(schedule="single")``) on this server's profiled graph;
 * ``GET /head/<layer>/<file>`` — the TF.js head of that cut, exported once on first request
-  (:func:`hybridlib.study.split.ensure_head`); ``output`` = the whole model;
+  (:func:`hybridlib.export.split_assets.ensure_head`); ``output`` = the whole model;
 * ``GET /split-counts`` — ``{layer: n}`` of answered ``/split`` requests (which cut the page uses).
 
 Why a measured profile and a measured device speed: the cut depends on the ratio of device to
@@ -30,10 +30,16 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+import pandas as pd
 from aiohttp import web
 
+from hybridlib import models
+from hybridlib.export import split_assets
 from hybridlib.partition import DEVICE, Network, chain_graph, solve
 from hybridlib.partition.graph import Graph
+from hybridlib.profiling.profile import load_table, side_costs, time_model_layers
+from hybridlib.serving.http import json_error, safe_file
+from hybridlib.serving.probe import add_probe_routes
 from hybridlib.utils import InputError
 
 log = logging.getLogger(__name__)
@@ -151,10 +157,9 @@ def collapse_to_cuts(rows: list[dict[str, Any]], cut_points: list[str]) -> list[
 
 def rows_from_profile(table: Any, names: list[str]) -> list[dict[str, Any]] | None:
     """``{layer, ms, out_bytes}`` in ``names`` order from a tidy profile's cloud rows
-    (:func:`hybridlib.partition.profile.side_costs`, reconciled; the per-inference fixed cost
+    (:func:`hybridlib.profiling.profile.side_costs`, reconciled; the per-inference fixed cost
     goes on the output layer, which the tail runs iff the cloud runs anything), or None when
     the profile is of another architecture (its layer names differ)."""
-    from hybridlib.partition.profile import side_costs
 
     cl = table[table["side"] == "cloud"] if "side" in table else table
     if "model" in cl and cl["model"].nunique() > 1:
@@ -172,9 +177,7 @@ def _served_rows(model: Any, profile_path: Path | None) -> list[dict[str, Any]]:
     """The served model's per-layer cloud ms: the cached profile when it matches the
     architecture (latency does not depend on weight values), else a quick native-TF profile
     in this process (5 repeats; a second or two for the emotion CNN)."""
-    import pandas as pd
 
-    from hybridlib.partition.profile import load_table, time_model_layers
 
     names = [l.name for l in model.layers]
     if profile_path is not None and Path(profile_path).is_file():
@@ -197,16 +200,13 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
     ``profile_path``: a cached tidy profile (``profile_<model>.parquet``) used when its layers
     are the served model's; ``heads_dir``: where the TF.js heads are exported (cached);
     ``wire``: the cut tensor's encoding every plan carries (:data:`WIRES`)."""
-    from hybridlib import models
-    from hybridlib.serving.app import json_error, safe_file
-    from hybridlib.study import split as study_split
 
     if app["model_path"] is None:
         raise InputError("split mode needs --model PATH.h5 (the tails run on the server)")
     parse_wire(wire)
     app["split_wire"] = wire
-    study_split.add_probe_routes(app)
-    hd = Path(heads_dir) if heads_dir else study_split.cache_root() / "heads"
+    add_probe_routes(app)
+    hd = Path(heads_dir) if heads_dir else split_assets.cache_root() / "heads"
     app["split_heads_dir"] = hd
     lock = threading.Lock()
     cache: dict[str, Any] = {}
@@ -237,10 +237,10 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
             layer = m.layers[-1].name
         if layer not in [l.name for l in m.layers]:
             raise InputError(f"cut {layer!r} is not a layer of {m.name}")
-        cut = study_split.resolve_cuts(m, [layer])[0]
+        cut = split_assets.resolve_cuts(m, [layer])[0]
         if cut.mode == "cloud":
             raise InputError(f"cut {layer!r} is the input: cloud-only has no head")
-        info = study_split.ensure_head(m, Path(app["model_path"]), cut, hd)
+        info = split_assets.ensure_head(m, Path(app["model_path"]), cut, hd)
         with lock:
             cache.setdefault("heads", {})[layer] = Path(info["dir"])
         return Path(info["dir"])

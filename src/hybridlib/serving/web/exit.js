@@ -4,7 +4,7 @@
 // each face's normalised entropy → faces with entropy < T answer here ("edge"); the codes of the
 // others go up in one request as the wire codec's per-tensor uint8 + zlib (./wire.js) to
 // POST /split/<cut>, where the server restores them and runs the tail ("cloud").
-// The rule is the library's (hybridlib.study.converter.operating_curve): exit iff H < T.
+// The rule is the library's (hybridlib.study.early_exit.converter.operating_curve): exit iff H < T.
 // T comes from the server's bundle (GET /config → exit.threshold); ?exit_threshold=T overrides it.
 //
 // hlState.exit: {threshold, cut, inputs, exited, shipped, bytes_up, last: {decision, entropy,

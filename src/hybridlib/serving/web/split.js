@@ -1,6 +1,6 @@
 // hybridlib split execution page: head in TF.js (wasm) → POST /split/<layer> → tail on the server.
 //
-// Driven from Python (hybridlib.study.split.execute) through window.hlSplit:
+// Driven from Python (hybridlib.study.split.execute.execute) through window.hlSplit:
 //   await hlSplit.init('wasm')                    backend (recorded with every timing)
 //   await hlSplit.loadHead(key, url)              only the head this cut needs
 //   hlSplit.setInput(b64, shape)                  little-endian float32 input tensor
@@ -96,7 +96,7 @@ async function ship(o, data, shape, row, t1) {
   const url = `${location.origin}/split/${encodeURIComponent(o.layer)}?seq=${++S.seq}`;
   const headers = {"Content-Type": "application/octet-stream", "X-Shape": shape.join(","),
                    "X-Dtype": o.dtype || "float32", "X-Codec": o.codec || "none", ...enc.headers};
-  // the header values the format needs (what hybridlib.study.converter.ship counts beside the body)
+  // the header values the format needs (what hybridlib.study.early_exit.converter.ship counts beside the body)
   row.header_bytes = ["X-Shape", "X-Scale", "X-Zero-Point"].reduce((a, k) => a + (k in headers ? String(headers[k]).length : 0), 0);
   const resp = await fetch(url, {method: "POST", body, headers, cache: "no-store"});
   const buf = await resp.arrayBuffer();
@@ -155,7 +155,7 @@ S.step = async function (o) {
 
 S.entropy = (p) => entropy(Float32Array.from(p));
 
-// Early exit (hybridlib.study.exit_exec): the edge model gives [exit1 softmax, converter code]
+// Early exit (hybridlib.study.early_exit.execute): the edge model gives [exit1 softmax, converter code]
 // for the one input set by setInput; the input exits iff entropy < o.threshold (the library's
 // rule), else the code goes up as o.dtype + o.codec to /split/<o.layer> (restore + tail there).
 // o.return_code: also return the pre-quantisation code (base64 float32) for parity checks.

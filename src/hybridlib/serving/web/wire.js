@@ -80,7 +80,7 @@ export async function timingOf(url) {
 
 export function argmax(a) { let k = 0; for (let i = 1; i < a.length; i++) if (a[i] > a[k]) k = i; return k; }
 
-// Normalised Shannon entropy -Σ p ln p / ln K ∈ [0, 1] (0·ln 0 = 0): hybridlib.study.early_exit.entropy.
+// Normalised Shannon entropy -Σ p ln p / ln K ∈ [0, 1] (0·ln 0 = 0): hybridlib.study.early_exit.branches.entropy.
 export function entropy(p) {
   let h = 0;
   for (let i = 0; i < p.length; i++) if (p[i] > 0) h -= p[i] * Math.log(p[i]);

@@ -15,17 +15,24 @@ target is always 127.0.0.1.
 """
 from __future__ import annotations
 
-from hybridlib.study.load.limits import (HOST, MAX_DURATION_S, MAX_USERS, MODES, USERS_PER_WORKER,
-                                         check_args, check_url)
+from hybridlib.study.load.analysis import (
+                                         OVERLOAD_FACTOR,
+                                         SEED_REPORTED,
+                                         StudyPlan,
+                                         cloud_ratio_table,
+                                         hybrid_claim,
+                                         overload_verdict,
+                                         per_user_minute,
+                                         run_study,
+                                         steps_frame,
+                                         summarize_study,
+)
+from hybridlib.study.load.figures import plot_costs, plot_cpu_bandwidth, plot_latency
+from hybridlib.study.load.limits import HOST, MAX_DURATION_S, MAX_USERS, MODES, USERS_PER_WORKER, check_args, check_url
 from hybridlib.study.load.results import StepResult, UserResult, summarize_step
-from hybridlib.study.load.users import (cloud_user, hybrid_user, make_clip, run_browser_users, run_users,
-                                        user_worker)
 from hybridlib.study.load.server_process import ServerProcess, server
 from hybridlib.study.load.sweep import parse_size, parse_users, run_load, saturation_point
-from hybridlib.study.load.analysis import (OVERLOAD_FACTOR, SEED_REPORTED, StudyPlan, cloud_ratio_table,
-                                           hybrid_claim, overload_verdict, per_user_minute, run_study,
-                                           steps_frame, summarize_study)
-from hybridlib.study.load.figures import plot_costs, plot_cpu_bandwidth, plot_latency
+from hybridlib.study.load.users import cloud_user, hybrid_user, make_clip, run_browser_users, run_users, user_worker
 
 __all__ = ["HOST", "MAX_DURATION_S", "MAX_USERS", "MODES", "OVERLOAD_FACTOR", "SEED_REPORTED",
            "ServerProcess", "StepResult", "StudyPlan", "USERS_PER_WORKER", "UserResult", 

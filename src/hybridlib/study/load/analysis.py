@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from hybridlib import browser as _browser
 from hybridlib.study.load.limits import MAX_USERS
@@ -80,7 +81,6 @@ def run_study(plan: StudyPlan, model_path: str | Path, models_dir: str | Path | 
                            model_path=model_path, warmup_s=plan.warmup_s, **kw)
     out["hybrid"] = []
     try:
-
         _browser.chromium_path()
         out["hybrid"] = run_load("hybrid", plan.hybrid_users, plan.duration_s, model_path=model_path,
                                  models_dir=models_dir, browser=True, **kw)
@@ -197,7 +197,6 @@ def hybrid_claim(hybrid: Sequence[StepResult | dict], cloud: Sequence[StepResult
 def steps_frame(study: dict[str, Any]) -> Any:
     """One tidy table of every step of every run (``series`` = cloud · ours, cloud · seed
     pipeline, hybrid — the last being real Chromium pages)."""
-    import pandas as pd
 
     rows = []
     for key, label in (("ours", "cloud · ours"), ("seed", "cloud · seed pipeline"), ("hybrid", "hybrid")):

@@ -8,7 +8,6 @@ import numpy as np
 
 from hybridlib.utils import InputError
 
-
 MODES = ("cloud", "hybrid")
 HOST = "127.0.0.1"
 MAX_USERS = 64

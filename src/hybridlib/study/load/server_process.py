@@ -6,12 +6,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from hybridlib.study.load.limits import HOST
 
@@ -27,7 +32,6 @@ class ServerProcess:
 
     def cpu_sample(self) -> tuple[float, float, float]:
         """(wall, CPU-seconds of the server and its children so far, RSS MB)."""
-        import psutil
 
         t = time.time()
         try:
@@ -45,7 +49,6 @@ class ServerProcess:
 
     def healthz(self) -> bool:
         """Whether the server answers ``GET /healthz`` with 200 now (and its process lives)."""
-        import urllib.request
 
         if self.proc.poll() is not None:
             return False
@@ -73,7 +76,6 @@ class ServerProcess:
         ``hybridlib.serving.cloud.install_end_signal``): a seed server drops its queued frames
         instead of working them off for tens of seconds, answering nobody. Send it only once
         the step's users have all hung up, so the step itself is untouched."""
-        import signal
 
         if not hasattr(signal, "SIGUSR1") or self.proc.poll() is not None:
             return False
@@ -85,8 +87,6 @@ class ServerProcess:
         return self._fetch_metrics(timeout_s) or {}
 
     def _fetch_metrics(self, timeout_s: float) -> dict | None:
-        import urllib.request
-
         try:
             with urllib.request.urlopen(f"{self.url}/metrics", timeout=timeout_s) as r:
                 d = json.loads(r.read())
@@ -101,8 +101,6 @@ class ServerProcess:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
@@ -137,7 +135,6 @@ def server(mode: str, model_path: str | Path | None = None, max_sessions: int = 
     ``backend="ray"`` without ``ray_address``: the server starts its own local Ray, so every Ray
     process is its descendant and :meth:`ServerProcess.cpu_sample` counts their CPU too.
     ``serve_args``: more ``hybridlib serve`` options, appended as given."""
-    import urllib.request
 
     port = _free_port()
     cmd = _serve_cmd(mode, port, Path(model_path) if model_path else None, max_sessions, pipeline,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
 
 from hybridlib.study.load.limits import MAX_DURATION_S, check_args
 from hybridlib.study.load.results import StepResult, _processed_per_cpu_s, summarize_step
@@ -74,7 +76,6 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
         raise InputError("cloud mode load needs a model file (model_path)")
     cap = max_sessions or max(users)
     steps: list[StepResult] = []
-    from tqdm.auto import tqdm
 
     with server(mode, model_path, cap, pipeline, models_dir, log_path=log_path, backend=backend,
                 ray_address=ray_address, startup_timeout_s=300.0 if backend == "ray" else 120.0) as srv:
@@ -88,7 +89,6 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
             samples = [srv.cpu_sample()]
             stop = [False]
 
-            import threading
 
             def sampler() -> None:
                 while not stop[0]:

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import multiprocessing as mp
 import re
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -15,10 +17,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
+import psutil
 
 from hybridlib import browser
 from hybridlib.serving import media
+from hybridlib.serving.backends import ensure_ray
 from hybridlib.serving.options import VIDEO_CLOCK
 from hybridlib.serving.sessions import dtls_bytes
 from hybridlib.study.load.limits import USERS_PER_WORKER, check_args, check_url
@@ -34,8 +39,8 @@ def make_clip(size: tuple[int, int] = (640, 480), n_frames: int = 30) -> list[np
 
 
 def _clip_track(frames: list[np.ndarray], fps: int, sent: dict[int, float]) -> Any:
-    from aiortc import VideoStreamTrack
     import av
+    from aiortc import VideoStreamTrack
 
     class ClipTrack(VideoStreamTrack):
         """Loops the clip at ``fps``; remembers when frame k left (for the round trip)."""
@@ -70,7 +75,6 @@ async def cloud_user(url: str, frames: list[np.ndarray], fps: int, duration_s: f
     the server reports each frame's RTP time (``pts``, 90 kHz from the first frame), so k is
     ``pts / (90000 / fps)``.
     """
-    import aiohttp
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamError
 
@@ -189,7 +193,6 @@ async def hybrid_user(url: str, duration_s: float, variant: str | None = None) -
     After the download the browser app infers locally and never calls the server again; the
     idle span is where the server's per-user cost (≈ nothing) is measured.
     """
-    import aiohttp
 
     res = UserResult(admitted=False)
     t0 = time.perf_counter()
@@ -254,7 +257,6 @@ _PAGE_STATE = """() => ({frames: hlState.frames, error: hlState.error, backend: 
 
 def _tree_cpu_s() -> float:
     """CPU-seconds so far of this process's children (Playwright's driver and Chromium)."""
-    import psutil
 
     total = 0.0
     for q in psutil.Process().children(recursive=True):
@@ -274,7 +276,6 @@ def _browser_worker(url: str, n: int, duration_s: float, size: tuple[int, int], 
     from the DevTools protocol (``Performance.getMetrics``) and, for the browser as a whole,
     the CPU time of the Chromium process tree (shared equally among the pages).
     """
-    import tempfile
 
 
     logging.basicConfig(level=logging.WARNING)
@@ -325,7 +326,6 @@ def run_browser_users(url: str, users: int, duration_s: float, fps: int = 15,
     """Hybrid users as real Chromium pages (blocking; one worker process)."""
     check_args("hybrid", [users], duration_s, fps, size)
     check_url(url)
-    import multiprocessing as mp
 
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
         return [UserResult(**d) for d in
@@ -374,7 +374,6 @@ def run_users(mode: str, url: str, users: int, duration_s: float, fps: int = 15,
     split = [users // n_workers + (1 if i < users % n_workers else 0) for i in range(n_workers)]
     if ray_address:
         return _run_users_ray(ray_address, mode, url, [k for k in split if k], duration_s, fps, size, stagger_s)
-    import multiprocessing as mp
 
     with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as ex:
         futs = [ex.submit(user_worker, mode, url, k, duration_s, fps, tuple(size), stagger_s)
@@ -385,7 +384,6 @@ def run_users(mode: str, url: str, users: int, duration_s: float, fps: int = 15,
 def _run_users_ray(address: str, mode: str, url: str, split: list[int], duration_s: float, fps: int,
                    size: tuple[int, int], stagger_s: float) -> list[UserResult]:
     """:func:`user_worker` as Ray tasks (``SPREAD`` over the nodes), one per group of users."""
-    from hybridlib.serving.backends import ensure_ray
 
     ensure_ray(None if address == "local" else address)
     import ray

@@ -25,8 +25,18 @@ headline rows, and :mod:`.summary`, which assembles them and writes the summary 
 """
 from __future__ import annotations
 
-from hybridlib.study.report.core import (ENERGY_MODEL, MEASURED, PARTITION_MODEL, SEED_CLAIMS, Comparison,
-                                         _pct, load_results, md_table, relativize, seed_claims)
+from hybridlib.study.report.core import (
+                                         ENERGY_MODEL,
+                                         MEASURED,
+                                         PARTITION_MODEL,
+                                         SEED_CLAIMS,
+                                         Comparison,
+                                         _pct,
+                                         load_results,
+                                         md_table,
+                                         relativize,
+                                         seed_claims,
+)
 from hybridlib.study.report.early_exit import missing_parts
 from hybridlib.study.report.load import cloud_ratio
 from hybridlib.study.report.partition import graph_per_network, scenario_label

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 log = logging.getLogger("hybridlib.study.report")
 
 MEASURED = "measured"
@@ -129,7 +131,6 @@ _CLAIM = {c["id"]: c for c in SEED_CLAIMS}
 
 def seed_claims() -> Any:
     """The quoted seed claims as a table (seed, claim, value, conditions)."""
-    import pandas as pd
 
     return pd.DataFrame(claim_table())
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from hybridlib.study.report.core import MEASURED, Comparison, _fmt, log
 
-
 #: recorded measurements (committed files, not this run) the report may quote, with provenance
 MEASUREMENTS_DIR = Path("docs") / "measurements"
 

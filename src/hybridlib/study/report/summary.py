@@ -5,9 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from hybridlib.study.report import early_exit, load, partition, split, train
-from hybridlib.study.report.core import (SEED_CLAIMS, Comparison, Headline, _cell, _scalars, _skipped_lines,
-                                         claim_table, load_results, md_table, relativize)
+from hybridlib.study.report.core import (
+    SEED_CLAIMS,
+    Comparison,
+    Headline,
+    _cell,
+    _scalars,
+    _skipped_lines,
+    claim_table,
+    load_results,
+    md_table,
+    relativize,
+)
 from hybridlib.study.report.recorded import recorded_rows
 from hybridlib.utils import to_jsonable, write_json_atomic, write_text_atomic
 
@@ -33,7 +45,6 @@ def comparisons(results: dict[str, Any], root: Path | None = None) -> list[Compa
 def seed_comparison(results: dict[str, Any], root: Path | None = None) -> Any:
     """The comparison rows as a table (what 08 shows and saves as ``08_seed_comparison.csv``);
     ``root``: also the recorded scale-out rows (see :func:`comparisons`)."""
-    import pandas as pd
 
     cols = [f.name for f in Comparison.__dataclass_fields__.values()]  # type: ignore[attr-defined]
     return pd.DataFrame([r.to_dict() for r in comparisons(results, root)], columns=cols)

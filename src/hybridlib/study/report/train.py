@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from hybridlib.config import PRESETS
-from hybridlib.study.report.core import MEASURED, Comparison, _data, _pct, _vs_seed, Headline
+from hybridlib.study.report.core import MEASURED, Comparison, Headline, _data, _pct, _vs_seed
 
 #: what every accuracy row names when the data is not the seed's
 _NOT_FER = "synthetic data, not FER-2013"
 
 
 def _train_rows(res: dict[str, Any]) -> list[Comparison]:
-
     rows: list[Comparison] = []
     data, src = _data(res), "results/train.json"
     fer = data == "FER-2013"

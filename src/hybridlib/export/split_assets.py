@@ -1,13 +1,12 @@
 """Split-experiment assets: cached model files, cut resolution, head export, the example input.
 
-Why: :mod:`hybridlib.study.split` executes cuts; what it executes (the ``.h5``, the resolved
+Why: :mod:`hybridlib.study.split.execute` executes cuts; what it executes (the ``.h5``, the resolved
 :class:`Cut`, the exported TF.js head, the seeded input) is one concept, kept here so the
 executor and the split-mode server (:mod:`hybridlib.serving.splitmode`) share it.
-Re-exported by :mod:`hybridlib.study.split`.
+Re-exported by :mod:`hybridlib.study.split.execute`.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -61,7 +60,6 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
     if model not in MODELS:
         raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
     if model == "emotion_cnn" and ctx is not None:
-
         p = artifacts.default_model_path(ctx)
         if artifacts.is_valid(p, ctx.data_label):
             return p

@@ -3,7 +3,7 @@
 Everything that ships or counts a tensor uses this module — the server's ``POST /split/<k>``
 (:mod:`hybridlib.serving.app`), the partition cost model's byte counts
 (:func:`hybridlib.partition.measure_codec`), the early-exit bandwidth table
-(:func:`hybridlib.study.early_exit.feature_bytes`) and the browser client, which mirrors the
+(:func:`hybridlib.study.early_exit.branches.feature_bytes`) and the browser client, which mirrors the
 format below in JavaScript. One encoder, one decoder, so the bytes a plan is costed with are
 the bytes the server decodes.
 
@@ -67,7 +67,9 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import lz4.frame
 import numpy as np
+import zstandard
 
 from hybridlib.utils import InputError
 
@@ -143,12 +145,8 @@ def compress(raw: bytes, codec: str, level: int | None = None) -> bytes:
     if codec == "zlib":
         return zlib.compress(raw, 6 if level is None else level)
     if codec == "zstd":
-        import zstandard
-
         return zstandard.ZstdCompressor(level=3 if level is None else level).compress(raw)
     if codec == "lz4":
-        import lz4.frame
-
         return lz4.frame.compress(raw, compression_level=0 if level is None else level)
     raise WireError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
 
@@ -218,8 +216,6 @@ def _zlib(body: bytes, limit: int) -> bytes:
 
 
 def _zstd(body: bytes, limit: int) -> bytes:
-    import zstandard
-
     window = max(ZSTD_MIN_WINDOW, 1 << max(10, math.ceil(math.log2(max(limit, 1)))))
     dctx = zstandard.ZstdDecompressor(max_window_size=window)
     if len(body) < 4 or body[:4] != b"\x28\xb5\x2f\xfd":
@@ -239,8 +235,6 @@ def _zstd(body: bytes, limit: int) -> bytes:
 
 
 def _lz4(body: bytes, limit: int) -> bytes:
-    import lz4.frame
-
     return _bounded(lz4.frame.LZ4FrameDecompressor(), body, limit, "lz4", "frame")
 
 

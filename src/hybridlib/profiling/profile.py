@@ -36,10 +36,13 @@ Results are tidy tables (one row per model × side × layer) that carry their pr
 """
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing as mp
 import os
 import platform
 import statistics
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -49,8 +52,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
-from hybridlib.utils import InputError, package_versions
+from hybridlib import browser, export, models
+from hybridlib import browser as br
+from hybridlib.models import artifacts as train
+from hybridlib.models.artifacts import load_model
+from hybridlib.partition.graph import Graph
+from hybridlib.profiling.devices import DeviceClass, apply_device
+from hybridlib.utils import InputError, atomic_path, package_versions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -113,16 +124,12 @@ def _init_worker(threads: int) -> None:
 
 
 def _build(model: str) -> tf_keras.Model:
-    from hybridlib import models
-
     if model == "emotion_cnn":
         return models.emotion_cnn()
     if model == "alexnet":
         return models.alexnet()
     p = Path(model)
     if p.suffix == ".h5":
-        from hybridlib.models.artifacts import load_model
-
         return load_model(p)
     raise InputError(f"unknown model {model!r}: give emotion_cnn, alexnet or a .h5 path")
 
@@ -180,7 +187,6 @@ def round_robin_autorange(fns: Sequence[Callable[[], Any]], repeats: int, warmup
     jobs, which on a loaded machine is most of the wall-clock noise. Returns (``repeats``
     wall per-call ms per fn, the same in CPU ms, the loop count ``k`` per fn).
     """
-    import gc
 
     if repeats < 1:
         raise InputError(f"repeats must be ≥ 1, got {repeats}")
@@ -514,7 +520,6 @@ def _profile_worker(spec: ProfileSpec) -> list[dict[str, Any]]:
 
 def run_in_worker(fn: Callable[..., Any], arg: Any, threads: int) -> Any:
     """Run ``fn(arg)`` in a fresh spawned process whose TF uses ``threads`` (0 = all cores)."""
-    import multiprocessing as mp
 
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker, initargs=(threads,)) as ex:
@@ -537,8 +542,6 @@ def profile_model(model: str, repeats: int = 5, warmup: int = 2, sides: Sequence
     out_bytes, params, ms (median), ms_all, model_ms, energy_mj (device side only), plus
     provenance (repeats, warmup, host, cpu, tensorflow, energy_source).
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
 
     for s in sides:
         if s not in SIDES:
@@ -660,17 +663,12 @@ async ([name, repeats, warmup, probeNames]) => {
 def set_cpu_throttle(page: Any, rate: float) -> float:
     """Slow ``page``'s CPU ``rate``× with DevTools' ``Emulation.setCPUThrottlingRate``
     (Lighthouse's mobile preset is 4×); returns the rate applied. Uses
-    :func:`hybridlib.partition.devices.apply_device` semantics where that module exists, else its own
+    :func:`hybridlib.profiling.devices.apply_device` semantics where that module exists, else its own
     CDP session (kept on the page so it is not garbage-collected)."""
     if not (np.isfinite(rate) and rate >= 1):
         raise InputError(f"cpu_throttle must be a number ≥ 1 (1 = no throttling), got {rate!r}")
     cdp = page.context.new_cdp_session(page)
-    try:
-        from .devices import DeviceClass, apply_device
-    except ImportError:  # the execution half not merged: same protocol call, done here
-        cdp.send("Emulation.setCPUThrottlingRate", {"rate": float(rate)})
-    else:
-        apply_device(cdp, DeviceClass(f"{rate:g}x", float(rate), "profiling throttle"))
+    apply_device(cdp, DeviceClass(f"{rate:g}x", float(rate), "profiling throttle"))
     page._hl_cdp = cdp  # noqa: SLF001 - keep the session alive as long as the page
     return float(rate)
 
@@ -694,12 +692,9 @@ def profile_tfjs(model: str | tf_keras.Model, repeats: int = 5, warmup: int = 2,
     of exporting again — the split study's device-only head (``quantize`` then only labels
     the rows): exporting AlexNet costs seconds and its 62 MB twice on disk.
     """
-    import tempfile
 
-    import pandas as pd
     import tf_keras as keras
 
-    from hybridlib import browser, export
 
     keras_model = _build(model) if isinstance(model, str) else model
     names = [l.name for l in keras_model.layers]
@@ -774,7 +769,6 @@ def side_costs(rows: pd.DataFrame, reconciled: bool = True) -> tuple[dict[str, f
 def reconciliation_table(table: pd.DataFrame) -> pd.DataFrame:
     """One row per model × side × backend (× cpu_throttle): Σ isolated layers, Σ reconciled
     layers + fixed, the whole-model time, and the split of the residual (issue 12's check)."""
-    import pandas as pd
 
     keys = [k for k in ("model", "side", "backend", "cpu_throttle") if k in table]
     out = []
@@ -817,7 +811,6 @@ def to_graph(table: pd.DataFrame, model: str | None = None, device: str = "tf-cp
     """
     if input_itemsize not in (1, 2, 4):
         raise InputError(f"input_itemsize must be 1, 2 or 4 bytes, got {input_itemsize!r}")
-    from hybridlib.partition.graph import Graph
 
     t = table if model is None else table[table["model"] == model]
     if t.empty:
@@ -871,7 +864,6 @@ def keras_graph(model: tf_keras.Model, device_ms: Mapping[str, float] | None = N
     """A §5 graph straight from a Keras model with given (e.g. predicted) per-layer costs."""
     import tf_keras as keras
 
-    from hybridlib.partition.graph import Graph
 
     nodes, edges = [], []
     for l in model.layers:
@@ -888,7 +880,6 @@ def keras_graph(model: tf_keras.Model, device_ms: Mapping[str, float] | None = N
 
 def save_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a tidy table as parquet (lists kept) atomically; csv next to it for humans."""
-    from hybridlib.utils import atomic_path
 
     path = Path(path)
     with atomic_path(path.with_suffix(".parquet")) as tmp:
@@ -903,8 +894,6 @@ def save_table(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def load_table(path: str | Path) -> pd.DataFrame:
-    import pandas as pd
-
     p = Path(path).with_suffix(".parquet")
     if not p.is_file():
         raise InputError(f"profile table {p} does not exist (run `hybridlib profile`)")
@@ -928,8 +917,6 @@ def model_source(ctx: Any, model: str) -> str:
     if model != "emotion_cnn":
         return model
     try:
-        from hybridlib.models import artifacts as train  # save/load moved to models.artifacts
-
         path = train.default_model_path(ctx)
         if train.is_valid(path, ctx.data_label):
             return str(path)
@@ -945,7 +932,6 @@ def ensure_profile(ctx: Any, model: str, browser: bool = False, refresh: bool = 
     TF device and cloud rows always; TF.js (Chromium, wasm) device rows too when ``browser``
     is true and Chromium + the npm assets are there (otherwise logged and skipped).
     """
-    import pandas as pd
 
     path = Path(ctx.artifacts_dir) / f"profile_{model}.parquet"
     df = None
@@ -959,8 +945,6 @@ def ensure_profile(ctx: Any, model: str, browser: bool = False, refresh: bool = 
         df["model"] = model
     if browser:
         try:
-            from hybridlib import browser as br
-
             if br.have_chromium() and not br.missing_vendor_files():
                 # own process: Playwright's sync API refuses to run inside a notebook's event loop
                 js = run_in_worker(_tfjs_worker, (model_source(ctx, model), reps, 2), 0)

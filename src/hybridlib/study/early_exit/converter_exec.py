@@ -1,4 +1,4 @@
-"""Execute the converter split in Chromium with :mod:`hybridlib.study.split`'s machinery.
+"""Execute the converter split in Chromium with :mod:`hybridlib.study.split.execute`'s machinery.
 
 The converter is folded into one chain Keras model ``input → trunk → pool3 → conv_encC →
 conv_decC → tail`` (:func:`chain_model`), saved as ``.h5``. Cutting it after ``conv_encC``
@@ -10,17 +10,25 @@ restore + tail) and time every stage — bytes on the wire are the request body 
 What is **not** executed here: the branch ``exit1`` in the page and the entropy decision
 (the page always ships); in the app, an exited input costs the trunk + branch only.
 
-:func:`execute` runs the chain ``.h5`` through :func:`hybridlib.study.split.execute_grid`'s
+:func:`execute` runs the chain ``.h5`` through :func:`hybridlib.study.split.execute.execute_grid`'s
 ``model_path`` argument (the rows are labelled ``emotion_cnn``).
 """
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
+from hybridlib import export
+from hybridlib.export.split_assets import _save_h5, example_input
+from hybridlib.export.splits import resolve_layer
+from hybridlib.models.networks import layer_inputs, layer_outputs
+from hybridlib.study.split import execute as split
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,8 +41,6 @@ def chain_model(model: Any, conv: Any) -> Any:
     """One chain model with the converter's encoder and restore layers spliced in at ``conv.at``."""
     import tf_keras as keras
 
-    from hybridlib.export.splits import resolve_layer
-    from hybridlib.models.networks import layer_inputs, layer_outputs
 
     enc, dec = conv.encoder.layers[-1], conv.restore.layers[-1]
     i = resolve_layer(model, conv.at)
@@ -54,7 +60,6 @@ def chain_model(model: Any, conv: Any) -> Any:
 def save_chain(model: Any, conv: Any, path: str | os.PathLike[str]) -> Path:
     """Save :func:`chain_model` as ``.h5`` (atomic) and return the path; reloaded models have
     single-use layers, so :func:`hybridlib.models.chain_cut_points` sees ``conv_encC`` as a cut."""
-    from hybridlib.study.split_assets import _save_h5
 
     return _save_h5(chain_model(model, conv), Path(path))
 
@@ -65,9 +70,8 @@ def execute(h5: str | os.PathLike[str], channels: int, *, devices: tuple[str, ..
             readback: bool = True) -> pd.DataFrame:
     """Run the converter cut (``conv_enc{channels}``, uint8 + ``codec``) and ``extra_cuts`` in Chromium.
 
-    Returns :func:`hybridlib.study.split.execute_grid`'s tidy frame (per-stage ms, ``up_bytes``).
+    Returns :func:`hybridlib.study.split.execute.execute_grid`'s tidy frame (per-stage ms, ``up_bytes``).
     """
-    from hybridlib.study import split
 
     h5 = Path(h5)
     if not h5.is_file():
@@ -118,7 +122,6 @@ def executed_sample(sample: pd.DataFrame, medians: pd.DataFrame) -> tuple[pd.Dat
     deadline_ms``, None where not measured). Returns the frame and the hit rate over the measured
     rows (None when none was measured).
     """
-    import pandas as pd
 
     for col in ("cut", "network", "deadline_ms"):
         if col not in sample.columns:
@@ -151,10 +154,7 @@ def executed_result(df: pd.DataFrame, channels: int, networks: Sequence[str], re
 def probs_vs_keras(df: pd.DataFrame, h5: str | os.PathLike[str], channels: int, seed: int = 0) -> float:
     """max |browser − Keras| of the converter cut's probabilities on the seeded example input
     (the same input the page ran; uint8 on the wire, so the gap includes quantisation)."""
-    import numpy as np
 
-    from hybridlib import export
-    from hybridlib.study.split_assets import example_input
 
     km = export.load_model(h5)
     x = example_input(tuple(int(d) for d in km.input_shape[1:]), seed)

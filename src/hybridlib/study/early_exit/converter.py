@@ -5,10 +5,10 @@ exit × cut planner that uses it.
 Design (004, adapted to the emotion CNN)
 ========================================
 * The offload point is a trunk layer (default ``pool3``, 6×6×192). The **edge** runs the
-  trunk up to it, the side branch ``exit1`` (:func:`hybridlib.study.early_exit.add_branch`'s head)
+  trunk up to it, the side branch ``exit1`` (:func:`hybridlib.study.early_exit.branches.add_branch`'s head)
   and the converter's **encoder** (a 1×1 conv to ``C`` channels, linear). If the branch's
   normalised entropy is below ``T`` the edge answers; otherwise the encoder output (6×6×C)
-  is quantised with :mod:`hybridlib.serving.wire`'s per-tensor uint8 (+ a lossless codec) and
+  is quantised with :mod:`hybridlib.wire`'s per-tensor uint8 (+ a lossless codec) and
   posted. The **cloud** restores it (1×1 conv back to 192 channels + ReLU: the trunk's
   features there are post-ReLU) and runs the unchanged tail (``incept4 … predictions``).
 * **Training:** one Keras model ``features → [exit1, final]`` with the joint weighted loss
@@ -25,10 +25,10 @@ Design (004, adapted to the emotion CNN)
 * Only one exit point: a ``pool2`` branch exits ~12% of inputs on the quick preset (06's
   note) and adds device time before the ``pool3`` one — it does not pay here.
 
-Bytes are **measured**: every shipped tensor is encoded with :func:`hybridlib.serving.wire.encode`
+Bytes are **measured**: every shipped tensor is encoded with :func:`hybridlib.wire.encode`
 (one input per request, as the app would post it) and counted as body + the three
 header *values* the format needs (``X-Shape``, ``X-Scale``, ``X-Zero-Point``); the round trip
-decoded by :func:`hybridlib.serving.wire.decode` is what the tail classifies, so the accuracy
+decoded by :func:`hybridlib.wire.decode` is what the tail classifies, so the accuracy
 includes the quantisation error.
 
 Pure functions (tested in ``tests/unit/test_converter.py``): :func:`operating_curve`,
@@ -37,17 +37,28 @@ Pure functions (tested in ``tests/unit/test_converter.py``): :func:`operating_cu
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
-from pathlib import Path
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
+import pandas as pd
 
+from hybridlib.browser import run_sync
+from hybridlib.export import split_model
+from hybridlib.partition import get_network
+from hybridlib.serving import app as serve
+from hybridlib.study.early_exit.branches import EXIT_NAME
+from hybridlib.study.load.users import cloud_user, make_clip
 from hybridlib.utils import InputError
+from hybridlib.wire import decode, encode
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -80,7 +91,6 @@ class Converter:
 
 def split_trunk(model: tf_keras.Model, at: str = "pool3") -> tuple[Any, Any]:
     """Frozen head (input → ``at``) and tail (``at`` → output) of the trained CNN."""
-    from hybridlib.export import split_model
 
     s = split_model(model, at, copy=True)
     for m in (s.head, s.tail):
@@ -97,7 +107,6 @@ def build(head: Any, tail: Any, at: str, channels: int, branch_filters: int = 64
     """
     import tf_keras as keras
 
-    from hybridlib.study.early_exit import EXIT_NAME
 
     if not (isinstance(channels, (int, np.integer)) and channels >= 1):
         raise InputError(f"converter channels must be an integer ≥ 1, got {channels!r}")
@@ -153,7 +162,6 @@ def ship(codes: np.ndarray, codec: str) -> tuple[np.ndarray, np.ndarray]:
 
     Returns (decoded float32 codes, bytes per input = body + X-Shape/X-Scale/X-Zero-Point values).
     """
-    from hybridlib.serving.wire import decode, encode
 
     c = np.asarray(codes, dtype=np.float32)
     if c.ndim != 4 or len(c) == 0:
@@ -190,7 +198,6 @@ def evaluate(conv: Converter, feats: np.ndarray, codecs: Sequence[str] = CODECS)
 
 def image_bytes(crops: np.ndarray, jpeg_quality: int = 90) -> dict[str, float]:
     """Mean bytes per 48×48 crop: raw uint8, PNG, JPEG (OpenCV encoders, the app's alternatives)."""
-    import cv2
 
     a = np.asarray(crops)
     if a.ndim == 4 and a.shape[-1] == 1:
@@ -243,7 +250,6 @@ def measure_video_bytes(model_path: str | os.PathLike[str], fps: int = 15, size:
     ``size`` for ``duration_s``; the DTLS bytes the client sent (RTP + RTCP + data channel) ÷ the
     frames it sent in that window. Shorter than 07's steps (VP8's rate control may still be
     settling), so 07's number is preferred when it exists."""
-    from hybridlib.browser import run_sync
 
     if not (isinstance(fps, int) and fps >= 1) or len(size) != 2 or not (duration_s > 0):
         raise InputError(f"fps must be an int ≥ 1, size (w, h), duration_s > 0; got {fps!r}, {size!r}, {duration_s!r}")
@@ -253,12 +259,6 @@ def measure_video_bytes(model_path: str | os.PathLike[str], fps: int = 15, size:
 
 
 def _measure_video(model_path: Path, fps: int, size: tuple[int, int], duration_s: float) -> dict[str, Any]:
-    import asyncio
-    import time
-
-    from hybridlib.serving import app as serve
-    from hybridlib.study.load.users import cloud_user, make_clip
-
     t0 = time.perf_counter()
     app = serve.make_app("cloud", model_path=model_path, max_sessions=1)
     with serve.run_in_thread(app) as url:
@@ -280,7 +280,6 @@ def operating_curve(entropy_exit: np.ndarray, ok_exit: np.ndarray, ok_final: np.
     inputs of ``ship_bytes · (not exited)`` (exited inputs send nothing up);
     ``bytes_shipped`` the mean over the shipped ones (NaN if none).
     """
-    import pandas as pd
 
     h = np.asarray(entropy_exit, dtype=float)
     n = len(h)
@@ -341,7 +340,6 @@ def expected_latency_ms(edge_ms: float, exit_fraction: float, up_bytes: float, c
     fraction adds ``up_ms(up_bytes) + cloud_ms + down_ms(down_bytes)`` (§5 transfer formula).
     ``worst_ms`` is the latency of a non-exited input (what a per-input deadline must meet).
     """
-    from hybridlib.partition import get_network
 
     net = get_network(network)
     for k, v in (("edge_ms", edge_ms), ("up_bytes", up_bytes), ("cloud_ms", cloud_ms), ("down_bytes", down_bytes)):

@@ -24,7 +24,7 @@ def _need(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
 
 def threshold_sweep(sweeps: Mapping[str, pd.DataFrame], threshold: float, title: str) -> Figure:
     """One panel per split (e.g. ``{"validation": …, "test": …}``) of
-    :func:`hybridlib.study.early_exit.threshold_sweep`: exit fraction and the three accuracies
+    :func:`hybridlib.study.early_exit.branches.threshold_sweep`: exit fraction and the three accuracies
     against T, the chosen T dotted."""
     import matplotlib.pyplot as plt
 
@@ -49,7 +49,7 @@ def threshold_sweep(sweeps: Mapping[str, pd.DataFrame], threshold: float, title:
 
 
 def bandwidth(bw: pd.DataFrame, title: str) -> Figure:
-    """Bars of :func:`hybridlib.study.early_exit.bandwidth_table` (log x), the first row
+    """Bars of :func:`hybridlib.study.early_exit.branches.bandwidth_table` (log x), the first row
     (cloud-only pixels) dashed as the reference."""
     import matplotlib.pyplot as plt
     import seaborn as sns

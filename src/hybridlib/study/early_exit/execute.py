@@ -8,11 +8,11 @@ benchmark page run; one folder:
 * ``edge/`` — TF.js layers model (fp32) ``input → [exit1 softmax, conv_encC code]``
   (:func:`edge_model`): two outputs of one graph, so the trunk runs once per input;
 * ``chain.h5`` — the converter folded into one chain model
-  (:func:`hybridlib.study.converter_exec.chain_model`); the server runs its tail from
+  (:func:`hybridlib.study.early_exit.converter_exec.chain_model`); the server runs its tail from
   ``conv_encC`` (restore + the unchanged tail) on ``POST /split/conv_encC``;
 * ``exit.json`` — ``{channels, at, cut, threshold, dtype, codec, rule, …}`` (:data:`RULE`).
 
-The decision rule is the library's (:func:`hybridlib.study.converter.operating_curve`):
+The decision rule is the library's (:func:`hybridlib.study.early_exit.converter.operating_curve`):
 an input **exits iff its branch's normalised entropy < T** — so T = 0 ships every input and
 T = 1 exits every input whose branch is not exactly uniform. The page computes the entropy
 itself (``web/split.js`` ``hlSplit.stepExit``, ``web/exit.js`` in the app); the code goes up as
@@ -24,15 +24,24 @@ input; rows carry the page's decision, entropy, top-1, bytes on the wire and per
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
+from hybridlib import browser, export
+from hybridlib.browser import f32_from_b64, f32_to_b64, run_sync
+from hybridlib.export.exit_bundle import CHAIN_H5, EDGE_DIR, META, RULE, check_threshold, read_bundle
+from hybridlib.profiling import devices
+from hybridlib.profiling.profile import set_cpu_throttle
+from hybridlib.study.early_exit import converter_exec
+from hybridlib.study.split.execute import _launch, open_split_page
+from hybridlib.study.split.server import split_server
 from hybridlib.utils import InputError, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,10 +49,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-RULE = "exit iff normalised entropy of exit1 < threshold (T=0: nothing exits; T=1: all but exactly uniform)"
-EDGE_DIR = "edge"   # served as /model/edge/ (the bundle is the server's models_dir)
-CHAIN_H5 = "chain.h5"
-META = "exit.json"
 #: per-input columns of :func:`execute`
 STAGES = ("head_ms", "encode_ms", "upload_ms", "tail_ms", "download_ms")
 
@@ -65,8 +70,6 @@ def edge_model(model: Any, conv: Any) -> Any:
 def save_bundle(model: Any, conv: Any, threshold: float, out_dir: str | os.PathLike[str],
                 codec: str = "zlib", extra: dict[str, Any] | None = None) -> Path:
     """Write the bundle (module doc) for ``conv`` at threshold ``threshold`` to ``out_dir`` (atomic)."""
-    from hybridlib import export
-    from hybridlib.study import converter_exec
 
     if not (isinstance(threshold, (int, float, np.floating)) and 0.0 <= float(threshold) <= 1.0):
         raise InputError(f"threshold must be in [0, 1] (normalised entropy), got {threshold!r}")
@@ -87,43 +90,11 @@ def save_bundle(model: Any, conv: Any, threshold: float, out_dir: str | os.PathL
     return out
 
 
-def read_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
-    """``exit.json`` of a bundle, checked (every file present), with ``dir``/``chain_h5``/``edge_dir`` added."""
-    d = Path(bundle)
-    p = d / META
-    if not p.is_file():
-        raise InputError(f"exit bundle {d}: {META} is missing (write one with hybridlib.study.exit_exec.save_bundle, "
-                         "e.g. by running 06_early_exit)")
-    try:
-        meta = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"exit bundle {p}: not JSON ({e})") from None
-    for k in ("channels", "cut", "threshold", "codec"):
-        if k not in meta:
-            raise InputError(f"exit bundle {p}: field {k!r} is missing")
-    for f in (d / CHAIN_H5, d / EDGE_DIR / "model.json"):
-        if not f.is_file():
-            raise InputError(f"exit bundle {d}: {f.relative_to(d)} is missing")
-    return {**meta, "dir": str(d), "chain_h5": str(d / CHAIN_H5), "edge_dir": str(d / EDGE_DIR)}
-
-
-def check_threshold(t: Any, name: str = "threshold") -> float:
-    """``t`` as a float in [0, 1], or :class:`InputError` naming ``name``."""
-    try:
-        v = float(t)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number in [0, 1], got {t!r}") from None
-    if isinstance(t, bool) or not (0.0 <= v <= 1.0):
-        raise InputError(f"{name} must be a number in [0, 1], got {t!r}")
-    return v
-
-
 def profile_edge_ms(bundle: str | os.PathLike[str], device: str = "phone", runs: int = 7, warmup: int = 2) -> dict[str, Any]:
     """The bundle's edge model timed whole in TF.js (wasm) under ``device``'s DevTools CPU
     throttling, on a random input in the profiling harness (not the executed page): the device
     cost of an early-exit answer, profiled like 04 profiles a model. Returns ``{"median_ms",
     "times_ms", "cpu_throttle", "backend"}``."""
-    from hybridlib.browser import run_sync
 
     meta = read_bundle(bundle)
     if runs < 1 or warmup < 0:
@@ -132,12 +103,6 @@ def profile_edge_ms(bundle: str | os.PathLike[str], device: str = "phone", runs:
 
 
 def _profile_edge(edge_dir: str, device: str, runs: int, warmup: int) -> dict[str, Any]:
-    import statistics
-
-    from hybridlib import browser
-    from hybridlib.partition import devices
-    from hybridlib.partition.profile import set_cpu_throttle
-
     d = devices.get_device(device)
     with browser.tfjs_session({"edge": edge_dir}) as (page, _):
         info = page.evaluate("n => hl.load(n)", "edge")
@@ -165,7 +130,6 @@ def execute(bundle: str | os.PathLike[str], x: np.ndarray, *, devices: Sequence[
     ``df.attrs``: the bundle's meta, the threshold used, the page's branch probabilities and
     pre-quantisation codes of the first condition (``branch_probs``, ``codes``) for parity.
     """
-    from hybridlib.browser import run_sync
 
     meta = read_bundle(bundle)
     t = check_threshold(meta["threshold"] if threshold is None else threshold)
@@ -182,13 +146,6 @@ def execute(bundle: str | os.PathLike[str], x: np.ndarray, *, devices: Sequence[
 
 def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], network_names: list[str],
              t: float, warmup: int, y: np.ndarray | None) -> pd.DataFrame:
-    import pandas as pd
-
-    from hybridlib.browser import f32_from_b64, f32_to_b64
-    from hybridlib.partition import devices
-    from hybridlib.study.split import _launch, open_split_page
-    from hybridlib.study.split_server import split_server
-
     devs = [devices.get_device(d) for d in device_names]
     nets = [devices.network_conditions(n) for n in network_names]
     rows: list[dict[str, Any]] = []
@@ -236,9 +193,8 @@ def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], netw
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Per (device, network): measured exit fraction, accuracy (if labelled), mean bytes per
-    input (exited = 0; body + header values, as :func:`hybridlib.study.converter.ship` counts;
+    input (exited = 0; body + header values, as :func:`hybridlib.study.early_exit.converter.ship` counts;
     ``body_per_input`` without them), and the median per-stage ms of the exited and shipped inputs."""
-    import pandas as pd
 
     out = []
     for (d, n), g in df.groupby(["device", "network"], sort=False):

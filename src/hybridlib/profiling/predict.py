@@ -10,14 +10,14 @@ latency is neither linear in those features nor additive in them: it follows the
 This module:
 
 * draws a corpus of randomly configured layers (:func:`random_configs`) and times them with
-  :mod:`hybridlib.partition.profile`'s machinery on both sides (:func:`profile_corpus`);
+  :mod:`hybridlib.profiling.profile`'s machinery on both sides (:func:`profile_corpus`);
 * :class:`LayerLatencyPredictor` — a scikit-learn style estimator (``fit``/``predict``/
   ``score``, ``get_params``/``set_params``, parameters validated with messages naming the bad
   value) with one model per layer type: ``method="linear"`` is Neurosurgeon's (its features,
   ordinary least squares); ``"gbr"`` is gradient boosting on log latency with all config
   fields plus log-FLOPs and log-bytes; ``"huber"`` a robust power law in FLOPs and bytes;
   ``"rf"`` a random forest on the gbr features (nn-Meter's regressor; fused kernels are in
-  :mod:`hybridlib.partition.kernels` / :mod:`~hybridlib.partition.kpredict`);
+  :mod:`hybridlib.profiling.kernels` / :mod:`~hybridlib.profiling.kpredict`);
   ``"auto"`` (default) picks gbr or huber per layer type by cross-validation — the best on
   held-out configurations (:func:`evaluate`, ``benchmarks/bench_predict.py``).
 """
@@ -27,11 +27,14 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from hybridlib.utils import InputError
+from hybridlib.profiling.profile import run_in_worker, time_model_calls
+from hybridlib.utils import InputError, atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -116,9 +119,7 @@ def profile_corpus(configs: list[dict[str, Any]], repeats: int = 5, warmup: int 
                    sides: tuple[str, ...] = ("device", "cloud"), min_sample_ms: float = 3.0) -> pd.DataFrame:
     """Time every configuration on each side (device: TF 1 thread; cloud: TF all cores) with
     :func:`profile.time_model_calls` (loops of calls lasting ≥ ``min_sample_ms``, interleaved)."""
-    import pandas as pd
 
-    from hybridlib.partition.profile import run_in_worker, time_model_calls
 
     frames = []
     for side in sides:
@@ -371,7 +372,6 @@ def evaluate(corpus: pd.DataFrame, test_size: float = 0.25, seed: int = 0,
     (fastest repeat — on a shared machine the better estimate of a layer's own cost, since
     other processes only ever add time).
     """
-    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     if not 0 < test_size < 1:
@@ -395,7 +395,6 @@ def evaluate(corpus: pd.DataFrame, test_size: float = 0.25, seed: int = 0,
 
 def configs_from_keras(model: Any) -> pd.DataFrame:
     """Predictor configurations of a Keras model's layers (types the predictor knows)."""
-    import pandas as pd
     import tf_keras as keras
 
     rows = []
@@ -419,11 +418,8 @@ def configs_from_keras(model: Any) -> pd.DataFrame:
 
 def ensure_corpus(ctx: Any, refresh: bool = False) -> pd.DataFrame:
     """The preset's profiled corpus (``Preset.predictor_corpus`` configs), cached in artifacts_dir."""
-    from pathlib import Path
 
-    import pandas as pd
 
-    from hybridlib.utils import atomic_path
 
     path = Path(ctx.artifacts_dir) / "predictor_corpus.parquet"
     if path.is_file() and not refresh:
@@ -446,7 +442,6 @@ def layer_predictions(corpus: pd.DataFrame, measured: pd.DataFrame, configs: pd.
     predictor never saw, which is how Neurosurgeon uses it. Returns the per-layer table
     (``predicted_ms``, ``measured_ms``) and its MAPE per side and method.
     """
-    import pandas as pd
 
     rows = []
     for side in sides:

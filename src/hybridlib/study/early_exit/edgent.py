@@ -5,7 +5,7 @@ Why two cost models: the first one 06 used predicted the device side as native T
 × the device class's throttle rate; the page runs TF.js on wasm, which on this model is several
 times slower than native TF, so every device-heavy plan was predicted too fast and missed its
 deadline when executed. The second takes the device side from the **throttled TF.js (wasm)
-profile of the same device class** (:func:`hybridlib.study.splitstudy.ensure_device_profile`:
+profile of the same device class** (:func:`hybridlib.study.split.analysis.ensure_device_profile`:
 DevTools CPU throttling applied before timing, per layer, reconciled with the whole model), which
 is what the executed page runs. Both share the cloud side (native TF, all cores), the §5
 transfer formula and the converter's measured bytes.
@@ -16,10 +16,16 @@ Pure functions, tested in ``tests/unit/test_edgent.py``: :func:`options`, :func:
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridlib.study import converter
+import numpy as np
+
+from hybridlib.serving.tails import TailRunner
+from hybridlib.study.early_exit import converter
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,18 +85,13 @@ def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms
 
 
 def served_tail_ms(model_path: Any, cuts: Sequence[str], repeats: int = 7, seed: int = 0) -> dict[str, float]:
-    """Median ms of the server's own tail call (:class:`hybridlib.serving.app.TailRunner`, what
+    """Median ms of the server's own tail call (:class:`hybridlib.serving.tails.TailRunner`, what
     ``POST /split/<cut>`` times as ``server_ms``) per cut of the ``.h5`` at ``model_path``, on a
     seeded batch-1 input, after one untimed call. ``input`` (or the input layer's name) = the
     whole model (cloud-only). Why: the per-layer profile times compiled layers; the server calls
     the Keras tail eagerly, which on this small CNN costs several times more per request."""
-    import statistics
-    import time
-    from pathlib import Path
 
-    import numpy as np
 
-    from hybridlib.serving.app import TailRunner
 
     if repeats < 1:
         raise InputError(f"repeats must be ≥ 1, got {repeats!r}")
@@ -166,7 +167,6 @@ def executed(sample: pd.DataFrame, chain: Mapping[tuple[str, str], float],
     """Attach ``measured_ms``, ``met`` and ``pred_over_meas`` to each sampled plan (rows with
     ``cost_model``, ``network``, ``deadline_ms``, ``edgent``, ``edgent_worst_ms``) and summarise
     per cost model: hit rate over the executed plans, median predicted/measured, plans, infeasible."""
-    import numpy as np
 
     for col in ("cost_model", "network", "deadline_ms", "edgent", "edgent_worst_ms"):
         if col not in sample.columns:

@@ -32,7 +32,7 @@ sample, interleaved in chunks with a reference convolution that measures the mac
 drift), on the device side (TF 1 thread), the cloud side (TF all cores) and the browser
 side (TF.js wasm in throttled Chromium, :mod:`.kernels_tfjs`); :func:`ensure_kernel_corpus` caches both families plus both networks' own
 kernels in ``artifacts_dir``. Predictors and their evaluation live in
-:mod:`hybridlib.partition.kpredict`.
+:mod:`hybridlib.profiling.kpredict`.
 """
 from __future__ import annotations
 
@@ -45,8 +45,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from hybridlib.utils import InputError
+from hybridlib import browser as br
+from hybridlib import models
+from hybridlib.profiling import kernels_tfjs
+from hybridlib.profiling.kernel_space import (
+    CONFIG_FIELDS,
+    CORPUS_TYPES,
+    DEFAULT_SIDES,
+    FAMILIES,
+    KERNEL_TYPES,
+    SIDES,
+)
+from hybridlib.profiling.profile import REFERENCE_KERNEL, run_in_worker, time_model_calls
+from hybridlib.utils import InputError, atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -54,28 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-#: kernel types :func:`detect_kernels` emits and the corpus can build
-KERNEL_TYPES = ("conv-bn-relu", "conv-bn", "conv-relu", "conv", "fc-relu", "fc", "maxpool", "avgpool",
-                "global-avgpool", "bn-relu", "bn", "relu", "concat", "add-relu", "add")
-#: the kernel types the emotion CNN and AlexNet contain: the default corpus draws these
-CORPUS_TYPES = ("conv-bn-relu", "conv-relu", "fc-relu", "fc", "maxpool", "concat", "bn-relu")
-#: size ranges of a network family: maps (px), channels, conv kernels/strides, dense sizes
-FAMILIES: dict[str, dict[str, Any]] = {
-    "emotion": {"hw": (2, 48), "c": (1, 256), "k": (1, 3, 5), "s": (1,), "pool": ((2, 2), (3, 1)),
-                "fc_in": (256, 2048), "fc_out": (7, 1024), "max_elems": 150_000, "max_flops": 2e8},
-    "alexnet": {"hw": (6, 227), "c": (3, 384), "k": (3, 5, 11), "s": (1, 1, 4), "pool": ((3, 2),),
-                "fc_in": (1000, 9216), "fc_out": (1000, 4096), "max_elems": 600_000, "max_flops": 2.5e9},
-    "wide": {"hw": (2, 227), "c": (1, 384), "k": (1, 3, 5, 11), "s": (1, 1, 2, 4), "pool": ((2, 2), (3, 1), (3, 2)),
-             "fc_in": (256, 9216), "fc_out": (7, 4096), "max_elems": 600_000, "max_flops": 2.5e9},
-}
-#: the network each family is drawn around
-FAMILY_NETWORK = {"emotion": "emotion_cnn", "alexnet": "alexnet"}
 _IDENTITY = ("InputLayer", "Dropout", "SpatialDropout2D", "GaussianNoise", "Flatten", "Reshape")
-CONFIG_FIELDS = ("kernel_type", "h", "w", "c_in", "c_out", "kernel", "stride", "padding", "n_inputs")
-#: where kernels can be timed: TF 1 thread (a device core), TF all cores (the cloud), TF.js
-#: wasm in CPU-throttled Chromium (a phone's browser; :mod:`.kernels_tfjs`)
-SIDES = ("device", "cloud", "browser")
-DEFAULT_SIDES = ("device", "cloud")
 
 
 @dataclass
@@ -214,7 +206,6 @@ def detect_kernels(model: tf_keras.Model) -> list[Kernel]:
 
 def kernel_table(model: tf_keras.Model, network: str | None = None) -> pd.DataFrame:
     """:func:`detect_kernels` as a table: one row per kernel, configuration columns + ``layers``."""
-    import pandas as pd
 
     rows = [{"kernel_name": k.name, "layers": list(k.layers), "last_layer": k.last, **k.config,
              "source": network or model.name} for k in detect_kernels(model)]
@@ -347,9 +338,7 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
     browser side the page's median sample, ``kernels_tfjs.BROWSER_TARGET``), the CPU-time and reference
     columns of :func:`profile.time_model_calls`, and ``row`` (position in ``configs``).
     """
-    import pandas as pd
 
-    from hybridlib.partition.profile import REFERENCE_KERNEL, run_in_worker, time_model_calls
 
     if not configs:
         raise InputError("no kernel configurations to profile")
@@ -378,7 +367,6 @@ def _profile_browser(cfgs: list[dict[str, Any]], repeats: int, warmup: int, cpu_
     Its target ``ms_adj`` is the page's *median* sample (``kernels_tfjs.BROWSER_TARGET``), not
     the fastest: under load Chromium's throttler thread is starved and some samples run at full,
     unthrottled speed, so the fastest sample is the one that is wrong."""
-    from hybridlib.partition import kernels_tfjs  # lazy: Playwright and Chromium only when asked
 
     df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=repeats, warmup=warmup, cpu_throttle=cpu_throttle).copy()
     df["side"] = "browser"
@@ -393,7 +381,6 @@ def corpus_configs(per_family: int) -> list[dict[str, Any]]:
     each family (``source`` = ``emotion-family`` / ``alexnet-family``), then the emotion
     CNN's and AlexNet's own kernels (``source`` = the network, with ``kernel_name``,
     ``layers`` and ``last_layer``). Deterministic, so sides timed later line up."""
-    from hybridlib import models
 
     cfgs: list[dict[str, Any]] = []
     for i, fam in enumerate(("emotion", "alexnet")):
@@ -407,7 +394,6 @@ def profile_corpus(cfgs: list[dict[str, Any]], repeats: int = 7, sides: Sequence
                    **kw: Any) -> pd.DataFrame:
     """:func:`profile_kernels` of :func:`corpus_configs`' list, with ``source``,
     ``kernel_name``, ``layers`` and ``last_layer`` joined and ``row`` renamed ``config_id``."""
-    import pandas as pd
 
     df = profile_kernels(cfgs, repeats=repeats, sides=sides, **kw)
     meta = pd.DataFrame(cfgs).reindex(columns=["source", "kernel_name", "layers", "last_layer"])
@@ -427,15 +413,11 @@ def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None
     ``sides`` (e.g. ``browser``, added later) gets only that side timed and appended; the
     cache is returned whole (it may hold more sides than asked for).
     """
-    import pandas as pd
 
-    from hybridlib.utils import atomic_path
 
     path = Path(ctx.artifacts_dir) / "kernel_corpus.parquet"
     sides = tuple(sides or getattr(ctx.preset, "kernel_sides", DEFAULT_SIDES))
     if "browser" in sides:
-        from hybridlib import browser as br
-
         if not br.have_chromium() or br.missing_vendor_files():
             warnings.warn("kernel corpus: browser side skipped (Chromium or npm assets missing)", stacklevel=2)
             sides = tuple(s for s in sides if s != "browser")

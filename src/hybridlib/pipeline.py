@@ -15,6 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ipykernel.kernelspec import install
+from tqdm.auto import tqdm
+
 from hybridlib.config import NOTEBOOK_ENV, Preset, clear_skipped, context, get_preset, read_skipped
 from hybridlib.data.fer import find_fer2013
 from hybridlib.study.report import write_summary
@@ -107,7 +110,6 @@ def ensure_kernel() -> str:
             return KERNEL_NAME
     except NoSuchKernel:
         pass
-    from ipykernel.kernelspec import install
 
     install(kernel_name=KERNEL_NAME, display_name="hybridlib (.venv)", prefix=sys.prefix)
     return KERNEL_NAME
@@ -185,8 +187,6 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
         clear_skipped(ctx.results_dir)  # a full run starts clean; --only keeps other notebooks' records
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(nbs, desc=f"hybridlib run {ctx.preset.name}", unit="notebook")
     try:
         for nb in nbs:
@@ -263,6 +263,5 @@ def _failed_cell(executed: Path, cell_index: int) -> str:
 
 
 def _finish(ctx, result: PipelineResult) -> None:
-
     result.skipped = read_skipped(ctx.results_dir)
     write_summary(ctx, result)

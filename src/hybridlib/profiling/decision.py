@@ -25,12 +25,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from hybridlib.partition.cost import evaluate
 from hybridlib.partition.graph import Graph, as_graph
-from hybridlib.partition.kpredict import TARGET
 from hybridlib.partition.network import NETWORKS
 from hybridlib.partition.solvers import scale, solve
+from hybridlib.profiling import kpredict
+from hybridlib.profiling.kpredict import TARGET
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-#: (device slowdown, server load) per scenario, as in :data:`hybridlib.study.offload.SCENARIOS`
+#: (device slowdown, server load) per scenario, as in :data:`hybridlib.study.offload.scenarios.SCENARIOS`
 SCENARIOS: dict[str, tuple[float, float]] = {"measured": (1.0, 1.0), "fast server": (1.0, 0.1),
                                              "phone + fast server": (10.0, 0.1)}
 
@@ -84,7 +86,6 @@ def regret_table(measured: Graph | Mapping[str, Any], predicted: Graph | Mapping
     """Regret of plans solved on ``predicted`` costs, executed on ``measured`` costs, per
     scenario × network preset: ``best_ms`` (measured optimum), ``plan_ms`` (measured cost of
     the predicted plan), ``regret`` = plan_ms / best_ms − 1, and whether the plans agree."""
-    import pandas as pd
 
     gm, gp = as_graph(measured), as_graph(predicted)
     if set(gm.ids) != set(gp.ids):
@@ -107,7 +108,6 @@ def regret_table(measured: Graph | Mapping[str, Any], predicted: Graph | Mapping
 def call_floor_ms(corpus: pd.DataFrame, target: str = TARGET, quantile: float = 0.05) -> dict[str, float]:
     """Per side, the time of a kernel call that does almost no work: the median ``target``
     of the corpus' kernels in the lowest ``quantile`` of FLOPs (random kernels only)."""
-    from hybridlib.partition import kpredict
 
     fam = corpus[corpus["source"].isin(kpredict.FAMILY_SOURCES)] if "source" in corpus else corpus
     if fam.empty:
@@ -136,7 +136,6 @@ def _predicted(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Seque
                device_side: str, cloud_side: str) -> Iterator[tuple[str, str, str, Graph, Graph]]:
     """``(model, method, train, measured graph, predicted graph)`` for every graph whose
     network has kernel predictions: the one path from corpus to predicted graph."""
-    from hybridlib.partition import kpredict
 
     have = set(corpus["side"]) if "side" in corpus else set()
     if not {device_side, cloud_side} <= have:
@@ -182,7 +181,6 @@ def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Se
     (:func:`kernels.ensure_kernel_corpus`), whose network rows are the *test* kernels only.
     Only the two sides used are fitted. Rows carry ``device_side``.
     """
-    import pandas as pd
 
     out = [regret_table(g, pg, networks, scenarios).assign(model=model, method=method, train=train,
                                                            device_side=device_side)

@@ -45,16 +45,19 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hybridlib.browser import chromium_path
-from hybridlib.partition.network import get_network, NETWORK_SOURCES
+from hybridlib.partition.network import NETWORK_SOURCES, get_network
 from hybridlib.utils import HybridlibError, InputError
 
 log = logging.getLogger(__name__)
@@ -281,7 +284,7 @@ def fit_link(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def measure_link(page: Any, base_url: str = "", up_bytes: Sequence[int] = (1_000, 200_000),
                  down_bytes: Sequence[int] = (1_000, 200_000), repeats: int = 2) -> dict[str, Any]:
     """Measure the page's link to ``base_url`` (needs the ``/probe/*`` routes, see
-    :func:`hybridlib.study.split.add_probe_routes`): up/down Mbit/s and per-request latency."""
+    :func:`hybridlib.serving.probe.add_probe_routes`): up/down Mbit/s and per-request latency."""
     samples = page.evaluate(LINK_PROBE_JS, [base_url, list(up_bytes), list(down_bytes), repeats])
     return {**fit_link(samples), "samples": samples}
 
@@ -387,7 +390,6 @@ class TcShaper:
     def chromium_wrapper(self, directory: str | os.PathLike[str]) -> str:
         """An executable that starts Chromium inside the namespace (for Playwright's
         ``executable_path``: the control pipe is inherited, only the page's traffic moves)."""
-        from pathlib import Path
 
 
         p = Path(directory) / f"chromium-{self.ns}"
@@ -445,8 +447,6 @@ def measure_tc_rate(shaper: TcShaper, nbytes: int = 1_000_000, port: int = 50123
     counts) beside the configured one. On a loaded machine, use a few seconds of transfer:
     a scheduling delay of the reader is an error relative to the transfer time.
     """
-    import socket
-    import sys
 
     if not shaper.active:
         raise HybridlibError("measure_tc_rate: the shaper is not set up (use it as a context manager)")

@@ -1,12 +1,12 @@
 """Predicted vs executed splits (issue 12): the engine's per-cut prediction, then the check.
 
-:mod:`hybridlib.study.split` *executes* a cut (head in a throttled Chromium page, tail on the
+:mod:`hybridlib.study.split.execute` *executes* a cut (head in a throttled Chromium page, tail on the
 server, a shaped link) and records per-stage times. This module says what the partition
 engine *predicted* for the same conditions and compares the two. It never re-implements the
 cost model: every predicted number is :func:`hybridlib.partition.evaluate` of the cut's
 placement, and the chosen cut is :func:`hybridlib.partition.solve` with
 ``schedule="single"`` (Neurosurgeon's one cut) on the graph profiled on that device class
-(:func:`hybridlib.partition.profile.to_graph` with ``cpu_throttle``).
+(:func:`hybridlib.profiling.profile.to_graph` with ``cpu_throttle``).
 
 Vocabulary (the execution half's): a **cut** is a layer name; the device runs every layer
 up to and including it and ships its output. The input layer = **cloud-only** (the input
@@ -31,11 +31,11 @@ connections per host the load *hung* (6 unread bodies held every connection); an
 aborts in-flight fetches with ``net::ERR_NETWORK_CHANGED`` whenever a network interface
 appears or goes (other jobs' namespaces / veth pairs for ``tc`` shaping). Both loaders (the
 profiler's and the split page's) now fetch through a retrying ``fetchFunc`` that reads each
-body at once (:data:`hybridlib.partition.profile.RETRY_FETCH_JS`): the phone-class AlexNet
+body at once (:data:`hybridlib.profiling.profile.RETRY_FETCH_JS`): the phone-class AlexNet
 profile loads in ~5 s and quick predicts and executes AlexNet (phone × Wi-Fi).
 
 Energy is not measured anywhere here: the engine's device energy is a *model*
-(:class:`hybridlib.partition.profile.PowerModel` + radio powers in :data:`hybridlib.partition.NETWORKS`)
+(:class:`hybridlib.profiling.profile.PowerModel` + radio powers in :data:`hybridlib.partition.NETWORKS`)
 and every energy column says so (``energy_source = "model"``).
 """
 from __future__ import annotations
@@ -44,16 +44,19 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from hybridlib import partition
+from hybridlib import browser, export, partition
+from hybridlib.export import split_assets
+from hybridlib.profiling import devices, profile
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +200,6 @@ def predict_cuts(graph: partition.Graph | Mapping[str, Any], network: str | part
     :func:`partition.solve` picks with ``schedule="single"``). All numbers from
     :func:`partition.evaluate` with ``load`` multiplying cloud compute.
     """
-    import pandas as pd
 
     g = partition.as_graph(graph)
     net = partition.get_network(network)
@@ -300,27 +302,22 @@ def piece_errors(predicted: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame
 
 
 def device_profile_path(ctx: Any, model: str, device: str) -> Any:
-    from pathlib import Path
-
     return Path(ctx.artifacts_dir) / f"profile_tfjs_{model}_{device}.parquet"
 
 
 def ensure_device_profile(ctx: Any, model: str, device: str, repeats: int | None = None,
                           refresh: bool = False) -> pd.DataFrame:
     """The TF.js (Chromium, wasm) per-layer profile of ``model`` on device class ``device``
-    (:data:`hybridlib.partition.devices.DEVICES`: its CPU throttling rate applied before timing),
+    (:data:`hybridlib.profiling.devices.DEVICES`: its CPU throttling rate applied before timing),
     cached in ``ctx.artifacts_dir``. ``repeats``: default the preset's ``split_profile_repeats``
     for ``model``, else its ``profile_repeats``.
 
     It profiles the very files the executed split loads for device-only — the ``.h5`` of
-    :func:`hybridlib.study.split_assets.model_h5` exported once as the device-only head
+    :func:`hybridlib.export.split_assets.model_h5` exported once as the device-only head
     (AlexNet's weights as uint8, compute fp32) — so the export is shared with 09's execution,
     and runs in this process (in a worker thread under a notebook's event loop, as the
     execution does) rather than a spawned one: for AlexNet that saves the export (~7 s) and a
     TensorFlow start-up (~10 s) of quick's time budget."""
-    from hybridlib import browser, export
-    from hybridlib.partition import devices, profile
-    from hybridlib.study import split_assets
 
     path = device_profile_path(ctx, model, device)
     if path.is_file() and not refresh:
@@ -344,12 +341,10 @@ def ensure_device_profile(ctx: Any, model: str, device: str, repeats: int | None
 def device_graph(ctx: Any, model: str, device: str, dtype: str = "float32") -> partition.Graph:
     """The partition graph the engine solves for ``model`` on ``device``: device costs from
     :func:`ensure_device_profile` (that class's throttled TF.js), cloud costs from the cached
-    native-TF profile (all cores, :func:`hybridlib.partition.profile.ensure_profile`), both reconciled
+    native-TF profile (all cores, :func:`hybridlib.profiling.profile.ensure_profile`), both reconciled
     with their whole-model times; shipped bytes as the ``/split`` wire carries them in
     ``dtype`` (the input too: cloud-only uploads the float input in the same dtype)."""
-    import pandas as pd
 
-    from hybridlib.partition import devices, profile
 
     cloud = profile.ensure_profile(ctx, model, progress=False)
     cloud = cloud[cloud["side"] == "cloud"]
@@ -369,7 +364,6 @@ def predict_cases(graphs: Mapping[tuple[str, str], partition.Graph], networks: I
     """:func:`predict_cuts` over conditions: ``graphs`` maps (model, device class) → graph
     profiled on that class, ``loads`` maps a load name (``idle``/``loaded``) → the measured
     factor. Tidy: the :data:`CASE` columns + the per-cut prediction columns + ``load_factor``."""
-    import pandas as pd
 
     frames = []
     for (model, device), g in graphs.items():
@@ -423,7 +417,6 @@ def executed_regret(measured: pd.DataFrame, chosen: Mapping[tuple[str, str, str,
     measured best cut's, ``regret`` = chosen / best − 1 and ``hit`` (within ``margin``).
     ``measured`` is :func:`measured_cuts`' table; a chosen cut that was not executed gives
     ``executed`` False and NaN times (never a guess)."""
-    import pandas as pd
 
     cols = [*CASE, "chosen", "executed", "best", "measured_chosen_ms", "measured_best_ms", "regret", "hit"]
     rows = []
@@ -455,7 +448,6 @@ def compare(predicted: pd.DataFrame, records: pd.DataFrame, margin: float = HIT_
     when that end cut was not executed), the same for the measured best, and
     ``pred_error`` = predicted/measured − 1 of the chosen cut.
     """
-    import pandas as pd
 
     meas = measured_cuts(records)
     rows = []

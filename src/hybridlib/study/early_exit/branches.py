@@ -14,7 +14,7 @@
   input exits) always qualifies, so a choice always exists.
 * :func:`feature_bytes` measures what a non-exited input costs on the uplink when the
   branch-point tensor is shipped (float32, float16, uint8 + zlib) — reusing
-  :func:`hybridlib.serving.wire.quantize` (the wire format `/split` decodes).
+  :func:`hybridlib.wire.quantize` (the wire format `/split` decodes).
 * :func:`plan` (Edgent): for a network and a latency deadline, choose the exit and the split
   point maximising accuracy subject to latency ≤ deadline, with the §5 transfer formula
   (:meth:`hybridlib.partition.Network.up_ms` / ``down_ms``).
@@ -28,8 +28,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
+from hybridlib.models.networks import preprocess
+from hybridlib.partition.graph import as_graph
+from hybridlib.partition.network import get_network
+from hybridlib.profiling.profile import time_model_layers
 from hybridlib.utils import InputError
+from hybridlib.wire import quantize
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -90,7 +96,6 @@ def train_branch(branchy: tf_keras.Model, at: str, images: np.ndarray, labels: n
     """
     import tf_keras as keras
 
-    from hybridlib.models.networks import preprocess
 
     if epochs < 1:
         raise InputError(f"epochs must be ≥ 1, got {epochs!r}")
@@ -111,7 +116,6 @@ def train_branch(branchy: tf_keras.Model, at: str, images: np.ndarray, labels: n
 
 def predict_both(branchy: tf_keras.Model, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Softmax of the branch and of the final exit for uint8 (or [0, 1]) faces."""
-    from hybridlib.models.networks import preprocess
 
     p_exit, p_final = branchy.predict(preprocess(images), batch_size=batch_size, verbose=0)
     return np.asarray(p_exit), np.asarray(p_final)
@@ -166,7 +170,6 @@ def threshold_sweep(p_exit: Any, p_final: Any, y: Any, thresholds: Any = None) -
     Columns: ``threshold, exit_fraction, overall_acc, exited_acc`` (branch accuracy on the
     inputs that exit, NaN if none), ``branch_acc`` and ``final_acc`` (each exit alone on all inputs).
     """
-    import pandas as pd
 
     pe, pf = _probs(p_exit, "p_exit"), _probs(p_final, "p_final")
     if pe.shape != pf.shape:
@@ -206,7 +209,6 @@ def choose_threshold(sweep: pd.DataFrame, tolerance: float = 0.01) -> dict[str, 
 
 def feature_bytes(features: np.ndarray) -> dict[str, float]:
     """Mean bytes per input of shipped branch-point tensors: float32, float16, uint8, uint8 + zlib."""
-    from hybridlib.serving.wire import quantize
 
     f = np.asarray(features)
     if f.ndim < 2 or len(f) == 0:
@@ -227,7 +229,6 @@ def bandwidth_table(exit_fraction: float, feature_sizes: Mapping[str, float], pi
     Cloud-only sends every frame's uint8 face crop; early-exit schemes send only the
     non-exited fraction, either the branch-point tensor (in each encoding) or the pixels.
     """
-    import pandas as pd
 
     if not (0 <= exit_fraction <= 1):
         raise InputError(f"exit_fraction must be in [0, 1], got {exit_fraction!r}")
@@ -293,7 +294,6 @@ def _trunk(trunk: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
 def options(trunk: Sequence[Mapping[str, Any]], exits: Sequence[Exit], network: Any, load: float = 1.0) -> list[dict[str, Any]]:
     """Every (exit, split) with its latency: layers ``1..j`` on the device, the rest (and the head
     if ``j`` is before the exit) on the cloud; ``trunk[0]`` is the input (on the device)."""
-    from hybridlib.partition.network import get_network
 
     net = get_network(network)
     if not (math.isfinite(load) and load > 0):
@@ -330,7 +330,6 @@ def plan(trunk: Sequence[Mapping[str, Any]], exits: Sequence[Exit], network: Any
     if not exits:
         raise InputError("at least one exit is needed")
     opts = options(trunk, exits, network, load)
-    from hybridlib.partition.network import get_network
 
     name = get_network(network).name
     ok = [o for o in opts if o["latency_ms"] <= deadline_ms + 1e-9]
@@ -345,7 +344,6 @@ def trunk_from_graph(graph: Any, cut_points: Sequence[str]) -> list[dict[str, An
     """Collapse a §5 graph into a chain of segments ending at ``cut_points`` (in model order):
     each segment's cost is the sum over its nodes, its ``out_bytes`` the cut layer's output.
     The graph's input node becomes the first entry."""
-    from hybridlib.partition.graph import as_graph
 
     g = as_graph(graph)
     ids = list(g.ids)
@@ -369,7 +367,6 @@ def trunk_from_graph(graph: Any, cut_points: Sequence[str]) -> list[dict[str, An
 
 def head_ms(head: tf_keras.Model, repeats: int = 5) -> float:
     """The branch head's compute in this process (ms): Σ of per-layer medians measured like the
-    profiles of 04 (:func:`hybridlib.partition.profile.time_model_layers`, call overhead subtracted)."""
-    from hybridlib.partition.profile import time_model_layers
+    profiles of 04 (:func:`hybridlib.profiling.profile.time_model_layers`, call overhead subtracted)."""
 
     return float(sum(r["ms"] for r in time_model_layers(head, repeats=repeats, warmup=2)))

@@ -19,15 +19,15 @@ Per-stage times come from the page's ``performance.now()`` and Resource Timing:
 * ``decode_ms`` JSON parse of the answer;
 * ``total_ms``  first head op → probabilities in hand (page clock).
 
-Device classes and links: :mod:`hybridlib.partition.devices` (DevTools CPU throttling and network
+Device classes and links: :mod:`hybridlib.profiling.devices` (DevTools CPU throttling and network
 emulation; ``tc`` kernel shaping as a second shaper). Every row records the ``shaper``.
 
 Server load (``load="loaded"``): a bounded background of cloud-mode WebRTC users from
 :mod:`hybridlib.study.load` against the same server, and the load factor (tail ms loaded ÷ idle,
 probed through ``/split``) measured, not assumed: :func:`measure_load_factor`.
 
-Assets (model files, cuts, heads, the input) live in :mod:`hybridlib.study.split_assets`, the
-server side (probe routes, background load, load factor) in :mod:`hybridlib.study.split_server`;
+Assets (model files, cuts, heads, the input) live in :mod:`hybridlib.export.split_assets`, the
+server side (probe routes, background load, load factor) in :mod:`hybridlib.study.split.server`;
 both are re-exported here.
 
 Entry points: :func:`execute` → tidy DataFrame, one row per (cut, rep);
@@ -52,16 +52,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from hybridlib import export
 from hybridlib.browser import CHROMIUM_FLAGS, chromium_path, f32_to_b64, run_sync
-from hybridlib.partition import devices
-from hybridlib.study.split_assets import (  # noqa: F401 - re-exported: split.model_h5 etc. are the public names
-    HEAD_FP32_MAX_BYTES, INPUT_NOTE, MODELS, Cut, _save_h5, cache_root, ensure_head, example_input, load_h5,
-    model_h5, resolve_cuts)
-from hybridlib.study.split_server import (  # noqa: F401 - re-exported
-    LOADS, PROBE_MAX_BYTES, BackgroundLoad, _cloud_metrics, _init_tf_pools, add_probe_routes, measure_load_factor,
-    post_split, probe_tail_ms, split_server)
+from hybridlib.export.split_assets import (  # noqa: F401 - re-exported: split.model_h5 etc. are the public names
+    HEAD_FP32_MAX_BYTES,
+    INPUT_NOTE,
+    MODELS,
+    Cut,
+    _save_h5,
+    cache_root,
+    ensure_head,
+    example_input,
+    load_h5,
+    model_h5,
+    resolve_cuts,
+)
+from hybridlib.profiling import devices
+from hybridlib.study.split.server import (  # noqa: F401 - re-exported
+    LOADS,
+    BackgroundLoad,
+    _cloud_metrics,
+    _init_tf_pools,
+    measure_load_factor,
+    post_split,
+    probe_tail_ms,
+    split_server,
+)
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,7 +107,6 @@ INTERLEAVE_MAX_BYTES = 256 * 1024 * 1024
 
 def _check_args(model: str, device: str, network: str, load: str, repeats: int, warmup: int, dtype: str,
                 codec: str) -> None:
-
     if model not in MODELS:
         raise InputError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
     devices.get_device(device)
@@ -178,7 +194,7 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
     condition (:func:`execute` returns them flat). ``model_path``: run this ``.h5`` instead of
     :func:`model_h5`'s file for ``model`` (``model`` then only labels the rows; for ``emotion_cnn``
     it is also the loaded server's cloud model) — e.g. the converter's chain model
-    (:mod:`hybridlib.study.converter_exec`).
+    (:mod:`hybridlib.study.early_exit.converter_exec`).
     """
     if model_path is not None and not Path(model_path).is_file():
         raise InputError(f"model_path {model_path} is not a file")
@@ -224,9 +240,6 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
                   repeats: int, warmup: int, dtype: str, codec: str, ctx: Any, cache_dir: Any, readback: bool,
                   shaper: str, load_users: int, seed: int, interleave: bool | None,
                   model_path: Path | None = None) -> pd.DataFrame:
-    import pandas as pd
-
-
     devs = [devices.get_device(d) for d in device_names]
     nets = [devices.network_conditions(n) for n in networks]
     root = cache_root(ctx, cache_dir)

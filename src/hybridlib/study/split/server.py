@@ -1,18 +1,20 @@
 """The server side of an executed split: the real aiohttp app with probe routes, ``/split`` posts
 from Python, a background of cloud-mode users and the measured load factor.
 
-Why: :mod:`hybridlib.study.split` drives the page; the server it talks to (and how loaded it
+Why: :mod:`hybridlib.study.split.execute` drives the page; the server it talks to (and how loaded it
 is) is a separate concept, reused by :mod:`hybridlib.serving.splitmode` (probe routes).
-Re-exported by :mod:`hybridlib.study.split`.
+Re-exported by :mod:`hybridlib.study.split.execute`.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import multiprocessing as mp
 import os
 import statistics
 import time
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,42 +23,18 @@ from typing import Any
 import numpy as np
 
 from hybridlib.serving import app as serve
-from hybridlib.serving.app import encode_tensor
+from hybridlib.serving.http import encode_tensor
+from hybridlib.serving.probe import add_probe_routes
+from hybridlib.serving.tails import TailRunner
 from hybridlib.study import load
 from hybridlib.utils import HybridlibError, InputError
 
 log = logging.getLogger(__name__)
 
 LOADS = ("idle", "loaded")
-PROBE_MAX_BYTES = 16 * 1024 * 1024
 
 
 # ----------------------------------------------------------------------------- server
-
-
-def add_probe_routes(app: Any) -> None:
-    """``POST /probe/upload`` (reads and counts the body) and ``GET /probe/download?bytes=N``
-    (N zero bytes, N ≤ 16 MiB): what :func:`hybridlib.partition.devices.measure_link` times."""
-    from aiohttp import web
-
-    async def upload(request: web.Request) -> web.Response:
-        n = len(await request.read())
-        return web.json_response({"bytes": n})
-
-    async def download(request: web.Request) -> web.Response:
-        try:
-            n = int(request.query.get("bytes", "0"))
-        except ValueError:
-            raise web.HTTPBadRequest(text=json.dumps({"error": "bytes must be an integer"}),
-                                     content_type="application/json") from None
-        if not 0 <= n <= PROBE_MAX_BYTES:
-            raise web.HTTPBadRequest(text=json.dumps({"error": f"bytes must be in 0..{PROBE_MAX_BYTES}"}),
-                                     content_type="application/json")
-        return web.Response(body=bytes(n), content_type="application/octet-stream",
-                            headers={"Cache-Control": "no-store"})
-
-    app.router.add_post("/probe/upload", upload)
-    app.router.add_get("/probe/download", download)
 
 
 def _init_tf_pools() -> None:
@@ -89,13 +67,13 @@ def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLik
                              max_sessions=max_sessions)
         with warnings.catch_warnings():  # serve's string app keys are the contract
             warnings.simplefilter("ignore")
-            app["tail_runner"] = serve.TailRunner(Path(model_path), model=model)
+            app["tail_runner"] = TailRunner(Path(model_path), model=model)
     else:
         app = serve.make_app("hybrid", model_path=model_path, models_dir=heads_dir)
         if model is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                app["tail_runner"] = serve.TailRunner(Path(model_path), model=model)
+                app["tail_runner"] = TailRunner(Path(model_path), model=model)
     add_probe_routes(app)
     with serve.run_in_thread(app, host=host) as url:
         yield url, app
@@ -104,7 +82,6 @@ def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLik
 def post_split(url: str, layer: str, x: np.ndarray, dtype: str = "float32", codec: str = "none",
                timeout_s: float = 120.0) -> dict[str, Any]:
     """POST one tensor to ``/split/<layer>`` from Python (probes, tests); returns the JSON answer."""
-    import urllib.request
 
 
     body, headers = encode_tensor(x, dtype, codec)
@@ -128,7 +105,6 @@ class BackgroundLoad:
 
     def __init__(self, url: str, users: int = 2, fps: int = 10, size: tuple[int, int] = (320, 240),
                  round_s: float = 120.0) -> None:
-
         if not 1 <= users <= 8:
             raise InputError(f"background users must be in 1..8 (a bounded load), got {users}")
         load.check_url(url)
@@ -141,7 +117,6 @@ class BackgroundLoad:
         """Start a round unless one runs; return once the server's ``/metrics`` shows the
         users' frames arriving (a load that never reached the server raises, never passes
         silently as "loaded")."""
-        import multiprocessing as mp
 
 
         if self.proc is not None and self.proc.is_alive():
@@ -216,8 +191,6 @@ def measure_load_factor(url: str, layer: str, x: np.ndarray, background: Backgro
 
 
 def _cloud_metrics(url: str) -> dict[str, Any]:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
             return json.loads(r.read())

@@ -1,6 +1,6 @@
 """Kernel latency predictors (nn-Meter style), their held-out error and adaptive sampling.
 
-The unit predicted is the fused *kernel* (:mod:`hybridlib.partition.kernels`), the runtime's
+The unit predicted is the fused *kernel* (:mod:`hybridlib.profiling.kernels`), the runtime's
 scheduling unit, so predictions add up to a model the way its execution does. Per kernel
 type one regression on configuration features:
 
@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from hybridlib.partition.kernels import KERNEL_TYPES, SIDES
-from hybridlib.partition.predict import fit_per_type, predict_per_type
+from hybridlib.profiling.kernels import KERNEL_TYPES, SIDES
+from hybridlib.profiling.predict import fit_per_type, predict_per_type
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -289,7 +290,6 @@ def evaluate_configs(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "line
                      sources: Sequence[str] = FAMILY_SOURCES) -> pd.DataFrame:
     """Held-out *configurations*: split the random kernels of ``sources`` by configuration
     (stratified by kernel type), fit each method per side, metrics per side × type."""
-    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     _check_corpus(corpus, target)
@@ -322,7 +322,6 @@ def network_predictions(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "l
 
     Kernel types the training set lacks are left out (logged).
     """
-    import pandas as pd
 
     _check_corpus(corpus, target)
     out = []
@@ -351,7 +350,6 @@ def network_predictions(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "l
 
 def evaluate_networks(preds: pd.DataFrame) -> pd.DataFrame:
     """Metrics per network × training set × method × side × kernel type of :func:`network_predictions`."""
-    import pandas as pd
 
     rows = []
     for (net, train, method), g in preds.groupby(["network", "train", "method"]):
@@ -376,7 +374,6 @@ def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = TARGE
     the two timings and the MAPE left once the run-wide shift (the per-side median ratio:
     the machine busier or quieter in the second run) is divided out. No predictor can be
     judged below this floor: on a shared machine it is set by the other jobs, not by the model."""
-    import pandas as pd
 
     m = corpus.merge(again[["config_id", "side", target]], on=["config_id", "side"], suffixes=("", "_again"))
     if m.empty:
@@ -441,7 +438,6 @@ def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = TARGET, f
             est = KernelLatencyPredictor(method=method, random_state=seed).fit(train, train[target])
             p = est.predict(test)
             parts.append(test.assign(pred=p, err_pct=np.abs(p - test[target]) / test[target] * 100))
-    import pandas as pd
 
     return pd.concat(parts, ignore_index=True)
 
@@ -460,7 +456,6 @@ def adaptive_sampling(corpus: pd.DataFrame, profile: Callable[[list[dict[str, An
     Returns the grown corpus and one history row per round (flagged ids and their errors,
     out-of-fold metrics before sampling).
     """
-    import pandas as pd
 
     for name, v in (("rounds", rounds), ("per_round", per_round), ("n_neighbours", n_neighbours)):
         if not isinstance(v, int) or v < 1:

@@ -1,6 +1,6 @@
 """Fused kernels timed the way TF.js executes them: wasm in a throttled headless Chromium.
 
-The browser half of issue 15's kernel corpus (:mod:`hybridlib.partition.kernels` times the
+The browser half of issue 15's kernel corpus (:mod:`hybridlib.profiling.kernels` times the
 same configurations in native TF). The device the executed splits run on is a Chromium page
 running TF.js on ``wasm`` slowed by DevTools CPU throttling (:mod:`.devices`: ``phone`` =
 4×), so a predictor of *that* device's cost must learn from kernels timed there, as that
@@ -67,8 +67,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from hybridlib.partition.kernels import CONFIG_FIELDS, KERNEL_TYPES
+from hybridlib import browser
+from hybridlib.profiling.kernel_space import CONFIG_FIELDS, KERNEL_TYPES
+from hybridlib.profiling.profile import set_cpu_throttle
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -410,10 +413,7 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
     run. On a loaded machine prefer ``ms`` to ``ms_min`` (module docstring). ``ms_all`` holds
     every sample. ``cpu_throttle=1`` times the unthrottled page (the desktop device class).
     """
-    import pandas as pd
 
-    from hybridlib import browser
-    from hybridlib.partition.profile import set_cpu_throttle
 
     if not configs:
         raise InputError("no kernel configurations to profile")
@@ -490,7 +490,6 @@ def kernel_outputs_tfjs(configs: Sequence[dict[str, Any]], weights: Sequence[Seq
     Why: the timed kernels are built in the page from their configuration alone, so this is
     the check that what is timed computes what the Keras kernel computes.
     """
-    from hybridlib import browser
 
     _check_common(backend, runtime)
     if not configs:
