@@ -43,19 +43,19 @@ def main() -> None:
                 ms = timeit(lambda: P.solve(g, net, obj, sched, solver=solver), args.repeats)
                 rows.append((label, sched, obj, P.solve(g, net, obj, sched).solver, ms, goal))
     # solver core only (no plan building), chain
-    c = PC._costs(chain, net, 1.0)
-    core = timeit(lambda: PS._solve_chain_single(chain, c, (1.0, 0.0)), args.repeats)
-    naive = timeit(lambda: [PC._eval_mask(chain, c, np.arange(100) > j) for j in range(100)], 3)
+    c = PC.cost_arrays(chain, net, 1.0)
+    core = timeit(lambda: PS.solve_chain_single(chain, c, (1.0, 0.0)), args.repeats)
+    naive = timeit(lambda: [PC.evaluate_mask(chain, c, np.arange(100) > j) for j in range(100)], 3)
     print(f"{'graph':18s} {'schedule':8s} {'objective':9s} {'solver':14s} {'median ms':>10s} {'goal ms':>8s} {'goal/measured':>13s}")
     for label, sched, obj, solver, ms, goal in rows:
         print(f"{label:18s} {sched:8s} {obj:9s} {solver:14s} {ms:10.3f} {goal:8.1f} {goal / ms:13.1f}×")
     print("\n500-node DAG min-cut backends (core solver only, same cut network):")
     print(f"{'schedule':8s} {'objective':9s} {'scipy+certify ms':>17s} {'networkx BK ms':>15s} {'speedup':>8s}")
-    cd = PC._costs(dag, net, 1.0)
+    cd = PC.cost_arrays(dag, net, 1.0)
     for sched in ("single", "any"):
         for obj, w in (("latency", (1.0, 0.0)), ("energy", (0.0, 1.0))):
-            a = timeit(lambda: PS._solve_mincut(dag, cd, w, sched, backend="scipy"), args.repeats)
-            b = timeit(lambda: PS._solve_mincut(dag, cd, w, sched, backend="networkx"), max(3, args.repeats // 4))
+            a = timeit(lambda: PS.solve_mincut(dag, cd, w, sched, backend="scipy"), args.repeats)
+            b = timeit(lambda: PS.solve_mincut(dag, cd, w, sched, backend="networkx"), max(3, args.repeats // 4))
             print(f"{sched:8s} {obj:9s} {a:17.2f} {b:15.2f} {b / a:7.1f}×")
     print(f"\nchain argmin core only: {core:.3f} ms; naive per-cut evaluation of all 100 cuts: {naive:.1f} ms "
           f"({naive / core:.0f}× slower)")

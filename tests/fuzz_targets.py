@@ -124,7 +124,6 @@ def split_payloads(draw: Any, item_shape: tuple[int, ...] = (4, 4, 2)) -> dict[s
 def check_split_decode(case: dict[str, Any], ctx: dict[str, Any] | None = None) -> str:
     """:func:`hybridlib.wire.decode` (what ``/split`` runs): a finite float32 tensor of the
     declared shape, or a WireError with status 400/413 and a message; nothing else."""
-    from hybridlib.serving import app as serve
     from hybridlib.serving import http as serve_http
     from hybridlib import wire
 

@@ -48,7 +48,6 @@ def _green_mask(img: np.ndarray) -> np.ndarray:
 
 
 def test_client_gets_labels_and_overlay(srv):
-    from hybridlib.serving import cloud
     from hybridlib.study import load
     from hybridlib.serving import media
 

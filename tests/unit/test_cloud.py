@@ -229,7 +229,7 @@ def test_seed_pipeline_counts_frames_that_queue_and_those_left_unanswered(clip):
             vf = av.VideoFrame.from_ndarray(clip[0][k], format="bgr24")
             vf.pts, vf.time_base = k * 6000, Fraction(1, 90_000)
             track._queue.put_nowait(vf)
-        _, SeedTrack = serving_sessions._video_track_class()
+        _, SeedTrack = serving_sessions.video_track_class()
         seed = SeedTrack(track, s, svc)
         out = [await seed.recv(), await seed.recv()]  # the handler gets through two of them
         m_mid = svc.metrics()
@@ -274,7 +274,7 @@ def test_end_sessions_drops_the_seed_backlog_instead_of_working_it_off(clip):
             vf = av.VideoFrame.from_ndarray(clip[0][k], format="bgr24")
             vf.pts, vf.time_base = k * 6000, Fraction(1, 90_000)
             track._queue.put_nowait(vf)
-        _, SeedTrack = serving_sessions._video_track_class()
+        _, SeedTrack = serving_sessions.video_track_class()
         seed = SeedTrack(track, s, svc)
         out = [await seed.recv(), await seed.recv()]
         old = signal.getsignal(signal.SIGUSR1)

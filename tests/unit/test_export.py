@@ -10,7 +10,6 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from hybridlib import export
-from hybridlib.serving import app as serve  # noqa: E402
 from hybridlib.serving import http as serve_http
 from hybridlib.utils import InputError  # noqa: E402
 

@@ -119,8 +119,8 @@ def test_cloud_ratio_skips_counts_without_answers_and_refuses_duplicates():
     p = load.cloud_ratio_table([{**_ratio_step(1, 50.0), "processed_per_cpu_s": 60.0}],
                                [{**_ratio_step(1, 5.0), "processed_per_cpu_s": 12.0}])
     assert p["rows"][0]["processed_ratio"] == 5.0 and p["min_processed_ratio"] == 5.0 and p["min_ratio"] == 10.0
-    assert load_results._processed_per_cpu_s({"frames_out": 10}, {"frames_out": 70}, 2.0) == 30.0
-    assert load_results._processed_per_cpu_s({}, {"frames_out": 70}, 2.0) is None  # hybrid: no frames_out
+    assert load_results.frames_per_cpu_second({"frames_out": 10}, {"frames_out": 70}, 2.0) == 30.0
+    assert load_results.frames_per_cpu_second({}, {"frames_out": 70}, 2.0) is None  # hybrid: no frames_out
     with pytest.raises(InputError, match="twice"):
         load.cloud_ratio_table([_ratio_step(1, 1.0), _ratio_step(1, 2.0)], [])
 

@@ -116,8 +116,8 @@ def test_solvers_match_brute_force(seed: int, chain: bool):
     g = P.random_graph(n, rng, chain=chain, edge_prob=float(rng.uniform(0.1, 0.6)))
     net = P.random_network(rng)
     load = float(rng.choice([1.0, rng.uniform(0.5, 8.0)]))
-    c = PC._costs(g, net, load)
-    cloud, lat, en, ok = PS._brute_force_points(g, c)
+    c = PC.cost_arrays(g, net, load)
+    cloud, lat, en, ok = PS.brute_force_points(g, c)
     for obj, vals in (("latency", lat), ("energy", en)):
         for sched in P.SCHEDULES:
             best = float(np.min(np.where(ok, vals, np.inf)) if sched == "single" else np.min(vals))
@@ -137,8 +137,8 @@ def test_both_mincut_backends_exact_and_scipy_certifies(seed: int):
     rng = np.random.default_rng(7000 + seed)
     g = P.random_graph(int(rng.integers(2, 13)), rng, edge_prob=float(rng.uniform(0.1, 0.5)))
     net = P.random_network(rng)
-    c = PC._costs(g, net, float(rng.uniform(0.3, 3)))
-    _, lat, en, ok = PS._brute_force_points(g, c)
+    c = PC.cost_arrays(g, net, float(rng.uniform(0.3, 3)))
+    _, lat, en, ok = PS.brute_force_points(g, c)
     for w in ((1.0, 0.0), (0.0, 1.0), (float(rng.uniform()), float(rng.uniform()))):
         vals = w[0] * lat + w[1] * en
         for sched in P.SCHEDULES:
@@ -148,7 +148,7 @@ def test_both_mincut_backends_exact_and_scipy_certifies(seed: int):
             assert side is not None, "scipy refinement did not certify"
             for s in (side, PS._mincut_networkx(N, S, T, src, dst, cap)):
                 assert s[S] and not s[T]
-                la, e, _, _ = PC._eval_mask(g, c, ~s[: len(g)])
+                la, e, _, _ = PC.evaluate_mask(g, c, ~s[: len(g)])
                 assert close(w[0] * la + w[1] * e, best)
 
 
@@ -157,8 +157,8 @@ def test_mincut_on_larger_dags_matches_brute_force_at_16_nodes():
         rng = np.random.default_rng(seed)
         g = P.random_graph(16, rng, edge_prob=0.25)
         net = P.random_network(rng)
-        c = PC._costs(g, net, 1.0)
-        _, lat, en, ok = PS._brute_force_points(g, c)
+        c = PC.cost_arrays(g, net, 1.0)
+        _, lat, en, ok = PS.brute_force_points(g, c)
         for sched in P.SCHEDULES:
             for obj, vals in (("latency", lat), ("energy", en)):
                 best = float(np.min(np.where(ok, vals, np.inf)) if sched == "single" else np.min(vals))
@@ -178,8 +178,8 @@ def test_any_never_worse_than_single_and_single_is_a_cut():
 
 # ---------------------------------------------------------------- Pareto
 def _brute_front(g, net, sched, load=1.0):
-    c = PC._costs(g, net, load)
-    _, lat, en, ok = PS._brute_force_points(g, c)
+    c = PC.cost_arrays(g, net, load)
+    _, lat, en, ok = PS.brute_force_points(g, c)
     idx = np.flatnonzero(ok) if sched == "single" else np.arange(len(lat))
     return PP._nondominated([(float(lat[i]), float(en[i]), None) for i in idx])
 
@@ -203,8 +203,8 @@ def test_pareto_exact_and_contains_optima(seed: int):
         assert close(min(x[0] for x in got), lo.latency_ms)
         assert close(min(x[1] for x in got), en.energy_mj)
         # no point of the front is dominated by any feasible placement
-        c = PC._costs(g, net, 1.0)
-        _, lat, ene, ok = PS._brute_force_points(g, c)
+        c = PC.cost_arrays(g, net, 1.0)
+        _, lat, ene, ok = PS.brute_force_points(g, c)
         feas = ok if sched == "single" else np.ones_like(ok)
         for la, e in got:
             tl, te = 1e-9 * max(1.0, la), 1e-9 * max(1.0, e)

@@ -3,7 +3,6 @@ what-ifs, one graph per network, a seed's number only under matching conditions.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -241,8 +240,8 @@ def test_scenario_label(s, label):
 
 
 def test_small_shares_are_not_rounded_to_zero():
-    assert report._pct(0.00004, 2) == "0.004%"
-    assert report._pct(0.0, 2) == "0.00%" and report._pct(0.5) == "50.0%" and report._pct(None) == "n/a"
+    assert report.fmt_pct(0.00004, 2) == "0.004%"
+    assert report.fmt_pct(0.0, 2) == "0.00%" and report.fmt_pct(0.5) == "50.0%" and report.fmt_pct(None) == "n/a"
 
 
 # --------------------------------------------------------------------------- issue 14: converter, executed exit, Edgent

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from hybridlib import browser
 from hybridlib.browser import f32_from_b64, f32_to_b64, run_sync
-from hybridlib.export.splits import _as_model, _clone, run_split, split_model
+from hybridlib.export.splits import as_model, independent_copy, run_split, split_model
 from hybridlib.export.tfjs import export_tfjs
 from hybridlib.export.variants import VARIANTS
 from hybridlib.models.networks import split_points
@@ -72,7 +72,7 @@ def parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray, y: np.
     "mean_abs_diff", "top1_agreement", "accuracy", "accuracy_delta_points", "bytes"}}}``.
     """
 
-    m = _as_model(model)
+    m = as_model(model)
     x = np.asarray(x, np.float32)
     ref = m.predict(x, batch_size=128, verbose=0)
     out: dict[str, Any] = {"backend": backend, "n": int(len(x)), "variants": {},
@@ -120,7 +120,7 @@ def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
     Keras, plus Keras head→tail vs Keras full. One row per split."""
 
 
-    m = _clone(_as_model(model))  # one private copy, cut many times (copy=False below)
+    m = independent_copy(as_model(model))  # one private copy, cut many times (copy=False below)
     x = np.asarray(x, np.float32)
     ref = m.predict(x, batch_size=128, verbose=0)
     layers = list(layers) if layers is not None else split_points(m)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 
 from hybridlib import export, models
 from hybridlib.models import artifacts
+from hybridlib.models.train import save_h5
 from hybridlib.utils import InputError, project_root, sha256_file
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,6 @@ def cache_root(ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None)
     return project_root() / "data" / "processed" / "split"
 
 
-def _save_h5(model: Any, path: Path) -> Path:
-    """tf_keras picks the format from the suffix, so write ``<tmpdir>/m.h5`` and rename (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".h5-", dir=path.parent) as td:
-        tmp = Path(td) / "m.h5"
-        model.save(tmp, include_optimizer=False)
-        os.replace(tmp, path)
-    return path
-
-
 def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The ``.h5`` a split experiment runs: the trained emotion CNN of ``ctx`` when valid, else
     the architecture with seeded (0) fresh weights, built once and cached."""
@@ -71,7 +61,7 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
         keras.utils.set_random_seed(0)
         m = models.emotion_cnn() if model == "emotion_cnn" else models.alexnet()
         log.info("building %s with fresh seeded weights → %s", model, p)
-        _save_h5(m, p)
+        save_h5(m, p)
     return p
 
 

@@ -23,12 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import tf_keras
 
 
-def _as_model(model: tf_keras.Model | str | os.PathLike[str]) -> tf_keras.Model:
+def as_model(model: tf_keras.Model | str | os.PathLike[str]) -> tf_keras.Model:
     """A model object, loading a path (checked, with a message naming the file)."""
     return load_model(model) if isinstance(model, (str, os.PathLike)) else model
 
 
-def _clone(model: tf_keras.Model) -> tf_keras.Model:
+def independent_copy(model: tf_keras.Model) -> tf_keras.Model:
     """A weight-sharing-free copy, so building sub-models never adds nodes to ``model``."""
     import tf_keras as keras
 
@@ -86,9 +86,9 @@ def split_model(model: tf_keras.Model | str | os.PathLike[str], layer: str | int
     """
     import tf_keras as keras
 
-    model = _as_model(model)
+    model = as_model(model)
     if copy:
-        model = _clone(model)
+        model = independent_copy(model)
     layers = model.layers
     i = resolve_layer(model, layer)
     name = layers[i].name

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybridlib import models
 from hybridlib.data.fer import CLASS_NAMES
-from hybridlib.models.train import MODEL_NAME, TrainConfig, TrainResult, _save_h5, fit
+from hybridlib.models.train import MODEL_NAME, TrainConfig, TrainResult, save_h5, fit
 from hybridlib.utils import InputError, package_versions, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,7 +52,7 @@ def save(result: TrainResult, path: str | Path, *, dataset: Dataset | None = Non
     if path.suffix != ".h5":
         raise InputError(f"model path {path} must end in .h5 (tf_keras HDF5, what tensorflowjs converts)")
     hist_path, man_path = _sidecars(path)
-    _save_h5(result.model, path)
+    save_h5(result.model, path)
     write_json_atomic(hist_path, result.history)
     manifest = {
         "model": path.name,

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from hybridlib import models
 from hybridlib.data.fer import CLASS_NAMES, IMG
-from hybridlib.models.train import _check_xy
+from hybridlib.models.train import check_xy
 
 if TYPE_CHECKING:  # pragma: no cover
     import tf_keras
@@ -44,7 +44,7 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: tuple[str, ...]
 def evaluate(model: tf_keras.Model, images: np.ndarray, labels: np.ndarray,
              class_names: tuple[str, ...] = CLASS_NAMES) -> dict[str, Any]:
     """:func:`metrics` of the model's arg-max predictions on uint8 faces."""
-    _check_xy(images, labels, "evaluation")
+    check_xy(images, labels, "evaluation")
     return metrics(np.asarray(labels), predict(model, images).argmax(axis=1), class_names)
 
 
@@ -72,8 +72,8 @@ def baseline_logreg(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _check_xy(x_train, y_train, "baseline train")
-    _check_xy(x_test, y_test, "baseline test")
+    check_xy(x_train, y_train, "baseline train")
+    check_xy(x_test, y_test, "baseline test")
     if len(x_train) > max_train:
         pick = np.random.default_rng(seed).permutation(len(x_train))[:max_train]
         x_train, y_train = x_train[pick], np.asarray(y_train)[pick]

@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 
 from hybridlib.data.fer import CLASS_NAMES
-from hybridlib.models.train import _save_h5
+from hybridlib.models.train import save_h5
 from hybridlib.utils import HybridlibError, InputError, project_root, sha256_file, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,8 +194,8 @@ def ensure_model(path: str | Path | None = None) -> Path:
             pass
     model = wrap(load_source())
     out.parent.mkdir(parents=True, exist_ok=True)
-    _save_h5(model, out)
-    _tfjs_compatible_config(out)
+    save_h5(model, out)
+    tfjs_compatible_config(out)
     write_json_atomic(side, {"name": NAME, "description": DESCRIPTION, "fer_version": FER_VERSION,
                              "source": str(src), "source_sha256": digest, "wrapper_version": WRAPPER_VERSION, "source_params": SOURCE_PARAMS,
                              "params": int(model.count_params()), "input": [INPUT, INPUT, 1],
@@ -206,7 +206,7 @@ def ensure_model(path: str | Path | None = None) -> Path:
     return out
 
 
-def _tfjs_compatible_config(h5: Path) -> None:
+def tfjs_compatible_config(h5: Path) -> None:
     """Drop ``kernel_*`` fields from SeparableConv2D configs in the saved ``.h5``.
 
     tf_keras writes them (inherited from Conv) although a separable conv has no single kernel;

@@ -112,7 +112,7 @@ class TrainResult:
                 "images_seen": self.images_seen, "images_per_s": self.images_per_s}
 
 
-def _save_h5(model: Any, path: Path) -> None:
+def save_h5(model: Any, path: Path) -> Path:
     """Save ``model`` as HDF5 at ``path`` atomically, without optimizer state.
 
     HDF5 is "legacy" to Keras but it is what tensorflowjs converts into a layers model
@@ -121,6 +121,7 @@ def _save_h5(model: Any, path: Path) -> None:
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*HDF5 file via `model.save\\(\\)`.*")
         model.save(tmp, save_format="h5", include_optimizer=False)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------- data feeding
@@ -135,7 +136,7 @@ def class_weights(labels: np.ndarray, n_classes: int = len(CLASS_NAMES)) -> np.n
     return w
 
 
-def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
+def check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
     if x.ndim != 3 or x.shape[1:] != (IMG, IMG) or x.dtype != np.uint8:
         raise InputError(f"{what} images must be uint8 N×48×48, got {x.dtype} {x.shape}")
     if len(x) != len(y):
@@ -195,7 +196,7 @@ def _callbacks(cfg: TrainConfig, checkpoint: Path | None, progress: bool, desc: 
             if np.isfinite(acc) and acc > self.best:
                 self.best, self.best_epoch, self.weights = acc, epoch + 1, self.model.get_weights()
                 if checkpoint is not None:
-                    _save_h5(self.model, checkpoint)
+                    save_h5(self.model, checkpoint)
 
         def on_train_end(self, logs: dict | None = None) -> None:
             if self.weights is not None:
@@ -287,8 +288,8 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.n
 
     cfg = config or TrainConfig()
     cfg.validate()
-    _check_xy(x_train, y_train, "train")
-    _check_xy(x_val, y_val, "validation")
+    check_xy(x_train, y_train, "train")
+    check_xy(x_val, y_val, "validation")
     y_train = np.asarray(y_train, dtype=np.int64)
     y_val = np.asarray(y_val, dtype=np.int64)
     if cfg.max_train is not None and cfg.max_train < len(x_train):

@@ -20,11 +20,11 @@ BRUTE_FORCE_MAX_NODES = 22
 
 
 
-def _finite(v: Any) -> bool:
+def is_finite_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _num(v: Any, where: str) -> float:
+def as_number(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InputError(f"{where} must be a number, got {v!r}")
     if not math.isfinite(v) or v < 0:
@@ -32,6 +32,6 @@ def _num(v: Any, where: str) -> float:
     return float(v)
 
 
-def _check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
+def check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from hybridlib.partition.base import CLOUD, DEVICE, SCHEDULES, _check_choice, _finite
+from hybridlib.partition.base import CLOUD, DEVICE, SCHEDULES, check_choice, is_finite_number
 from hybridlib.partition.graph import Graph, as_graph
 from hybridlib.partition.network import Network, get_network
 from hybridlib.utils import InputError
 
 
 @dataclass
-class _Costs:
+class CostArrays:
     """Per-node arrays of the cost model for one (graph, network, load)."""
 
     dev_ms: np.ndarray
@@ -37,7 +37,7 @@ class _Costs:
         return (w_lat * self.up_ms + w_en * self.up_mj, w_lat * self.down_ms + w_en * self.down_mj)
 
 
-def _costs(g: Graph, net: Network, load: float) -> _Costs:
+def cost_arrays(g: Graph, net: Network, load: float) -> CostArrays:
     dev_ms = np.array([n.device_ms for n in g.nodes], float)
     cloud_ms = np.array([n.cloud_ms for n in g.nodes], float) * load
     wire = np.array([n.shipped_bytes for n in g.nodes], float)
@@ -47,7 +47,7 @@ def _costs(g: Graph, net: Network, load: float) -> _Costs:
     cd_ms = np.array([n.codec_down_ms for n in g.nodes], float)
     cu_mj = np.array([n.codec_up_mj for n in g.nodes], float)
     cd_mj = np.array([n.codec_down_mj for n in g.nodes], float)
-    return _Costs(
+    return CostArrays(
         dev_ms=dev_ms, cloud_ms=cloud_ms,
         dev_mj=np.array([n.device_mj for n in g.nodes], float),
         idle_mj=net.p_idle_w * cloud_ms,
@@ -57,8 +57,8 @@ def _costs(g: Graph, net: Network, load: float) -> _Costs:
     )
 
 
-def _check_load(load: float) -> float:
-    if not _finite(load) or load <= 0:
+def check_load(load: float) -> float:
+    if not is_finite_number(load) or load <= 0:
         raise InputError(f"server load must be a positive number (1 = idle server), got {load!r}")
     return float(load)
 
@@ -116,7 +116,7 @@ class Plan:
         }
 
 
-def _eval_mask(g: Graph, c: _Costs, cloud: np.ndarray) -> tuple[float, float, dict[str, float], list[dict[str, Any]]]:
+def evaluate_mask(g: Graph, c: CostArrays, cloud: np.ndarray) -> tuple[float, float, dict[str, float], list[dict[str, Any]]]:
     """Cost of a placement given as a boolean ``cloud`` mask (index order of ``g.nodes``)."""
     t = g.index(g.output)
     up = np.zeros(len(g), bool)
@@ -160,7 +160,7 @@ def evaluate(graph: Graph | Mapping[str, Any], network: str | Network | Mapping[
     Every node must be placed; the input node must be on the device. With
     ``schedule="single"`` a placement with a cloud→device edge is rejected.
     """
-    g, net, load = as_graph(graph), get_network(network), _check_load(load)
+    g, net, load = as_graph(graph), get_network(network), check_load(load)
     cloud = np.zeros(len(g), bool)
     missing = [i for i in g.ids if i not in placement]
     if missing:
@@ -174,14 +174,14 @@ def evaluate(graph: Graph | Mapping[str, Any], network: str | Network | Mapping[
     if cloud[g.index(g.input)]:
         raise InputError(f"the input node {g.input!r} must be on the device")
     if schedule is not None:
-        _check_choice("schedule", schedule, SCHEDULES)
+        check_choice("schedule", schedule, SCHEDULES)
         if schedule == "single" and not _single_ok(g, cloud):
             raise InputError("placement is not a single cut: a cloud node feeds a device node")
-    return _plan(g, net, load, cloud, schedule=schedule)
+    return make_plan(g, net, load, cloud, schedule=schedule)
 
 
-def _plan(g: Graph, net: Network, load: float, cloud: np.ndarray, **kw: Any) -> Plan:
-    c = _costs(g, net, load)
-    lat, en, b, tr = _eval_mask(g, c, cloud)
+def make_plan(g: Graph, net: Network, load: float, cloud: np.ndarray, **kw: Any) -> Plan:
+    c = cost_arrays(g, net, load)
+    lat, en, b, tr = evaluate_mask(g, c, cloud)
     return Plan(placement={n.id: (CLOUD if cloud[i] else DEVICE) for i, n in enumerate(g.nodes)},
                 latency_ms=lat, energy_mj=en, network=net, load=load, breakdown=b, transfers=tr, **kw)

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, SCHEDULES, _check_choice
-from hybridlib.partition.cost import Plan, _check_load, _Costs, _costs, _eval_mask, _plan
+from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, SCHEDULES, check_choice
+from hybridlib.partition.cost import Plan, check_load, CostArrays, cost_arrays, evaluate_mask, make_plan
 from hybridlib.partition.graph import Graph, as_graph
 from hybridlib.partition.network import Network, get_network
-from hybridlib.partition.solvers import _brute_force_points, _solve_chain_any, _solve_chain_single, _solve_mincut
+from hybridlib.partition.solvers import brute_force_points, solve_chain_any, solve_chain_single, solve_mincut
 
 
 def _nondominated(points: list[tuple[float, float, Any]]) -> list[tuple[float, float, Any]]:
@@ -28,7 +28,7 @@ def _nondominated(points: list[tuple[float, float, Any]]) -> list[tuple[float, f
     return out
 
 
-def _pareto_chain_any(g: Graph, c: _Costs) -> list[tuple[float, float, np.ndarray]]:
+def _pareto_chain_any(g: Graph, c: CostArrays) -> list[tuple[float, float, np.ndarray]]:
     """Exact bi-objective front on a chain: label-setting DP keeping non-dominated labels."""
     order = g.chain_order()
     s = order[0]
@@ -78,10 +78,10 @@ def pareto(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network
     1e-7-weighted tie-break; unsupported points between hull vertices may be missing
     (finding them is NP-hard in general).
     """
-    g, net, load = as_graph(graph), get_network(network), _check_load(load)
-    _check_choice("schedule", schedule, SCHEDULES)
-    _check_choice("method", method, ("auto", "exact", "weighted"))
-    c = _costs(g, net, load)
+    g, net, load = as_graph(graph), get_network(network), check_load(load)
+    check_choice("schedule", schedule, SCHEDULES)
+    check_choice("method", method, ("auto", "exact", "weighted"))
+    c = cost_arrays(g, net, load)
     pts: list[tuple[float, float, np.ndarray]]
     order = g.chain_order()
     if method != "weighted" and order is not None and schedule == "single":
@@ -89,7 +89,7 @@ def pareto(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network
         for j in range(len(order)):
             cloud = np.zeros(len(g), bool)
             cloud[order[j + 1:]] = True
-            la, en, _, _ = _eval_mask(g, c, cloud)
+            la, en, _, _ = evaluate_mask(g, c, cloud)
             pts.append((la, en, cloud))
         pts = _nondominated(pts)
         how = "exact-cuts"
@@ -97,7 +97,7 @@ def pareto(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network
         pts = _pareto_chain_any(g, c)
         how = "exact-labels"
     elif method == "exact" or (method == "auto" and len(g) <= min(BRUTE_FORCE_MAX_NODES, 16)):
-        cloud, lat, en, ok = _brute_force_points(g, c)
+        cloud, lat, en, ok = brute_force_points(g, c)
         idx = np.flatnonzero(ok) if schedule == "single" else np.arange(len(lat))
         pts = _nondominated([(float(lat[i]), float(en[i]), cloud[i]) for i in idx])
         how = "exact-enumeration"
@@ -106,16 +106,16 @@ def pareto(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network
         how = "supported-weighted-sum"
     plans = []
     for la, en, cloud in pts[:max_points] if how == "supported-weighted-sum" else pts:
-        p = _plan(g, net, load, cloud, objective="pareto", schedule=schedule, solver=how)
+        p = make_plan(g, net, load, cloud, objective="pareto", schedule=schedule, solver=how)
         plans.append(p)
     return plans
 
 
-def _pareto_weighted(g: Graph, c: _Costs, schedule: str, max_points: int) -> list[tuple[float, float, np.ndarray]]:
+def _pareto_weighted(g: Graph, c: CostArrays, schedule: str, max_points: int) -> list[tuple[float, float, np.ndarray]]:
     def point(w: tuple[float, float]) -> tuple[float, float, np.ndarray]:
-        cloud = _solve_mincut(g, c, w, schedule) if not g.is_chain() else (
-            _solve_chain_single(g, c, w) if schedule == "single" else _solve_chain_any(g, c, w))
-        la, en, _, _ = _eval_mask(g, c, cloud)
+        cloud = solve_mincut(g, c, w, schedule) if not g.is_chain() else (
+            solve_chain_single(g, c, w) if schedule == "single" else solve_chain_any(g, c, w))
+        la, en, _, _ = evaluate_mask(g, c, cloud)
         return la, en, cloud
 
     # normalise so that the tiny tie-breaking weight is meaningful on both scales

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridlib.partition.base import _finite, _num
+from hybridlib.partition.base import is_finite_number, as_number
 from hybridlib.utils import InputError, write_json_atomic
 
 _NODE_COSTS = ("device_ms", "cloud_ms", "out_bytes", "device_mj")
@@ -79,7 +79,7 @@ class Graph:
                 v = getattr(n, k)
                 if v is None and k == "wire_bytes":
                     continue
-                if not _finite(v) or v < 0:
+                if not is_finite_number(v) or v < 0:
                     raise InputError(f"{where}node {n.id!r}: {k} must be a finite number ≥ 0, got {v!r}")
         for name, v in (("input", self.input), ("output", self.output)):
             if v is None or v == "":
@@ -210,10 +210,10 @@ class Graph:
                 if k not in nd and k != "device_mj":
                     raise InputError(f"graph {name!r}: node {nid!r} lacks {k!r}")
                 if k in nd:
-                    kw[k] = _num(nd[k], f"graph {name!r}: node {nid!r}: {k}")
+                    kw[k] = as_number(nd[k], f"graph {name!r}: node {nid!r}: {k}")
             for k in _NODE_OPTIONAL:
                 if k in nd and nd[k] is not None:
-                    kw[k] = _num(nd[k], f"graph {name!r}: node {nid!r}: {k}")
+                    kw[k] = as_number(nd[k], f"graph {name!r}: node {nid!r}: {k}")
             meta = nd.get("meta") or {}
             if not isinstance(meta, Mapping):
                 raise InputError(f"graph {name!r}: node {nid!r}: meta must be an object, got {type(meta).__name__}")

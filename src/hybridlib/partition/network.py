@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hybridlib.partition.base import _finite
+from hybridlib.partition.base import is_finite_number
 from hybridlib.utils import InputError
 
 
@@ -29,11 +29,11 @@ class Network:
     def __post_init__(self) -> None:
         for f in ("uplink_mbps", "downlink_mbps"):
             v = getattr(self, f)
-            if not _finite(v) or v <= 0:
+            if not is_finite_number(v) or v <= 0:
                 raise InputError(f"network {self.name!r}: {f} must be a positive number, got {v!r}")
         for f in ("rtt_ms", "p_tx_w", "p_rx_w", "p_idle_w"):
             v = getattr(self, f)
-            if not _finite(v) or v < 0:
+            if not is_finite_number(v) or v < 0:
                 raise InputError(f"network {self.name!r}: {f} must be a number ≥ 0, got {v!r}")
 
     def up_ms(self, nbytes: float) -> float:

@@ -15,8 +15,8 @@ import networkx as nx
 import numpy as np
 from networkx.algorithms.flow import boykov_kolmogorov
 
-from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, OBJECTIVES, SCHEDULES, _check_choice, _finite
-from hybridlib.partition.cost import Plan, _check_load, _Costs, _costs, _plan
+from hybridlib.partition.base import BRUTE_FORCE_MAX_NODES, OBJECTIVES, SCHEDULES, check_choice, is_finite_number
+from hybridlib.partition.cost import Plan, check_load, CostArrays, cost_arrays, make_plan
 from hybridlib.partition.graph import Graph, as_graph
 from hybridlib.partition.network import Network, get_network
 from hybridlib.utils import InputError
@@ -27,11 +27,11 @@ log = logging.getLogger(__name__)
 def _weights(objective: str | tuple[float, float]) -> tuple[float, float]:
     if isinstance(objective, tuple):
         return float(objective[0]), float(objective[1])
-    _check_choice("objective", objective, OBJECTIVES)
+    check_choice("objective", objective, OBJECTIVES)
     return (1.0, 0.0) if objective == "latency" else (0.0, 1.0)
 
 
-def _solve_chain_single(g: Graph, c: _Costs, w: tuple[float, float]) -> np.ndarray:
+def solve_chain_single(g: Graph, c: CostArrays, w: tuple[float, float]) -> np.ndarray:
     """Neurosurgeon: argmin over the cut positions of a chain (O(N) with prefix sums)."""
     order = np.array(g.chain_order())
     a, b = c.unary(*w)
@@ -47,7 +47,7 @@ def _solve_chain_single(g: Graph, c: _Costs, w: tuple[float, float]) -> np.ndarr
     return cloud
 
 
-def _solve_chain_any(g: Graph, c: _Costs, w: tuple[float, float]) -> np.ndarray:
+def solve_chain_any(g: Graph, c: CostArrays, w: tuple[float, float]) -> np.ndarray:
     """CollabDNN: shortest path through the layered graph of (layer, side) states.
 
     State (i, side) = layer i runs on ``side``; moving from layer i to i+1 on the other
@@ -82,7 +82,7 @@ def _solve_chain_any(g: Graph, c: _Costs, w: tuple[float, float]) -> np.ndarray:
     return cloud
 
 
-def _cut_network(g: Graph, c: _Costs, w: tuple[float, float], schedule: str
+def _cut_network(g: Graph, c: CostArrays, w: tuple[float, float], schedule: str
                  ) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray]:
     """The s–t network whose minimum cut is the optimal placement (device = source side).
 
@@ -238,7 +238,7 @@ def _mincut_scipy(N: int, S: int, T: int, src: np.ndarray, dst: np.ndarray, cap:
     return None
 
 
-def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
+def solve_mincut(g: Graph, c: CostArrays, w: tuple[float, float], schedule: str,
                   backend: str = "auto") -> np.ndarray:
     """Exact s–t min-cut placement for any DAG and both schedules (see :func:`_cut_network`).
 
@@ -256,7 +256,7 @@ def _solve_mincut(g: Graph, c: _Costs, w: tuple[float, float], schedule: str,
     return ~side[: len(g)]
 
 
-def _brute_force_points(g: Graph, c: _Costs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def brute_force_points(g: Graph, c: CostArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All placements (cloud masks), their latency, energy and single-cut feasibility (vectorised)."""
     n = len(g)
     if n > BRUTE_FORCE_MAX_NODES:
@@ -285,8 +285,8 @@ def _brute_force_points(g: Graph, c: _Costs) -> tuple[np.ndarray, np.ndarray, np
     return cloud, lat, en, ok
 
 
-def _solve_brute(g: Graph, c: _Costs, w: tuple[float, float], schedule: str) -> np.ndarray:
-    cloud, lat, en, ok = _brute_force_points(g, c)
+def _solve_brute(g: Graph, c: CostArrays, w: tuple[float, float], schedule: str) -> np.ndarray:
+    cloud, lat, en, ok = brute_force_points(g, c)
     val = w[0] * lat + w[1] * en
     if schedule == "single":
         val = np.where(ok, val, np.inf)
@@ -304,9 +304,9 @@ def solve(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network 
     ``solver="auto"`` picks argmin-over-cuts (chain, single), shortest path (chain, any) or
     min-cut (DAG). ``objective`` may also be a weight pair ``(w_latency, w_energy)``.
     """
-    g, net, load = as_graph(graph), get_network(network), _check_load(load)
-    _check_choice("schedule", schedule, SCHEDULES)
-    _check_choice("solver", solver, SOLVERS)
+    g, net, load = as_graph(graph), get_network(network), check_load(load)
+    check_choice("schedule", schedule, SCHEDULES)
+    check_choice("solver", solver, SOLVERS)
     w = _weights(objective)
     chain = g.is_chain()
     if solver == "auto":
@@ -316,18 +316,18 @@ def solve(graph: Graph | Mapping[str, Any] | str | Path, network: str | Network 
     if solver == "argmin" and schedule != "single":
         raise InputError("solver 'argmin' only solves schedule='single' (use shortest_path for 'any')")
     t0 = time.perf_counter()
-    c = _costs(g, net, load)
+    c = cost_arrays(g, net, load)
     if solver == "argmin":
-        cloud = _solve_chain_single(g, c, w)
+        cloud = solve_chain_single(g, c, w)
     elif solver == "shortest_path":
-        cloud = (_solve_chain_any(g, c, w) if schedule == "any" else _solve_chain_single(g, c, w))
+        cloud = (solve_chain_any(g, c, w) if schedule == "any" else solve_chain_single(g, c, w))
     elif solver == "mincut":
-        cloud = _solve_mincut(g, c, w, schedule)
+        cloud = solve_mincut(g, c, w, schedule)
     else:
         cloud = _solve_brute(g, c, w, schedule)
     dt = (time.perf_counter() - t0) * 1000.0
     obj_name = objective if isinstance(objective, str) else f"weighted{tuple(objective)}"
-    plan = _plan(g, net, load, cloud, objective=obj_name, schedule=schedule, solver=solver)
+    plan = make_plan(g, net, load, cloud, objective=obj_name, schedule=schedule, solver=solver)
     plan.solve_ms = dt
     return plan
 
@@ -338,7 +338,7 @@ def scale(graph: Graph | Mapping[str, Any], device: float = 1.0, cloud: float = 
     CPU instead of the machine that was profiled. (Server load is :func:`solve`'s ``load``.)"""
     g = as_graph(graph)
     for what, v in (("device", device), ("cloud", cloud)):
-        if not _finite(v) or v <= 0:
+        if not is_finite_number(v) or v <= 0:
             raise InputError(f"{what} scale must be a positive number, got {v!r}")
     nodes = [replace(n, device_ms=n.device_ms * device, device_mj=n.device_mj * device,
                      cloud_ms=n.cloud_ms * cloud, meta=dict(n.meta)) for n in g.nodes]
@@ -349,9 +349,9 @@ def scale(graph: Graph | Mapping[str, Any], device: float = 1.0, cloud: float = 
 def baselines(graph: Graph | Mapping[str, Any], network: str | Network | Mapping[str, Any],
               load: float = 1.0) -> dict[str, Plan]:
     """Device-only and cloud-only (all but the input in the cloud) plans, for speedups."""
-    g, net, load = as_graph(graph), get_network(network), _check_load(load)
+    g, net, load = as_graph(graph), get_network(network), check_load(load)
     dev = np.zeros(len(g), bool)
     cl = np.ones(len(g), bool)
     cl[g.index(g.input)] = False
-    return {"device-only": _plan(g, net, load, dev, solver="baseline", schedule="single"),
-            "cloud-only": _plan(g, net, load, cl, solver="baseline", schedule="single")}
+    return {"device-only": make_plan(g, net, load, dev, solver="baseline", schedule="single"),
+            "cloud-only": make_plan(g, net, load, cl, solver="baseline", schedule="single")}

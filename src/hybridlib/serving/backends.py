@@ -34,7 +34,7 @@ import numpy as np
 
 from hybridlib.data.fer import CLASS_NAMES
 from hybridlib.serving.options import check_backend
-from hybridlib.serving.vision import Classifier, _single_threaded
+from hybridlib.serving.vision import Classifier, single_threaded
 from hybridlib.utils import InputError
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def classifier_from_files(files: dict[str, bytes], runtime: str = "auto", prefix
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    _single_threaded()
+    single_threaded()
     d = tempfile.mkdtemp(prefix=prefix)
     try:
         for name, data in files.items():

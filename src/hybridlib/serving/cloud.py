@@ -42,8 +42,8 @@ from aiohttp import web
 
 from hybridlib.serving.backends import ANSWER_TIMEOUT_S, InProcessBackend, ModelBackend, make_backend
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, check_backend, check_max_sessions, check_pipeline
-from hybridlib.serving.sessions import BatchWorker, Session, Stats, _backlog, _video_track_class
-from hybridlib.serving.vision import Classifier, FaceDetector, _single_threaded
+from hybridlib.serving.sessions import BatchWorker, Session, Stats, backlog_of, video_track_class
+from hybridlib.serving.vision import Classifier, FaceDetector, single_threaded
 from hybridlib.utils import InputError, percentile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -154,7 +154,7 @@ class CloudService:
     async def _accept(self, sdp: str) -> dict[str, str]:
         from aiortc import RTCPeerConnection, RTCSessionDescription
 
-        OursTrack, SeedTrack = _video_track_class()
+        OursTrack, SeedTrack = video_track_class()
         pc = RTCPeerConnection()
         s = Session(pc, self.stats)
         self.sessions[s.id] = s
@@ -275,7 +275,7 @@ class CloudService:
             return
         s.closed = True
         if s.seed_track is not None:  # seed: frames still queued are never answered
-            left = _backlog(s.seed_track, s.seed_receiver)
+            left = backlog_of(s.seed_track, s.seed_receiver)
             s.dropped += left
             self.stats.frames_dropped += left
             log.info("seed session %s: %d frames still queued at close (dropped); last pts %s",
@@ -381,7 +381,7 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
         register(app, svc)
         return svc
     if pipeline == "ours":
-        _single_threaded()
+        single_threaded()
     if classifier is None:
         if model_path is None:
             raise InputError("cloud mode needs a model file (--model PATH.h5)")

@@ -119,7 +119,7 @@ class SeedLedger:
         return queued, lost
 
 
-def _backlog(track: Any, receiver: Any = None) -> int:
+def backlog_of(track: Any, receiver: Any = None) -> int:
     """Frames waiting for the seed's handler: decoded ones in the aiortc remote track's queue
     (its private ``_queue``), not counting the end-of-stream marker, plus complete encoded ones
     still waiting for the receiver's decoder thread (its private ``__decoder_queue``). Private
@@ -317,7 +317,7 @@ def _pts90(frame: Any) -> int | None:
     return int(round(frame.pts * frame.time_base * VIDEO_CLOCK))
 
 
-def _video_track_class() -> type:
+def video_track_class() -> type:
     """Built lazily so importing this module does not import aiortc."""
     from aiortc import MediaStreamTrack
 
@@ -356,7 +356,7 @@ def _video_track_class() -> type:
             if s.closed:  # counted as dropped by _close with the rest of the backlog
                 raise MediaStreamError
             t_in = time.perf_counter()
-            backlog = _backlog(self.track, s.seed_receiver)
+            backlog = backlog_of(self.track, s.seed_receiver)
             queued, lost = s.ledger.on_frame(_pts90(frame), backlog, t_in)
             st.frames_queued += queued
             st.frames_lost += lost

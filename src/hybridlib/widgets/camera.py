@@ -58,8 +58,8 @@ from hybridlib.export import ensure_tfjs, split_model
 from hybridlib.models import artifacts, reference
 from hybridlib.models.artifacts import load_model
 from hybridlib.models.networks import chain_cut_points, preprocess
-from hybridlib.models.reference import _tfjs_compatible_config
-from hybridlib.models.train import _save_h5
+from hybridlib.models.reference import tfjs_compatible_config
+from hybridlib.models.train import save_h5
 from hybridlib.serving.app import DETECTOR
 from hybridlib.serving.http import decode_tensor
 from hybridlib.serving.vision import Classifier, FaceDetector, crop_faces, draw_overlay, face_result
@@ -312,8 +312,8 @@ class CameraWidget(anywidget.AnyWidget):
         if not (out / "model.json").is_file():
             h5 = Path(self._tmp.name) / f"head_{sp.layer}.h5"
 
-            _save_h5(sp.head, h5)
-            _tfjs_compatible_config(h5)  # SeparableConv2D configs TF.js accepts
+            save_h5(sp.head, h5)
+            tfjs_compatible_config(h5)  # SeparableConv2D configs TF.js accepts
             export.export_tfjs(h5, out, "none")
         return out
 

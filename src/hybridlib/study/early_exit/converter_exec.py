@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from hybridlib import export
-from hybridlib.export.split_assets import _save_h5, example_input
+from hybridlib.export.split_assets import example_input
+from hybridlib.models.train import save_h5
 from hybridlib.export.splits import resolve_layer
 from hybridlib.models.networks import layer_inputs, layer_outputs
 from hybridlib.study.split import execute as split
@@ -61,7 +62,7 @@ def save_chain(model: Any, conv: Any, path: str | os.PathLike[str]) -> Path:
     """Save :func:`chain_model` as ``.h5`` (atomic) and return the path; reloaded models have
     single-use layers, so :func:`hybridlib.models.chain_cut_points` sees ``conv_encC`` as a cut."""
 
-    return _save_h5(chain_model(model, conv), Path(path))
+    return save_h5(chain_model(model, conv), Path(path))
 
 
 def execute(h5: str | os.PathLike[str], channels: int, *, devices: tuple[str, ...] = ("phone",),

@@ -157,7 +157,7 @@ def summarize_step(mode: str, pipeline: str, users: int, duration_s: float, fps:
     )
 
 
-def _processed_per_cpu_s(m0: dict, m1: dict, cpu_s: float) -> float | None:
+def frames_per_cpu_second(m0: dict, m1: dict, cpu_s: float) -> float | None:
     """Server-side frames out between two ``/metrics`` reads per CPU-second between them."""
     a, b = m0.get("frames_out"), m1.get("frames_out")
     if a is None or b is None or b <= a or cpu_s <= 0:

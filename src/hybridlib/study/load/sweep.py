@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hybridlib.study.load.limits import MAX_DURATION_S, check_args
-from hybridlib.study.load.results import StepResult, _processed_per_cpu_s, summarize_step
+from hybridlib.study.load.results import StepResult, frames_per_cpu_second, summarize_step
 from hybridlib.study.load.server_process import server
 from hybridlib.study.load.users import run_browser_users, run_users
 from hybridlib.utils import InputError
@@ -113,7 +113,7 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
                                 results, samples, m0, m1)
             st.server_up = srv.healthz()
             st.drain_s = round(drain_s, 2)
-            st.processed_per_cpu_s = _processed_per_cpu_s(m0, m1, c_end[1] - samples[0][1])
+            st.processed_per_cpu_s = frames_per_cpu_second(m0, m1, c_end[1] - samples[0][1])
             st.backend, st.server_startup_s = backend, srv.startup_s
             log.info("step %s/%s %d users: cpu %.0f%% answered %d rtt p95 %s", mode, pipeline, n,
                      st.cpu_pct, st.answered, st.rtt_p95_ms)

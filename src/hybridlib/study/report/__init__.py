@@ -31,7 +31,7 @@ from hybridlib.study.report.core import (
                                          PARTITION_MODEL,
                                          SEED_CLAIMS,
                                          Comparison,
-                                         _pct,
+                                         fmt_pct,
                                          load_results,
                                          md_table,
                                          relativize,
@@ -46,4 +46,4 @@ from hybridlib.study.report.summary import comparisons, headline, seed_compariso
 __all__ = ["ENERGY_MODEL", "MEASURED", "MEASUREMENTS_DIR", "PARTITION_MODEL", "SEED_CLAIMS", "Comparison",
            "cloud_ratio", "comparisons", "graph_per_network", "headline", "load_results", "md_table",
            "missing_parts", "recorded_rows", "relativize", "scenario_label", "seed_claims", "seed_comparison",
-           "write_summary"]
+           "write_summary", "fmt_pct"]

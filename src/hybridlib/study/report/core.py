@@ -1,5 +1,5 @@
 """The report's common ground: a row (:class:`Comparison`), the one rule for putting a seed's
-number beside ours (:func:`_vs_seed`), the quoted seed claims, number formatting, reading the
+number beside ours (:func:`seed_fields`), the quoted seed claims, number formatting, reading the
 run's results, and the markdown rendering every table uses (skipped parts included).
 
 Every study part's rows (``train``, ``load``, ``partition``, ``early_exit``, ``split``,
@@ -40,13 +40,13 @@ def load_results(results_dir: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- formatting
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
 
 
-def _pct(x: float | None, digits: int = 1) -> str:
+def fmt_pct(x: float | None, digits: int = 1) -> str:
     """A share in percent; tiny non-zero shares keep two significant digits (never "0.00%")."""
     if x is None:
         return "n/a"
@@ -55,17 +55,17 @@ def _pct(x: float | None, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
-def _span(values: list[float]) -> str:
+def fmt_span(values: list[float]) -> str:
     """``a–b`` over several measurements, one number when they agree to the shown digit."""
     lo, hi = f"{min(values):.1f}", f"{max(values):.1f}"
     return lo if lo == hi else f"{lo}–{hi}"
 
 
-def _x(x: float | None) -> str:
+def fmt_ratio(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}×" if x < 10 else f"{x:.1f}×"
 
 
-def _data(res: dict[str, Any] | None) -> str:
+def result_data(res: dict[str, Any] | None) -> str:
     """The data a result was computed on, as every row names it."""
     if not isinstance(res, dict) or "synthetic" not in res:
         return "unknown"
@@ -162,7 +162,7 @@ class Comparison:
         return asdict(self)
 
 
-def _vs_seed(claim_id: str, differs: list[str]) -> dict[str, str]:
+def seed_fields(claim_id: str, differs: list[str]) -> dict[str, str]:
     """Seed fields of a row: the seed's value only when nothing differs."""
     c = _CLAIM[claim_id]
     if differs:
@@ -181,7 +181,7 @@ class Headline(list):
 # --------------------------------------------------------------------------- rendering
 
 
-def _scalars(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def flatten_scalars(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """Flatten the scalar leaves of a result (first two levels) for the markdown table."""
     rows: list[tuple[str, Any]] = []
     if isinstance(d, dict):
@@ -190,12 +190,12 @@ def _scalars(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
             if isinstance(v, (int, float, str, bool)) or v is None:
                 rows.append((key, v))
             elif isinstance(v, dict) and prefix.count(".") < 1:
-                rows.extend(_scalars(v, key + "."))
+                rows.extend(flatten_scalars(v, key + "."))
     return rows
 
 
-def _cell(v: Any) -> str:
-    return _fmt(v).replace("|", "/").replace("\n", " ")
+def md_cell(v: Any) -> str:
+    return fmt_value(v).replace("|", "/").replace("\n", " ")
 
 
 def md_table(rows: list[dict[str, Any]], cols: list[str] | None = None) -> list[str]:
@@ -204,10 +204,10 @@ def md_table(rows: list[dict[str, Any]], cols: list[str] | None = None) -> list[
         return []
     cols = cols or list(rows[0])
     return (["| " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|" + "---|" * len(cols)]
-            + ["| " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |" for r in rows])
+            + ["| " + " | ".join(md_cell(r.get(c, "")) for c in cols) + " |" for r in rows])
 
 
-def _skipped_lines(skipped: list[dict[str, Any]]) -> list[str]:
+def skipped_lines(skipped: list[dict[str, Any]]) -> list[str]:
     """The ``skipped: <reason>`` rows: parts a notebook could not run (``ctx.skip``)."""
     if not skipped:
         return []

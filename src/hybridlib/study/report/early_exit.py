@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridlib.study.report.core import MEASURED, Comparison, Headline, _data, _fmt, _pct, _vs_seed, _x
+from hybridlib.study.report.core import MEASURED, Comparison, Headline, result_data, fmt_value, fmt_pct, seed_fields, fmt_ratio
 
 
 def _early_exit_rows(res: dict[str, Any]) -> list[Comparison]:
     rows: list[Comparison] = []
-    data, src = _data(res), "results/early_exit.json"
+    data, src = result_data(res), "results/early_exit.json"
     differs = ["the seed's ResNet/MobileNet converter on its image test set (Mate10 Pro); here a BranchyNet "
                f"branch after {res.get('branch_at')} of the emotion CNN"]
     if res.get("edge_exit_fraction") is not None:
         rows.append(Comparison(
             "early exit", "test inputs that exit at the edge branch (BranchyNet threshold alone, before the converter)",
-            f"{_pct(res['edge_exit_fraction'])} (overall accuracy {_pct(res.get('overall_acc'))} vs final exit "
-            f"{_pct(res.get('final_acc'))})", f"threshold {_fmt(res.get('threshold'))} chosen on validation "
+            f"{fmt_pct(res['edge_exit_fraction'])} (overall accuracy {fmt_pct(res.get('overall_acc'))} vs final exit "
+            f"{fmt_pct(res.get('final_acc'))})", f"threshold {fmt_value(res.get('threshold'))} chosen on validation "
             f"({res.get('threshold_rule', '')})", data, MEASURED, src,
-            **_vs_seed("004-exit", ([] if data == "FER-2013" else ["synthetic data"]) + differs)))
+            **seed_fields("004-exit", ([] if data == "FER-2013" else ["synthetic data"]) + differs)))
     return rows
 
 
@@ -33,7 +33,7 @@ _DIFFERS_004 = ("004: ResNet/MobileNet on its image test set, a Mate10 Pro mobil
 def _differs_004(res: dict[str, Any]) -> list[str]:
     """What differs from seed 004's conditions for a row of 06's result (never empty here: the
     seed's models, data and phone are not ours; synthetic data is named first when so)."""
-    return ([] if _data(res) == "FER-2013" else ["synthetic data"]) + \
+    return ([] if result_data(res) == "FER-2013" else ["synthetic data"]) + \
         [_DIFFERS_004.format(at=res.get("branch_at", "?"))]
 
 
@@ -78,25 +78,25 @@ def _converter_rows(res: dict[str, Any]) -> list[Comparison]:
     if cv is None:
         return []
     rows: list[Comparison] = []
-    data, src = _data(res), "results/early_exit.json (converter)"
+    data, src = result_data(res), "results/early_exit.json (converter)"
     w = _op_words(cv)
     cap = cv.get("max_exit")
-    rule = (f"chosen on validation: fewest bytes per input with accuracy ≥ no-exit − {_fmt(cv.get('budget'))}"
-            + (f" and at most {_pct(cap, 0)} exiting" if cap is not None else "") + "; reported on test")
+    rule = (f"chosen on validation: fewest bytes per input with accuracy ≥ no-exit − {fmt_value(cv.get('budget'))}"
+            + (f" and at most {fmt_pct(cap, 0)} exiting" if cap is not None else "") + "; reported on test")
     if cv.get("branch_alone_within_budget_val"):
         rule += ("; the branch alone was within the budget on validation (the bare rule would exit every input), "
-                 f"the {_pct(cap, 0)} cap keeps a converter path")
+                 f"the {fmt_pct(cap, 0)} cap keeps a converter path")
     if cap is not None and w["exit_val"] is not None and float(w["exit_val"]) >= float(cap) - 0.01:
-        rule += f"; the exit share sits at the cap: {_pct(cap, 0)} is 004's figure, set by the rule, not found"
+        rule += f"; the exit share sits at the cap: {fmt_pct(cap, 0)} is 004's figure, set by the rule, not found"
     differs = _differs_004(res)
-    at = f"operating point C = {w['C']}, T = {_fmt(w['T'])} (chosen on validation), test split"
+    at = f"operating point C = {w['C']}, T = {fmt_value(w['T'])} (chosen on validation), test split"
     rows.append(Comparison(
         "early exit (converter)", "operating point: C, T, test inputs exited at the edge, accuracy change vs the "
         "no-exit model (test; validation where chosen)",
-        f"C = {w['C']} (uint8 + {w['codec']}), T = {_fmt(w['T'])}: {_pct(w['exit'])} exit at the edge, {w['pts_test']} "
-        f"({_pct(w['acc'])} vs {_pct(w['ref'])}) on test; validation {_pct(w['exit_val'])} exit, {w['pts_val']}",
+        f"C = {w['C']} (uint8 + {w['codec']}), T = {fmt_value(w['T'])}: {fmt_pct(w['exit'])} exit at the edge, {w['pts_test']} "
+        f"({fmt_pct(w['acc'])} vs {fmt_pct(w['ref'])}) on test; validation {fmt_pct(w['exit_val'])} exit, {w['pts_val']}",
         rule, data, MEASURED + " (accuracy after the uint8 wire decode)", src,
-        **_vs_seed("004-exit", differs + ["004 counts images correctly classified at the edge; here the share "
+        **seed_fields("004-exit", differs + ["004 counts images correctly classified at the edge; here the share "
                                           "exiting (right or wrong)"])))
     if w["bpi"] is not None:
         shipped = w["shipped"]
@@ -113,9 +113,9 @@ def _converter_rows(res: dict[str, Any]) -> list[Comparison]:
         rows.append(Comparison(
             "early exit (converter)", "uplink saving vs shipping the 48×48 crop (raw / PNG / JPEG q90)",
             "nothing shipped at the operating point (every input exits; no ratio)" if none else
-            ", ".join(f"{_x(sav[k])} vs {k.removeprefix('crop ')} ({float(alts.get(k, 0)):.0f} B)" for k in crops),
+            ", ".join(f"{fmt_ratio(sav[k])} vs {k.removeprefix('crop ')} ({float(alts.get(k, 0)):.0f} B)" for k in crops),
             f"per input; {at}", data, MEASURED + " (encoded bodies, OpenCV PNG/JPEG)", src,
-            **_vs_seed("004-bandwidth", differs + ["004's baseline is the captured image; here the 48×48 "
+            **seed_fields("004-bandwidth", differs + ["004's baseline is the captured image; here the 48×48 "
                                                    "face crop"])))
     video = cv.get("video") if isinstance(cv.get("video"), dict) else None
     vkey = next((k for k in sav if k.startswith("cloud video")), None)
@@ -124,10 +124,10 @@ def _converter_rows(res: dict[str, Any]) -> list[Comparison]:
         rows.append(Comparison(
             "early exit (converter)", "uplink saving vs the cloud mode's video bytes per frame",
             ("nothing shipped at the operating point (no ratio)" if sav[vkey] is None else
-             f"{_x(sav[vkey])} ({float(video['bytes_per_frame']):.0f} B/frame vs {float(w['bpi']):.0f} B/input)"),
-            f"cloud mode: whole {fs[0]}×{fs[1]} camera frame, VP8 over WebRTC at {_fmt(video.get('fps'))} fps "
+             f"{fmt_ratio(sav[vkey])} ({float(video['bytes_per_frame']):.0f} B/frame vs {float(w['bpi']):.0f} B/input)"),
+            f"cloud mode: whole {fs[0]}×{fs[1]} camera frame, VP8 over WebRTC at {fmt_value(video.get('fps'))} fps "
             f"({video.get('source', 'source not recorded')}); converter {at}", data, MEASURED, src,
-            **_vs_seed("004-bandwidth", differs + ["004 sends single images, not a video stream"])))
+            **seed_fields("004-bandwidth", differs + ["004 sends single images, not a video stream"])))
     return rows
 
 
@@ -138,26 +138,26 @@ def _exit_exec_rows(res: dict[str, Any]) -> list[Comparison]:
     if not page:
         return []
     rows: list[Comparison] = []
-    data, src = _data(res), "results/early_exit.json (converter.executed.exit_page)"
+    data, src = result_data(res), "results/early_exit.json (converter.executed.exit_page)"
     T, C = page.get("threshold"), ex.get("channels", cv["operating_point"].get("channels"))
     for r in page.get("summary") or []:
-        acc = f", accuracy {_pct(r['accuracy'])}" if r.get("accuracy") is not None else ""
+        acc = f", accuracy {fmt_pct(r['accuracy'])}" if r.get("accuracy") is not None else ""
         rows.append(Comparison(
             "early exit executed", "in-page exit share and uplink bytes per input (TF.js edge model + real server)",
-            f"{_pct(r.get('exit_fraction'), 0)} answered in the page, {float(r.get('bytes_per_input', 0)):.0f} B/input"
+            f"{fmt_pct(r.get('exit_fraction'), 0)} answered in the page, {float(r.get('bytes_per_input', 0)):.0f} B/input"
             f"{acc}", f"{r.get('device')} class (DevTools CPU throttle), {r.get('network')} link, {r.get('n')} test "
-            f"faces, T = {_fmt(T)}, C = {_fmt(C)}, {page.get('codec', '?')}", data,
+            f"faces, T = {fmt_value(T)}, C = {fmt_value(C)}, {page.get('codec', '?')}", data,
             MEASURED + " (executed in Chromium)", src))
     vk = page.get("vs_keras") if isinstance(page.get("vs_keras"), dict) else None
     if vk and vk.get("decision_agreement") is not None:
         agree = float(vk["decision_agreement"])
         rows.append(Comparison(
             "early exit executed", "page's exit decisions identical to Keras on the same inputs",
-            f"{'yes' if agree == 1.0 else 'NO'}: {_pct(agree, 0)} of {vk.get('n')} agree; branch probabilities max "
+            f"{'yes' if agree == 1.0 else 'NO'}: {fmt_pct(agree, 0)} of {vk.get('n')} agree; branch probabilities max "
             f"abs Δ {float(vk.get('branch_probs_max_abs', float('nan'))):.1e}, code max abs Δ "
             f"{float(vk.get('code_max_abs', float('nan'))):.1e}",
             f"first network's run ({(page.get('summary') or [{}])[0].get('network', '?')}) vs the Keras edge model, "
-            f"T = {_fmt(T)}", data, MEASURED + " (page vs Keras)", src))
+            f"T = {fmt_value(T)}", data, MEASURED + " (page vs Keras)", src))
     return rows
 
 
@@ -168,13 +168,13 @@ def _edgent_exec_rows(res: dict[str, Any]) -> list[Comparison]:
     if not by:
         return []
     rows: list[Comparison] = []
-    data, src = _data(res), "results/early_exit.json (converter.executed.edgent_by_cost_model)"
+    data, src = result_data(res), "results/early_exit.json (converter.executed.edgent_by_cost_model)"
     nets = "/".join(ex.get("networks") or []) or "?"
-    dl = "/".join(_fmt(d) for d in sorted({float(r["deadline_ms"]) for r in ex.get("edgent_sample") or []
+    dl = "/".join(fmt_value(d) for d in sorted({float(r["deadline_ms"]) for r in ex.get("edgent_sample") or []
                                             if isinstance(r, dict) and r.get("deadline_ms") is not None})) or "?"
     for cm, v in by.items():
         n, hit = int(v.get("executed") or 0), v.get("hit_rate")
-        met = "none executed" if not n or hit is None else f"{round(hit * n)} of {n} met ({_pct(hit, 0)})"
+        met = "none executed" if not n or hit is None else f"{round(hit * n)} of {n} met ({fmt_pct(hit, 0)})"
         pom = v.get("pred_over_meas_median")
         rows.append(Comparison(
             "Edgent executed", f"plans meeting their deadline when executed; predicted ÷ measured (median), "
@@ -223,21 +223,21 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
         sav = cv.get("savings") or {}
         vkey = next((k for k in sav if k.startswith("cloud video")), None)
         saving = ("nothing shipped" if sav.get("crop raw") is None and "crop raw" in sav else
-                  f"{_x(sav.get('crop raw'))} less than the raw 48×48 crop"
-                  + (f", {_x(sav[vkey])} less than cloud mode's video per frame" if vkey and sav.get(vkey) else ""))
+                  f"{fmt_ratio(sav.get('crop raw'))} less than the raw 48×48 crop"
+                  + (f", {fmt_ratio(sav[vkey])} less than cloud mode's video per frame" if vkey and sav.get(vkey) else ""))
         ex = _executed(cv)
         page = [r for r in (ex.get("exit_page") or {}).get("summary") or [] if isinstance(r, dict)]
-        in_page = ("; in the page (phone): " + ", ".join(f"{r.get('network')} {_pct(r.get('exit_fraction'), 0)} of "
+        in_page = ("; in the page (phone): " + ", ".join(f"{r.get('network')} {fmt_pct(r.get('exit_fraction'), 0)} of "
                                                          f"{r.get('n')}" for r in page)) if page else ""
         out.row("early-exit share at the converter operating point (test inputs answered at the edge)",
-                f"{_pct(w['exit'])} at C = {w['C']}, T = {_fmt(w['T'])}; accuracy {w['pts_test']} vs the no-exit model "
+                f"{fmt_pct(w['exit'])} at C = {w['C']}, T = {fmt_value(w['T'])}; accuracy {w['pts_test']} vs the no-exit model "
                 f"(validation {w['pts_val']}); {float(w['bpi'] or 0):.0f} B/input, {saving}{in_page}",
-                f"{MEASURED}, {_data(ee)}; chosen on validation, reported on test; seed 004's 95% / 40× not like for "
+                f"{MEASURED}, {result_data(ee)}; chosen on validation, reported on test; seed 004's 95% / 40× not like for "
                 "like (its models, data and phone)")
     elif ee.get("edge_exit_fraction") is not None:
         out.row("early-exit share (test inputs answered at the edge branch; no converter in this result)",
-                f"{_pct(ee['edge_exit_fraction'])} (accuracy {_pct(ee.get('overall_acc'))} vs "
-                f"{_pct(ee.get('final_acc'))} without exit)",
-                f"{MEASURED}, {_data(ee)}, threshold {_fmt(ee.get('threshold'))}")
+                f"{fmt_pct(ee['edge_exit_fraction'])} (accuracy {fmt_pct(ee.get('overall_acc'))} vs "
+                f"{fmt_pct(ee.get('final_acc'))} without exit)",
+                f"{MEASURED}, {result_data(ee)}, threshold {fmt_value(ee.get('threshold'))}")
     else:
         out.row("early-exit share", "not measured", "06_early_exit did not run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridlib.study.report.core import MEASURED, Comparison, Headline, _data, _pct, _span, _vs_seed, _x
+from hybridlib.study.report.core import MEASURED, Comparison, Headline, result_data, fmt_pct, fmt_span, seed_fields, fmt_ratio
 
 
 def _client_ms(res: dict[str, Any]) -> list[float]:
@@ -33,7 +33,7 @@ def cloud_ratio(res: dict[str, Any]) -> dict[str, Any] | None:
 
 def _load_rows(res: dict[str, Any]) -> list[Comparison]:
     rows: list[Comparison] = []
-    data, src = _data(res), "results/07_load.json"
+    data, src = result_data(res), "results/07_load.json"
     plan = res.get("plan") or {}
     size = plan.get("size") or ["?", "?"]
     cpus = res.get("cpu_count")
@@ -41,14 +41,14 @@ def _load_rows(res: dict[str, Any]) -> list[Comparison]:
     cr = cloud_ratio(res)
     if cr is not None:
         if cr["like_for_like"]:
-            per = ", ".join(f"{u} user{'s' if u > 1 else ''}: {_x(v)}" for u, v in sorted(cr["per_users"].items()))
+            per = ", ".join(f"{u} user{'s' if u > 1 else ''}: {fmt_ratio(v)}" for u, v in sorted(cr["per_users"].items()))
             rows.append(Comparison("cloud", "efficiency ratio ours ÷ seed pipeline (answered frames per server "
-                                   "CPU-s), minimum over equal user counts", _x(cr["value"]) + f" ({per})",
+                                   "CPU-s), minimum over equal user counts", fmt_ratio(cr["value"]) + f" ({per})",
                                    f"cloud mode, both pipelines at the same user counts; {where}", data, MEASURED,
                                    src))
         else:
             rows.append(Comparison("cloud", "efficiency ratio ours ÷ seed pipeline (answered frames per server "
-                                   "CPU-s)", _x(cr["value"]) + " — NOT like for like: " + cr["differs"],
+                                   "CPU-s)", fmt_ratio(cr["value"]) + " — NOT like for like: " + cr["differs"],
                                    f"cloud mode; {where}", data, MEASURED, src))
     sat = res.get("saturation_users") or {}
     hw_differs = [f"server here: {cpus} CPUs shared with the load clients on one machine, "
@@ -64,16 +64,16 @@ def _load_rows(res: dict[str, Any]) -> list[Comparison]:
                                    f"{v} (next count tried: {min(u for u in tried if u > int(v))})"
                                    if tried and any(u > int(v) for u in tried) else str(v),
                                    f"cloud mode, users {plan.get('users') if key == 'ours' else plan.get('seed_users')}"
-                                   f"; {where}", data, MEASURED, src, **_vs_seed("000-cloud-users", hw_differs)))
+                                   f"; {where}", data, MEASURED, src, **seed_fields("000-cloud-users", hw_differs)))
     ratio = res.get("hybrid_vs_cloud_cpu_ratio")
     if ratio is not None:
         claim = res.get("hybrid_claim") or {}
         pages = bool(claim) or bool(res.get("hybrid_browser"))
         how = ("hybrid users are Chromium pages running the app" if claim else
                "hybrid users fetch the page and model, then idle (no page runs the app)")
-        rows.append(Comparison("hybrid", "hybrid ÷ cloud (ours) server CPU per user-minute", _pct(ratio, 2),
+        rows.append(Comparison("hybrid", "hybrid ÷ cloud (ours) server CPU per user-minute", fmt_pct(ratio, 2),
                                f"{how}; {where}", data, MEASURED, src,
-                               **_vs_seed("000-hybrid", ["the seed gives no per-user figure, only 'flat'"]
+                               **seed_fields("000-hybrid", ["the seed gives no per-user figure, only 'flat'"]
                                           + ([] if pages else ["no client work measured here"]))))
     client = _client_ms(res)
     if client:
@@ -90,16 +90,16 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
         out.row("cloud efficiency ratio (ours ÷ seed pipeline)", "not measured", "07_load did not run")
     elif cr["like_for_like"]:
         out.row("cloud efficiency ratio (ours ÷ seed pipeline)",
-                f"{_x(cr['value'])} (lowest of {len(cr['per_users'])} equal user counts, at {cr['at_users']})",
+                f"{fmt_ratio(cr['value'])} (lowest of {len(cr['per_users'])} equal user counts, at {cr['at_users']})",
                 f"{MEASURED}: answered frames per server CPU-s, same user counts")
     else:
-        out.row("cloud efficiency ratio (ours ÷ seed pipeline)", f"{_x(cr['value'])} (not like for like)",
+        out.row("cloud efficiency ratio (ours ÷ seed pipeline)", f"{fmt_ratio(cr['value'])} (not like for like)",
                 f"{MEASURED}; {cr['differs']}")
     ratio = ld.get("hybrid_vs_cloud_cpu_ratio") if ld else None
     if ratio is not None:
         client = _client_ms(ld)
         out.row("hybrid vs cloud server CPU (per user-minute)",
-                f"{_pct(ratio, 2)} of cloud's" + (f"; client pays {_span(client)} ms CPU per frame" if client else ""),
+                f"{fmt_pct(ratio, 2)} of cloud's" + (f"; client pays {fmt_span(client)} ms CPU per frame" if client else ""),
                 MEASURED + ("; hybrid users = Chromium pages running the app" if ld.get("hybrid_claim")
                             else "; hybrid users fetch the app then idle (client cost not measured)"))
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridlib.study.report.core import ENERGY_MODEL, PARTITION_MODEL, Comparison, Headline, _data, _vs_seed, _x
+from hybridlib.study.report.core import ENERGY_MODEL, PARTITION_MODEL, Comparison, Headline, result_data, seed_fields, fmt_ratio
 
 
 def is_whatif(s: dict[str, Any]) -> bool:
@@ -47,7 +47,7 @@ def scenario_label(s: dict[str, Any]) -> str:
 
 def _partition_rows(res: dict[str, Any]) -> list[Comparison]:
     rows: list[Comparison] = []
-    data, src = _data(res), "results/partition.json"
+    data, src = result_data(res), "results/partition.json"
     choices = [r for r in res.get("choices") or [] if r.get("schedule") == "single"]
     scen = res.get("scenarios") or {}
     chosen = graph_per_network(choices)
@@ -73,14 +73,14 @@ def _partition_rows(res: dict[str, Any]) -> list[Comparison]:
             if lat:
                 rows.append(Comparison(
                     "partition", f"latency speed-up of the best single cut vs cloud-only, {label}, mean (max) "
-                    f"over {nets}", f"{_x(sum(lat) / len(lat))} ({_x(max(lat))})", scen_txt, data, lat_basis, src,
-                    **_vs_seed("003-speedup", differs)))
+                    f"over {nets}", f"{fmt_ratio(sum(lat) / len(lat))} ({fmt_ratio(max(lat))})", scen_txt, data, lat_basis, src,
+                    **seed_fields("003-speedup", differs)))
             if en:
                 rows.append(Comparison(
                     "partition", f"device-energy saving vs cloud-only (energy objective), {label}, mean (max) "
                     f"over {nets}", f"{sum(en) / len(en):.1f}% ({max(en):.1f}%)", scen_txt, data,
                     ENERGY_MODEL + ("; what-if scaled" if whatif else ""), src,
-                    **_vs_seed("003-energy", differs + ["energy here is a model, not a power measurement"])))
+                    **seed_fields("003-energy", differs + ["energy here is a model, not a power measurement"])))
     return rows
 
 def add_headline(results: dict[str, Any], out: Headline) -> None:
@@ -95,9 +95,9 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
                   and r.get("scenario") == measured_scen[0] and r.get("speedup_vs_cloud") is not None]
             if sp:
                 parts.append(f"{net} ({'TF.js' if graph.endswith('@tfjs') else 'Keras'} graph) "
-                             f"{_x(sum(sp) / len(sp))} mean, {_x(max(sp))} max")
+                             f"{fmt_ratio(sum(sp) / len(sp))} mean, {fmt_ratio(max(sp))} max")
         out.row("partition speed-up vs cloud-only, like for like", "; ".join(parts) or "n/a",
                 f"{PARTITION_MODEL}; scenario as measured only (what-ifs in the table below, never pooled); "
-                f"3G/LTE/Wi-Fi; {_data(pt)}")
+                f"3G/LTE/Wi-Fi; {result_data(pt)}")
     else:
         out.row("partition speed-up vs cloud-only, like for like", "not measured", "05_partition did not run")

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hybridlib.study.report.core import MEASURED, Comparison, _fmt, log
+from hybridlib.study.report.core import MEASURED, Comparison, fmt_value, log
 
 #: recorded measurements (committed files, not this run) the report may quote, with provenance
 MEASUREMENTS_DIR = Path("docs") / "measurements"
@@ -45,10 +45,10 @@ def recorded_rows(root: Path) -> list[Comparison]:
         rows.append(Comparison(
             "scale-out (recorded)", "answered frames per server CPU-s, Ray Serve backend ÷ in-process (cloud mode, "
             "Ray processes included)",
-            ", ".join(f"{_fmt(float(x['ratio']))}× at {x.get('users')} user{'s' if x.get('users') != 1 else ''}"
+            ", ".join(f"{fmt_value(float(x['ratio']))}× at {x.get('users')} user{'s' if x.get('users') != 1 else ''}"
                       for x in steps)
-            + f" (ray {' / '.join(_fmt(x.get('ray_answered_per_cpu_s')) for x in steps)} vs in-process "
-            f"{' / '.join(_fmt(x.get('inprocess_answered_per_cpu_s')) for x in steps)})",
+            + f" (ray {' / '.join(fmt_value(x.get('ray_answered_per_cpu_s')) for x in steps)} vs in-process "
+            f"{' / '.join(fmt_value(x.get('inprocess_answered_per_cpu_s')) for x in steps)})",
             f"cloud mode, users {us}, {first.get('width', '?')}×{first.get('height', '?')} @ {first.get('fps', '?')} "
             f"fps (looped synthetic face clip), loopback, {r.get('cpus', '?')} CPUs shared with the clients; "
             f"recorded, not this run: {r.get('note', 'no note')}", "synthetic",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hybridlib.study.report.core import MEASURED, Comparison, Headline, _data, _pct, _x
+from hybridlib.study.report.core import MEASURED, Comparison, Headline, result_data, fmt_pct, fmt_ratio
 
 
 def _claim_value(c: dict[str, Any]) -> str:
@@ -26,16 +26,16 @@ def _matched_models(c: dict[str, Any]) -> list[str]:
     return sorted(m for m in nets if m not in named)
 
 
-def _split_rows(res: dict[str, Any]) -> list[Comparison]:
+def split_rows(res: dict[str, Any]) -> list[Comparison]:
     """09's executed split: the engine's choice checked against measured cuts, and the
     seeds' speed-ups beside ours where the device class and links are the seeds' kind."""
     rows: list[Comparison] = []
-    data, src = _data(res), "results/09_split.json"
+    data, src = result_data(res), "results/09_split.json"
     if res.get("hit_rate") is not None:
         rows.append(Comparison(
             "executed split", "engine's cut within 10% of the measured best (hit rate); median / worst regret",
-            f"{_pct(res['hit_rate'])} of {res.get('cases')} cases; {_pct(res.get('median_regret'))} / "
-            f"{_pct(res.get('worst_regret'))}", "every cut executed: head in throttled Chromium (TF.js wasm), "
+            f"{fmt_pct(res['hit_rate'])} of {res.get('cases')} cases; {fmt_pct(res.get('median_regret'))} / "
+            f"{fmt_pct(res.get('worst_regret'))}", "every cut executed: head in throttled Chromium (TF.js wasm), "
             "tail on this server, DevTools-shaped links", data, MEASURED + " (prediction from per-layer profiles)",
             src))
     for c in res.get("like_for_like") or []:
@@ -65,10 +65,10 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
     if sp.get("hit_rate") is not None:
         vc = sp.get("speedup_vs_cloud") or {}
         out.row("executed split: engine's cut vs the measured best",
-                f"{_pct(sp['hit_rate'])} hits over {sp.get('cases')} cases, worst regret {_pct(sp.get('worst_regret'))}"
-                + (f"; chosen cut {_x(vc.get('mean'))} mean ({_x(vc.get('max'))} max) faster than cloud-only"
+                f"{fmt_pct(sp['hit_rate'])} hits over {sp.get('cases')} cases, worst regret {fmt_pct(sp.get('worst_regret'))}"
+                + (f"; chosen cut {fmt_ratio(vc.get('mean'))} mean ({fmt_ratio(vc.get('max'))} max) faster than cloud-only"
                    if vc.get("mean") is not None else ""),
-                f"{MEASURED}: every cut run head-in-browser / tail-on-server; {_data(sp)}")
+                f"{MEASURED}: every cut run head-in-browser / tail-on-server; {result_data(sp)}")
         claims = [c for c in sp.get("like_for_like") or [] if isinstance(c, dict)]
         if claims:
             parts, differs = [], []

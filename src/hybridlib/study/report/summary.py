@@ -12,9 +12,9 @@ from hybridlib.study.report.core import (
     SEED_CLAIMS,
     Comparison,
     Headline,
-    _cell,
-    _scalars,
-    _skipped_lines,
+    md_cell,
+    flatten_scalars,
+    skipped_lines,
     claim_table,
     load_results,
     md_table,
@@ -24,10 +24,10 @@ from hybridlib.study.report.recorded import recorded_rows
 from hybridlib.utils import to_jsonable, write_json_atomic, write_text_atomic
 
 #: which result feeds which rows, in the report's order (a result may feed several parts)
-_PARTS = (("train", train._train_rows), ("07_load", load._load_rows), ("partition", partition._partition_rows),
+_PARTS = (("train", train.train_rows), ("07_load", load._load_rows), ("partition", partition._partition_rows),
           ("early_exit", early_exit._early_exit_rows), ("early_exit", early_exit._converter_rows),
           ("early_exit", early_exit._exit_exec_rows), ("early_exit", early_exit._edgent_exec_rows),
-          ("09_split", split._split_rows))
+          ("09_split", split.split_rows))
 
 
 def comparisons(results: dict[str, Any], root: Path | None = None) -> list[Comparison]:
@@ -100,14 +100,14 @@ def write_summary(ctx, result) -> tuple[Path, Path]:
     lines += md_table(claim_table())
     lines += ["", "## Notebooks", "", "| notebook | status | seconds |", "|---|---|---|"]
     for r in result.runs:
-        lines.append(f"| {r.name} | {r.status}{' — ' + _cell(r.error) if r.error else ''} | {r.seconds:.1f} |")
-    lines += _skipped_lines(skipped)
+        lines.append(f"| {r.name} | {r.status}{' — ' + md_cell(r.error) if r.error else ''} | {r.seconds:.1f} |")
+    lines += skipped_lines(skipped)
     for name, res in results.items():
-        kv = [(k, v) for k, v in _scalars(res) if k not in ("preset",)]
+        kv = [(k, v) for k, v in flatten_scalars(res) if k not in ("preset",)]
         if not kv:
             continue
         lines += ["", f"## {name}", "", "| key | value |", "|---|---|"]
-        lines += [f"| {k} | {_cell(v)} |" for k, v in kv[:40]]
+        lines += [f"| {k} | {md_cell(v)} |" for k, v in kv[:40]]
     if figures:
         lines += ["", "## Figures", ""] + [f"- ![{Path(f).stem}]({f})" for f in figures]
     mpath = write_text_atomic(ctx.reports_dir / "summary.md", "\n".join(lines) + "\n")

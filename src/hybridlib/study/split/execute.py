@@ -60,7 +60,6 @@ from hybridlib.export.split_assets import (  # noqa: F401 - re-exported: split.m
     INPUT_NOTE,
     MODELS,
     Cut,
-    _save_h5,
     cache_root,
     ensure_head,
     example_input,
