@@ -25,7 +25,7 @@ The small API:
     context manager → base URL of a threaded HTTP server on a free 127.0.0.1 port.
 ``tfjs_page(context, base_url, backend="wasm")``
     opens the TF.js harness page (served by :func:`tfjs_routes`) with the backend set, so
-    ``page.evaluate`` can call ``window.hl.*`` (see ``HARNESS_JS``) or plain ``tf``.
+    ``page.evaluate`` can call ``window.hl.*`` (see ``serving/web/harness/harness.js``) or plain ``tf``.
 ``tfjs_session(models={"full": dir}, backend="wasm")``
     all of the above in one ``with`` → ``(page, base_url)``.
 ``run_sync(fn, *args)`` / ``@off_loop``
@@ -293,92 +293,17 @@ def serve_static(routes: Mapping[str, str | os.PathLike[str] | Any],
 
 # ----------------------------------------------------------------------------- TF.js harness
 
-HARNESS_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>hybridlib tfjs harness</title>
-<script src="/vendor/tfjs/tf.min.js"></script>
-<script src="/vendor/tfjs-backend-wasm/tf-backend-wasm.min.js"></script>
-<script src="/harness.js"></script></head><body>tfjs harness</body></html>
-"""
+#: page files (HTML and JavaScript) live in the web folder, never in Python strings
+WEB_DIR = Path(__file__).resolve().parent / "serving" / "web"
 
-#: ``window.hl``: load models by name, predict on flat Float32 data, time runs. Used through
-#: ``page.evaluate`` by parity checks, browser benchmarks and per-layer profiling.
-HARNESS_JS = r"""
-window.hl = {
-  models: {},
-  async setBackend(name) {
-    if (name === 'wasm') tf.wasm.setWasmPaths('/vendor/tfjs-backend-wasm/');
-    const ok = await tf.setBackend(name);
-    await tf.ready();
-    if (!ok || tf.getBackend() !== name) throw new Error('backend ' + name + ' unavailable');
-    return tf.getBackend();
-  },
-  async load(name, url) {
-    const t0 = performance.now();
-    const m = await tf.loadLayersModel(url || ('/model/' + name + '/model.json'));
-    const t1 = performance.now();
-    this.models[name] = m;
-    return {load_ms: t1 - t0, inputs: m.inputs.map(i => i.shape), outputs: m.outputs.map(o => o.shape),
-            layers: m.layers.map(l => l.name)};
-  },
-  b64ToF32(b64) {
-    const bin = atob(b64); const u8 = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
-    return new Float32Array(u8.buffer);
-  },
-  f32ToB64(f32) {
-    const u8 = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength); let s = '';
-    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
-    return btoa(s);
-  },
-  _inputs(m, flats, shapes) {
-    // flats: one entry per model input (a single entry allowed): a flat number array or a
-    // base64 string of little-endian float32 (fast: no per-number JSON); shapes: matching
-    if (typeof flats === 'string' || !(Array.isArray(flats[0]) || typeof flats[0] === 'string')) {
-      flats = [flats]; shapes = [shapes];
-    }
-    return flats.map((f, i) => tf.tensor(typeof f === 'string' ? this.b64ToF32(f) : Float32Array.from(f),
-                                         shapes[i], 'float32'));
-  },
-  async predict(name, flats, shapes) {
-    const m = this.models[name];
-    const xs = this._inputs(m, flats, shapes);
-    let y = m.predict(xs.length === 1 ? xs[0] : xs);
-    const ys = Array.isArray(y) ? y : [y];
-    const out = [];
-    for (const t of ys) out.push({shape: t.shape, b64: this.f32ToB64(await t.data())});
-    xs.forEach(t => t.dispose()); ys.forEach(t => t.dispose());
-    return out;
-  },
-  async chain(head, tail, flats, shapes) {
-    // head model's outputs (the cut set, in order) fed straight into the tail model
-    const xs = this._inputs(this.models[head], flats, shapes);
-    const h = this.models[head].predict(xs.length === 1 ? xs[0] : xs);
-    const y = this.models[tail].predict(h);
-    const b64 = this.f32ToB64(await y.data());
-    const shape = y.shape;
-    tf.dispose([xs, h, y]);
-    return {shape, b64};
-  },
-  unload(name) { if (this.models[name]) { this.models[name].dispose(); delete this.models[name]; } },
-  async time(name, shape, runs, warmup, budgetMs, minRuns) {
-    // ms per call of predict on a random input (data() awaited, so the work is done); with
-    // budgetMs, stop early once minRuns (10) runs are done and together took longer than it
-    const m = this.models[name];
-    const x = tf.randomUniform(shape, 0, 1, 'float32');
-    const once = async () => { const y = m.predict(x); await (Array.isArray(y) ? y[0] : y).data();
-                               tf.dispose(y); };
-    const t0 = performance.now(); await once(); const first = performance.now() - t0;
-    for (let i = 0; i < (warmup || 2); i++) await once();
-    const times = [];
-    let spent = 0;
-    for (let i = 0; i < runs; i++) {
-      if (budgetMs && times.length >= (minRuns || 10) && spent > budgetMs) break;
-      const s = performance.now(); await once(); times.push(performance.now() - s); spent += times[i];
-    }
-    x.dispose();
-    return {backend: tf.getBackend(), first_ms: first, times_ms: times};
-  },
-};
-"""
+
+def page_file(name: str) -> str:
+    """The text of a page file under :data:`WEB_DIR` (e.g. ``"harness/harness.js"``): what a
+    Playwright page evaluates or a static route serves."""
+    p = (WEB_DIR / name).resolve()
+    if not p.is_relative_to(WEB_DIR) or not p.is_file():
+        raise InputError(f"no page file {name!r} under {WEB_DIR}")
+    return p.read_text()
 
 
 def tfjs_routes(models: Mapping[str, str | os.PathLike[str]] | None = None,
@@ -387,8 +312,8 @@ def tfjs_routes(models: Mapping[str, str | os.PathLike[str]] | None = None,
     """Routes for :func:`serve_static`: harness page at ``/``, ``/vendor/``, ``/model/<name>/``."""
 
     wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="hl-harness-"))
-    (wd / "index.html").write_text(HARNESS_HTML)
-    (wd / "harness.js").write_text(HARNESS_JS)
+    (wd / "index.html").write_text(page_file("harness/index.html"))
+    (wd / "harness.js").write_text(page_file("harness/harness.js"))
     routes: dict[str, Any] = {"/": wd, "/vendor/": vendor_file}
     for name, d in (models or {}).items():
         if not (Path(d) / "model.json").is_file():
