@@ -1,9 +1,12 @@
 """hybridlib: a reproducible study of hybrid device/cloud inference for deep networks.
 
-The library follows the data: ``data → models → train → export → serve / profile →
-partition → early_exit → load → report``. Heavy dependencies (TensorFlow, aiortc,
-Playwright) are imported inside the modules that need them, so ``import hybridlib`` and
-``hybridlib --help`` stay fast.
+The library follows the data, in layers that import only downward (docs/ARCHITECTURE.md,
+checked by ``lint-imports``): ``utils`` → ``browser``/``plots``/``wire`` → ``partition`` (the pure
+engine) → ``data`` → ``config`` → ``models`` → ``export`` → ``profiling`` → ``serving`` →
+``study`` → ``pipeline``/``widgets`` → ``commands`` → ``cli``. The heavy third-party packages
+(TensorFlow, tensorflowjs, aiortc, Playwright, Ray, plotting and fitting) are imported inside
+the functions that need them — :data:`hybridlib.utils.LAZY_IMPORTS` lists them — so
+``import hybridlib`` and ``hybridlib --help`` stay fast.
 """
 from __future__ import annotations
 

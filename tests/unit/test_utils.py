@@ -52,3 +52,17 @@ def test_export_atomic_dir_follows_umask(tmp_path, umask):
         (d / "model.json").write_text("{}")
     assert stat.S_IMODE((tmp_path / "tfjs").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "tfjs" / "model.json").stat().st_mode) == 0o644
+
+
+def test_native_stderr_is_captured_not_shown(capfd):
+    """What native code writes to fd 2 (TensorFlow's C++ start-up) is captured, not printed."""
+    import os
+
+    from hybridlib.utils import native_stderr_captured
+
+    with native_stderr_captured() as lines:
+        os.write(2, b"E0000 cuda_dnn.cc: Unable to register cuDNN factory\nsecond line\n")
+    assert lines == ["E0000 cuda_dnn.cc: Unable to register cuDNN factory", "second line"]
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "cuDNN" not in err and "after" in err

@@ -18,7 +18,7 @@ from hybridlib.models import artifacts, reference
 from hybridlib.serving import app as serve
 from hybridlib.serving import cloud, tls
 from hybridlib.serving.options import BACKENDS, DEFAULT_MAX_SESSIONS, MODES, PIPELINES
-from hybridlib.utils import InputError
+from hybridlib.utils import InputError, start_tensorflow
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,6 +96,11 @@ def models_view(variant_roots: dict[str, str], out: str) -> str:
 def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} out of range 0..65535")
+    # TensorFlow's native start-up lines (CUDA plugins, cuInit on a GPU-less machine) are not
+    # for a user who asked for a web app: captured, logged at INFO (hybridlib -v serve shows them)
+    tf_info = start_tensorflow(quiet=getattr(args, "verbose", 0) == 0)
+    print(f"hybridlib serve: TensorFlow runs on the {tf_info['device']}"
+          + ("" if tf_info["gpus"] else " (no GPU found; the models here are small enough)"), flush=True)
     if args.mode == "exit":
         return _serve_exit(args)
     model = reference.resolve_model(args.model)
@@ -119,8 +124,6 @@ def _serve(args: argparse.Namespace) -> int:
         raise InputError("--backend/--ray-address/--answer-timeout/--media-workers apply to --mode cloud only")
     extra.update(ray_opts)
     if args.mode == "split":  # the preset's cached profile, used when its layers are the served model's
-
-
         extra["split_profile"] = Path(config.context(args.preset).artifacts_dir) / "profile_emotion_cnn.parquet"
         extra["split_wire"] = args.split_wire
     app = serve.make_app(args.mode, model_path=model, models_dir=models_dir,
@@ -132,7 +135,6 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_exit(args: argparse.Namespace) -> int:
     """Exit mode serves a bundle, not a bare model: the edge model and the tail come with it."""
 
-
     bundle = args.exit_bundle or Path(config.context(args.preset).artifacts_dir) / "converter" / "exit_bundle"
     app = serve.make_app("exit", exit_bundle=bundle, exit_threshold=args.exit_threshold)
     return _run(args, app, f"exit bundle {bundle}, T = {app['exit_config']['threshold']:.3f}")
@@ -140,8 +142,6 @@ def _serve_exit(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, app: Any, what: str) -> int:
     """TLS, the warnings for non-loopback hosts, the banner, then serve ``app`` until Ctrl-C."""
-
-
 
     ssl_ctx = None
     if args.tls:

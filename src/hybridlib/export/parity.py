@@ -119,7 +119,6 @@ def split_parity(model: tf_keras.Model | str | os.PathLike[str], x: np.ndarray,
     """At each split: exported TF.js head→tail vs the TF.js full model (same backend) and vs
     Keras, plus Keras head→tail vs Keras full. One row per split."""
 
-
     m = independent_copy(as_model(model))  # one private copy, cut many times (copy=False below)
     x = np.asarray(x, np.float32)
     ref = m.predict(x, batch_size=128, verbose=0)

@@ -57,7 +57,6 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
     if not p.is_file():
         import tf_keras as keras
 
-
         keras.utils.set_random_seed(0)
         m = models.emotion_cnn() if model == "emotion_cnn" else models.alexnet()
         log.info("building %s with fresh seeded weights → %s", model, p)

@@ -149,7 +149,6 @@ def _batches(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, weights: np.ndarray
     """A keras ``Sequence`` shuffling and augmenting per epoch, deterministically."""
     import tf_keras as keras
 
-
     class AugmentedBatches(keras.utils.Sequence):
         def __init__(self) -> None:
             super().__init__()

@@ -373,7 +373,6 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
         raise InputError("media workers are set up by hybridlib.serving.ray_media.setup_ray_media "
                          "(serve_app.make_app does it when media_workers > 0)")
     if cfg.backend == "ray":  # the CNN lives in Serve replicas: no TensorFlow in this process
-
         cv2.setNumThreads(1)
         backend = make_backend("ray", model_path, max_batch=cfg.max_batch, ray_address=cfg.ray_address,
                                max_replicas=cfg.ray_replicas, timeout_s=cfg.answer_timeout_s)

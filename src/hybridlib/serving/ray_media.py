@@ -1,4 +1,4 @@
-"""Media workers on Ray: WebRTC sessions pinned to actors that can live on any node (issue 16).
+"""Media workers on Ray: WebRTC sessions pinned to actors that can live on any node (the scale-out tier).
 
 Ray Serve cannot carry media (HTTP/gRPC ingress only, no UDP/ICE, no session affinity), so the
 peer connections live in long-lived Ray actors (:class:`MediaWorker`), each a small cloud

@@ -178,7 +178,6 @@ def _served_rows(model: Any, profile_path: Path | None) -> list[dict[str, Any]]:
     architecture (latency does not depend on weight values), else a quick native-TF profile
     in this process (5 repeats; a second or two for the emotion CNN)."""
 
-
     names = [l.name for l in model.layers]
     if profile_path is not None and Path(profile_path).is_file():
         rows = rows_from_profile(load_table(profile_path), names)

@@ -19,8 +19,8 @@ class TailRunner:
     ``None×shape`` float32, so any batch reuses one graph) and warmed up on zeros when the cut
     is first requested. Why: the partition engine's cloud costs are profiled as one compiled
     call of the whole model; an eager Keras call per request costs several times that on a
-    small CNN (issue 12's "cloud compute under-predicted"), so an executed split would not
-    match the profile it was planned on. ``compiled=False`` keeps the eager call (for the
+    small CNN (executed splits measured the cloud side slower than predicted), so an executed
+    split would not match the profile it was planned on. ``compiled=False`` keeps the eager call (for the
     before/after measurement and as a fallback). ``model``: ``model_path`` already loaded.
     """
 

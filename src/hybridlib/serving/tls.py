@@ -51,7 +51,6 @@ def is_loopback(host: str) -> bool:
 def interface_addresses(include_loopback: bool = True) -> list[str]:
     """IPv4 addresses of this machine's interfaces (loopback first), from the interface table."""
 
-
     out: list[str] = []
     for addrs in psutil.net_if_addrs().values():
         for a in addrs:
@@ -139,7 +138,6 @@ def client_context(cert: str | os.PathLike[str]) -> ssl.SSLContext:
 
 def qr_text(url: str) -> str:
     """The URL as a QR code drawn with block characters, for a phone to scan off the terminal."""
-
 
     buf = io.StringIO()
     segno.make(url, error="m").terminal(out=buf, compact=True, border=2)

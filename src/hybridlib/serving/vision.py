@@ -176,7 +176,6 @@ class Classifier:
         """Convert once; with ``cache`` (beside the .h5) reuse it while the .h5 is unchanged."""
         import tensorflow as tf
 
-
         digest = None
         if cache is not None:
             cache = Path(cache)

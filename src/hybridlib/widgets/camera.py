@@ -113,7 +113,6 @@ def default_split_layer(keras_model: Any) -> str:
     the smallest tensor: the head does the early feature extraction, the tail the rest."""
     import tf_keras as keras
 
-
     layers = keras_model.layers
     names = [l.name for l in layers]
     first_conv = next((i for i, l in enumerate(layers) if isinstance(l, keras.layers.Conv2D)), 0)
@@ -405,7 +404,6 @@ class CameraWidget(anywidget.AnyWidget):
         Keras (standing in for the page's TF.js head) on Haar-detected crops, and the tensor goes
         through :meth:`handle` as a ``split`` message. Returns the rate and annotated frames.
         """
-
 
         if mode not in ("kernel", "split"):
             raise InputError(f"run_clip mode {mode!r}: kernel or split (browser mode needs a page)")

@@ -18,7 +18,6 @@ def partition_explorer(graph: Any, network: str = "wifi", live: Any | None = Non
     """
     import ipywidgets as W
 
-
     g = partition.as_graph(graph)
     net0 = partition.get_network(network)
     up = W.FloatLogSlider(value=net0.uplink_mbps, base=10, min=-1, max=3, description="uplink Mbit/s")

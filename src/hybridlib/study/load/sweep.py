@@ -89,7 +89,6 @@ def run_load(mode: str, users: Sequence[int], duration_s: float, fps: int = 15,
             samples = [srv.cpu_sample()]
             stop = [False]
 
-
             def sampler() -> None:
                 while not stop[0]:
                     time.sleep(0.25)

@@ -277,7 +277,6 @@ def _browser_worker(url: str, n: int, duration_s: float, size: tuple[int, int], 
     the CPU time of the Chromium process tree (shared equally among the pages).
     """
 
-
     logging.basicConfig(level=logging.WARNING)
     out: list[UserResult] = []
     with tempfile.TemporaryDirectory() as tmp:
