@@ -90,6 +90,10 @@ def test_split_mode_page_plans_runs_and_obeys_override(split_url, clip):
             return [hlSplitApp.REPLAN_MARGIN, m(a, {...a, uplink_mbps: 12}), m(a, {...a, uplink_mbps: 7}),
                     m(a, {...a, downlink_mbps: 30}), m(a, {...a, rtt_ms: 60}), m(a, {...a, rtt_ms: 45})]; }""")
         assert moved == [0.25, False, True, True, True, False]
+        # and the load rule: the server's factor against the one the plan was made with
+        lm = page.evaluate("() => { const m = hlSplitApp.loadMoved; return [m(1.2, 1.0, 0.25), m(3.0, 1.0, 0.25),"
+                           " m(1.0, 4.0, 0.25), m(2.0, undefined, 0.25)]; }")
+        assert lm == [False, True, True, False]
         assert not errors, errors
         print("measured on loopback:", json.dumps({"plan": plan, "override": st["split"]}))
 
@@ -100,6 +104,8 @@ def test_split_mode_page_plans_runs_and_obeys_override(split_url, clip):
     (b'{"uplink_mbps": -1, "downlink_mbps": 10, "rtt_ms": 5}', 400, "uplink_mbps"),
     (b'{"uplink_mbps": 1, "downlink_mbps": "x", "rtt_ms": 5}', 400, "downlink_mbps"),
     (b'[1, 2]', 400, "JSON object"),
+    (b'{"uplink_mbps": 1e300, "downlink_mbps": 10, "rtt_ms": 5}', 400, "uplink_mbps"),
+    (b'{"uplink_mbps": 1, "downlink_mbps": 10, "rtt_ms": NaN}', 400, "rtt_ms"),
 ])
 def test_plan_rejects_malformed_bodies(split_url, body, status, field):
     code, ans = _post(split_url + "/plan", body)
@@ -158,3 +164,15 @@ def test_split_mode_page_sends_the_planned_wire(untrained_h5, work_dir, clip, wi
     med = lambda k: float(np.median([r[k] for r in rows]))  # noqa: E731
     print(f"split wire {wire} at {cut}, 3G (DevTools): up {int(np.median(ups))} B, encode {med('encode_ms'):.1f} ms, "
           f"upload {med('upload_ms'):.0f} ms, tail {med('tail_ms'):.1f} ms, head {med('head_ms'):.1f} ms")
+
+
+def test_plan_reports_the_load_it_planned_with_and_the_static_baseline(split_url):
+    body = b'{"uplink_mbps": 20, "downlink_mbps": 50, "rtt_ms": 10}'
+    code, aware = _post(split_url + "/plan", body)
+    assert code == 200 and aware["load"]["aware"] is True and aware["load"]["planned_with"] >= 1.0
+    code, static = _post(split_url + "/plan?planner=static", body)
+    assert code == 200 and static["load"] == {**static["load"], "aware": False, "planned_with": 1.0}
+    code, bad = _post(split_url + "/plan?planner=psychic", body)
+    assert code == 400 and "planner" in bad["error"]
+    load = _get(split_url + "/load")
+    assert load["factor"] >= 1.0 and isinstance(load["samples"], int) and 0 < load["margin"] < 1

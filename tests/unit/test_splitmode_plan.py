@@ -122,3 +122,66 @@ def test_wire_dtype_is_planned_and_handed_to_the_page():
     assert plan_cut(LAYERS, slow_up, "uint8")["cut"] == "pool"
     with pytest.raises(InputError, match="split wire must be one of"):
         plan_cut(LAYERS, link, "int4")
+
+
+# ----------------------------------------------------------------------------- server load
+
+
+def test_load_moves_the_cut_toward_the_device_and_back():
+    """A FAKE load source: at load 1 a slow phone on a fast link sends everything up (cloud-only);
+    when the server is 200× slower than its profile, the whole model stays on the phone; small
+    wiggles (< margin) do not re-plan; when the load falls back, the cut returns."""
+    from hybridlib.serving.load_signal import LoadAwarePlanner
+
+    level = {"v": 1.0}
+    planner = LoadAwarePlanner(plan_cut, lambda: level["v"], margin=0.25)
+    static = LoadAwarePlanner(plan_cut, lambda: level["v"], aware=False)
+    body = {"uplink_mbps": 1000.0, "downlink_mbps": 1000.0, "rtt_ms": 0.2, "device_model_ms": 700.0}
+    cuts = []
+    for v in (1.0, 1.2, 200.0, 230.0, 1.1):
+        level["v"] = v
+        a = planner.plan(LAYERS, body)
+        cuts.append((a["cut"], a["load"]["planned_with"]))
+        assert static.plan(LAYERS, body)["cut"] == "input"  # the baseline ignores load
+    assert cuts == [("input", 1.0), ("input", 1.0), ("dense", 200.0), ("dense", 200.0), ("input", 1.1)]
+    loaded = plan_cut(LAYERS, body, load=200.0)
+    assert loaded["predicted"]["tail_ms"] == 0 and plan_cut(LAYERS, body, load=3.0)["predicted"]["tail_ms"] == \
+        pytest.approx(3.0 * sum(r["ms"] for r in LAYERS[1:]))
+
+
+def test_load_signal_is_the_median_recent_ratio_and_forgets():
+    from hybridlib.serving.load_signal import LoadSignal
+    from hybridlib.serving.splitmode import tail_ms_by_cut
+
+    now = {"t": 0.0}
+    sig = LoadSignal(window=5, max_age_s=10.0, clock=lambda: now["t"])
+    tails = tail_ms_by_cut(LAYERS)
+    assert tails == {"input": 12.0, "conv": 11.0, "pool": 10.0, "dense": 0.0}
+    sig.observe("pool", 30.0)  # no profile yet: ignored
+    assert sig.factor() == 1.0
+    sig.set_profile(tails)
+    for ms in (30.0, 40.0, 50.0):
+        sig.observe("pool", ms)  # 3×, 4×, 5× the idle tail
+    sig.observe("dense", 5.0)  # device-only: nothing to time
+    sig.observe("pool", 500.0, batch=4)  # batches do not count
+    assert sig.factor() == 4.0 and sig.snapshot()["samples"] == 3
+    now["t"] = 11.0
+    assert sig.factor() == 1.0  # old samples expire: an idle server reads 1 again
+    sig.observe("input", 6.0)  # faster than profiled: never below 1
+    assert sig.factor() == 1.0
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"uplink_mbps": 1e300, "downlink_mbps": 1, "rtt_ms": 1}, "uplink_mbps"),
+    ({"uplink_mbps": 1, "downlink_mbps": 1, "rtt_ms": 1e9}, "rtt_ms"),
+    ({"uplink_mbps": 1, "downlink_mbps": 1, "rtt_ms": 1, "device_model_ms": 1e12}, "device_model_ms"),
+])
+def test_huge_numbers_are_refused(body, field):
+    with pytest.raises(InputError, match=field):
+        check_plan_body(body)
+
+
+@pytest.mark.parametrize("load", [0.0, -1.0, float("nan"), float("inf"), True])
+def test_bad_load_is_refused(load):
+    with pytest.raises(InputError, match="load"):
+        plan_cut(LAYERS, {"uplink_mbps": 1, "downlink_mbps": 1, "rtt_ms": 1}, load=load)

@@ -217,6 +217,8 @@ async def split_handler(request: web.Request) -> web.Response:
             rows = [{"probs": [float(p) for p in row], "emotion": None, "top1": int(np.argmax(row))}
                     for row in probs]
         st["split_layers"][name] += 1
+        for observe in app.get("split_observers", ()):  # e.g. split mode's load signal
+            observe(name, ms, len(rows))
         out = {**rows[0], "layer": name, "server_ms": round(ms, 3)}
         if len(rows) > 1:
             out["batch"] = rows

@@ -11,7 +11,11 @@ Routes added to :func:`hybridlib.serving.app.make_app` in ``mode="split"``:
   from :func:`plan_cut` (``solve(schedule="single")``) on this server's profiled graph;
 * ``GET /head/<layer>/<file>`` — the TF.js head of that cut, exported once on first request
   (:func:`hybridlib.export.split_assets.ensure_head`); ``output`` = the whole model;
-* ``GET /split-counts`` — ``{layer: n}`` of answered ``/split`` requests (which cut the page uses).
+* ``GET /split-counts`` — ``{layer: n}`` of answered ``/split`` requests (which cut the page uses);
+* ``GET /load`` — the load factor the planner uses (:class:`hybridlib.serving.load_signal.LoadSignal`:
+  median recent tail ms over the profiled idle tail ms); ``POST /plan?planner=static`` plans as
+  if the server were idle (the baseline), the default ``load-aware`` multiplies the server's
+  costs by that factor and says so in the answer's ``load``.
 
 Why a measured profile and a measured device speed: the cut depends on the ratio of device to
 cloud compute, so the server takes its per-layer costs from the cached profile when it is of the
@@ -39,6 +43,7 @@ from hybridlib.partition import DEVICE, Network, chain_graph, solve
 from hybridlib.partition.graph import Graph
 from hybridlib.profiling.profile import load_table, side_costs, time_model_layers
 from hybridlib.serving.http import json_error, safe_file
+from hybridlib.serving.load_signal import LOAD_MARGIN, LoadAwarePlanner, LoadSignal
 from hybridlib.serving.probe import add_probe_routes
 from hybridlib.utils import InputError
 
@@ -47,8 +52,13 @@ log = logging.getLogger(__name__)
 #: link fields /plan needs, each a finite number (rates > 0, rtt ≥ 0)
 LINK_FIELDS = ("uplink_mbps", "downlink_mbps", "rtt_ms")
 OPTIONAL_FIELDS = ("device_model_ms",)
+#: the largest value each field may take: a link faster than 1 Tbit/s, a round trip over a minute or a
+#: model taking over 1,000 s is a malformed body, not a measurement
+FIELD_MAX = {"uplink_mbps": 1e6, "downlink_mbps": 1e6, "rtt_ms": 60_000.0, "device_model_ms": 1e6}
 #: re-plan when a measured link figure moves by more than this fraction (the page applies it)
 REPLAN_MARGIN = 0.25
+#: ``POST /plan?planner=…``: Neurosurgeon's load-aware choice (default) or the load-blind baseline
+PLANNERS = ("load-aware", "static")
 #: how the page may encode the cut tensor (the /split wire: dtype, optional lossless zlib);
 #: the server's operator picks one (``serve --split-wire``), /plan plans with it and tells the page
 WIRES = ("float32", "float32+zlib", "uint8", "uint8+zlib")
@@ -82,6 +92,8 @@ def check_plan_body(body: Any) -> dict[str, float]:
             raise InputError(f"{f} must be a finite number, got {v!r}")
         if f == "rtt_ms" and v < 0 or f != "rtt_ms" and v <= 0:
             raise InputError(f"{f} must be {'≥ 0' if f == 'rtt_ms' else '> 0'}, got {v!r}")
+        if v > FIELD_MAX[f]:
+            raise InputError(f"{f} must be ≤ {FIELD_MAX[f]:g}, got {v!r}")
         out[f] = float(v)
     return out
 
@@ -96,7 +108,7 @@ def profile_graph(layers: list[dict[str, Any]], device_model_ms: float | None = 
                          "out_bytes": float(r["out_bytes"])} for r in layers], name="served")
 
 
-def plan_cut(layers: list[dict[str, Any]], body: Any, wire: str = "float32") -> dict[str, Any]:
+def plan_cut(layers: list[dict[str, Any]], body: Any, wire: str = "float32", load: float = 1.0) -> dict[str, Any]:
     """The single cut minimising predicted latency for the measured link (pure; no I/O).
 
     ``layers``: the served model's chain, input first, ``{layer, ms, out_bytes}`` (float32
@@ -105,6 +117,7 @@ def plan_cut(layers: list[dict[str, Any]], body: Any, wire: str = "float32") -> 
     prediction is the uncompressed size: an upper bound). Returns the cut layer (the last layer
     on the device: the input = cloud-only, the output = device-only), the predicted per-stage
     ms from the cost model and ``wire`` (``{"name", "dtype", "codec"}``) for the page to use.
+    ``load`` multiplies the server's per-layer ms (1 = idle; Neurosurgeon's server load).
     """
     link = check_plan_body(body)
     w = parse_wire(wire)
@@ -114,14 +127,16 @@ def plan_cut(layers: list[dict[str, Any]], body: Any, wire: str = "float32") -> 
     g = profile_graph(layers, link.get("device_model_ms"))
     net = Network(uplink_mbps=link["uplink_mbps"], downlink_mbps=link["downlink_mbps"],
                   rtt_ms=link["rtt_ms"], name="measured")
-    plan = solve(g, net, objective="latency", schedule="single")
+    if isinstance(load, bool) or not isinstance(load, (int, float)) or not (math.isfinite(load) and load > 0):
+        raise InputError(f"server load must be a positive number (1 = idle), got {load!r}")
+    plan = solve(g, net, objective="latency", schedule="single", load=float(load))
     order = [r["layer"] for r in layers]
     dev = [n for n in order if plan.placement[n] == DEVICE]
     cut = dev[-1]
     i = order.index(cut)
     nodes = {n.id: n for n in g.nodes}
     head = sum(nodes[n].device_ms for n in order[: i + 1])
-    tail = sum(nodes[n].cloud_ms for n in order[i + 1:])
+    tail = sum(nodes[n].cloud_ms for n in order[i + 1:]) * float(load)
     last = i == len(order) - 1
     up = 0.0 if last else net.up_ms(nodes[cut].out_bytes)
     down = 0.0 if last else net.down_ms(nodes[order[-1]].out_bytes)
@@ -131,6 +146,16 @@ def plan_cut(layers: list[dict[str, Any]], body: Any, wire: str = "float32") -> 
                           "total_ms": head + up + tail + down},
             "cuts": order, "device_costs": "cloud per-layer ms scaled to device_model_ms", "wire": w,
             "up_bytes": 0.0 if last else nodes[cut].out_bytes}
+
+
+def tail_ms_by_cut(layers: list[dict[str, Any]]) -> dict[str, float]:
+    """Idle cloud ms of the tail after each cut of the collapsed chain (what ``/split`` at that
+    cut should take on an idle server): the load signal's denominator."""
+    out, acc = {}, 0.0
+    for r in reversed(layers):
+        out[r["layer"]] = acc
+        acc += float(r["ms"])
+    return out
 
 
 def collapse_to_cuts(rows: list[dict[str, Any]], cut_points: list[str]) -> list[dict[str, Any]]:
@@ -209,6 +234,11 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
     app["split_heads_dir"] = hd
     lock = threading.Lock()
     cache: dict[str, Any] = {}
+    signal = LoadSignal()
+    app["split_load_signal"] = signal
+    app.setdefault("split_observers", []).append(signal.observe)
+    planners = {"load-aware": LoadAwarePlanner(plan_cut, signal.factor),
+                "static": LoadAwarePlanner(plan_cut, signal.factor, aware=False)}
 
     def layers() -> list[dict[str, Any]]:
         with lock:
@@ -216,6 +246,7 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
                 m = app["tail_runner"].model()
                 cache["layers"] = collapse_to_cuts(_served_rows(m, Path(profile_path) if profile_path else None),
                                                    models.chain_cut_points(m))
+                signal.set_profile(tail_ms_by_cut(cache["layers"]))
             return cache["layers"]
 
     async def plan_handler(request: web.Request) -> web.Response:
@@ -224,8 +255,14 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             raise InputError("body must be JSON: {uplink_mbps, downlink_mbps, rtt_ms}") from None
         check_plan_body(body)  # 400 before any profiling
+        planner = request.query.get("planner", "load-aware")
+        if planner not in PLANNERS:
+            raise InputError(f"planner must be one of {', '.join(PLANNERS)}; got {planner!r}")
         rows = await asyncio.get_running_loop().run_in_executor(app["executor"], layers)
-        return web.json_response(plan_cut(rows, body, app["split_wire"]))
+        return web.json_response(planners[planner].plan(rows, body, app["split_wire"]))
+
+    async def load_handler(request: web.Request) -> web.Response:
+        return web.json_response({**signal.snapshot(), "margin": LOAD_MARGIN})
 
     def export_head(layer: str) -> Path:
         with lock:
@@ -256,5 +293,6 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
         return web.json_response(dict(app["stats"]["split_layers"]))
 
     app.router.add_post("/plan", plan_handler)
+    app.router.add_get("/load", load_handler)
     app.router.add_get("/head/{layer}/{name}", head_file)
     app.router.add_get("/split-counts", split_counts)

@@ -321,7 +321,19 @@ function linkMoved(a, b) {
     || (rel(a.rtt_ms, b.rtt_ms) > REPLAN_MARGIN && Math.abs(a.rtt_ms - b.rtt_ms) > 2);
 }
 
-window.hlSplitApp = { linkMoved, REPLAN_MARGIN }; // tests check the re-plan rule itself
+function loadMoved(now, plannedWith, margin) {
+  // the server's load factor (GET /load) against the one the current plan was made with
+  if (!(plannedWith > 0)) return false;
+  return Math.abs(now - plannedWith) / Math.max(now, plannedWith, 1e-9) > margin;
+}
+
+async function serverLoad() {
+  const r = await fetch("/load", { cache: "no-store" });
+  if (!r.ok) throw new Error(`/load → ${r.status}`);
+  return r.json();
+}
+
+window.hlSplitApp = { linkMoved, loadMoved, REPLAN_MARGIN }; // tests check the re-plan rules themselves
 
 async function requestPlan(link) {
   const r = await fetch("/plan", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -449,7 +461,13 @@ async function runSplit(video) {
       lastProbe = performance.now();
       try {
         const link = await probeLink();
-        if (linkMoved(link, state.link)) { state.link = link; showPlan(plan = await requestPlan(link)); }
+        const load = await serverLoad();
+        state.load = load.factor;
+        const pl = plan.load || {};
+        if (linkMoved(link, state.link) || loadMoved(load.factor, pl.planned_with, load.margin)) {
+          state.link = link;
+          showPlan(plan = await requestPlan(link));
+        }
       } catch (e) { console.warn("re-probe failed", e); }
     }
     const cut = state.override || plan.cut;
