@@ -65,7 +65,7 @@ def in_page_ratio(model, throttle: float, runtime: str, rounds: int = 7) -> tupl
     with tempfile.TemporaryDirectory(prefix="bench-ktfjs-") as td:
         export.export_tfjs(model, Path(td) / "m")
         with browser.tfjs_session({"m": Path(td) / "m"}, timeout_s=600) as (page, _url):
-            kernels_tfjs._open_page(page)  # noqa: SLF001 - same page set-up as the corpus
+            kernels_tfjs.open_page(page)  # same page set-up as the corpus
             profile.set_cpu_throttle(page, throttle)
             r = page.evaluate(INPAGE_JS, [cfgs, runtime, rounds])
     ratios = [k / m for k, m in zip(r["kernels"], r["model"])]

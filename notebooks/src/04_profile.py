@@ -10,7 +10,7 @@
 # `tf.function` call cost). Device energy comes from a **power model** (no power meter exists
 # here): device ms × an assumed 2 W.
 #
-# Then Neurosurgeon's per-layer-type regressions, and (issue 15) nn-Meter's per-*kernel*
+# Then Neurosurgeon's per-layer-type regressions, and nn-Meter's per-*kernel*
 # random forests on fused kernels, checked on each network's kernels without ever training on them.
 # Neurosurgeon's per-layer-type regressions: a corpus of randomly configured layers is
 # timed on both sides, and a linear model on Neurosurgeon's features is compared with gradient
@@ -61,7 +61,7 @@ display(summary)
 
 # %%
 for m in ctx.preset.profile_models:
-    fig = profile.plot_layers(prof, m, title=f"{m}: per-layer latency and output size ({ctx.data_label})")
+    fig = profiling_figures.plot_layers(prof, m, title=f"{m}: per-layer latency and output size ({ctx.data_label})")
     ctx.save_figure(fig, f"04_layers_{m}")
 
 # %% [markdown]
@@ -133,7 +133,7 @@ kev = pd.concat([kpredict.evaluate_configs(kcorpus, KMETHODS), kpredict.evaluate
 ctx.save_table("04_kernel_predictor_metrics", kev)
 ksum = kpredict.summary(kev)
 display(ksum.round(1))
-fig = kpredict.plot_predicted_vs_measured(
+fig = profiling_figures.kernel_predicted_vs_measured(
     kpreds[kpreds.train == "families"],
     f"Network kernels (never trained on): predicted vs measured per kernel type and side ({ctx.data_label})")
 ctx.save_figure(fig, "04_kernels_predicted_vs_measured")

@@ -100,7 +100,7 @@ def test_chunks_bound_count_and_memory():
     from hybridlib.profiling import kernels, kernels_tfjs
 
     cfgs = [kernels_tfjs.clean_config(c) for c in kernels.random_kernel_configs(40, "alexnet", seed=3)]
-    chunks = kernels_tfjs._chunks(cfgs, max_kernels=8, max_elements=20_000_000)
+    chunks = kernels_tfjs.chunk_indices(cfgs, max_kernels=8, max_elements=20_000_000)
     assert sorted(i for ch in chunks for i in ch) == list(range(40))
     for ch in chunks:
         assert len(ch) <= 8

@@ -163,10 +163,12 @@ def test_metrics():
 
 
 def test_predictor_validation():
-    with pytest.raises(InputError, match="method"):
-        kpredict.KernelLatencyPredictor(method="svm")
-    est = kpredict.KernelLatencyPredictor()
     c = synthetic_corpus(30)
+    with pytest.raises(InputError, match="method must be one of .*got 'svm'"):
+        kpredict.KernelLatencyPredictor(method="svm").fit(c, c.ms_min)
+    with pytest.raises(InputError, match="n_estimators must be a positive int, got 0"):
+        kpredict.KernelLatencyPredictor(n_estimators=0).fit(c, c.ms_min)
+    est = kpredict.KernelLatencyPredictor()
     with pytest.raises(InputError, match="not fitted"):
         est.predict(c)
     with pytest.raises(InputError, match="'kernel_type' column"):
@@ -341,6 +343,39 @@ def test_profile_kernels_sides(monkeypatch):
     df = kernels.profile_kernels(cfg, sides=("browser",), cpu_throttle=6.0)
     assert seen["throttle"] == 6.0 and "source" not in seen["configs"][0]  # only configuration fields
     assert list(df.side) == ["browser"] and list(df.row) == [0] and list(df.ms_adj) == [2.0]
+
+
+def test_kernel_predictor_is_a_sklearn_regressor():
+    """``clone``/``get_params`` round trip; the per-layer predictor is the same estimator class."""
+    from sklearn.base import clone, is_regressor
+
+    from hybridlib.profiling import estimator, predict
+
+    est = kpredict.KernelLatencyPredictor("additive+rf", n_estimators=20, random_state=3)
+    assert est.get_params() == {"method": "additive+rf", "n_estimators": 20, "learning_rate": 0.05,
+                                "max_depth": 3, "random_state": 3}
+    assert is_regressor(est) and isinstance(est, estimator.PerTypeLatencyRegressor)
+    assert isinstance(predict.LayerLatencyPredictor(), estimator.PerTypeLatencyRegressor)
+    c = synthetic_corpus(30)
+    fitted = est.fit(c, c.ms_min)
+    twin = clone(fitted)
+    assert twin.get_params() == fitted.get_params() and not hasattr(twin, "models_")
+    assert np.allclose(twin.fit(c, c.ms_min).predict(c), fitted.predict(c))  # same seed, same model
+    twin.set_params(method="linear")
+    assert twin.get_params()["method"] == "linear" and est.get_params()["method"] == "additive+rf"
+
+
+def test_additive_predictor_recovers_the_law_per_type():
+    """SYNTHETIC, noise-free: a different floor + time per FLOP + time per input byte for each
+    of two kernel types; the ``additive`` method fits one law per type and recovers both."""
+    cfgs = pd.DataFrame(kernels.random_kernel_configs(80, "emotion", seed=4, types=("conv-relu", "maxpool")))
+    d = kpredict.derived(cfgs)
+    conv = (cfgs.kernel_type == "conv-relu").to_numpy()
+    y = np.where(conv, 0.3 + d["flops"] / 2e6 + d["in_bytes"] / 5e6, 0.05 + d["in_bytes"] / 1e7)
+    est = kpredict.KernelLatencyPredictor("additive").fit(cfgs, y)
+    assert est.models_["conv-relu"].coef_[:3] == pytest.approx([0.3, 1 / 2e6, 1 / 5e6], rel=1e-3)
+    assert est.models_["maxpool"].coef_[0] == pytest.approx(0.05, rel=1e-3)
+    assert np.allclose(est.predict(cfgs), y, rtol=1e-3)
 
 
 def test_additive_law_recovers_floor_and_rates():

@@ -39,7 +39,8 @@ def test_derived_conv_shapes_and_flops():
     d = predict.derived(df)
     assert list(d["out_h"][:2]) == [48, 55]  # AlexNet conv1: (227-11)/4+1 = 55
     assert d["flops"][0] == 2 * 48 * 48 * 32 * 9 * 1
-    assert d["flops"][2] == 2 * 1024 * 512 and d["out_size"][2] == 512
+    assert d["flops"][2] == 2 * 1024 * 512 + 512 and d["out_size"][2] == 512  # multiply-adds + bias
+    assert d["weights"][0] == 3 * 3 * 1 * 32 + 32 and d["weights"][2] == 1024 * 512 + 512
 
 
 def test_neurosurgeon_features_match_paper():
@@ -96,17 +97,27 @@ def test_evaluate_min_target():
 @pytest.mark.parametrize("kw,msg", [({"method": "svm"}, "method"), ({"n_estimators": 0}, "n_estimators"),
                                     ({"learning_rate": 2.0}, "learning_rate"), ({"max_depth": 0}, "max_depth")])
 def test_params_validated(kw, msg):
-    with pytest.raises(InputError, match=msg):
-        predict.LayerLatencyPredictor(**kw)
+    """scikit-learn's contract: the constructor only stores, ``fit`` names the bad value."""
+    est = predict.LayerLatencyPredictor(**kw)
+    assert est.get_params()[next(iter(kw))] == next(iter(kw.values()))
+    c = synthetic_corpus(50)
+    with pytest.raises(InputError, match=f"{msg}.*got {next(iter(kw.values()))!r}"):
+        est.fit(c, c["ms"])
 
 
 def test_sklearn_params_and_clone():
-    from sklearn.base import clone
+    from sklearn.base import clone, is_regressor
 
     est = predict.LayerLatencyPredictor(method="linear", max_depth=4)
-    assert est.get_params()["method"] == "linear"
+    assert est.get_params() == {"method": "linear", "n_estimators": 300, "learning_rate": 0.05,
+                                "max_depth": 4, "random_state": 0}
+    assert is_regressor(est)
     c = clone(est)
     assert c.get_params() == est.get_params() and c is not est
+    fitted = clone(est).fit(synthetic_corpus(50), synthetic_corpus(50)["ms"])
+    again = clone(fitted)  # a clone is unfitted, with the same parameters
+    assert again.get_params() == fitted.get_params() and not hasattr(again, "models_")
+    assert predict.LayerLatencyPredictor(**est.get_params()).get_params() == est.get_params()
     est.set_params(learning_rate=5.0)
     c = synthetic_corpus(50)
     with pytest.raises(InputError, match="learning_rate"):
@@ -138,3 +149,31 @@ def test_configs_from_keras_emotion_cnn():
     first = cfg[cfg.layer == "conv1_1"].iloc[0]
     assert (first.h, first.c_in, first.filters, first.kernel) == (48, 1, 32, 3)
     assert cfg[cfg.layer == "predictions"].iloc[0].units == 7
+
+
+def _dense_rows(n: int = 120, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"type": "dense", "h": 1, "w": 1, "c_in": rng.integers(64, 4096, n),
+                         "units": rng.integers(8, 2048, n)})
+
+
+def test_linear_recovers_neurosurgeon_law_exactly():
+    """SYNTHETIC, noise-free: dense layers cost 0.02 ms + 1e-5 ms per input + 2e-4 ms per unit,
+    a law in Neurosurgeon's dense features: least squares must return its coefficients."""
+    X = _dense_rows()
+    y = 0.02 + 1e-5 * X["c_in"].to_numpy() + 2e-4 * X["units"].to_numpy()
+    est = predict.LayerLatencyPredictor(method="linear").fit(X, y)
+    m = est.models_["dense"]
+    assert m.intercept_ == pytest.approx(0.02, rel=1e-6)
+    assert m.coef_ == pytest.approx([1e-5, 2e-4], rel=1e-6)
+
+
+def test_huber_recovers_a_power_law_on_unseen_configs():
+    """SYNTHETIC, noise-free: dense layers cost 3e-7 ms × c_in × units (time per multiply-add),
+    a power law in the sizes: the Huber fit on log sizes must predict configurations it never
+    saw to within 1%."""
+    X = _dense_rows()
+    y = 3e-7 * X["c_in"].to_numpy() * X["units"].to_numpy()
+    est = predict.LayerLatencyPredictor(method="huber").fit(X[:90], y[:90])
+    assert est.kinds_ == {"dense": "huber"}
+    assert predict.mape(y[90:], est.predict(X[90:].reset_index(drop=True))) < 1.0

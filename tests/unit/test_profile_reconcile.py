@@ -1,4 +1,5 @@
-"""Profiles that add up (issue 12): per-layer costs + a per-inference fixed cost == whole model."""
+"""Profiles that add up: per-layer costs + a per-inference fixed cost == whole model (else the
+partition engine's predictions for a cut cannot match the executed split)."""
 from __future__ import annotations
 
 import numpy as np

@@ -10,7 +10,7 @@ Predicted graphs (:func:`predicted_graph`) keep the measured graph's structure a
 sizes and put each fused kernel's predicted time on the kernel's last layer (the runtime
 cannot cut inside a fused kernel, and that layer's output is the kernel's); identity layers
 and the other layers of a kernel cost 0. Isolated kernels do not add up to a model run
-(issue 12: the emotion CNN's 33 kernels timed alone sum to ~3× its whole-model time), because
+(the emotion CNN's 33 kernels timed alone sum to ~3× its whole-model time), because
 each isolated call pays a floor — call, argument conversion, variable reads — that a model
 pays once. :func:`call_floor_ms` estimates that floor from the corpus alone (the median time
 of its 5% least-work kernels); it is taken off each prediction and the fixed ``tf.function``

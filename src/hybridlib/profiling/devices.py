@@ -1,6 +1,6 @@
 """Device classes and link conditions for executed splits: a throttled Chromium page, shaped links.
 
-Why (issue 12, docs/ARCHITECTURE.md, Pitfalls): with the "device" being one thread of the same desktop CPU that
+Why (docs/ARCHITECTURE.md, Pitfalls): with the "device" being one thread of the same desktop CPU that
 plays the cloud, no cut can win. The device here is a headless Chromium page running TF.js
 on wasm, slowed by the DevTools protocol (``Emulation.setCPUThrottlingRate``: Lighthouse's
 mobile preset uses 4×). Links are shaped two ways:
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import socket
@@ -58,6 +59,7 @@ from typing import Any
 
 from hybridlib.browser import chromium_path
 from hybridlib.partition.network import NETWORK_SOURCES, get_network
+from hybridlib.profiling.scripts import page_script
 from hybridlib.utils import HybridlibError, InputError
 
 log = logging.getLogger(__name__)
@@ -170,6 +172,18 @@ def apply_device(cdp: Any, device: str | DeviceClass) -> dict[str, Any]:
     return {"device": d.name, "cpu_throttle": d.cpu_throttle, "method": "Emulation.setCPUThrottlingRate"}
 
 
+def set_cpu_throttle(page: Any, rate: float) -> float:
+    """Slow ``page``'s CPU ``rate``× (Lighthouse's mobile preset is 4×) through :func:`apply_device`
+    on a CDP session of its own, kept on the page (``page._hl_cdp``) so it is not garbage-collected
+    and later throttle changes can reuse it; returns the rate applied."""
+    if not (math.isfinite(rate) and rate >= 1):
+        raise InputError(f"cpu_throttle must be a number ≥ 1 (1 = no throttling), got {rate!r}")
+    cdp = page.context.new_cdp_session(page)
+    apply_device(cdp, DeviceClass(f"{rate:g}x", float(rate), "profiling throttle"))
+    page._hl_cdp = cdp  # noqa: SLF001 - keep the session alive as long as the page
+    return float(rate)
+
+
 def apply_network(cdp: Any, network: str | NetworkConditions) -> dict[str, Any]:
     """Shape the page's fetches (``Network.emulateNetworkConditions``); ``none`` lifts shaping.
 
@@ -186,15 +200,7 @@ def apply_network(cdp: Any, network: str | NetworkConditions) -> dict[str, Any]:
 
 #: a fixed amount of integer work (xorshift + modulo); ms for ``n`` iterations measures the
 #: page's CPU speed — the same loop with and without throttling gives the effective rate.
-CPU_PROBE_JS = r"""
-(n) => {
-  const t0 = performance.now();
-  let x = 123456789, acc = 0;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; acc = (acc + (x >>> 0) % 1009) | 0; }
-  const ms = performance.now() - t0;
-  return {ms, acc};
-}
-"""
+CPU_PROBE_JS = page_script("cpu_probe.js")
 
 
 def measure_cpu(page: Any, iterations: int = 12_000_000, repeats: int = 3) -> dict[str, Any]:
@@ -232,25 +238,7 @@ def read_back_device(page: Any, cdp: Any, device: str | DeviceClass, iterations:
 
 
 #: POST ``n`` bytes / GET ``n`` bytes against the probe routes; ms from the page's clock.
-LINK_PROBE_JS = r"""
-async ([base, up, down, reps]) => {
-  const out = [];
-  for (const [kind, n] of up.map(n => ['up', n]).concat(down.map(n => ['down', n]))) {
-    for (let r = 0; r < reps; r++) {
-      const body = kind === 'up' ? new Uint8Array(n) : undefined;
-      const url = kind === 'up' ? `${base}/probe/upload?r=${Math.random()}`
-                                : `${base}/probe/download?bytes=${n}&r=${Math.random()}`;
-      const t0 = performance.now();
-      const resp = await fetch(url, {method: kind === 'up' ? 'POST' : 'GET', body, cache: 'no-store'});
-      const buf = await resp.arrayBuffer();
-      const ms = performance.now() - t0;
-      if (!resp.ok) throw new Error(`probe ${url} → ${resp.status}`);
-      out.push({kind, bytes: n, ms, got: buf.byteLength});
-    }
-  }
-  return out;
-}
-"""
+LINK_PROBE_JS = page_script("link_probe.js")
 
 
 def fit_link(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ into ``_FusedMatMul`` — the rule set of :func:`detect_kernels`:
 :func:`random_kernel_configs` draws configurations per kernel type in a network *family*'s
 size ranges (``emotion``: maps ≤ 48 px, the emotion CNN's; ``alexnet``: AlexNet's; ``wide``:
 both); :func:`profile_kernels` times each fused kernel alone, as a ``tf.function`` (so
-Grappler fuses it as in a model), with :func:`profile.time_model_calls` (loops of calls per
+Grappler fuses it as in a model), with :func:`timing.time_model_calls` (loops of calls per
 sample, interleaved in chunks with a reference convolution that measures the machine's
 drift), on the device side (TF 1 thread), the cloud side (TF all cores) and the browser
 side (TF.js wasm in throttled Chromium, :mod:`.kernels_tfjs`); :func:`ensure_kernel_corpus` caches both families plus both networks' own
@@ -58,7 +58,7 @@ from hybridlib.profiling.kernel_space import (
     KERNEL_TYPES,
     SIDES,
 )
-from hybridlib.profiling.profile import REFERENCE_KERNEL, run_in_worker, time_model_calls
+from hybridlib.profiling.timing import REFERENCE_KERNEL, time_on_sides
 from hybridlib.utils import InputError, atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -325,7 +325,7 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
     """Time every kernel configuration on each of ``sides`` (:data:`SIDES`).
 
     ``device``: TF 1 thread; ``cloud``: TF all cores — each in a fresh process (thread
-    counts are fixed when TF starts), timed by :func:`profile.time_model_calls`: each
+    counts are fixed when TF starts), timed by :func:`timing.time_model_calls`: each
     kernel a ``tf.function`` (Grappler fuses it), each sample a loop of calls lasting ≥
     ``min_sample_ms``, kernels interleaved. ``browser``: TF.js wasm in headless Chromium
     throttled ``cpu_throttle``× (a phone), by ``kernels_tfjs.profile_kernels_tfjs``,
@@ -334,12 +334,10 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
     Columns: the configuration, ``side``, ``ms`` (median per-call wall time over
     ``repeats``), ``ms_min`` (fastest), ``ms_net`` (``ms_min`` minus the fixed call cost,
     ``call_overhead_ms``), ``ms_adj`` (the predictors' target: the time with the machine's
-    preemption and speed drift taken out, see :func:`profile.time_model_calls`; on the
+    preemption and speed drift taken out, see :func:`timing.time_model_calls`; on the
     browser side the page's median sample, ``kernels_tfjs.BROWSER_TARGET``), the CPU-time and reference
-    columns of :func:`profile.time_model_calls`, and ``row`` (position in ``configs``).
+    columns of :func:`timing.time_model_calls`, and ``row`` (position in ``configs``).
     """
-
-
     if not configs:
         raise InputError("no kernel configurations to profile")
     if repeats < 1:
@@ -353,10 +351,7 @@ def profile_kernels(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup:
         if side == "browser":
             df = _profile_browser(cfgs, repeats, warmup, cpu_throttle)
         else:
-            rows = run_in_worker(time_model_calls,
-                                 (kernel_model, cfgs, repeats, warmup, min_sample_ms, REFERENCE_KERNEL),
-                                 1 if side == "device" else 0)
-            df = pd.DataFrame(rows).assign(side=side, row=range(len(rows)))
+            df = time_on_sides(kernel_model, cfgs, (side,), repeats, warmup, min_sample_ms, REFERENCE_KERNEL)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
@@ -413,8 +408,6 @@ def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None
     ``sides`` (e.g. ``browser``, added later) gets only that side timed and appended; the
     cache is returned whole (it may hold more sides than asked for).
     """
-
-
     path = Path(ctx.artifacts_dir) / "kernel_corpus.parquet"
     sides = tuple(sides or getattr(ctx.preset, "kernel_sides", DEFAULT_SIDES))
     if "browser" in sides:

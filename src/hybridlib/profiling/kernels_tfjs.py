@@ -1,6 +1,6 @@
 """Fused kernels timed the way TF.js executes them: wasm in a throttled headless Chromium.
 
-The browser half of issue 15's kernel corpus (:mod:`hybridlib.profiling.kernels` times the
+The browser half of the kernel corpus (:mod:`hybridlib.profiling.kernels` times the
 same configurations in native TF). The device the executed splits run on is a Chromium page
 running TF.js on ``wasm`` slowed by DevTools CPU throttling (:mod:`.devices`: ``phone`` =
 4×), so a predictor of *that* device's cost must learn from kernels timed there, as that
@@ -33,7 +33,7 @@ anything: converting hundreds of one-layer Keras models costs seconds each.
 **Timing**: TF.js and the backend load once per page; then, chunk by chunk, the kernels are
 built and warmed *unthrottled* (:data:`PREP_JS`: the first call sets up XNNPACK operators
 and buffers), the page's CPU is throttled (``Emulation.setCPUThrottlingRate``, first through
-:func:`profile.set_cpu_throttle`) for :data:`TIME_JS` only, and released for disposal.
+:func:`devices.set_cpu_throttle`) for :data:`TIME_JS` only, and released for disposal.
 ``performance.now()`` is coarsened to 0.1 ms in a non-isolated page, so each sample times
 ``inner`` back-to-back calls, ``inner`` chosen per kernel (autorange, re-grown if a sample
 comes out under ``target_ms / 2``) so a sample lasts ≥ ``target_ms``. Chromium's Linux
@@ -71,7 +71,8 @@ import pandas as pd
 
 from hybridlib import browser
 from hybridlib.profiling.kernel_space import CONFIG_FIELDS, KERNEL_TYPES
-from hybridlib.profiling.profile import set_cpu_throttle
+from hybridlib.profiling.scripts import page_script
+from hybridlib.profiling.devices import set_cpu_throttle
 from hybridlib.utils import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,223 +93,26 @@ CHUNK_ELEMENTS = 60_000_000
 
 #: ``window.hlk``: builds one kernel from its configuration (and optional Keras weights) in
 #: either runtime; ``build`` returns ``{run, out, dispose}``. Installed once per page.
-KERNEL_JS = r"""
-() => {
-  const constInit = () => tf.initializers.constant({value: 0.01});
-  const dec = w => tf.tensor(hl.b64ToF32(w.b64), w.shape, 'float32');
-  const inShapes = c => {
-    const t = c.kernel_type, h = c.h, w = c.w, ci = c.c_in;
-    if (t.startsWith('fc')) return [[1, ci]];
-    if (t === 'concat') {
-      const m = c.n_inputs;
-      return Array.from({length: m}, (_, i) => [1, h, w, Math.floor(ci / m) + (i < ci % m ? 1 : 0)]);
-    }
-    if (t.startsWith('add')) return [[1, h, w, ci], [1, h, w, ci]];
-    return [[1, h, w, ci]];
-  };
-  const layersOf = c => {
-    const t = c.kernel_type, L = tf.layers, k = c.kernel, s = c.stride, pad = c.padding;
-    const init = {kernelInitializer: constInit(), biasInitializer: constInit()};
-    const bn = () => L.batchNormalization({axis: -1, epsilon: 1e-3});
-    if (t.startsWith('conv')) {
-      const ls = [L.conv2d({filters: c.c_out, kernelSize: k, strides: s, padding: pad,
-                            activation: t === 'conv-relu' ? 'relu' : 'linear', ...init})];
-      if (t.includes('-bn')) ls.push(bn());
-      if (t === 'conv-bn-relu') ls.push(L.reLU());
-      return ls;
-    }
-    if (t.startsWith('fc')) return [L.dense({units: c.c_out, activation: t === 'fc-relu' ? 'relu' : 'softmax', ...init})];
-    if (t === 'maxpool') return [L.maxPooling2d({poolSize: k, strides: s, padding: pad})];
-    if (t === 'avgpool') return [L.averagePooling2d({poolSize: k, strides: s, padding: pad})];
-    if (t === 'global-avgpool') return [L.globalAveragePooling2d({})];
-    if (t === 'bn') return [bn()];
-    if (t === 'bn-relu') return [bn(), L.reLU()];
-    if (t === 'relu') return [L.reLU()];
-    if (t === 'concat') return [L.concatenate({axis: -1})];
-    if (t === 'add') return [L.add()];
-    if (t === 'add-relu') return [L.add(), L.reLU()];
-    throw new Error('unknown kernel type ' + t);
-  };
-  const buildLayers = (c, xs, ws) => {
-    const ls = layersOf(c);
-    const chain = () => { let y = xs.length === 1 ? xs[0] : xs; for (const l of ls) y = l.apply(y); return y; };
-    tf.tidy(() => { chain(); });  // builds every layer (weights from the initialisers)
-    if (ws) {
-      let i = 0;
-      for (const l of ls) {
-        const n = l.weights.length;
-        if (n) { const part = ws.slice(i, i + n).map(dec); l.setWeights(part); tf.dispose(part); i += n; }
-      }
-      if (i !== ws.length) throw new Error(`${c.kernel_type}: ${ws.length} weights given, ${i} used`);
-    }
-    return {chain, warmed: true, dispose: () => ls.forEach(l => l.disposeWeights())};
-  };
-  const buildGraph = (c, xs, ws) => {
-    // the ops a converted graph model runs (module docstring); BN folded as the converter does
-    const t = c.kernel_type, k = c.kernel, s = c.stride, pad = c.padding;
-    const keep = [];
-    const hold = x => { keep.push(x); return x; };
-    const w = ws ? ws.map(dec) : null;
-    const bnFold = (g, b, m, v) => tf.tidy(() => {
-      const scale = g.div(v.add(1e-3).sqrt());
-      return [scale, b.sub(m.mul(scale))];
-    });
-    let chain;
-    if (t.startsWith('conv')) {
-      let filter = w ? w[0] : tf.fill([k, k, c.c_in, c.c_out], 0.01);
-      let bias = w ? w[1] : tf.fill([c.c_out], 0.01);
-      if (t.includes('-bn') && w) {
-        const [scale, offset] = bnFold(w[2], w[3], w[4], w[5]);
-        const f2 = filter.mul(scale), b2 = bias.mul(scale).add(offset);
-        tf.dispose([scale, offset]); filter = f2; bias = b2;
-      }
-      hold(filter); hold(bias);
-      const act = t.endsWith('relu') ? 'relu' : 'linear';
-      chain = () => tf.fused.conv2d({x: xs[0], filter, strides: s, pad, bias, activation: act});
-    } else if (t.startsWith('fc')) {
-      const b = hold(w ? w[0] : tf.fill([c.c_in, c.c_out], 0.01));
-      const bias = hold(w ? w[1] : tf.fill([c.c_out], 0.01));
-      chain = t === 'fc-relu' ? () => tf.fused.matMul({a: xs[0], b, bias, activation: 'relu'})
-        : () => tf.softmax(tf.fused.matMul({a: xs[0], b, bias}));
-    } else if (t.startsWith('bn')) {
-      let scale, offset;
-      if (w) [scale, offset] = bnFold(w[0], w[1], w[2], w[3]);
-      else { scale = tf.fill([c.c_in], 0.9); offset = tf.fill([c.c_in], 0.01); }
-      hold(scale); hold(offset);
-      chain = t === 'bn-relu' ? () => tf.relu(tf.add(tf.mul(xs[0], scale), offset))
-        : () => tf.add(tf.mul(xs[0], scale), offset);
-    } else if (t === 'maxpool') chain = () => tf.maxPool(xs[0], k, s, pad);
-    else if (t === 'avgpool') chain = () => tf.avgPool(xs[0], k, s, pad);
-    else if (t === 'global-avgpool') chain = () => tf.mean(xs[0], [1, 2]);
-    else if (t === 'relu') chain = () => tf.relu(xs[0]);
-    else if (t === 'concat') chain = () => tf.concat(xs, 3);
-    else if (t === 'add') chain = () => tf.add(xs[0], xs[1]);
-    else if (t === 'add-relu') chain = () => tf.relu(tf.add(xs[0], xs[1]));
-    else throw new Error('unknown kernel type ' + t);
-    if (w) w.forEach(x => { if (!keep.includes(x)) x.dispose(); });
-    return {chain, dispose: () => tf.dispose(keep)};
-  };
-  window.hlk = {
-    inShapes,
-    // cfg: one kernel configuration; runtime: 'layers' | 'graph'; ws: Keras weights
-    // [{shape, b64}] in get_weights() order or null; xs: inputs [{shape, b64}] or null (random)
-    build(cfg, runtime, ws, xs) {
-      const inputs = xs ? xs.map(dec) : inShapes(cfg).map(s => tf.randomUniform(s));
-      let k;
-      try { k = (runtime === 'graph' ? buildGraph : buildLayers)(cfg, inputs, ws); }
-      catch (e) { tf.dispose(inputs); throw e; }
-      return {
-        warmed: !!k.warmed,  // layers: building ran the kernel once (a warmup call)
-        run: () => { tf.tidy(() => { k.chain(); }); },
-        out: () => tf.tidy(() => k.chain()),
-        dispose: () => { k.dispose(); tf.dispose(inputs); },
-      };
-    },
-    identity() {
-      const x = tf.randomUniform([1, 8]);
-      return {run: () => { tf.tidy(() => { x.clone(); }); }, dispose: () => x.dispose()};
-    },
-  };
-  return true;
-}
-"""
+KERNEL_JS = page_script("kernel_lib.js")
 
 #: runs ``[cfgs, weights, inputs, runtime]`` → outputs ``[{shape, b64}]`` (correctness checks)
-OUTPUT_JS = r"""
-async ([cfgs, weights, inputs, runtime]) => {
-  const out = [];
-  for (let i = 0; i < cfgs.length; i++) {
-    const k = hlk.build(cfgs[i], runtime, weights[i], inputs[i]);
-    const y = k.out();
-    out.push({shape: y.shape, b64: hl.f32ToB64(await y.data())});
-    y.dispose(); k.dispose();
-  }
-  return out;
-}
-"""
+OUTPUT_JS = page_script("kernel_outputs.js")
 
 #: builds one chunk ``[cfgs, runtime, warmup]`` and runs the warmup calls, *unthrottled* (the
 #: first call sets up XNNPACK operators and buffers; a throttled warmup of AlexNet-sized
 #: kernels would cost seconds and measure nothing); keeps it as ``window.__hlkChunk``.
 #: ``per`` (ms per call, fastest warmup call) seeds the throttled autorange.
-PREP_JS = r"""
-async ([cfgs, runtime, warmup]) => {
-  const t0 = performance.now();
-  const before = tf.memory().numTensors;
-  const ks = [hlk.identity()];
-  const chunk = {ks, before, per: []};
-  window.__hlkChunk = chunk;
-  for (const c of cfgs) ks.push(hlk.build(c, runtime, null, null));
-  for (const k of ks) {
-    let per = Infinity;
-    for (let i = k.warmed ? 1 : 0; i < Math.max(k.warmed ? 2 : 1, warmup); i++) {
-      const s = performance.now(); k.run(); per = Math.min(per, performance.now() - s);
-    }
-    chunk.per.push(per);
-  }
-  return {prep_ms: performance.now() - t0};
-}
-"""
+PREP_JS = page_script("kernel_prep.js")
 
 #: times the prepared chunk ``[repeats, targetMs, maxKernelMs, rate]`` → ``{times, inner}``;
 #: kernel 0 of ``times`` is the identity (the fixed per-call cost)
-TIME_JS = r"""
-async ([repeats, targetMs, maxKernelMs, rate]) => {
-  const t0 = performance.now();
-  const {ks, per} = window.__hlkChunk;
-  const CAP = 100000;
-  const timeN = (run, n) => { const s = performance.now(); for (let j = 0; j < n; j++) run(); return performance.now() - s; };
-  const inner = [], reps = [];
-  for (let i = 0; i < ks.length; i++) {
-    // autorange: n calls must last >= targetMs (the clock ticks in 0.1 ms; the throttler's
-    // duty cycle is sub-ms); seeded from the unthrottled warmup, checked throttled
-    const est = per[i] * rate;
-    let n = est >= 0.5 ? Math.max(1, Math.ceil(targetMs / est)) : 1;
-    if (est < targetMs) {
-      for (let g = 0; g < 30 && n < CAP; g++) {
-        const t = timeN(ks[i].run, n);
-        if (t >= targetMs) break;
-        n = Math.min(CAP, t > 0.2 ? Math.ceil(n * 1.25 * targetMs / t) : n * 8);
-      }
-    }
-    inner.push(n);
-    reps.push(Math.max(Math.min(3, repeats), Math.min(repeats, Math.floor(maxKernelMs / Math.max(targetMs, est)))));
-  }
-  const t1 = performance.now();
-  const times = ks.map(() => []);
-  for (let r = 0; r < repeats; r++) {
-    for (let i = 0; i < ks.length; i++) {
-      if (r >= reps[i]) continue;
-      // a sample far shorter than targetMs (the autorange stopped on a throttling stall)
-      // is quantised by the clock: grow inner and take it again
-      let t = timeN(ks[i].run, inner[i]);
-      while (t < targetMs / 2 && inner[i] < CAP) {
-        inner[i] = Math.min(CAP, inner[i] * (t > 0.2 ? Math.ceil(targetMs / t) : 8));
-        t = timeN(ks[i].run, inner[i]);
-      }
-      times[i].push(t / inner[i]);
-    }
-  }
-  return {times, inner, calib_ms: t1 - t0, rounds_ms: performance.now() - t1};
-}
-"""
+TIME_JS = page_script("kernel_time.js")
 
 #: disposes the prepared chunk → tensors it left behind (0 = memory flat)
-DONE_JS = r"""
-() => {
-  const c = window.__hlkChunk;
-  if (!c) return 0;
-  c.ks.forEach(k => k.dispose());
-  window.__hlkChunk = null;
-  return tf.memory().numTensors - c.before;
-}
-"""
+DONE_JS = page_script("kernel_done.js")
 
-ENV_JS = r"""
-async () => ({backend: tf.getBackend(), tfjs: tf.version.tfjs,
-              wasm_simd: tf.getBackend() === 'wasm' ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : null,
-              wasm_threads: tf.getBackend() === 'wasm' ? await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT') : null})
-"""
+#: the page's backend, TF.js version and wasm features (provenance of every row)
+ENV_JS = page_script("kernel_env.js")
 
 
 def _out_hw(h: int, k: int, s: int, padding: str) -> int:
@@ -361,7 +165,7 @@ def kernel_elements(cfg: dict[str, Any]) -> int:
     return weights + 2 * h * w * max(ci, co) * (2 if t.startswith("add") else 1)
 
 
-def _chunks(cfgs: Sequence[dict[str, Any]], max_kernels: int = CHUNK_KERNELS,
+def chunk_indices(cfgs: Sequence[dict[str, Any]], max_kernels: int = CHUNK_KERNELS,
             max_elements: int = CHUNK_ELEMENTS) -> list[list[int]]:
     """Row indices in consecutive chunks bounded by count and by memory."""
     out: list[list[int]] = []
@@ -386,7 +190,8 @@ def _check_common(backend: str, runtime: str) -> None:
         raise InputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
 
 
-def _open_page(page: Any) -> dict[str, Any]:
+def open_page(page: Any) -> dict[str, Any]:
+    """Install ``window.hlk`` (:data:`KERNEL_JS`) in ``page``; returns the page's TF.js environment."""
     page.evaluate(KERNEL_JS)
     return dict(page.evaluate(ENV_JS))
 
@@ -413,8 +218,6 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
     run. On a loaded machine prefer ``ms`` to ``ms_min`` (module docstring). ``ms_all`` holds
     every sample. ``cpu_throttle=1`` times the unthrottled page (the desktop device class).
     """
-
-
     if not configs:
         raise InputError("no kernel configurations to profile")
     if repeats < 1:
@@ -430,13 +233,13 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
         raise InputError(f"max_kernel_ms must be a number > 0, got {max_kernel_ms!r}")
     _check_common(backend, runtime)
     cfgs = [clean_config(dict(c), f"configs[{i}]") for i, c in enumerate(configs)]
-    chunks = _chunks(cfgs)
+    chunks = chunk_indices(cfgs)
 
     def job() -> tuple[list[dict[str, Any]], dict[str, Any], float, float]:
         t0 = time.perf_counter()
         rows: list[dict[str, Any]] = []
         with browser.tfjs_session(backend=backend, timeout_s=600) as (page, _url):
-            env = _open_page(page)
+            env = open_page(page)
             # the first throttle goes through set_cpu_throttle (validation, logging); each chunk
             # is then built and warmed unthrottled and timed throttled on the same CDP session
             rate = set_cpu_throttle(page, float(cpu_throttle))
@@ -490,7 +293,6 @@ def kernel_outputs_tfjs(configs: Sequence[dict[str, Any]], weights: Sequence[Seq
     Why: the timed kernels are built in the page from their configuration alone, so this is
     the check that what is timed computes what the Keras kernel computes.
     """
-
     _check_common(backend, runtime)
     if not configs:
         raise InputError("no kernel configurations given")
@@ -504,7 +306,7 @@ def kernel_outputs_tfjs(configs: Sequence[dict[str, Any]], weights: Sequence[Seq
 
     def job() -> list[dict[str, Any]]:
         with browser.tfjs_session(backend=backend, timeout_s=300) as (page, _url):
-            _open_page(page)
+            open_page(page)
             return list(page.evaluate(OUTPUT_JS, [cfgs, ws, xs, runtime]))
 
     res = browser.run_sync(job)

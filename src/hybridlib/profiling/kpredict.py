@@ -18,7 +18,9 @@ type one regression on configuration features:
 * ``"huber"`` — a robust power law in FLOPs, bytes and parameters (extrapolates);
 * ``"gbr"`` — gradient boosting on the same features as ``rf``.
 
-Evaluation (:func:`evaluate_configs`, :func:`evaluate_networks`) gives MAPE, RMSPE and the
+The estimator is :class:`~hybridlib.profiling.estimator.PerTypeLatencyRegressor`, as the
+per-layer predictor's is; sizes, FLOPs and bytes come from
+:func:`hybridlib.profiling.geometry.derived`. Evaluation (:func:`evaluate_configs`, :func:`evaluate_networks`) gives MAPE, RMSPE and the
 share within ±10% (nn-Meter's headline metric) per kernel type and side, on held-out
 configurations and on whole networks whose kernels were never trained on.
 :func:`adaptive_sampling` is nn-Meter's loop: find configurations predicted with > 10%
@@ -29,23 +31,20 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hybridlib.profiling.kernels import KERNEL_TYPES, SIDES
-from hybridlib.profiling.predict import fit_per_type, predict_per_type
+from hybridlib.profiling.estimator import PerTypeLatencyRegressor, metrics
+from hybridlib.profiling.geometry import derived
+from hybridlib.profiling.kernel_space import KERNEL_TYPES
 from hybridlib.utils import InputError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 METHODS = ("rf", "additive", "additive+rf", "gbr", "huber", "linear")
-#: the features nn-Meter's random forests use (after :func:`derived`), plus in/out sizes
+#: the features nn-Meter's random forests use (after :func:`geometry.derived`), plus in/out sizes
 #: and arithmetic intensity (FLOPs per byte moved: compute- vs memory-bound)
 RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params", "bytes", "in_size", "out_size",
                "intensity")
@@ -53,50 +52,13 @@ RF_FEATURES = ("h", "w", "c_in", "c_out", "kernel", "stride", "flops", "params",
 ADDITIVE_TERMS = ("flops", "in_bytes", "out_bytes", "weight_bytes")
 FAMILY_SOURCES = ("emotion-family", "alexnet-family")
 #: the corpus column predicted by default: the fastest per-call time, on a single-threaded
-#: side in CPU time corrected for the machine's drift (see :func:`profile.time_model_calls`)
+#: side in CPU time corrected for the machine's drift (see :func:`timing.time_model_calls`)
 TARGET = "ms_adj"
 #: network → the family drawn around it (the *other* family never saw its sizes)
 NETWORK_FAMILY = {"emotion_cnn": "emotion-family", "alexnet": "alexnet-family"}
 
 
 # ------------------------------------------------------------------------------ features
-
-
-def _col(df: pd.DataFrame, col: str, default: float) -> np.ndarray:
-    if col not in df:
-        return np.full(len(df), default, float)
-    return df[col].fillna(default).to_numpy(float)
-
-
-def derived(df: pd.DataFrame) -> pd.DataFrame:
-    """Output size, FLOPs, parameters and bytes moved (float32) of each kernel configuration."""
-    d = df.copy()
-    t = d["kernel_type"].astype(str).to_numpy()
-    h, w = _col(d, "h", 1), _col(d, "w", 1)
-    ci, co = _col(d, "c_in", 1), _col(d, "c_out", 1)
-    k, s = _col(d, "kernel", 1), np.maximum(_col(d, "stride", 1), 1)
-    same = (d["padding"].astype(str) == "same").to_numpy() if "padding" in d else np.ones(len(d), bool)
-    spatial = np.array([x.startswith("conv") or x in ("maxpool", "avgpool") for x in t])
-    conv = np.char.startswith(t.astype(str), "conv")
-    fc = np.char.startswith(t.astype(str), "fc")
-    ho = np.where(spatial, np.where(same, np.ceil(h / s), np.floor((h - k) / s) + 1), h)
-    wo = np.where(spatial, np.where(same, np.ceil(w / s), np.floor((w - k) / s) + 1), w)
-    ho = np.where(t == "global-avgpool", 1, np.maximum(ho, 1))
-    wo = np.where(t == "global-avgpool", 1, np.maximum(wo, 1))
-    out = ho * wo * co
-    extra = out * (np.char.count(t.astype(str), "bn") * 2 + np.char.count(t.astype(str), "relu"))
-    flops = np.select([conv, fc, np.isin(t, ["maxpool", "avgpool"])],
-                      [2 * out * k * k * ci + extra, 2 * ci * co + co, out * k * k],
-                      default=h * w * ci + extra)
-    params = np.select([conv, fc, np.char.startswith(t.astype(str), "bn")],
-                       [k * k * ci * co + co + np.where(np.char.count(t.astype(str), "bn") > 0, 4 * co, 0),
-                        ci * co + co, 4 * ci], 0)
-    d["out_h"], d["out_w"], d["out_size"], d["in_size"] = ho, wo, out, h * w * ci
-    d["flops"], d["params"] = flops.astype(float), params.astype(float)
-    d["in_bytes"], d["out_bytes"], d["weight_bytes"] = 4.0 * h * w * ci, 4.0 * out, 4.0 * params
-    d["bytes"] = d["in_bytes"] + d["out_bytes"] + d["weight_bytes"]
-    d["intensity"] = d["flops"] / d["bytes"]
-    return d
 
 
 def features(df: pd.DataFrame, kind: str) -> np.ndarray:
@@ -164,111 +126,42 @@ class AdditiveForest:
         return np.maximum(self.base_.predict(X), 1e-6) * np.exp(self.forest.predict(features(X, "rf")))
 
 
-# ------------------------------------------------------------------------------ metrics
-
-
-def metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
-    """MAPE and RMSPE (%), and the share (%) of predictions within ±10% of the measurement."""
-    y, p = np.asarray(y_true, float), np.asarray(y_pred, float)
-    if y.shape != p.shape or not len(y):
-        raise InputError(f"y_true and y_pred must be equal-length and non-empty, got {y.shape} and {p.shape}")
-    rel = (p - y) / np.maximum(np.abs(y), 1e-6)
-    return {"mape": float(np.mean(np.abs(rel)) * 100), "rmspe": float(np.sqrt(np.mean(rel ** 2)) * 100),
-            "within10": float(np.mean(np.abs(rel) <= 0.10) * 100), "n": int(len(y))}
-
-
 # ------------------------------------------------------------------------------ estimator
 
 
-def _base_estimator() -> type:
-    from sklearn.base import BaseEstimator
-
-    return BaseEstimator
-
-
-@dataclass(repr=False)
-class KernelLatencyPredictor(_base_estimator()):
+class KernelLatencyPredictor(PerTypeLatencyRegressor):
     """One latency regression per kernel type, scikit-learn style (``fit``/``predict``/``score``).
 
     ``fit(X, y)``: ``X`` a DataFrame of kernel configurations with a ``kernel_type`` column
-    (:func:`kernels.random_kernel_configs`), ``y`` latencies in ms; ``predict`` returns ms.
-    See the module docstring for ``method``.
+    (:func:`kernels.random_kernel_configs`), ``y`` latencies in ms (> 0); ``predict`` returns ms.
+    See the module docstring for ``method``; ``learning_rate`` and ``max_depth`` apply to
+    ``gbr``, ``n_estimators`` to the forests and boosting.
     """
 
-    method: str = "rf"
-    n_estimators: int = 200
-    random_state: int = 0
+    type_column = "kernel_type"
+    type_label = "kernel type"
+    known_types = KERNEL_TYPES
+    methods = METHODS
+    direct_methods = ("additive", "additive+rf")
+    allow_zero = False
+    floor_ms = 1e-6
+    score_floor_ms = 1e-6
 
-    def __post_init__(self) -> None:
-        self._validate()
-        self.models_: dict[str, Any] = {}
+    def __init__(self, method: str = "rf", n_estimators: int = 200, learning_rate: float = 0.05,
+                 max_depth: int = 3, random_state: int | None = 0) -> None:
+        super().__init__(method=method, n_estimators=n_estimators, learning_rate=learning_rate,
+                         max_depth=max_depth, random_state=random_state)
 
-    def _validate(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if not isinstance(self.n_estimators, int) or self.n_estimators < 1:
-            raise InputError(f"n_estimators must be a positive int, got {self.n_estimators!r}")
+    def design(self, X: pd.DataFrame, kind: str, type_: str) -> np.ndarray:
+        return features(X, kind)
 
-    @staticmethod
-    def _check_X(X: pd.DataFrame) -> None:
-        if "kernel_type" not in getattr(X, "columns", []):
-            raise InputError("X must be a DataFrame of kernel configurations with a 'kernel_type' column")
-        bad = sorted(set(X["kernel_type"]) - set(KERNEL_TYPES))
-        if bad:
-            raise InputError(f"unknown kernel type(s) {', '.join(map(repr, bad))}; known: {', '.join(KERNEL_TYPES)}")
+    def make_direct(self, kind: str, n: int) -> Any:
+        from sklearn.ensemble import RandomForestRegressor
 
-    def _make(self, n: int) -> Any:
-        from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
-        from sklearn.linear_model import HuberRegressor, LinearRegression
-
-        if self.method == "rf":
-            return RandomForestRegressor(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=1)
-        if self.method == "additive":
+        if kind == "additive":
             return AdditiveLatency()
-        if self.method == "additive+rf":
-            return AdditiveForest(RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=2,
-                                                        random_state=self.random_state, n_jobs=1))
-        if self.method == "gbr":
-            return GradientBoostingRegressor(n_estimators=self.n_estimators, learning_rate=0.05, max_depth=3,
-                                             random_state=self.random_state, min_samples_leaf=max(1, min(3, n // 4)))
-        return LinearRegression() if self.method == "linear" else HuberRegressor(max_iter=2000)
-
-    #: methods whose model takes the configuration DataFrame and predicts ms itself
-    _DIRECT = ("additive", "additive+rf")
-
-    def fit(self, X: pd.DataFrame, y: Any) -> KernelLatencyPredictor:
-        self._validate()
-        self._check_X(X)
-        y = np.asarray(y, float)
-        if len(y) != len(X):
-            raise InputError(f"X has {len(X)} rows but y has {len(y)}")
-        if not np.all(np.isfinite(y)) or np.any(y <= 0):
-            raise InputError("y (latency ms) must be finite and > 0")
-
-        def fit_one(t: str, Xt: pd.DataFrame, yt: np.ndarray) -> Any:
-            if self.method in self._DIRECT:
-                return self._make(len(yt)).fit(Xt, yt)
-            return self._make(len(yt)).fit(features(Xt, self.method), yt if self.method == "linear" else np.log(yt))
-
-        self.models_ = fit_per_type(X, y, "kernel_type", "kernel type", fit_one)
-        return self
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        if not self.models_:
-            raise InputError("predictor is not fitted: call fit(X, y) first")
-        self._check_X(X)
-
-        def predict_one(t: str, Xt: pd.DataFrame) -> np.ndarray:
-            if self.method in self._DIRECT:
-                return self.models_[t].predict(Xt)
-            p = self.models_[t].predict(features(Xt, self.method))
-            return p if self.method == "linear" else np.exp(p)
-
-        return np.maximum(predict_per_type(X, "kernel_type", "kernel type", self.models_, predict_one), 1e-6)
-
-    def score(self, X: pd.DataFrame, y: Any) -> float:
-        """Negative MAPE (higher is better, like scikit-learn scores)."""
-        return -metrics(y, self.predict(X))["mape"]
+        return AdditiveForest(RandomForestRegressor(n_estimators=self.n_estimators, min_samples_leaf=2,
+                                                    random_state=self.random_state, n_jobs=1))
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -322,7 +215,6 @@ def network_predictions(corpus: pd.DataFrame, methods: Sequence[str] = ("rf", "l
 
     Kernel types the training set lacks are left out (logged).
     """
-
     _check_corpus(corpus, target)
     out = []
     for net, own in NETWORK_FAMILY.items():
@@ -374,7 +266,6 @@ def repeatability(corpus: pd.DataFrame, again: pd.DataFrame, target: str = TARGE
     the two timings and the MAPE left once the run-wide shift (the per-side median ratio:
     the machine busier or quieter in the second run) is divided out. No predictor can be
     judged below this floor: on a shared machine it is set by the other jobs, not by the model."""
-
     m = corpus.merge(again[["config_id", "side", target]], on=["config_id", "side"], suffixes=("", "_again"))
     if m.empty:
         raise InputError("no configurations in common between the corpus and the re-timing")
@@ -438,7 +329,6 @@ def oof_errors(corpus: pd.DataFrame, method: str = "rf", target: str = TARGET, f
             est = KernelLatencyPredictor(method=method, random_state=seed).fit(train, train[target])
             p = est.predict(test)
             parts.append(test.assign(pred=p, err_pct=np.abs(p - test[target]) / test[target] * 100))
-
     return pd.concat(parts, ignore_index=True)
 
 
@@ -456,7 +346,6 @@ def adaptive_sampling(corpus: pd.DataFrame, profile: Callable[[list[dict[str, An
     Returns the grown corpus and one history row per round (flagged ids and their errors,
     out-of-fold metrics before sampling).
     """
-
     for name, v in (("rounds", rounds), ("per_round", per_round), ("n_neighbours", n_neighbours)):
         if not isinstance(v, int) or v < 1:
             raise InputError(f"{name} must be a positive int, got {v!r}")
@@ -492,41 +381,3 @@ def adaptive_sampling(corpus: pd.DataFrame, profile: Callable[[list[dict[str, An
         history[-1]["n_added"] = int(prof.config_id.nunique())
         corpus = pd.concat([corpus, prof.drop(columns=["row"], errors="ignore")], ignore_index=True)
     return corpus, pd.DataFrame(history)
-
-
-# ------------------------------------------------------------------------------ figure
-
-
-def plot_predicted_vs_measured(preds: pd.DataFrame, title: str = "") -> Any:
-    """Predicted vs measured kernel latency (log-log), one panel per method × side, colour =
-    kernel type, marker = network, with the ±10% band; MAPE and share within ±10% in each
-    title. ``preds``: :func:`network_predictions` rows (one training set)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    methods = list(dict.fromkeys(preds["method"]))
-    sides = sorted(set(preds["side"]), key=lambda s: (SIDES.index(s) if s in SIDES else len(SIDES), s))
-    fig, axes = plt.subplots(len(methods), len(sides), figsize=(5.2 * len(sides), 4.3 * len(methods)),
-                             sharex=True, sharey=True, squeeze=False)
-    # the view follows the measurements; predictions outside it (Neurosurgeon's negative
-    # ones, clipped to 1 ns) are drawn on its edge
-    lo, hi = float(preds["measured"].min()) / 4, float(preds["measured"].max()) * 4
-    preds = preds.assign(shown=preds["pred"].clip(lo, hi))
-    xs = np.geomspace(lo, hi, 50)
-    for i, method in enumerate(methods):
-        for j, side in enumerate(sides):
-            ax = axes[i][j]
-            d = preds[(preds.method == method) & (preds.side == side)]
-            sns.scatterplot(data=d, x="measured", y="shown", hue="kernel_type", style="network", ax=ax, s=40,
-                            legend=(i == 0 and j == len(sides) - 1))
-            ax.plot(xs, xs, color="0.3", lw=1, ls="--")
-            ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.5", alpha=0.2, lw=0)
-            ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms (ms_adj)",
-                   ylabel="predicted ms")
-            m = metrics(d["measured"], d["pred"]) if len(d) else {"mape": float("nan"), "within10": float("nan")}
-            ax.set_title(f"{method} · {side}: MAPE {m['mape']:.0f}%, {m['within10']:.0f}% within ±10%", fontsize=10)
-    if axes[0][-1].get_legend() is not None:
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
