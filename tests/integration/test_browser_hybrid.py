@@ -45,6 +45,13 @@ def test_astronaut_one_face_box_and_label(hybrid_url, clip):
     with browser.launch(fake_video=clip("astronaut")) as ctx:
         page, errors = _open(ctx, hybrid_url)
         assert page.evaluate("() => hlState.error") is None
+        # the page says what ran: the server sends COOP/COEP, so it is isolated and TF.js picks
+        # its threaded SIMD binary; threads = the pool TF.js sized (cores ÷ 2: 1 on a 2-core box)
+        wasm = page.evaluate("() => ({...hlState.wasm, iso: self.crossOriginIsolated,"
+                             " chip: document.getElementById('backend').textContent})")
+        assert wasm["isolated"] is True and wasm["iso"] is True and wasm["multithread"] is True
+        assert wasm["binary"] == ("threaded-simd" if wasm["simd"] else "plain") and wasm["threads"] >= 1
+        assert wasm["binary"] in wasm["chip"] and "thread" in wasm["chip"]
         for st in _samples(page):
             assert st["video"] == {"width": 640, "height": 480}
             assert st["backend"] == "wasm"

@@ -233,13 +233,26 @@ async def split_handler(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------------------- app
 
 
+#: Cross-origin isolation: with these on every response (page, scripts, wasm, models, errors)
+#: the page is ``crossOriginIsolated``, which SharedArrayBuffer — and so TF.js' multi-threaded
+#: wasm binary — requires. Everything the page loads is served from this origin, so
+#: ``require-corp`` blocks nothing of ours.
+ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
+                     "Cross-Origin-Resource-Policy": "same-origin"}
+
+
+async def add_isolation_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for k, v in ISOLATION_HEADERS.items():
+        response.headers.setdefault(k, v)
+
+
 def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = None,
              models_dir: str | os.PathLike[str] | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
              pipeline: str = "ours", web_dir: str | os.PathLike[str] | None = None,
              heads_dir: str | os.PathLike[str] | None = None,
              split_profile: str | os.PathLike[str] | None = None, split_wire: str = "float32",
              exit_bundle: str | os.PathLike[str] | None = None, exit_threshold: float | None = None,
-             **cloud_options: Any) -> web.Application:
+             isolated: bool = True, **cloud_options: Any) -> web.Application:
     """Build the aiohttp application (see module doc for routes).
 
     ``model_path``: the tf_keras ``.h5`` (``/split`` tails; the cloud classifier).
@@ -247,6 +260,8 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
     the page reports "model failed to load" when it is empty or a file is missing.
     ``web_dir``: the app's files (default: the packaged ``web/``; tests pass a copy).
     ``exit_bundle``/``exit_threshold``: exit mode's bundle and threshold (:mod:`.exitmode`).
+    ``isolated``: send the cross-origin isolation headers (:data:`ISOLATION_HEADERS`) on every
+    response, so the page may use TF.js' threaded wasm; ``False`` only to measure without them.
     """
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -260,6 +275,8 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
         raise InputError(f"models directory {md} does not exist")
 
     app = web.Application(middlewares=[error_middleware_factory()], client_max_size=MAX_SPLIT_BODY)
+    if isolated:
+        app.on_response_prepare.append(add_isolation_headers)
     # String keys are the contract other modules use (app["metrics_providers"]); silence
     # aiohttp's AppKey recommendation rather than break them.
     warnings.filterwarnings("ignore", category=getattr(web, "NotAppKeyWarning", UserWarning),
@@ -358,21 +375,25 @@ def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) 
 
 def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str],
                 frames: int = 15, screenshot: str | os.PathLike[str] | None = None,
-                screenshot_variant: str | None = None, timeout_s: float = 180) -> list[dict[str, Any]]:
+                screenshot_variant: str | None = None, timeout_s: float = 180,
+                cpu_throttle: float = 1.0, query: str = "") -> list[dict[str, Any]]:
     """Open the running app in headless Chromium (fake camera = ``fake_video``) once per variant,
     each in a fresh browser context (empty cache), and read back what the page measured:
 
     ``ttfp_ms`` (model download + warm-up), ``first_prediction_ms`` (navigation start → first
     classified face), and the median per-stage ms (detect, crop, cnn, total) and FPS over
     ``frames`` frames. Saves a PNG screenshot of ``screenshot_variant`` (default: the first).
+    ``cpu_throttle``: DevTools CPU throttling of the page (4 = Lighthouse's phone); ``query``:
+    extra URL parameters (e.g. ``"&threads=1"``). Rows carry what wasm ran (binary, threads).
     """
 
     return browser.run_sync(_measure_app, url, fake_video, variants, frames, screenshot,
-                            screenshot_variant, timeout_s)
+                            screenshot_variant, timeout_s, cpu_throttle, query)
 
 
 def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, screenshot: Any,
-                 screenshot_variant: str | None, timeout_s: float) -> list[dict[str, Any]]:
+                 screenshot_variant: str | None, timeout_s: float, cpu_throttle: float = 1.0,
+                 query: str = "") -> list[dict[str, Any]]:
     rows = []
     shot_v = screenshot_variant or variants[0]
     with browser.launch(fake_video=fake_video) as ctx0:
@@ -381,7 +402,10 @@ def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, sc
             try:
                 page = ctx.new_page()
                 page.set_default_timeout(timeout_s * 1000)
-                page.goto(f"{url}/?variant={v}")
+                if cpu_throttle != 1.0:
+                    cdp = ctx.new_cdp_session(page)
+                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": float(cpu_throttle)})
+                page.goto(f"{url}/?variant={v}{query}")
                 page.wait_for_function("() => window.hlState && (hlState.ready || hlState.error)")
                 st = page.evaluate("() => hlState")
                 if st.get("error"):
@@ -403,7 +427,8 @@ def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, sc
                              "ttfp_ms": st["ttfp_ms"][v]["total_ms"], "model_load_ms": st["ttfp_ms"][v]["load_ms"],
                              "warmup_ms": st["ttfp_ms"][v]["warmup_ms"],
                              "first_prediction_ms": st.get("first_prediction_ms"),
-                             "label": st.get("label"), "video": st.get("video")})
+                             "label": st.get("label"), "video": st.get("video"), "wasm": st.get("wasm"),
+                             "cpu_throttle": float(cpu_throttle)})
                 if screenshot and v == shot_v:
                     with atomic_path(screenshot) as tmp:
                         page.screenshot(path=str(tmp.with_suffix(".png")))

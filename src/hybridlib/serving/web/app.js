@@ -19,6 +19,7 @@ const state = (window.hlState = {
   frames: 0, fps: 0, stages: {}, rtt_ms: null, message: "", messageKind: "info",
   error: null, modelError: null, cameraError: null, ttfp_ms: {}, video: null,
   first_prediction_ms: null, // ms from navigation start to the first frame with a classified face
+  wasm: null, // {simd, multithread, threads, binary, isolated} when the backend is wasm
 });
 
 function setMessage(text, kind = "info") {
@@ -160,14 +161,33 @@ let tf = null, model = null, detectorOpts = null, cfg = null;
 async function setupBackend(pref) {
   if (tf.wasm && tf.wasm.setWasmPaths) tf.wasm.setWasmPaths("/vendor/tfjs-backend-wasm/");
   else if (tf.setWasmPaths) tf.setWasmPaths("/vendor/tfjs-backend-wasm/");
+  // Threads need a cross-origin isolated page (the server sends COOP/COEP) and must be set
+  // before the backend starts; TF.js' default is cores ÷ 2, one thread on a 2-core machine.
+  // ?threads=N overrides (1 = single-threaded, for side-by-side measurements).
+  const want = Number(params.get("threads") || Math.min(navigator.hardwareConcurrency || 2, 4));
+  // (face-api's bundle exports the wasm backend's functions on tf itself, not on tf.wasm)
+  const setThreads = (tf.wasm && tf.wasm.setThreadsCount) || tf.setThreadsCount;
+  if (self.crossOriginIsolated && setThreads) setThreads(Math.max(1, want));
   for (const b of [pref, "wasm", "webgl", "cpu"]) {
     try {
       if (b && (await tf.setBackend(b))) { await tf.ready(); break; }
     } catch (e) { console.warn("backend", b, "failed:", e); }
   }
   state.backend = tf.getBackend();
-  $("backend").textContent = state.backend;
+  if (state.backend === "wasm") state.wasm = await wasmInfo();
+  $("backend").textContent = state.backend + (state.wasm ? ` · ${state.wasm.binary} · ${state.wasm.threads} thread${state.wasm.threads === 1 ? "" : "s"}` : "");
   return state.backend;
+}
+
+async function wasmInfo() {
+  // what actually ran: the binary TF.js picked (from the browser's SIMD and thread support)
+  // and how many threads it uses; the page is only isolated when the server sent COOP/COEP
+  const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+  const mt = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT");
+  const getThreads = (tf.wasm && tf.wasm.getThreadsCount) || tf.getThreadsCount;
+  const threads = mt && getThreads ? getThreads() : 1;
+  const binary = mt && simd ? "threaded-simd" : simd ? "simd" : "plain";
+  return { simd, multithread: mt, threads, binary, isolated: !!self.crossOriginIsolated };
 }
 
 async function loadVariant(name) {
