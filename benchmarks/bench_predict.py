@@ -87,7 +87,7 @@ def regret_graphs(ctx, side: str) -> dict:
     from hybridlib.profiling import profile
 
     if side == "browser":  # 09's phone-class graphs: TF.js at 4× (the corpus' browser side), cached
-        from hybridlib.study.split import analysis as splitstudy
+        from hybridlib.study.split import profiles as splitstudy
 
         return {m: splitstudy.device_graph(ctx, m, "phone") for m in ("emotion_cnn", "alexnet")}
     return {m: profile.to_graph(profile.ensure_profile(ctx, m), m, input_itemsize=1)

@@ -39,14 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from hybridlib import config, export, models
-    from hybridlib.study.split import execute as split, analysis as ss
+    from hybridlib.study.split import analysis as ss, execute as split, predict as sp, profiles
 
     ctx = config.context(args.preset)
     devs, nets, loads = (a.split(",") for a in (args.devices, args.networks, args.loads))
-    graphs = {d: ss.device_graph(ctx, args.model, d, args.dtype) for d in devs}
+    graphs = {d: profiles.device_graph(ctx, args.model, d, args.dtype) for d in devs}
     km = export.load_model(split.model_h5(args.model, ctx))
-    must = [ss.predict_cuts(graphs[d], n).attrs["chosen"] for d in devs for n in nets]
-    cuts = ss.select_cuts(graphs[devs[0]], args.cuts, must=must, allowed=models.chain_cut_points(km))
+    must = [sp.predict_cuts(graphs[d], n).attrs["chosen"] for d in devs for n in nets]
+    cuts = sp.select_cuts(graphs[devs[0]], args.cuts, must=must, allowed=models.chain_cut_points(km))
     print(f"{args.model}: cuts {', '.join(cuts)}", flush=True)
     recs, preds, raws = [], [], []
     t0 = time.perf_counter()
@@ -57,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
                                    warmup=args.warmup, dtype=args.dtype, ctx=ctx)
                 recs.append(df)
                 # the engine's cloud time scaled by the measured server factor (as 09_split does)
-                factor, _src = ss.server_factor(graphs[d], df, df.attrs.get("load"))
-                preds.append(ss.predict_case(graphs[d], model=args.model, device=d, network=n, load=ld,
+                factor, _src = sp.server_factor(graphs[d], df, df.attrs.get("load"))
+                preds.append(sp.predict_case(graphs[d], model=args.model, device=d, network=n, load=ld,
                                              load_factor=factor))
-                raws.append(ss.predict_case(graphs[d], model=args.model, device=d, network=n, load=ld,
+                raws.append(sp.predict_case(graphs[d], model=args.model, device=d, network=n, load=ld,
                                             load_factor=float(df["load_factor"].iloc[0])))
     records, predicted = pd.concat(recs, ignore_index=True), pd.concat(preds, ignore_index=True)
     meas = ss.measured_cuts(records)
-    j = meas.merge(predicted, on=[*ss.CASE, "cut"], suffixes=("_meas", "_pred"))
+    j = meas.merge(predicted, on=[*sp.CASE, "cut"], suffixes=("_meas", "_pred"))
     print(f"\nexecuted in {time.perf_counter() - t0:.0f} s; medians of {args.repeats} reps (ms)")
     print(f"{'device':8s} {'network':7s} {'load':6s} {'cut':14s} {'pred':>8s} {'meas':>8s} {'pred/meas':>9s}"
           f" {'dev p/m':>15s} {'cloud p/m':>15s} {'other':>7s}")

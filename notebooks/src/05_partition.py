@@ -31,6 +31,7 @@ from IPython.display import Markdown, display
 
 from hybridlib import config, partition, plots
 from hybridlib.profiling import profile
+from hybridlib.study.offload import figures as offfig
 from hybridlib.study.offload import scenarios as offload
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
@@ -83,7 +84,7 @@ display(sens.pivot_table(index=["model", "network"], columns="device_slowdown", 
 # ## Best plan vs device-only and cloud-only
 
 # %%
-fig = offload.plot_best_vs_baselines(choices, MAIN, ctx.data_label)
+fig = offfig.plot_best_vs_baselines(choices, MAIN, ctx.data_label)
 ctx.save_figure(fig, "05_best_vs_baselines")
 
 # %% [markdown]
@@ -103,7 +104,7 @@ display(Markdown(f"multi-switch strictly better in {(ms_gain[['latency_gain_pct'
 
 # %%
 fronts = offload.pareto_table(graphs, MAIN)
-ctx.save_figure(offload.plot_pareto(fronts, MAIN, ctx.data_label), "05_pareto")
+ctx.save_figure(offfig.plot_pareto(fronts, MAIN, ctx.data_label), "05_pareto")
 
 # %% [markdown]
 # ## Server load sweep (Wi-Fi, latency objective, phone-class device)
@@ -113,7 +114,7 @@ ctx.save_figure(offload.plot_pareto(fronts, MAIN, ctx.data_label), "05_pareto")
 # %%
 loads = np.geomspace(0.05, 4, 13 if ctx.preset.name != "smoke" else 6)
 sweep = offload.load_sweep(graphs, loads, device=PHONE, network="wifi")
-ctx.save_figure(offload.plot_load_sweep(sweep, PHONE, "Wi-Fi", ctx.data_label), "05_load_sweep")
+ctx.save_figure(offfig.plot_load_sweep(sweep, PHONE, "Wi-Fi", ctx.data_label), "05_load_sweep")
 
 # %% [markdown]
 # ## Lossless compression of the shipped tensors (CollabDNN)
@@ -145,7 +146,7 @@ display(comp)
 def plan_figure(model=None, uplink=5.85, rtt=70.0, load=0.1, objective="latency", schedule="single",
                 device=PHONE):
     model = model or list(graphs)[-1]
-    return offload.plan_figure(graphs[model], uplink, rtt, load, objective, schedule, device, name=model)
+    return offfig.plan_figure(graphs[model], uplink, rtt, load, objective, schedule, device, name=model)
 
 
 fig = plan_figure()

@@ -1,4 +1,4 @@
-"""Early exit executed in real headless Chromium (issue 14):
+"""Early exit executed in real headless Chromium:
 
 * the branchy edge model + converter exported to TF.js give Keras' branch probabilities and
   converter features (before quantisation) within 1e-4 in fp32 — in the TF.js harness and

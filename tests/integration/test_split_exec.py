@@ -1,4 +1,4 @@
-"""Executed splits (issue 12): head in headless Chromium → POST /split → tail on the real server.
+"""Executed splits: head in headless Chromium → POST /split → tail on the real server.
 
 Real parts only: the aiohttp app from serve.make_app, Debian's Chromium through Playwright,
 TF.js on wasm, DevTools throttling and network emulation, a kernel tc shaper in a network
@@ -331,7 +331,7 @@ def test_load_factor_is_measured_under_real_users(cache: Path, emotion_h5: Path)
         bg = split.BackgroundLoad(url, users=1, fps=10, round_s=40)
         try:
             res = split.measure_load_factor(url, "input", x, bg, n=5)
-            m = split._cloud_metrics(url)
+            m = split.cloud_metrics(url)
         finally:
             bg.stop()
     assert np.isfinite(res["load_factor"]) and res["load_factor"] > 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from hybridlib import partition
+from hybridlib.study.offload import figures as offfig
 from hybridlib.study.offload import scenarios as offload
 from hybridlib.utils import InputError
 
@@ -108,7 +109,7 @@ def test_plan_figure_colours_each_layer_by_its_side():
 
     matplotlib.use("Agg")
     g = _chain()
-    fig = offload.plan_figure(g, uplink=5.85, rtt=70, load=0.1, device=1000)
+    fig = offfig.plan_figure(g, uplink=5.85, rtt=70, load=0.1, device=1000)
     bars = fig.axes[0].patches
     assert len(bars) == len(g.nodes)
     p = partition.solve(partition.scale(g, device=1000), partition.get_network("lte", uplink_mbps=5.85, rtt_ms=70),

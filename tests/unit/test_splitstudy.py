@@ -8,6 +8,7 @@ import pytest
 
 from hybridlib import partition
 from hybridlib.study.split import analysis as ss
+from hybridlib.study.split import predict as sp
 from hybridlib.utils import InputError
 
 # 1 Mbit/s both ways, no RTT: 1000 bytes = 8 ms each way
@@ -32,7 +33,7 @@ def dag():
 
 
 def test_predict_cuts_pieces_by_hand():
-    df = ss.predict_cuts(chain(), NET).set_index("cut")
+    df = sp.predict_cuts(chain(), NET).set_index("cut")
     # cloud-only: up 1000 B = 8 ms, cloud 1+2+0.5, down 4 B = 0.032 ms
     assert df.loc["input", ["device_ms", "upload_ms", "cloud_ms"]].tolist() == pytest.approx([0, 8, 3.5])
     assert df.loc["input", "download_ms"] == pytest.approx(0.032)
@@ -42,32 +43,32 @@ def test_predict_cuts_pieces_by_hand():
     assert df.loc["out", ["device_ms", "upload_ms", "download_ms"]].tolist() == pytest.approx([26, 0, 0])
     assert df["chosen"].tolist() == [False, True, False, False] and df.attrs["chosen"] == "a"
     assert df["kind"].tolist() == ["cloud-only", "split", "split", "device-only"]
-    assert (df["total_ms"] == df[list(ss.PIECES)].sum(axis=1)).all()
+    assert (df["total_ms"] == df[list(sp.PIECES)].sum(axis=1)).all()
     # a loaded server (×10 cloud compute: a 32, b 30.8, out 26 ms) pushes the choice to device-only
-    loaded = ss.predict_cuts(chain(), NET, load=10.0)
+    loaded = sp.predict_cuts(chain(), NET, load=10.0)
     assert loaded.attrs["chosen"] == "out"
     assert loaded.set_index("cut").loc["input", "cloud_ms"] == pytest.approx(35.0)
 
 
 def test_cut_points_and_placement_on_a_dag():
-    assert ss.cut_points(dag()) == ["input", "a", "cat", "out"]
-    assert ss.cut_placement(dag(), "a") == {"input": "device", "a": "device", "b1": "cloud", "b2": "cloud",
+    assert sp.cut_points(dag()) == ["input", "a", "cat", "out"]
+    assert sp.cut_placement(dag(), "a") == {"input": "device", "a": "device", "b1": "cloud", "b2": "cloud",
                                              "cat": "cloud", "out": "cloud"}
     with pytest.raises(InputError, match="b1.*not a single-tensor cut"):
-        ss.cut_placement(dag(), "b1")
+        sp.cut_placement(dag(), "b1")
     with pytest.raises(InputError, match="'zz' is not a layer"):
-        ss.cut_placement(dag(), "zz")
-    assert ss.predict_cuts(dag(), NET)["cut"].tolist() == ["input", "a", "cat", "out"]
+        sp.cut_placement(dag(), "zz")
+    assert sp.predict_cuts(dag(), NET)["cut"].tolist() == ["input", "a", "cat", "out"]
 
 
 def test_wire_graph_dtype_changes_shipped_bytes():
-    g = ss.wire_graph(chain(), "float16", input_dtype="uint8")
+    g = sp.wire_graph(chain(), "float16", input_dtype="uint8")
     n = {x.id: x for x in g.nodes}
     assert n["a"].wire_bytes == 125 and n["input"].wire_bytes == 250 and n["a"].out_bytes == 250
-    df = ss.predict_cuts(g, NET).set_index("cut")
+    df = sp.predict_cuts(g, NET).set_index("cut")
     assert df.loc["a", "up_bytes"] == 125 and df.loc["a", "upload_ms"] == pytest.approx(1.0)
     with pytest.raises(InputError, match="wire dtype"):
-        ss.wire_graph(chain(), "int4")
+        sp.wire_graph(chain(), "int4")
 
 
 def _records(case, totals, device="phone", model="m"):
@@ -127,7 +128,7 @@ def test_executed_regret_of_an_outside_choice():
     that was not executed, or a case that was not, is said so, never guessed."""
     rec = pd.DataFrame(_records("wifi", {"input": [400, 400, 400], "a": [100, 105, 900], "b": [100, 100, 100]}))
     m = ss.measured_cuts(rec)
-    case = tuple(rec.iloc[0][list(ss.CASE)])
+    case = tuple(rec.iloc[0][list(sp.CASE)])
     r = ss.executed_regret(m, {case: "a"}).iloc[0]
     assert r["executed"] and r["best"] == "b" and r["regret"] == pytest.approx(0.05) and r["hit"]
     r = ss.executed_regret(m, {case: "input"}).iloc[0]
@@ -219,11 +220,11 @@ def test_disagreements_name_the_piece():
 def test_select_cuts_keeps_ends_and_choices():
     g = partition.chain_graph([{"id": f"l{i}", "device_ms": 1, "cloud_ms": 1, "out_bytes": 4} for i in range(10)])
     ids = g.ids
-    sel = ss.select_cuts(g, 4, must=[ids[7]])
+    sel = sp.select_cuts(g, 4, must=[ids[7]])
     assert sel[0] == g.input and sel[-1] == g.output and ids[7] in sel and len(sel) == 4
     assert sel == [c for c in ids if c in sel]  # graph order
-    assert ss.select_cuts(g, 0) == ss.cut_points(g) == ids
-    assert ss.select_cuts(g, 3, allowed=[ids[2]]) == [g.input, ids[2], g.output]
+    assert sp.select_cuts(g, 0) == sp.cut_points(g) == ids
+    assert sp.select_cuts(g, 3, allowed=[ids[2]]) == [g.input, ids[2], g.output]
 
 
 def test_piece_errors_median_gap():
@@ -240,9 +241,65 @@ def test_piece_errors_median_gap():
 def test_server_factor_sources():
     g = chain()  # profiled cloud whole model = 1 + 2 + 0.5 = 3.5 ms
     rec = pd.DataFrame(_records("wifi", {"input": [70.0] * 3, "a": [100.0] * 3}))  # tail = 0.1 × total = 7
-    f, src = ss.server_factor(g, rec)
+    f, src = sp.server_factor(g, rec)
     assert f == pytest.approx(2.0) and "cloud-only" in src
-    f, src = ss.server_factor(g, rec, {"measured": True, "loaded_ms": 14.0})
+    f, src = sp.server_factor(g, rec, {"measured": True, "loaded_ms": 14.0})
     assert f == pytest.approx(4.0) and "under load" in src
-    f, src = ss.server_factor(g, rec[rec.cut == "a"])
+    f, src = sp.server_factor(g, rec[rec.cut == "a"])
     assert f == 1.0 and src.startswith("assumed")
+
+
+def test_score_choice_is_the_one_definition_of_hit_and_regret():
+    sc = ss.score_choice({"input": 400.0, "a": 105.0, "b": 100.0}, "a")
+    assert sc.best == "b" and sc.best_ms == 100 and sc.chosen_ms == 105
+    assert sc.regret == pytest.approx(0.05) and sc.hit
+    assert not ss.score_choice({"a": 111.0, "b": 100.0}, "a").hit
+    miss = ss.score_choice({"a": 100.0}, "zz")
+    assert math.isnan(miss.chosen_ms) and math.isnan(miss.regret) and not miss.hit
+    with pytest.raises(InputError, match="no executed cuts"):
+        ss.score_choice({}, "a")
+
+
+def test_execute_cases_predicts_every_executed_case_and_records_its_provenance():
+    """09's execution loop on a stand-in grid: one call per (model, load), one prediction per
+    (device, network) calibrated by the measured server factor, one uncalibrated, and a run record."""
+    from hybridlib.study.split import run as study
+
+    calls = []
+
+    def fake_grid(model, cuts, *, devices, networks, load, repeats, warmup, dtype, codec, ctx):
+        calls.append((model, tuple(cuts), tuple(devices), tuple(networks), load, repeats, warmup, dtype, codec))
+        rows = []
+        for d in devices:
+            for n in networks:
+                rows += _records(n, {"input": [70.0] * repeats, "a": [10.0] * repeats, "out": [40.0] * repeats},
+                                 device=d)
+        df = pd.DataFrame(rows).assign(load=load, load_factor=1.0)
+        df.attrs.update(load=None, link={"wifi": {"up_mbps": 5.0, "down_mbps": 20.0, "rtt_ms": 30.0, "x": 1}},
+                        device={"phone": {"measured_rate": 3.9}})
+        return df
+
+    cases = [("m", 3, ("wifi", "3g"), ("phone",), ("idle",))]
+    graphs = {("m", "phone"): chain()}
+    ex = study.execute_cases(None, cases, {"m": ["input", "a", "out"]}, graphs, repeats=2, warmup=1,
+                             run_grid=fake_grid)
+    assert calls == [("m", ("input", "a", "out"), ("phone",), ("wifi", "3g"), "idle", 2, 1, "float32", "none")]
+    assert len(ex.records) == 2 * 3 * 2 and list(ex.seconds) == ["execute_m"]
+    # cloud-only's tail = 0.1 × 70 = 7 ms served vs 3.5 ms profiled: the engine is given factor 2
+    assert [r["server_factor"] for r in ex.runs] == [pytest.approx(2.0)] * 2
+    assert ex.runs[0]["link"] == {"up_mbps": 5.0, "down_mbps": 20.0, "rtt_ms": 30.0}
+    assert ex.runs[0]["measured_cpu_rate"] == 3.9
+    assert ex.runs[1]["link"] == {k: None for k in ("up_mbps", "down_mbps", "rtt_ms")}
+    assert ex.predicted["load_factor"].tolist() == pytest.approx([2.0] * 8)
+    assert set(ex.predicted_raw["load_factor"]) == {1.0}
+    assert len(ex.predicted) == len(ex.predicted_raw) == 2 * 4  # every cut point of the graph, per case
+    sc = study.score(ex, {})
+    assert sc.summary["cases"] == 2 and (sc.cases["best"] == "a").all() and sc.predicted_plans.empty
+    prof = study.Profiles(graphs, pd.DataFrame([{"model": "m", "cpu_throttle": 4.0, "model_ms": 1.0}]),
+                          {"profiles_m": 1.0}, 1.5)
+    res = study.result_record(prof, {"m": ["input", "a", "out"]}, ex, sc, dtype="float32", codec="none",
+                              repeats=2, warmup=1)
+    assert res["records"] == 12 and res["cuts"] == {"m": ["input", "a", "out"]} and res["runs"] == ex.runs
+    assert res["profiles"] == [{"model": "m", "model_ms": 1.0}] and res["predicted_cost_plans"]["n"] == 0
+    assert list(res["seconds"]) == ["profiles", "execute", "profiles_m", "execute_m"]
+    assert set(res["uncalibrated"]) == set(study.UNCALIBRATED_KEYS) and res["hits"] == sc.summary["hits"]

@@ -5,7 +5,7 @@ Why two cost models: the first one 06 used predicted the device side as native T
 × the device class's throttle rate; the page runs TF.js on wasm, which on this model is several
 times slower than native TF, so every device-heavy plan was predicted too fast and missed its
 deadline when executed. The second takes the device side from the **throttled TF.js (wasm)
-profile of the same device class** (:func:`hybridlib.study.split.analysis.ensure_device_profile`:
+profile of the same device class** (:func:`hybridlib.study.split.profiles.ensure_device_profile`:
 DevTools CPU throttling applied before timing, per layer, reconciled with the whole model), which
 is what the executed page runs. Both share the cloud side (native TF, all cores), the §5
 transfer formula and the converter's measured bytes.

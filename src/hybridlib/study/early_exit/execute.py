@@ -40,7 +40,7 @@ from hybridlib.export.exit_bundle import CHAIN_H5, EDGE_DIR, META, RULE, check_t
 from hybridlib.profiling import devices
 from hybridlib.profiling.profile import set_cpu_throttle
 from hybridlib.study.early_exit import converter_exec
-from hybridlib.study.split.execute import _launch, open_split_page
+from hybridlib.study.split.execute import launch_chromium, open_split_page
 from hybridlib.study.split.server import split_server
 from hybridlib.utils import InputError, write_json_atomic
 
@@ -152,7 +152,7 @@ def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], netw
     attrs: dict[str, Any] = {"bundle": {k: v for k, v in meta.items()}, "threshold": t, "rule": RULE}
     opts = {"head": "edge", "layer": meta["cut"], "threshold": t, "dtype": meta.get("dtype", "uint8"),
             "codec": meta["codec"], "return_code": True}
-    with split_server(meta["chain_h5"], meta["dir"]) as (url, _app), _launch(None) as bctx:
+    with split_server(meta["chain_h5"], meta["dir"]) as (url, _app), launch_chromium(None) as bctx:
         page = open_split_page(bctx, url)
         cdp = bctx.new_cdp_session(page)
         attrs["edge_load"] = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", ["edge", meta["edge_url"]])

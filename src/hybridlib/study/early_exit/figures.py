@@ -1,6 +1,6 @@
 """06's figures: threshold sweep, bandwidth per frame, converter operating curves, Edgent vs deadline.
 
-Why a module: notebook 06 keeps narrative, parameters and calls (issue 11); each function here
+Why a module: notebook 06 keeps narrative, parameters and calls; each function here
 draws one figure from the tables 06 saves (no numbers are computed here that the tables do not
 hold) and returns it unsaved — the notebook saves it with ``ctx.save_figure`` (provenance stamp).
 """

@@ -1,6 +1,6 @@
 """Executed splits: the head in a (throttled) Chromium page, the tail on the server, per-stage ms.
 
-Why (issue 12): the partition engine's plans were never executed. Here a cut is run end to
+Why: the partition engine's plans are predictions until executed. Here a cut is run end to
 end: the page downloads only the TF.js head it needs, runs it on wasm, encodes the cut
 tensor with the ``/split`` wire contract (docs/ARCHITECTURE.md, Serving contract: little-endian raw bytes, ``X-Shape``,
 ``X-Dtype`` float32|float16|uint8 (+ ``X-Scale``/``X-Zero-Point``: q = round(x/scale) + zp),
@@ -71,8 +71,8 @@ from hybridlib.profiling import devices
 from hybridlib.study.split.server import (  # noqa: F401 - re-exported
     LOADS,
     BackgroundLoad,
-    _cloud_metrics,
-    _init_tf_pools,
+    cloud_metrics,
+    init_tf_pools,
     measure_load_factor,
     post_split,
     probe_tail_ms,
@@ -216,7 +216,7 @@ def execute_grid(model: str, cuts: list[str], *, devices: Sequence[str] = ("phon
 
 
 @contextlib.contextmanager
-def _launch(executable: str | None) -> Iterator[Any]:
+def launch_chromium(executable: str | None) -> Iterator[Any]:
     """Chromium (no camera) like :func:`hybridlib.browser.launch`, optionally another binary
     (the tc shaper's in-namespace wrapper)."""
     from playwright.sync_api import sync_playwright
@@ -271,7 +271,7 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
             stack.callback(bg.stop)
             load_info = {**measure_load_factor(url, input_layer, x, bg), "measured": True}
             log.info("load factor %.2f (%s users)", load_info["load_factor"], load_users)
-        bctx = stack.enter_context(_launch(wrapper if tc else None))
+        bctx = stack.enter_context(launch_chromium(wrapper if tc else None))
         page = open_split_page(bctx, url)
         cdp = bctx.new_cdp_session(page)
         page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [f32_to_b64(x), [1, *km.input_shape[1:]]])
@@ -377,7 +377,7 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
         if bg is not None:
             end = probe_tail_ms(url, input_layer, x, 5)  # the load seen while the cuts ran, probed again
             load_info["loaded_ms_end"] = end["median_ms"]
-            load_info["metrics"] = _cloud_metrics(url)
+            load_info["metrics"] = cloud_metrics(url)
     attrs["load"] = load_info
     df = pd.DataFrame(rows)
     if len(df):  # tidy order (cut as requested, then condition, rep); ``seq`` keeps the executed order

@@ -19,7 +19,7 @@ def _case_label(r) -> str:
 def split_stacked(predicted, measured, cases=None, max_cases: int = 8) -> Figure:
     """Neurosurgeon's per-cut stacked bars, predicted (left, hatched) beside measured (right).
 
-    ``predicted``: :func:`hybridlib.study.split.analysis.predict_cases` rows; ``measured``:
+    ``predicted``: :func:`hybridlib.study.split.predict.predict_cases` rows; ``measured``:
     :func:`hybridlib.study.split.analysis.measured_cuts` rows. One panel per case (model, device,
     network, load), only the executed cuts; ★ = the engine's choice, ▼ = the measured best.
     """
@@ -100,7 +100,7 @@ def split_speedups(comp, like_for_like) -> Figure:
     """Measured speed-up of the chosen cut over cloud-only and device-only per case, with the
     seeds' claims drawn as reference lines, labelled "like for like" only where a claim's
     device class and network match an executed case (``like_for_like``:
-    :func:`hybridlib.study.split.analysis.like_for_like`)."""
+    :func:`hybridlib.study.split.seeds.like_for_like`)."""
     import matplotlib.pyplot as plt
 
     c = comp.reset_index(drop=True)

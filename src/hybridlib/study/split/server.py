@@ -37,7 +37,7 @@ LOADS = ("idle", "loaded")
 # ----------------------------------------------------------------------------- server
 
 
-def _init_tf_pools() -> None:
+def init_tf_pools() -> None:
     """Initialise TF in this process before cloud mode can pin it to one thread: the server
     side of a split is native TF on all cores (cloud.setup_cloud keeps pools already set up)."""
     import tensorflow as tf
@@ -61,7 +61,7 @@ def split_server(model_path: str | os.PathLike[str], heads_dir: str | os.PathLik
     if load not in LOADS:
         raise InputError(f"load must be one of {', '.join(LOADS)}; got {load!r}")
     Path(heads_dir).mkdir(parents=True, exist_ok=True)
-    _init_tf_pools()
+    init_tf_pools()
     if load == "loaded":
         app = serve.make_app("cloud", model_path=cloud_model or model_path, models_dir=heads_dir,
                              max_sessions=max_sessions)
@@ -120,8 +120,8 @@ class BackgroundLoad:
 
 
         if self.proc is not None and self.proc.is_alive():
-            return _cloud_metrics(self.url)
-        before = _cloud_metrics(self.url).get("frames_in", 0) or 0
+            return cloud_metrics(self.url)
+        before = cloud_metrics(self.url).get("frames_in", 0) or 0
         self.proc = mp.get_context("spawn").Process(
             target=load.user_worker, args=("cloud", self.url, self.users, self.round_s, self.fps, self.size, 0.2),
             daemon=True, name="hl-split-load")
@@ -129,7 +129,7 @@ class BackgroundLoad:
         self.rounds += 1
         t_end = time.monotonic() + timeout_s
         while True:
-            m = _cloud_metrics(self.url)
+            m = cloud_metrics(self.url)
             if (m.get("sessions") or 0) >= 1 and (m.get("frames_in") or 0) > before:
                 break
             if not self.proc.is_alive():
@@ -141,7 +141,7 @@ class BackgroundLoad:
                 raise HybridlibError(f"background users sent no frames to {self.url} within {timeout_s:.0f} s")
             time.sleep(0.5)
         time.sleep(settle_s)  # let all peers connect and the rate settle
-        return _cloud_metrics(self.url)
+        return cloud_metrics(self.url)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.is_alive():
@@ -190,7 +190,7 @@ def measure_load_factor(url: str, layer: str, x: np.ndarray, background: Backgro
             "loaded_all": loaded["ms_all"]}
 
 
-def _cloud_metrics(url: str) -> dict[str, Any]:
+def cloud_metrics(url: str) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
             return json.loads(r.read())
