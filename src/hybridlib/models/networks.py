@@ -165,14 +165,15 @@ def emotion_cnn(input_shape: tuple[int, int, int] = EMOTION_INPUT_SHAPE, n_class
 
 
 def alexnet(input_shape: tuple[int, int, int] = (227, 227, 3), n_classes: int = 1000,
-            dropout: float = 0.5, name: str = "alexnet") -> tf_keras.Model:
+            dropout: float = 0.5, name: str = "alexnet", fc_units: int = 4096) -> tf_keras.Model:
     """AlexNet as seeds 001/003 count it: 62,378,344 parameters at 227×227×3, 1000 classes.
 
     One tower (no grouped convolutions, as in most re-implementations; grouping would
     drop the count to ~61M) and no local response normalisation (it has no parameters,
     and TF.js' layers API cannot run it): conv1 96@11×11/4 · pool1 · conv2 256@5×5 ·
     pool2 · conv3 384 · conv4 384 · conv5 256 · pool5 · fc6 4096 · fc7 4096 · fc8.
-    Used for partition studies (its cost graph), never trained here.
+    Used for partition studies (its cost graph), never trained here. ``fc_units`` (4096 in the
+    paper) narrows fc6/fc7 for tests that need every layer kind but not 250 MB of weights.
     """
     keras = _keras()
     L = keras.layers
@@ -186,9 +187,9 @@ def alexnet(input_shape: tuple[int, int, int] = (227, 227, 3), n_classes: int = 
     x = L.Conv2D(256, 3, padding="same", activation="relu", name="conv5")(x)
     x = L.MaxPooling2D(3, strides=2, name="pool5")(x)
     x = L.Flatten(name="flatten")(x)
-    x = L.Dense(4096, activation="relu", name="fc6")(x)
+    x = L.Dense(fc_units, activation="relu", name="fc6")(x)
     x = L.Dropout(dropout, name="drop6")(x)
-    x = L.Dense(4096, activation="relu", name="fc7")(x)
+    x = L.Dense(fc_units, activation="relu", name="fc7")(x)
     x = L.Dropout(dropout, name="drop7")(x)
     out = L.Dense(n_classes, activation="softmax", name="fc8")(x)
     return keras.Model(inp, out, name=name)
