@@ -228,6 +228,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections alive: a TF.js model in many weight shards is fetched over
+    # the page's six connections per host in turn (with HTTP/1.0 a model of more than six
+    # shards never finished loading here)
+    protocol_version = "HTTP/1.1"
     routes: list[tuple[str, Path | Any]] = []
     headers_extra: dict[str, str] = {}
 
@@ -267,6 +271,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _StaticServer(http.server.ThreadingHTTPServer):
+    request_queue_size = 64  # a page opens many connections at once: a deeper listen backlog
+    daemon_threads = True
+
+
 @contextlib.contextmanager
 def serve_static(routes: Mapping[str, str | os.PathLike[str] | Any],
                  headers: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> Iterator[str]:
@@ -280,7 +289,7 @@ def serve_static(routes: Mapping[str, str | os.PathLike[str] | Any],
     ordered = sorted(((p if p.endswith("/") else p + "/", t) for p, t in routes.items()),
                      key=lambda kv: -len(kv[0]))
     handler = type("Handler", (_Handler,), {"routes": ordered, "headers_extra": dict(headers or {})})
-    server = http.server.ThreadingHTTPServer((host, 0), handler)
+    server = _StaticServer((host, 0), handler)
     server.daemon_threads = True
     t = threading.Thread(target=server.serve_forever, name="hybridlib-static", daemon=True)
     t.start()

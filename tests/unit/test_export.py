@@ -283,3 +283,14 @@ def test_quantize_vocabularies_meet_in_one_place():
     assert export.quantize_of("uint8") == "uint8"
     with pytest.raises(InputError, match="int4"):
         export.quantize_of("int4")
+
+
+def test_shard_size_keeps_a_model_within_six_files():
+    """TF.js fetches every shard at once and reads none until all answered: more than six
+    shards over HTTP/1.1 (six connections per host) can hang the load, so exports stay ≤ 6."""
+    from hybridlib.export.tfjs import MAX_SHARDS, MIN_SHARD_BYTES, shard_size
+
+    assert shard_size(1000) == MIN_SHARD_BYTES  # small models keep TF.js' usual 4 MiB files
+    for total in (25_000_000, 249_500_000, 553_000_000):
+        s = shard_size(total)
+        assert s % 4096 == 0 and -(-total // s) <= MAX_SHARDS

@@ -103,10 +103,28 @@ def _source_h5(model: tf_keras.Model | str | os.PathLike[str], workdir: Path) ->
     return h5, {"model": model.name, "params": int(model.count_params())}
 
 
+#: TF.js requests every weight shard of a model at once and reads no body until all have
+#: answered; over HTTP/1.1 a browser opens six connections per host, so a model of more than
+#: six shards whose bodies outgrow the browser's buffers never finishes loading (seen with a
+#: 14-shard 56 MB model). The default shard size keeps every export within this many files.
+MAX_SHARDS = 6
+MIN_SHARD_BYTES = 4 * 1024 * 1024
+
+
+def shard_size(weight_bytes: int, max_shards: int = MAX_SHARDS) -> int:
+    """Bytes per shard so that ``weight_bytes`` fit in at most ``max_shards`` files (at least
+    4 MiB, TF.js' usual size, rounded up to 4 KiB)."""
+    need = -(-int(weight_bytes) // max_shards)
+    return max(MIN_SHARD_BYTES, -(-need // 4096) * 4096)
+
+
 def _convert(h5: Path, out_dir: str | os.PathLike[str], quantize: str, source: dict[str, Any],
-             extra: dict[str, Any] | None, shard_bytes: int) -> ExportResult:
+             extra: dict[str, Any] | None, shard_bytes: int | None) -> ExportResult:
     """One variant of ``h5`` into ``out_dir`` (atomic), with its manifest."""
     from tensorflowjs.converters.converter import dispatch_keras_h5_to_tfjs_layers_model_conversion
+
+    if shard_bytes is None:  # the .h5's size bounds the fp32 weights from above
+        shard_bytes = shard_size(h5.stat().st_size)
 
     variant = variant_name(quantize)
     t0 = time.perf_counter()
@@ -125,12 +143,13 @@ def _convert(h5: Path, out_dir: str | os.PathLike[str], quantize: str, source: d
 
 def export_tfjs(model: tf_keras.Model | str | os.PathLike[str], out_dir: str | os.PathLike[str],
                 quantize: str = "none", extra: dict[str, Any] | None = None,
-                shard_bytes: int = 4 * 1024 * 1024) -> ExportResult:
+                shard_bytes: int | None = None) -> ExportResult:
     """Convert a tf_keras model (object or ``.h5``) to a TF.js layers model in ``out_dir``.
 
     ``quantize``: ``none`` (fp32), ``float16`` (every weight) or ``uint8`` (affine per tensor,
     kernels and biases only — see :data:`~hybridlib.export.variants.UINT8_PATTERNS`; TF.js
     de-quantises at load). Writes ``manifest.json`` with SHA-256 per file; atomic.
+    ``shard_bytes``: weight file size; default :func:`shard_size` (at most :data:`MAX_SHARDS` files).
     """
     variant_name(quantize)  # a bad value fails before any work
     t0 = time.perf_counter()
@@ -152,7 +171,7 @@ def export_variants(model: tf_keras.Model | str | os.PathLike[str], out_root: st
     names = [variant_name(q) for q in quantize]  # every value checked before any work
     with tempfile.TemporaryDirectory(prefix="hl-export-") as td:
         h5, source = _source_h5(model, Path(td))
-        return {v: _convert(h5, Path(out_root) / v, q, source, None, 4 * 1024 * 1024)
+        return {v: _convert(h5, Path(out_root) / v, q, source, None, None)
                 for v, q in zip(names, quantize)}
 
 
