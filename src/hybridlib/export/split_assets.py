@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 
 from hybridlib import export, models
-from hybridlib.models import artifacts
+from hybridlib.models import artifacts, neurosurgeon
 from hybridlib.models.train import save_h5
 from hybridlib.utils import InputError, project_root, sha256_file
 
 log = logging.getLogger(__name__)
 
-MODELS = ("emotion_cnn", "alexnet")
+#: seed 003's benchmark networks by lower-case benchmark name (IMC is ``alexnet``), seeded weights
+NEUROSURGEON_MODELS = {k.lower(): k for k in neurosurgeon.NEUROSURGEON if k != "IMC"}
+MODELS = ("emotion_cnn", "alexnet", *NEUROSURGEON_MODELS)
 #: heads whose fp32 weights exceed this travel as the uint8 TF.js variant (kernels and biases
 #: affine-quantised, see export.UINT8_PATTERNS): AlexNet's fc6/fc7 heads and device-only
 #: AlexNet (250 MB fp32 → ~62 MB) — the browser would otherwise fetch a quarter gigabyte.
@@ -58,7 +60,8 @@ def model_h5(model: str, ctx: Any = None, cache_dir: str | os.PathLike[str] | No
         import tf_keras as keras
 
         keras.utils.set_random_seed(0)
-        m = models.emotion_cnn() if model == "emotion_cnn" else models.alexnet()
+        m = (models.emotion_cnn() if model == "emotion_cnn" else models.alexnet() if model == "alexnet"
+             else neurosurgeon.build(NEUROSURGEON_MODELS[model], seed=0))
         log.info("building %s with fresh seeded weights → %s", model, p)
         save_h5(m, p)
     return p

@@ -47,6 +47,34 @@ SEED_CLAIMS: tuple[dict[str, Any], ...] = (
 NO_LOSSLESS = "001 compresses shipped tensors losslessly; ours {dtype}, codec {codec}"
 
 
+def _as_set(v: Any) -> set[Any]:
+    return set(v) if isinstance(v, (list, tuple, set, frozenset)) else {v}
+
+
+def seed_applies(seed: Mapping[str, Any], ours: Mapping[str, Any]) -> tuple[bool, list[str]]:
+    """The one rule for a "seed value" column: may the seed's number sit beside ours?
+
+    Both sides give any of ``device`` (device class), ``networks`` (links), ``models`` (the
+    network set) and ``basis`` (what the number is: e.g. ``"latency pick"``, ``"measured ÷
+    measured"``), each a value or a collection; a key the seed leaves out or None does not
+    restrict. Device and basis must be equal; our links and networks must lie within the
+    seed's — and our network set must *equal* the seed's when the seed's number is a statistic
+    over its networks (``seed["over_models"]`` true: 003's mean over 8 DNNs), so a 2-network
+    mean never sits beside an 8-network mean. Returns ``(applies, what differs)``."""
+    why = []
+    for key in ("device", "networks", "models", "basis"):
+        want = seed.get(key)
+        if want is None:
+            continue
+        have = ours.get(key)
+        w, h = _as_set(want), _as_set(have) if have is not None else set()
+        exact = key in ("device", "basis") or (key == "models" and seed.get("over_models"))
+        if not h or (h != w if exact else not h <= w):
+            why.append(f"{key}: ours {', '.join(map(str, sorted(h, key=str))) or 'none'} vs the seed's "
+                       f"{', '.join(map(str, sorted(w, key=str)))}")
+    return not why, why
+
+
 def like_for_like(comp: pd.DataFrame, wire: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Each seed claim beside our measured number over the cases that match its conditions
     (device class, networks, models); ``ours`` is None where no executed case matches, so a
@@ -57,9 +85,9 @@ def like_for_like(comp: pd.DataFrame, wire: Mapping[str, str] | None = None) -> 
     out = []
     w = {"dtype": "float32", "codec": "none", **(wire or {})}
     for c in SEED_CLAIMS:
-        sel = comp[(comp["device"] == c["device"]) & comp["network"].isin(c["networks"])]
-        if c["models"]:
-            sel = sel[sel["model"].isin(c["models"])]
+        ok = [seed_applies(c, {"device": d, "networks": n, "models": m})[0]
+              for d, n, m in zip(comp["device"], comp["network"], comp["model"])]
+        sel = comp[pd.Series(ok, index=comp.index, dtype=bool)] if len(comp) else comp
         if c["baseline"] == "cloud-only":
             vals = sel["speedup_vs_cloud"].dropna()
         else:

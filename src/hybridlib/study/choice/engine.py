@@ -1,0 +1,168 @@
+"""The engine's side: profiles per (network, device class), an unscored calibration probe, the picks.
+
+* **Profiles** (what Neurosurgeon stores on the phone, taken in advance): the device side is
+  TF.js in a Chromium page throttled to the class (:mod:`hybridlib.study.split.profiles`), the
+  cloud side this machine's native TF on all cores — for the emotion CNN and AlexNet 04's cached
+  profile, for the other networks timed here, in this process (no worker start-up).
+* **Calibration probe** (:func:`probe_server`): a *separate* server session per (network,
+  load), before the scored execution, timing the whole model on the server (``/split/<input>``)
+  with a **held-out input** (seed :data:`PROBE_SEED`; the scored run uses seed 0). Its rows are
+  never scored; :func:`check_disjoint` says so for every run.
+* **Two engines**: *uncalibrated* (profiles only: cloud factor 1 at every load, load-blind)
+  — the headline — and *probe-calibrated* (cloud compute × the probe's server ms ÷ the profiled
+  cloud ms, per network and load: Neurosurgeon's load factor, measured out of sample).
+* **Picks**: the latency objective (:func:`hybridlib.partition.solve`, one cut) and the energy
+  objective as a *model* (assumed device and radio powers — "modelled: no power meter").
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hybridlib import browser, partition
+from hybridlib.export import split_assets
+from hybridlib.profiling import profile
+from hybridlib.study.split import predict, profiles
+from hybridlib.study.split import server as split_server
+from hybridlib.utils import InputError
+
+PROBE_SEED = 1
+ENGINES = ("uncalibrated", "calibrated")
+ENERGY_LABEL = "modelled: no power meter"
+CaseKey = tuple[str, str, str, str]  # model, device, network, load
+
+
+def ensure_cloud_profile(ctx: Any, model: str, repeats: int = 5, warmup: int = 2) -> pd.DataFrame:
+    """The cloud-side (native TF, all cores) per-layer profile of ``model``, cached where
+    :func:`hybridlib.profiling.profile.ensure_profile` keeps it (``profile_<model>.parquet``)."""
+    path = Path(ctx.artifacts_dir) / f"profile_{model}.parquet"
+    if path.is_file():
+        return profile.load_table(path)
+    if model in profile.MODELS:
+        return profile.ensure_profile(ctx, model, progress=False)
+    km = split_assets.load_h5(split_assets.model_h5(model, ctx))
+    df = pd.DataFrame(profile.time_model_layers(km, repeats, warmup))
+    for k, v in profile.provenance("cloud", "tf-cpu", 0, repeats, warmup).items():
+        df[k] = v
+    df["model"], df["energy_mj"], df["power_w"] = model, 0.0, 0.0
+    profile.save_table(df, path)
+    return df
+
+
+def profile_graphs(ctx: Any, pairs: Iterable[tuple[str, str]], repeats: int = 5) -> dict[tuple[str, str], Any]:
+    """The engine's graph per (model, device class): cached TF.js profile on that class + cloud profile."""
+    out = {}
+    for m, d in pairs:
+        ensure_cloud_profile(ctx, m, repeats)
+        profiles.ensure_device_profile(ctx, m, d, repeats=repeats)
+        out[(m, d)] = profiles.device_graph(ctx, m, d)
+    return out
+
+
+def cloud_ms(graph: Any) -> float:
+    """The profiled whole-model cloud time the engine charges (Σ nodes' ``cloud_ms``)."""
+    return float(sum(n.cloud_ms for n in partition.as_graph(graph).nodes))
+
+
+def probe_server(ctx: Any, model: str, load: str, reps: int = 5, seed: int = PROBE_SEED,
+                 load_users: int = 2) -> pd.DataFrame:
+    """The calibration probe: its own server session (and background users when ``loaded``),
+    ``reps`` whole-model ``/split/<input>`` calls on the held-out input after one untimed call.
+    One row per rep: ``role`` probe, ``run_id``, ``model``, ``load``, ``input_seed``, ``rep``, ``server_ms``."""
+    return browser.run_sync(_probe, ctx, model, load, reps, seed, load_users)
+
+
+def _probe(ctx: Any, model: str, load: str, reps: int, seed: int, load_users: int) -> pd.DataFrame:
+    h5 = split_assets.model_h5(model, ctx)
+    km = split_assets.load_h5(h5)
+    x = split_assets.example_input(tuple(int(d) for d in km.input_shape[1:]), seed)
+    layer = km.layers[0].name
+    cloud = split_assets.model_h5("emotion_cnn", ctx) if load == "loaded" else None
+    with split_server.split_server(h5, split_assets.cache_root(ctx) / "heads", load=load, cloud_model=cloud,
+                                   model=km) as (url, _app):
+        bg = split_server.BackgroundLoad(url, users=load_users) if load == "loaded" else None
+        try:
+            if bg is not None:
+                bg.ensure()
+            ms = split_server.probe_tail_ms(url, layer, x, reps)["ms_all"]
+        finally:
+            if bg is not None:
+                bg.stop()
+    return pd.DataFrame({"role": "probe", "run_id": f"probe:{model}:{load}", "model": model, "load": load,
+                         "input_seed": seed, "cut": "input", "rep": range(len(ms)), "server_ms": ms})
+
+
+@dataclass
+class Calibration:
+    """The probe rows and the factors taken from them alone (per (model, load))."""
+
+    rows: pd.DataFrame
+    factors: dict[tuple[str, str], float]
+
+
+def calibrate(rows: pd.DataFrame, graphs: Mapping[tuple[str, str], Any]) -> Calibration:
+    """Per (model, load): median probe ``server_ms`` ÷ the profiled cloud whole-model ms. Reads
+    only ``rows`` with ``role == "probe"`` (never an executed, scored record)."""
+    if rows.empty or set(rows["role"]) != {"probe"}:
+        raise InputError("calibrate: give the probe's rows only (role == 'probe')")
+    cloud = {m: cloud_ms(g) for (m, _d), g in graphs.items()}
+    factors = {}
+    for (m, load), r in rows.groupby(["model", "load"], sort=False):
+        if cloud.get(m, 0) <= 0:
+            raise InputError(f"calibrate: no profiled cloud time for {m}")
+        factors[(m, load)] = statistics.median(r["server_ms"]) / cloud[m]
+    return Calibration(rows, factors)
+
+
+def check_disjoint(cal: Calibration, records: pd.DataFrame) -> dict[str, Any]:
+    """Raise unless the calibration rows and the scored records share no run and no input;
+    returns the evidence (run ids and input seeds on each side) for the result file."""
+    cal_runs, rec_runs = set(cal.rows["run_id"]), set(records["run_id"])
+    cal_seeds, rec_seeds = set(cal.rows["input_seed"]), set(records["input_seed"])
+    if cal_runs & rec_runs or cal_seeds & rec_seeds:
+        raise InputError(f"calibration and scored rows overlap: runs {sorted(cal_runs & rec_runs)}, "
+                         f"input seeds {sorted(cal_seeds & rec_seeds)}")
+    return {"calibration_rows": len(cal.rows), "scored_rows": len(records),
+            "calibration_runs": sorted(cal_runs), "scored_runs": sorted(rec_runs),
+            "calibration_input_seeds": sorted(map(int, cal_seeds)), "scored_input_seeds": sorted(map(int, rec_seeds)),
+            "disjoint": True}
+
+
+def factor(engine: str, model: str, load: str, factors: Mapping[tuple[str, str], float] | None) -> float:
+    """The cloud factor ``engine`` uses: 1 uncalibrated (profiles only), the probe's when calibrated."""
+    if engine == "uncalibrated":
+        return 1.0
+    if not factors or (model, load) not in factors:
+        raise InputError(f"no calibration for {model} at load {load}")
+    return float(factors[(model, load)])
+
+
+def picks(graphs: Mapping[tuple[str, str], Any], cases: Sequence[CaseKey],
+          factors: Mapping[tuple[str, str], float] | None = None,
+          engines: Sequence[str] = ENGINES) -> pd.DataFrame:
+    """Per case × engine: the latency pick and the (modelled) energy pick, with the factor used."""
+    rows = []
+    for m, d, net, load in cases:
+        g = graphs[(m, d)]
+        for eng in engines:
+            f = factor(eng, m, load, factors)
+            lat = predict.predict_cuts(g, net, load=f)
+            en = partition.solve(g, net, objective="energy", schedule="single", load=f)
+            rows.append({"model": m, "device": d, "network": net, "load": load, "engine": eng, "factor": f,
+                         "latency_pick": lat.attrs["chosen"], "predicted_ms": float(lat.attrs["chosen_ms"]),
+                         "energy_pick": predict.plan_cut(en, g), "energy_source": ENERGY_LABEL})
+    return pd.DataFrame(rows)
+
+
+def predictions(graphs: Mapping[tuple[str, str], Any], cases: Sequence[CaseKey], cuts: Mapping[str, Sequence[str]],
+                engine: str, factors: Mapping[tuple[str, str], float] | None = None) -> pd.DataFrame:
+    """:func:`hybridlib.study.split.predict.predict_case` of every executed cut, per case, for ``engine``."""
+    frames = [predict.predict_case(graphs[(m, d)], model=m, device=d, network=net, load=load,
+                                   load_factor=factor(engine, m, load, factors), cuts=list(cuts[m]))
+              for m, d, net, load in cases]
+    return pd.concat(frames, ignore_index=True).assign(engine=engine)

@@ -1,0 +1,36 @@
+"""11_choice at smoke: 003's choice table made, executed and scored out of sample."""
+from __future__ import annotations
+
+from hybridlib.study.choice import sizes
+
+from .conftest import read_result
+
+
+def test_choice_result(smoke_reports):
+    res = read_result(smoke_reports, "choice")
+    size = sizes.size_for("smoke")
+    assert res["n_cases"] == len(size.networks) * len(size.cells) and res["headline_engine"] == "uncalibrated"
+    assert set(res["engines"]) == {"uncalibrated", "calibrated"}
+    for eng in res["engines"].values():
+        o, d = eng["overall"], eng["discriminating"]
+        assert o["n"] == res["n_cases"] and 0 <= o["hits"] <= o["n"]
+        assert o["hit_ci"][0] <= o["hit_rate"] <= o["hit_ci"][1]
+        assert o["worst_regret"] >= o["median_regret"] >= 0
+        assert d["n"] == res["n_discriminating"] <= o["n"]
+    # the calibration came from the probe alone: other runs, another input
+    cal = res["calibration"]
+    assert cal["disjoint"] and not set(cal["calibration_runs"]) & set(cal["scored_runs"])
+    assert cal["calibration_input_seeds"] == [cal["probe_seed"]] != cal["scored_input_seeds"]
+    # every cut of the smoke network ran (≤ 30 cut points), the engine's pick among them
+    for c in res["cuts"].values():
+        assert c["label"] == f"all {c['points']} cuts" and len(c["cuts"]) == c["points"]
+    for row in res["cases"]["uncalibrated"]:
+        assert row["chosen"] in res["cuts"][row["model"]]["cuts"] and row["regret"] >= 0
+    # 003's layout: rows load × device × link, a column per network; 003's own tables quoted
+    t = res["tables"]["latency_pick"]
+    assert len(t) == len(size.cells) and {"load", "device", "network"} <= set(t[0])
+    assert len(res["seed_003_quoted"]["latency"]) == 6 and res["energy_source"] == "modelled: no power meter"
+    # the 003 headline is never set beside a smaller network set
+    assert all(h["seed_value"] is None and h["differs"] for h in res["headline_003"])
+    for fig in ("11_choice_table", "11_choice_bars", "11_choice_scatter"):
+        assert (smoke_reports / "figures" / f"{fig}.png").stat().st_size > 5000
