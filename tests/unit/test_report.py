@@ -143,7 +143,7 @@ def test_headline_rows_and_missing_parts():
     part = head["partition speed-up vs cloud-only, like for like"]
     assert part["this run"] == "emotion_cnn (TF.js graph) 5.50× mean, 6.50× max"  # measured only, TF.js only
     assert "never pooled" in part["basis"]
-    # an early_exit.json without the converter (before issue 14): the branch's own threshold, said so
+    # an early_exit.json without the converter (written before 06 had one): the branch's own threshold, said so
     assert head["early-exit share (test inputs answered at the edge branch; no converter in this result)"][
         "this run"].startswith("60.0%")
     assert head["parts that did not run"]["this run"] == "1 (1 required)"
@@ -244,12 +244,13 @@ def test_small_shares_are_not_rounded_to_zero():
     assert report.fmt_pct(0.0, 2) == "0.00%" and report.fmt_pct(0.5) == "50.0%" and report.fmt_pct(None) == "n/a"
 
 
-# --------------------------------------------------------------------------- issue 14: converter, executed exit, Edgent
+# --------------------------------------------------------------------------- 06's converter, executed exit, Edgent
 
 
 def _converter_result(synthetic: bool = True, executed: bool = True, video: bool = True,
                       bytes_per_input: float = 256.3) -> dict:
-    """06's early_exit.json as issue 14 writes it; test and validation figures differ so a swap shows."""
+    """06's early_exit.json with the converter, the executed exit and Edgent; test and validation
+    figures differ so a swap shows."""
     sav = {"crop raw": 2304 / bytes_per_input if bytes_per_input else None,
            "crop PNG": 1874 / bytes_per_input if bytes_per_input else None,
            "crop JPEG q90": 1251 / bytes_per_input if bytes_per_input else None}
@@ -361,7 +362,7 @@ def test_missing_inputs_become_skips_not_rows():
     parts = ["08 converter operating point", "08 early exit executed in the page", "08 Edgent executed"]
     assert [p for p, _ in report.missing_parts({})] == parts
     assert "06_early_exit did not run" in report.missing_parts({})[0][1]
-    old = {"synthetic": True, "edge_exit_fraction": 0.6}  # an early_exit.json from before issue 14
+    old = {"synthetic": True, "edge_exit_fraction": 0.6}  # an early_exit.json from before 06 had the converter
     assert [p for p, _ in report.missing_parts({"early_exit": old})] == parts
     # the branch-alone row stays; no converter, in-page or Edgent row is invented
     assert [r.topic for r in report.comparisons({"early_exit": old})] == ["early exit"]
@@ -447,3 +448,35 @@ def test_recorded_scale_out_rows_name_their_file(tmp_path):
                              "117 of 120 frames answered")
     rows = report.comparisons({}, root=tmp_path)
     assert [r.topic for r in rows] == ["scale-out (recorded)"] * 2 and report.comparisons({}) == []
+
+
+def test_fleet_and_choice_rows_never_put_a_seed_number_beside_other_conditions():
+    """10's throughput ratio and 11's hit rates reach the report with their intervals, and 003's
+    numbers sit beside ours only when the run was like the seed's (never here: one 2-core box)."""
+    from hybridlib.study.report import fleet
+
+    fl = {"synthetic": True, "throughput": {"ratio": {"qps_ratio": 4.0, "lower_bound": True},
+                                            "served": {"load-aware": {"users": 16}, "cloud-only": {"users": 4}},
+                                            "slo": "p95 ≤ 250 ms", "settings": {"users": [4, 16]}},
+          "adaptation": {"latency": [{"policy": "load-aware", "mean_ms": 224.0, "p95_ms": 778.0}],
+                         "reactions": [{"react_s": 0.2}], "phases": [{"link": "wifi"}, {"link": "3g", "load": True}]},
+          "differences": ["one 2-core box plays the server and every phone"]}
+    rows = fleet.fleet_rows(fl)
+    assert len(rows) == 2 and "4.00×" in rows[0].this_run and "lower bound" in rows[0].this_run
+    assert all(r.seed_value == "" and r.like_for_like.startswith("no") for r in rows)
+    ch = {"synthetic": True, "n_cases": 11, "networks": ["dig", "asr"], "discriminating_rule": "interior best",
+          "engines": {"uncalibrated": {"overall": {"n": 11, "hits": 9, "hit_rate": 9 / 11, "hit_ci": [0.52, 0.95],
+                                                   "median_regret": 0.0, "worst_regret": 1.77},
+                                       "discriminating": {"n": 1, "hits": 0, "hit_rate": 0.0, "hit_ci": [0.0, 0.79]}}},
+          "headline_003": [{"networks": "DIG", "cases": 2, "ours_mean": 28.8, "ours_max": 49.5, "seed_value": 3.1,
+                            "seed_quote": "003: 3.1×", "like_for_like": False, "differs": ["models"]}],
+          "headline_engine": "uncalibrated"}
+    rows = fleet.choice_rows(ch)
+    assert [r.quantity.split(": ")[-1] for r in rows[:2]] == ["cut within 10% of the measured best (overall)",
+                                                              "cut within 10% of the measured best (discriminating)"]
+    assert "9/11" in rows[0].this_run and "[52.0%, 95.0%]" in rows[0].this_run
+    assert rows[2].seed_value == "" and rows[2].like_for_like.startswith("no")
+    from hybridlib.study.report.core import Headline
+    out = Headline()
+    fleet.add_headline({"fleet": fl, "choice": ch}, out)
+    assert len(list(out)) == 2

@@ -1,4 +1,4 @@
-"""Rows for 06 (early exit, issue 14): the BranchyNet branch, the converter's operating point
+"""Rows for 06 (early exit): the BranchyNet branch, the converter's operating point
 and its uplink savings, the exit executed in the page, and Edgent's plans executed — each beside
 seed 004 only if alike (it never is here: the seed's models, data and phone differ, which every
 row says). :func:`missing_parts` names the inputs an older result lacks, so the report skips
@@ -10,7 +10,7 @@ from typing import Any
 from hybridlib.study.report.core import MEASURED, Comparison, Headline, result_data, fmt_value, fmt_pct, seed_fields, fmt_ratio
 
 
-def _early_exit_rows(res: dict[str, Any]) -> list[Comparison]:
+def early_exit_rows(res: dict[str, Any]) -> list[Comparison]:
     rows: list[Comparison] = []
     data, src = result_data(res), "results/early_exit.json"
     differs = ["the seed's ResNet/MobileNet converter on its image test set (Mate10 Pro); here a BranchyNet "
@@ -38,7 +38,7 @@ def _differs_004(res: dict[str, Any]) -> list[str]:
 
 
 def _converter(res: dict[str, Any]) -> dict[str, Any] | None:
-    """06's converter section (issue 14) when it has an operating point, else None."""
+    """06's converter section when it has an operating point, else None."""
     cv = res.get("converter")
     return cv if isinstance(cv, dict) and isinstance(cv.get("operating_point"), dict) else None
 
@@ -70,8 +70,8 @@ def _executed_part(res: dict[str, Any], key: str) -> tuple[dict[str, Any], dict[
     return cv, ex, ex.get(key) if isinstance(ex.get(key), dict) else None
 
 
-def _converter_rows(res: dict[str, Any]) -> list[Comparison]:
-    """Issue 14's converter operating point (06): C, T, exit share, accuracy change, bytes per
+def converter_rows(res: dict[str, Any]) -> list[Comparison]:
+    """The converter's operating point (06): C, T, exit share, accuracy change, bytes per
     input and the savings against shipping the picture, each beside seed 004's claim only if
     alike (it never is here: the seed's models, data and phone differ, which the row says)."""
     cv = _converter(res)
@@ -131,7 +131,7 @@ def _converter_rows(res: dict[str, Any]) -> list[Comparison]:
     return rows
 
 
-def _exit_exec_rows(res: dict[str, Any]) -> list[Comparison]:
+def exit_exec_rows(res: dict[str, Any]) -> list[Comparison]:
     """06's early exit executed in Chromium (``converter.executed.exit_page``): the share the
     page answered itself, bytes per input, and whether its decisions are Keras's."""
     cv, ex, page = _executed_part(res, "exit_page")
@@ -161,7 +161,7 @@ def _exit_exec_rows(res: dict[str, Any]) -> list[Comparison]:
     return rows
 
 
-def _edgent_exec_rows(res: dict[str, Any]) -> list[Comparison]:
+def edgent_exec_rows(res: dict[str, Any]) -> list[Comparison]:
     """Edgent's sampled plans executed in Chromium, per cost model: deadlines met over plans
     executed, and the median predicted ÷ measured latency."""
     _, ex, by = _executed_part(res, "edgent_by_cost_model")
@@ -189,7 +189,7 @@ def _edgent_exec_rows(res: dict[str, Any]) -> list[Comparison]:
 
 def missing_parts(results: dict[str, Any]) -> list[tuple[str, str]]:
     """Report parts whose input is missing, as ``(part, reason)`` for ``ctx.skip``: 06's
-    converter, its in-page execution and Edgent's executed plans (issue 14). An older
+    converter, its in-page execution and Edgent's executed plans. An older
     ``early_exit.json`` lacks the newer sections; the report then says so instead of a row."""
     ee = results.get("early_exit")
     parts = ("08 converter operating point", "08 early exit executed in the page", "08 Edgent executed")
@@ -198,8 +198,8 @@ def missing_parts(results: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     cv = _converter(ee)
     if cv is None:
-        return [(p, "results/early_exit.json has no converter operating point (06 ran without issue 14's "
-                    "converter)") for p in parts]
+        return [(p, "results/early_exit.json has no converter operating point (06 ran before it had "
+                    "the converter)") for p in parts]
     if not cv.get("savings"):
         out.append((parts[0] + " savings", "early_exit.json converter has no savings"))
     elif not cv.get("video"):

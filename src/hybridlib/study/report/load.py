@@ -31,7 +31,7 @@ def cloud_ratio(res: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _load_rows(res: dict[str, Any]) -> list[Comparison]:
+def load_rows(res: dict[str, Any]) -> list[Comparison]:
     rows: list[Comparison] = []
     data, src = result_data(res), "results/07_load.json"
     plan = res.get("plan") or {}

@@ -45,7 +45,7 @@ def scenario_label(s: dict[str, Any]) -> str:
     return ", ".join(parts) or "as measured"
 
 
-def _partition_rows(res: dict[str, Any]) -> list[Comparison]:
+def partition_rows(res: dict[str, Any]) -> list[Comparison]:
     rows: list[Comparison] = []
     data, src = result_data(res), "results/partition.json"
     choices = [r for r in res.get("choices") or [] if r.get("schedule") == "single"]

@@ -28,7 +28,7 @@ def _command(r: dict[str, Any]) -> str:
 
 
 def recorded_rows(root: Path) -> list[Comparison]:
-    """"Scale-out (recorded)" rows from the committed Ray measurements (issue 16,
+    """"Scale-out (recorded)" rows from the committed Ray measurements (the scale-out tier,
     ``docs/measurements/bench_ray_*.json`` and ``demo_ray_cluster_*.json``): NOT this run, so
     every row names its file, the command that made it and the note recorded with it. The
     load clients stream a looped synthetic face clip, so the data is "synthetic"."""

@@ -43,7 +43,7 @@ def split_rows(res: dict[str, Any]) -> list[Comparison]:
             continue
         unit = c.get("unit", "")
         ours = _claim_value(c)
-        # like for like as issue 12 defines it: the same device class and links as the seed's kind
+        # like for like means the same device class and links as the seed's kind
         # of comparison (mobile-class device vs server, 3G/LTE/Wi-Fi); what still differs is said
         models = _matched_models(c)
         scenario = (f"{c.get('cases')} executed case(s): {c.get('conditions')}"

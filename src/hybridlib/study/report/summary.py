@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from hybridlib.study.report import early_exit, load, partition, split, train
+from hybridlib.study.report import early_exit, fleet, load, partition, split, train
 from hybridlib.study.report.core import (
     SEED_CLAIMS,
     Comparison,
@@ -24,10 +24,10 @@ from hybridlib.study.report.recorded import recorded_rows
 from hybridlib.utils import to_jsonable, write_json_atomic, write_text_atomic
 
 #: which result feeds which rows, in the report's order (a result may feed several parts)
-_PARTS = (("train", train.train_rows), ("07_load", load._load_rows), ("partition", partition._partition_rows),
-          ("early_exit", early_exit._early_exit_rows), ("early_exit", early_exit._converter_rows),
-          ("early_exit", early_exit._exit_exec_rows), ("early_exit", early_exit._edgent_exec_rows),
-          ("09_split", split.split_rows))
+_PARTS = (("train", train.train_rows), ("07_load", load.load_rows), ("partition", partition.partition_rows),
+          ("early_exit", early_exit.early_exit_rows), ("early_exit", early_exit.converter_rows),
+          ("early_exit", early_exit.exit_exec_rows), ("early_exit", early_exit.edgent_exec_rows),
+          ("09_split", split.split_rows), ("fleet", fleet.fleet_rows), ("choice", fleet.choice_rows))
 
 
 def comparisons(results: dict[str, Any], root: Path | None = None) -> list[Comparison]:
@@ -58,7 +58,7 @@ def headline(results: dict[str, Any], skipped: list[dict[str, Any]] | None = Non
     early-exit share; parts skipped. A row whose notebook did not run says so.
     """
     out = Headline()
-    for part in (train, load, partition, early_exit, split):
+    for part in (train, load, partition, early_exit, split, fleet):
         part.add_headline(results, out)
     if skipped:
         req = [s for s in skipped if s.get("required")]
