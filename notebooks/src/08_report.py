@@ -17,7 +17,7 @@
 # says which. A seed's number appears in *seed value* only when the conditions match; otherwise
 # *like for like* says what differs, and the seed's figure stays in the quoted table of claims.
 #
-# Early exit (06, issue 14): the **converter's operating point** (C, T, share exited at the edge, accuracy
+# Early exit (06): the **converter's operating point** (C, T, share exited at the edge, accuracy
 # change vs the no-exit model on test and on the validation split it was chosen on), its bytes per input and
 # savings against the 48×48 crop (raw/PNG/JPEG) and the cloud mode's video bytes per frame — beside seed 004's
 # 95% / 40× only if alike, which it is not here (004's ResNet/MobileNet, image test set and phone GPU); the
@@ -40,7 +40,7 @@ from hybridlib.study import report
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 results = report.relativize(report.load_results(ctx.results_dir), ctx.root)
-# inputs this report expects but the run did not record (e.g. an early_exit.json from before issue 14's
+# inputs this report expects but the run did not record (e.g. an early_exit.json from before 06 had the
 # converter): each is recorded as a skipped part, shown below and in summary.md, never a made-up row
 for part, reason in report.missing_parts(results):
     ctx.skip(part, reason, required=False)
