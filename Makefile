@@ -10,7 +10,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-unit bench chromium clean help lab
+.PHONY: setup run test test-fast test-unit bench chromium clean help lab
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
@@ -41,6 +41,9 @@ lab: setup  ## JupyterLab on 127.0.0.1 only, with the project's kernel, to follo
 
 test: setup  ## unit, integration and notebook tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## the inner loop: every test not marked slow (≤ 3 min on 2 cores; tests/README.md)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,4 +1,7 @@
-"""Shared test set-up: legacy Keras, quiet TF, and the project root on every test."""
+"""Shared test set-up: legacy Keras, quiet TF, and the project root on every test.
+
+Tiers (tests/README.md): `pytest -m "not slow"` (`make test-fast`) is the inner loop. The
+integration and notebooks conftests mark their slow tests."""
 from __future__ import annotations
 
 import os

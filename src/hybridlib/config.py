@@ -89,11 +89,15 @@ PRESETS: dict[str, Preset] = {
         name="smoke", data_size="smoke",
         epochs=1, batch_size=64,
         sweep_lr=(1e-3,), sweep_dropout=(0.3,), sweep_batch=(64,), sweep_epochs=1, patience=2, sweep_max_train=128,
-        parity_samples=32, parity_splits=8, browser_runs=5,
-        profile_repeats=3, predictor_corpus=40, profile_models=("emotion_cnn",), profile_browser=False,
-        kernel_sides=("device", "cloud"), exit_epochs=1,
-        load_users=(1, 2), load_duration_s=4.0, load_fps=10, load_size=(320, 240),
-        split_cases=(("emotion_cnn", 3, ("wifi",), ("phone",), ("idle",)),), split_repeats=3, split_warmup=1,
+        # smoke (the tests' run) checks that every step runs and its numbers hang together, not
+        # the numbers themselves; cut where the suite spent most: 4 split-parity cuts (2 of them
+        # multi-tensor), 25 layer configs (5 per type), 16 random kernels per family (was 40)
+        # besides both networks' own 44, 2 s load steps (was 4), 2 repeats per executed cut
+        parity_samples=32, parity_splits=4, browser_runs=5,
+        profile_repeats=3, predictor_corpus=25, kernel_corpus=16, profile_models=("emotion_cnn",),
+        profile_browser=False, kernel_sides=("device", "cloud"), exit_epochs=1,
+        load_users=(1, 2), load_duration_s=2.0, load_fps=10, load_size=(320, 240),
+        split_cases=(("emotion_cnn", 3, ("wifi",), ("phone",), ("idle",)),), split_repeats=2, split_warmup=1,
     ),
     "quick": Preset(
         name="quick", data_size="quick",
@@ -113,7 +117,7 @@ PRESETS: dict[str, Preset] = {
         exit_epochs=4,
         # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): a seed-pipeline
         # step past 1 user was followed by a ~30 s drain of its backlog (now cut: the load run
-        # signals the seed server to drop it once the step's users left, RESULTS round 4).
+        # signals the seed server to drop it once the step's users left; docs/HISTORY.md, round 4).
         # One step's ratio at 6 s is ±31% (95%) vs ±20% at 10 s: benchmarks/bench_load_ci.py
         load_users=(1, 3, 6), load_duration_s=6.0, load_fps=15, load_size=(640, 480),
         # AlexNet: phone × Wi-Fi only (001's case), 3 cuts (cloud-only, the engine's choice,
@@ -284,13 +288,22 @@ def context(preset: str | Preset = "quick", data_path: str | Path | None = None,
     """Build the :class:`RunContext` a notebook's parameters describe.
 
     ``data_path`` None or "" means synthetic. ``reports_dir`` defaults to ``reports/<preset>``.
+    A relative ``data_path`` or ``reports_dir`` is taken from the project root, not the working
+    directory: ``hybridlib run`` passes paths inside the checkout that way (so executed notebooks
+    name no machine's directories), and a notebook runs with ``notebooks/`` as its working directory.
     """
     p = get_preset(preset)
     r = Path(root).resolve() if root else project_root()
-    dp = Path(data_path).expanduser().resolve() if data_path else None
+    dp = _from_root(r, data_path) if data_path else None
     if dp is not None and not dp.exists():
         raise InputError(f"data path {dp} does not exist")
-    rd = Path(reports_dir).resolve() if reports_dir else r / "reports" / p.name
+    rd = _from_root(r, reports_dir) if reports_dir else r / "reports" / p.name
     for d in (rd / "figures", rd / "results"):
         d.mkdir(parents=True, exist_ok=True)
     return RunContext(preset=p, root=r, reports_dir=rd, data_path=dp)
+
+
+def _from_root(root: Path, path: str | Path) -> Path:
+    """``path`` made absolute: as it is when absolute (``~`` expanded), else under ``root``."""
+    q = Path(path).expanduser()
+    return (q if q.is_absolute() else root / q).resolve()

@@ -14,9 +14,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
+    """Everything here is ``integration`` and ``slow``. Each test starts real processes
+    (servers, WebRTC peers, Chromium, JupyterLab, Ray), builds the real CNN or trains it, so
+    ``pytest -m "not slow"`` (the inner loop, tests/README.md) leaves this directory out."""
+    for item in items:  # this hook sees the whole session's items: select by path
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

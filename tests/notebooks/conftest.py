@@ -3,6 +3,10 @@
 ``smoke_reports`` runs ``hybridlib run --preset smoke`` (the real CLI, papermill, every
 notebook) once per test session into a temporary reports dir; per-notebook tests
 (``test_nb_NN.py``) assert on the ``results/*.json`` it leaves.
+
+Tiers: every test that uses ``smoke_run``/``smoke_reports`` is marked ``slow`` and ``notebooks``
+here (the study takes minutes). The static checks in ``test_notebooks.py`` (no outputs committed,
+parameters tagged, ``notebooks/src`` and ``.ipynb`` agreeing) stay in ``pytest -m "not slow"``.
 """
 from __future__ import annotations
 
@@ -16,6 +20,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SMOKE_FIXTURES = {"smoke_run", "smoke_reports"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:  # this hook sees the whole session's items: select by fixture, not path
+        if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.notebooks)
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +36,24 @@ def smoke_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     run past :data:`RUN_TIMEOUT_S`) is retried once into a fresh directory, with a warning that
     names the cell that hung and its kernel log: one CI run hung in 03 once (28 min, cell
     unknown) and passed on every rerun, so a hang is reported loudly but a second hang, or any
-    ordinary failure, still fails the tests."""
+    ordinary failure, still fails the tests.
+
+    ``HYBRIDLIB_SMOKE_REPORTS=<dir>`` reuses a finished ``hybridlib run --preset smoke
+    --reports-dir <dir>`` instead: the notebook assertions in seconds, for work on the tests
+    themselves (its artifacts must still be this checkout's ``data/processed/smoke``)."""
+    reuse = os.environ.get("HYBRIDLIB_SMOKE_REPORTS")
+    if reuse:
+        out = Path(reuse).resolve()
+        ok = (out / "summary.json").is_file()
+        return subprocess.CompletedProcess(["reuse", str(out)], 0 if ok else 1, "",
+                                           "" if ok else f"HYBRIDLIB_SMOKE_REPORTS: no summary.json in {out}"), out
     env = {**os.environ, "HYBRIDLIB_ROOT": str(ROOT)}
     for attempt in (1, 2):
         out = tmp_path_factory.mktemp("reports_smoke")
         cmd = [sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--reports-dir", str(out),
                "--timeout", str(CELL_TIMEOUT_S)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=RUN_TIMEOUT_S)
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=RUN_TIMEOUT_S)
             hung = proc.returncode != 0 and "CellTimeoutError" in proc.stderr
         except subprocess.TimeoutExpired as e:  # say where it stood, not only that it timed out
             err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")

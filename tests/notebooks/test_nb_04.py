@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from hybridlib import config
 from hybridlib.profiling import predict
 
 from .conftest import read_result
@@ -20,7 +21,7 @@ def test_profile_result(smoke_reports):
     assert sides["device/tf-cpu"]["energy_mj"] > 0 and sides["cloud/tf-cpu"]["energy_mj"] == 0
     assert res["power_model"]["measured"] is False
     p = res["predictor"]
-    assert p["corpus_configs"] == 40
+    assert p["corpus_configs"] == config.PRESETS["smoke"].predictor_corpus
     assert {k.split("/")[2] for k in p["heldout_mape"]} == set(predict.TYPES)
     assert all(math.isfinite(v) and v >= 0 for v in p["heldout_mape"].values())
     assert set(p["best_method"].values()) <= set(predict.METHODS)
@@ -33,7 +34,6 @@ def test_kernel_predictor_result(smoke_reports):
     """The fused-kernel predictors ran on the preset's sides (smoke: no browser) with the
     drift-corrected target, every method has a finite error on held-out configurations, and
     both networks' own kernels were predicted."""
-    from hybridlib import config
     from hybridlib.profiling import kpredict
 
     k = read_result(smoke_reports, "profile")["kernel_predictor"]

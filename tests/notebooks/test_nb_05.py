@@ -1,6 +1,8 @@
 """05_partition at smoke: the choice table is consistent with the cost model's guarantees."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from .conftest import read_result
@@ -43,7 +45,7 @@ def test_load_sweep_monotone(smoke_reports):
     sweep = read_result(smoke_reports, "partition")["load_sweep"]
     best = sorted((r["load"], r["latency_ms"]) for r in sweep if r["plan"] == "best")
     # a busier server can only make the best plan slower (or equal)
-    assert all(b[1] >= a[1] - 1e-9 for a, b in zip(best, best[1:]))
+    assert all(b[1] >= a[1] - 1e-9 for a, b in pairwise(best))
     if not best:
         pytest.fail("no load sweep rows")
 

@@ -193,6 +193,7 @@ def test_network_predictions_exclude_the_network():
     assert set(ev.split) == {"families→alexnet", "other-family→alexnet"}
 
 
+@pytest.mark.slow  # refits 200-tree forests each round: 15–36 s
 def test_adaptive_sampling_adds_configs_near_high_error_points():
     c = synthetic_corpus(42, seed=3)
     grown, hist = kpredict.adaptive_sampling(c, synthetic_profile, rounds=2, per_round=6, n_neighbours=2,
@@ -258,6 +259,7 @@ def test_repeatability_separates_a_run_wide_shift():
         kpredict.repeatability(c, c.assign(config_id=c.config_id + 10_000))
 
 
+@pytest.mark.slow  # 200-tree forests per kernel type, side and training set: 15–26 s
 def test_decision_cost_on_a_network_never_trained_on():
     """End to end on SYNTHETIC timings: AlexNet's kernels are test rows only; the measured
     graph carries the same synthetic law per layer, so good predictions give (near) 0 regret."""
