@@ -39,11 +39,14 @@ lab: setup  ## JupyterLab on 127.0.0.1 only, with the project's kernel, to follo
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
 	  --MappingKernelManager.default_kernel_name=hybridlib $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: setup  ## unit, integration and notebook tests
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Three workers on two cores: most integration tests wait on servers, browsers and links, so
+# they overlap; one worker runs the smoke study and every test that reads it (tests/README.md)
+TEST_WORKERS ?= 3
+test: setup  ## unit, integration and notebook tests (pytest-xdist, TEST_WORKERS=3)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: setup  ## the inner loop: every test not marked slow (≤ 3 min on 2 cores; tests/README.md)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -21,6 +21,9 @@ def pytest_collection_modifyitems(config, items):
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.slow)
+            # under `pytest -n N --dist loadgroup` (make test) a file's tests share one worker,
+            # so its module-scoped servers start once, and no two workers start Ray clusters
+            item.add_marker(pytest.mark.xdist_group(name=f"integration-{Path(str(item.fspath)).stem}"))
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,9 @@ def pytest_collection_modifyitems(config, items):
         if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.notebooks)
+            # `pytest -n N --dist loadgroup` (make test): every test that reads the smoke study runs
+            # on one worker, which runs the study once while the other workers test the rest
+            item.add_marker(pytest.mark.xdist_group(name="smoke-study"))
 
 
 @pytest.fixture(scope="session")
