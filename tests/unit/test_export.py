@@ -294,3 +294,17 @@ def test_shard_size_keeps_a_model_within_six_files():
     for total in (25_000_000, 249_500_000, 553_000_000):
         s = shard_size(total)
         assert s % 4096 == 0 and -(-total // s) <= MAX_SHARDS
+
+
+def test_pick_splits_always_includes_a_multi_tensor_cut():
+    """A sample of splits keeps one cut where several tensors cross (inside an Inception module),
+    found from the graph rather than from layer names."""
+    from hybridlib import models
+    from hybridlib.export.parity import pick_splits
+    from hybridlib.models.networks import cut_sets
+
+    m = models.emotion_cnn()
+    sets = cut_sets(m)
+    for limit in (3, 4, 8):
+        picked = pick_splits(m, limit)
+        assert len(picked) <= limit and any(len(sets[p]) > 1 for p in picked), (limit, picked)

@@ -19,7 +19,7 @@ from hybridlib.browser import f32_from_b64, f32_to_b64, run_sync
 from hybridlib.export.splits import as_model, independent_copy, run_split, split_model
 from hybridlib.export.tfjs import export_tfjs
 from hybridlib.export.variants import VARIANTS
-from hybridlib.models.networks import split_points
+from hybridlib.models.networks import cut_sets, split_points
 
 if TYPE_CHECKING:  # pragma: no cover
     import tf_keras
@@ -105,8 +105,12 @@ def pick_splits(model: tf_keras.Model, limit: int = 0) -> list[str]:
         return pts
     idx = sorted({round(i * (len(pts) - 1) / max(limit - 1, 1)) for i in range(limit)})
     chosen = [pts[i] for i in idx]
-    inner = [p for p in pts if "_b" in p and p not in chosen]
-    if inner and not any("_b" in c for c in chosen):
+    # a multi-tensor cut is one where more than one tensor crosses (from the graph, not from
+    # layer names: "incept3_bn" is a one-tensor cut although its name contains "_b")
+    sets = cut_sets(model)
+    multi = {p for p in pts if len(sets.get(p, [])) > 1}
+    inner = [p for p in pts if p in multi and p not in chosen]
+    if inner and not any(c in multi for c in chosen):
         chosen[len(chosen) // 2] = inner[len(inner) // 2]
     names = [l.name for l in model.layers]
     return sorted(set(chosen), key=names.index)
