@@ -176,3 +176,25 @@ def test_plan_reports_the_load_it_planned_with_and_the_static_baseline(split_url
     assert code == 400 and "planner" in bad["error"]
     load = _get(split_url + "/load")
     assert load["factor"] >= 1.0 and isinstance(load["samples"], int) and 0 < load["margin"] < 1
+
+
+def test_a_link_change_during_the_run_is_read_back_and_re_planned(split_url, clip):
+    """DevTools shapes the page's own traffic mid-run (4 Mbit/s up, 8 down, +60 ms per request):
+    the page's next probe reads the new link back within the re-plan margin and asks for a new plan."""
+    up, down = 4.0, 8.0
+    with browser.launch(fake_video=clip("astronaut")) as ctx:
+        page = ctx.new_page()
+        page.goto(split_url + "/?reprobe_ms=1500")
+        page.wait_for_function("() => window.hlState && (hlState.plan || hlState.error)", timeout=WAIT_MS)
+        assert page.evaluate("() => hlState.error") is None
+        plans0 = page.evaluate("() => hlState.plans")
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 60,
+                                                      "uploadThroughput": up * 1e6 / 8, "downloadThroughput": down * 1e6 / 8})
+        page.wait_for_function(f"() => hlState.plans > {plans0} && hlState.probed", timeout=WAIT_MS)
+        link = page.evaluate("() => hlState.plan.link")
+        # the probe subtracts one round trip from each transfer; DevTools adds its latency per request
+        assert abs(link["uplink_mbps"] - up) / up <= 0.25, link
+        assert abs(link["downlink_mbps"] - down) / down <= 0.25, link
+        assert link["rtt_ms"] >= 60, link

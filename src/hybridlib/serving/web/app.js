@@ -528,6 +528,8 @@ async function runSplit(video) {
       lastProbe = performance.now();
       try {
         const link = await probeLink();
+        state.probed = link; // the newest probe, re-planned on or not (tests read it back)
+        state.probes = (state.probes || 0) + 1;
         const load = await serverLoad();
         state.load = load.factor;
         const pl = plan.load || {};
