@@ -182,9 +182,9 @@ kcorpus = kernels.ensure_kernel_corpus(ctx)
 nets = [m for m in ("emotion_cnn", "alexnet") if m in graphs]
 regret = decision.decision_cost(kcorpus, {m: graphs[m] for m in nets}, methods=KMETHODS)
 if "browser" in set(kcorpus.side):  # the phone's browser: 09's phone-class TF.js graphs (cached, 09 reuses them)
-    from hybridlib.study.split import analysis as splitstudy  # noqa: E402
+    from hybridlib.study.split import profiles as split_profiles  # noqa: E402
 
-    phone = {m: splitstudy.device_graph(ctx, m, "phone") for m in nets}
+    phone = {m: split_profiles.device_graph(ctx, m, "phone") for m in nets}
     regret = pd.concat([regret, decision.decision_cost(kcorpus, phone, methods=KMETHODS, device_side="browser")],
                        ignore_index=True)
 ctx.save_table("05_decision_regret", regret)
