@@ -105,7 +105,9 @@ SIZES: dict[str, FleetSize] = {
                        adapt_users=1, background_users=24, pages=0, policies=("load-aware", "cloud-only"),
                        adapt_policies=("load-aware", "cloud-only"),
                        phases=(Phase("wifi"), Phase("3g"), Phase("wifi", load=True))),
-    "quick": FleetSize("quick", users=(4, 16, 48), step_s=3.0, warmup_s=2.0, rate_qps=4.0, phase_s=5.0,
+    # quick: 4 and 16 users (at 48 every policy missed the SLO: the client process itself competes
+    # with the server for the 2 cores), 4 s phases
+    "quick": FleetSize("quick", users=(4, 16), step_s=3.0, warmup_s=2.0, rate_qps=4.0, phase_s=4.0,
                        adapt_users=2, background_users=16, pages=2),
     "full": FleetSize("full", users=(1, 2, 4, 8, 16, 32, 48, 64, 96, 128), step_s=10.0, warmup_s=2.0,
                       rate_qps=4.0, phase_s=20.0, adapt_users=4, background_users=48, pages=2, policies=POLICIES,
