@@ -2,7 +2,10 @@
 
 Each notebook gets the same three parameters (``preset``, ``data_path``,
 ``reports_dir``), runs with ``notebooks/`` as working directory (as in JupyterLab) and is
-written, executed, to ``reports/<preset>/<name>.ipynb``. A failing notebook stops the run
+written, executed, to ``reports/<preset>/<name>.ipynb``. Paths inside the checkout are passed
+relative to the project root (:func:`notebook_params`), so an executed notebook names no
+machine's directories; the notebook's :func:`hybridlib.config.context` resolves them against the
+same root (the kernel gets ``HYBRIDLIB_ROOT``). A failing notebook stops the run
 with :class:`NotebookFailed`, naming the notebook and the cell; its executed copy (with
 the traceback) stays in place for inspection.
 """
@@ -18,10 +21,18 @@ from pathlib import Path
 from ipykernel.kernelspec import install
 from tqdm.auto import tqdm
 
-from hybridlib.config import NOTEBOOK_ENV, Preset, clear_skipped, context, get_preset, read_skipped
+from hybridlib.config import (
+    NOTEBOOK_ENV,
+    Preset,
+    RunContext,
+    clear_skipped,
+    context,
+    get_preset,
+    read_skipped,
+)
 from hybridlib.data.fer import find_fer2013
 from hybridlib.study.report import write_summary
-from hybridlib.utils import HybridlibError, InputError, project_root
+from hybridlib.utils import HybridlibError, InputError, project_root, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +171,38 @@ def _kernel_manager(env: dict[str, str], log_path: Path | None = None) -> type:
     return _Manager
 
 
+def _param_path(path: Path | None, root: Path) -> str | None:
+    """A path as a notebook parameter: relative to ``root`` (POSIX) when inside it, else absolute."""
+    if path is None:
+        return None
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _relative_provenance(executed: Path, root: Path) -> None:
+    """Papermill records the notebook's input and output paths in the executed copy's metadata;
+    make those repo-relative too, as the parameters are (a copy that cannot be read is left as is)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # the kernel may have died mid-write
+        return
+    meta = nb.metadata.get("papermill", {})
+    new = {k: _param_path(Path(meta[k]), root) for k in ("input_path", "output_path") if meta.get(k)}
+    if any(meta[k] != v for k, v in new.items()):
+        meta.update(new)
+        write_text_atomic(executed, nbformat.writes(nb))
+
+
+def notebook_params(ctx: RunContext) -> dict[str, str | None]:
+    """The parameters every notebook gets, paths inside ``ctx.root`` relative to it."""
+    return {"preset": ctx.preset.name, "data_path": _param_path(ctx.data_path, ctx.root),
+            "reports_dir": _param_path(ctx.reports_dir, ctx.root)}
+
+
 def run(preset: str = "quick", only: str | list[str] | None = None, data_path: str | Path | None = None,
         reports_dir: str | Path | None = None, root: str | Path | None = None,
         progress: bool = True, timeout_s: int | None = None, verbose: bool = False) -> PipelineResult:
@@ -167,13 +210,17 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
 
     Unless ``verbose``, each kernel runs with :data:`QUIET_ENV` and its own output outside
     the cells goes to ``reports/<preset>/logs/<notebook>.log`` (cell output is in the
-    executed notebook either way)."""
+    executed notebook either way). A relative ``data_path`` or ``reports_dir`` is taken from
+    the current directory, as a command-line argument is."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     root = Path(root).resolve() if root else project_root()
     if data_path is None:
         data_path = default_data(preset, root)
+    # as typed on the command line: from here, not from the root (context's rule for notebooks)
+    data_path = Path(data_path).expanduser().absolute() if data_path else None
+    reports_dir = Path(reports_dir).expanduser().absolute() if reports_dir else None
     ctx = context(preset, data_path=data_path, reports_dir=reports_dir, root=root)
     nbs = select(list_notebooks(root), only)
     if not nbs:
@@ -181,8 +228,7 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
     kernel = ensure_kernel()
     result = PipelineResult(preset=ctx.preset.name, reports_dir=str(ctx.reports_dir),
                             data_path=str(ctx.data_path) if ctx.data_path else None)
-    params = {"preset": ctx.preset.name, "data_path": str(ctx.data_path) if ctx.data_path else None,
-              "reports_dir": str(ctx.reports_dir)}
+    params = notebook_params(ctx)
     if not only:
         clear_skipped(ctx.results_dir)  # a full run starts clean; --only keeps other notebooks' records
     bar = None
@@ -194,7 +240,7 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                 bar.set_postfix_str(nb.stem)
             out = ctx.reports_dir / nb.name
             clear_skipped(ctx.results_dir, nb.stem)
-            kenv = {NOTEBOOK_ENV: nb.stem}
+            kenv = {NOTEBOOK_ENV: nb.stem, "HYBRIDLIB_ROOT": str(ctx.root)}  # relative params resolve here
             klog = None
             if not verbose:
                 kenv.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
@@ -207,6 +253,7 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                                     execution_timeout=timeout_s,
                                     kernel_manager_class=_kernel_manager(kenv, klog))
             except PapermillExecutionError as e:
+                _relative_provenance(out, ctx.root)
                 run_ = NotebookRun(nb.stem, "failed", time.perf_counter() - t0, str(out),
                                    error=f"{e.ename}: {e.evalue}", cell=e.cell_index)
                 result.runs.append(run_)
@@ -224,6 +271,7 @@ def run(preset: str = "quick", only: str | list[str] | None = None, data_path: s
                     f"notebook {nb.name} stopped: {type(e).__name__}: {e}"
                     + (f"\n  kernel log (what the kernel printed before it stopped): {klog}" if klog else "")
                 ) from e
+            _relative_provenance(out, ctx.root)
             result.runs.append(NotebookRun(nb.stem, "ok", time.perf_counter() - t0, str(out)))
             if bar is not None:
                 bar.update(1)

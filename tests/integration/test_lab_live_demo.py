@@ -1,4 +1,4 @@
-"""03_live_demo in a real JupyterLab, in headless Chromium with a fake camera (issue 13).
+"""03_live_demo in a real JupyterLab, in headless Chromium with a fake camera.
 
 One JupyterLab server on 127.0.0.1 (token, a temporary root holding a COPY of the notebook —
 JupyterLab autosaves into what it opens), opened with ``expose_app_in_browser`` so the test can

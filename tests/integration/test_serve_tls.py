@@ -1,5 +1,5 @@
 """Workshop mode: `hybridlib serve --tls` answers over HTTPS with its self-signed certificate,
-and the reference model is a page choice (issue 13). The server is the real CLI in a
+and the reference model is a page choice. The server is the real CLI in a
 subprocess, bound to 127.0.0.1 only."""
 from __future__ import annotations
 

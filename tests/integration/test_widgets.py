@@ -1,4 +1,4 @@
-"""The camera widget's kernel side, fed as the page feeds it (issue 13): the same handler for
+"""The camera widget's kernel side, fed as the page feeds it: the same handler for
 live messages and recorded clips, errors answered not swallowed, assets that add up."""
 from __future__ import annotations
 

@@ -174,3 +174,57 @@ def test_dead_kernel_is_a_named_failure_with_its_log(tmp_path):
     assert str(log) in str(e.value) and "LAST-WORDS" in log.read_text()
     summary = json.loads((tmp_path / "reports" / "smoke" / "summary.json").read_text())
     assert summary["pipeline"]["runs"][0]["status"] == "failed"
+
+
+def test_notebook_params_are_relative_to_the_root_inside_it(tmp_path):
+    from hybridlib import config
+
+    root = tmp_path / "repo"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "fer.csv").write_text("")
+    ctx = config.context("smoke", data_path=root / "data" / "fer.csv", root=root)
+    assert pipeline.notebook_params(ctx) == {"preset": "smoke", "data_path": "data/fer.csv",
+                                             "reports_dir": "reports/smoke"}
+    # a relative path in a notebook's parameters is taken from the root, not the working directory
+    assert config.context("smoke", data_path="data/fer.csv", reports_dir="out", root=root).reports_dir == root / "out"
+    outside = config.context("smoke", reports_dir=tmp_path / "elsewhere", root=root)
+    assert pipeline.notebook_params(outside)["reports_dir"] == str(tmp_path / "elsewhere")
+    assert pipeline.notebook_params(outside)["data_path"] is None
+
+
+def test_run_injects_repo_relative_paths_from_any_directory(tmp_path):
+    """``hybridlib run`` from outside the checkout: the executed notebooks carry paths relative
+    to the project root (no machine's directories), and the notebook resolves them to the same
+    files; a relative ``--reports-dir`` is taken from where the command was typed."""
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "hybridlib"\n')
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "data" / "raw" / "fer.csv").write_text("")
+    _nb(root / "notebooks" / "00_paths.ipynb",
+        "from hybridlib import config\nctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)\n"
+        "ctx.save_result('paths', {'param_data': data_path, 'param_reports': reports_dir, "
+        "'data': str(ctx.data_path), 'reports': str(ctx.reports_dir)})")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "HYBRIDLIB_ROOT": str(root)}
+    r = subprocess.run([sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke",
+                        "--data", str(root / "data" / "raw" / "fer.csv")],
+                       capture_output=True, text=True, env=env, cwd=elsewhere, check=False)
+    assert r.returncode == 0, r.stderr
+    out = root / "reports" / "smoke"
+    seen = json.loads((out / "results" / "paths.json").read_text())
+    assert seen["param_data"] == "data/raw/fer.csv" and seen["param_reports"] == "reports/smoke"
+    assert seen["data"] == str((root / "data" / "raw" / "fer.csv").resolve())
+    assert seen["reports"] == str(out.resolve())
+    injected = next(c for c in nbformat.read(out / "00_paths.ipynb", as_version=4).cells
+                    if "injected-parameters" in c.metadata.get("tags", []))
+    assert 'reports_dir = "reports/smoke"' in injected.source and str(tmp_path) not in injected.source
+    meta = nbformat.read(out / "00_paths.ipynb", as_version=4).metadata["papermill"]
+    assert (meta["input_path"], meta["output_path"]) == ("notebooks/00_paths.ipynb", "reports/smoke/00_paths.ipynb")
+    # a relative --reports-dir outside the checkout: from the working directory, passed absolute
+    r = subprocess.run([sys.executable, "-m", "hybridlib.cli", "run", "--preset", "smoke", "--reports-dir", "rep"],
+                       capture_output=True, text=True, env=env, cwd=elsewhere, check=False)
+    assert r.returncode == 0, r.stderr
+    seen = json.loads((elsewhere / "rep" / "results" / "paths.json").read_text())
+    assert seen["param_reports"] == str((elsewhere / "rep").resolve()) == seen["reports"]
