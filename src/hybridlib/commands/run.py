@@ -11,7 +11,7 @@ from hybridlib.config import PRESETS
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="execute the notebooks in order into reports/<preset>/",
-        description="Execute notebooks/00_* … 08_* with papermill into reports/<preset>/, then "
+        description="Execute notebooks/NN_* in numbered order (08_report last) with papermill into reports/<preset>/, then "
                     "write summary.md and summary.json. smoke: minutes, synthetic data (tests); "
                     "quick: ≤15 min on 2 cores (make run's default); full: the seeds' setting "
                     "(FER-2013 in data/raw/, 25 epochs, 1–10 users; hours on CPU). A failing "
