@@ -306,8 +306,8 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
 
     app.on_cleanup.append(_close_executor)
     if mode == "cloud":
-        cfg = cloud.CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
-        if cfg.media_workers:  # --max-sessions is per worker here: the cluster admits workers × that
+        if cloud_options.get("media_workers"):  # --max-sessions is per worker: the cluster admits workers × that
+            cfg = cloud.CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **cloud_options)
             ray_media.setup_ray_media(app, mp, cfg.media_workers, cfg.max_sessions, cfg.ray_address,
                                       model_tier=cfg.backend == "ray", answer_timeout_s=cfg.answer_timeout_s)
         else:
