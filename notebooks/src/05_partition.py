@@ -152,6 +152,8 @@ def plan_figure(model=None, uplink=5.85, rtt=70.0, load=0.1, objective="latency"
 fig = plan_figure()
 ctx.save_figure(fig, "05_explorer_static")
 try:
+    if config.batch_run():  # papermill: nobody to move the sliders; the static figure above stands
+        raise RuntimeError("run by `hybridlib run`; open the notebook in JupyterLab (`make lab`) for the sliders")
     import ipywidgets as W
 
     W.interact(lambda model, uplink, rtt, load, objective, schedule, device: plt.show(

@@ -252,6 +252,13 @@ SKIPPED_FILE = "_skipped.json"
 NOTEBOOK_ENV = "HYBRIDLIB_NOTEBOOK"
 
 
+def batch_run() -> bool:
+    """Whether this notebook runs under ``hybridlib run`` (papermill, no browser): interactive
+    widgets are then left out, since nobody can move their sliders and a widget's comm traffic
+    under papermill has hung a cell (kernel and client both idle) more than once."""
+    return bool(os.environ.get(NOTEBOOK_ENV))
+
+
 def read_skipped(results_dir: str | Path) -> list[dict[str, Any]]:
     """The skip records under ``results_dir`` (empty when none). An unreadable file is an
     error: silently losing a record would hide exactly what it exists to show."""

@@ -228,3 +228,14 @@ def test_run_injects_repo_relative_paths_from_any_directory(tmp_path):
     assert r.returncode == 0, r.stderr
     seen = json.loads((elsewhere / "rep" / "results" / "paths.json").read_text())
     assert seen["param_reports"] == str((elsewhere / "rep").resolve()) == seen["reports"]
+
+
+def test_batch_run_is_read_from_the_kernel_environment(monkeypatch):
+    """`hybridlib run` gives each kernel HYBRIDLIB_NOTEBOOK; notebooks leave interactive widgets
+    out then (config.batch_run), and keep them in JupyterLab where the variable is unset."""
+    from hybridlib import config
+
+    monkeypatch.delenv(config.NOTEBOOK_ENV, raising=False)
+    assert config.batch_run() is False
+    monkeypatch.setenv(config.NOTEBOOK_ENV, "05_partition")
+    assert config.batch_run() is True
