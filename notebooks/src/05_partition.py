@@ -14,7 +14,7 @@
 # SoC against a GPU server. We therefore report three **scenarios**, the last two being
 # explicit what-ifs on the measured graphs (`partition.scale`):
 # *measured* (both sides as profiled), *fast server* (cloud compute ÷10, i.e. load 0.1) and
-# *phone + fast server* (device compute and energy ×10 — an assumed phone-class core — and cloud
+# *low-end phone (×10) + fast server* (device compute and energy ×10 — an assumed phone-class core — and cloud
 # ÷10). A sensitivity table varies the device factor.
 
 # %% parameters

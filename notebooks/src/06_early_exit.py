@@ -91,7 +91,7 @@ ctx.save_figure(fig, "06_bandwidth")
 # %% [markdown]
 # ## Deadline-driven exit × split planner (Edgent)
 # Per-layer device/cloud milliseconds and output bytes come from the profile 04/05 use (made at this
-# preset if missing), in 05's main scenario *phone + fast server* (device ×10, cloud load 0.1 — a
+# preset if missing), in 05's main scenario *low-end phone (×10) + fast server* (device ×10, cloud load 0.1 — a
 # what-if, see 05). The trunk is collapsed to segments between clean cut points; the branch head is
 # timed in this process (device cost ×10 likewise). Latency uses the §5 transfer formula. Each exit's
 # accuracy is its test accuracy alone (Edgent right-sizes the model: every input leaves at the chosen exit).

@@ -24,7 +24,7 @@ def test_partition_result(smoke_reports):
             single = by[(m, scen, net, obj, "single")]
             key = "latency_ms" if obj == "latency" else "energy_mj"
             assert c[key] <= single[key] * (1 + 1e-9)
-    assert set(res["scenarios"]) == {"measured", "fast server", "phone + fast server"}
+    assert set(res["scenarios"]) == {"measured", "fast server", "low-end phone (×10) + fast server"}
     # the sensitivity table: a slower device never makes offloading less attractive
     sens = res["sensitivity"]
     for m in {r["model"] for r in sens}:

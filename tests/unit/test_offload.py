@@ -29,7 +29,7 @@ def graphs():
 
 
 def test_unknown_scenario_names_the_choices():
-    with pytest.raises(InputError, match="phone \\+ fast server"):
+    with pytest.raises(InputError, match=r"low-end phone \(×10\) \+ fast server"):
         offload.scenario("phone")
 
 

@@ -11,7 +11,7 @@ from hybridlib.study import report
 from hybridlib.pipeline import NotebookRun, PipelineResult
 
 SCEN = {"measured": {"device_slowdown": 1.0, "load": 1.0}, "fast server": {"device_slowdown": 1.0, "load": 0.1},
-        "phone + fast server": {"device_slowdown": 10.0, "load": 0.1}}
+        "low-end phone (×10) + fast server": {"device_slowdown": 10.0, "load": 0.1}}
 
 
 def _choice(model, scenario, network, objective, speedup, saving, schedule="single"):
@@ -22,7 +22,7 @@ def _choice(model, scenario, network, objective, speedup, saving, schedule="sing
 def _partition(with_tfjs: bool = True) -> dict:
     """Speed-ups chosen so that any pooling (over scenarios or graphs) changes the numbers."""
     rows = []
-    sp = {"measured": 1.5, "fast server": 2.0, "phone + fast server": 400.0}
+    sp = {"measured": 1.5, "fast server": 2.0, "low-end phone (×10) + fast server": 400.0}
     for scen, base in sp.items():
         for i, net in enumerate(("3g", "lte", "wifi")):
             rows.append(_choice("emotion_cnn", scen, net, "latency", base + i, 10.0))
@@ -78,7 +78,7 @@ def test_partition_never_pools_scenarios_and_counts_each_network_once():
     # mean of the TF.js graph's measured rows only: (4.5 + 5.5 + 6.5) / 3 = 5.5, max 6.5
     assert measured["this_run"] == "5.50× (6.50×)"
     assert measured["basis"].startswith("modelled")
-    phone = by['what-if: device ×10, server ÷10 ("phone + fast server")']
+    phone = by['what-if: device ×10, server ÷10 ("low-end phone (×10) + fast server")']
     assert phone["basis"].startswith("what-if") and phone["this_run"] == "1201.0× (1202.0×)"
     assert 'what-if: server ÷10 ("fast server")' in by
     # Neurosurgeon's 3.1× never stands beside any of them

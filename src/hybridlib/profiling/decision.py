@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 #: (device slowdown, server load) per scenario, as in :data:`hybridlib.study.offload.scenarios.SCENARIOS`
 SCENARIOS: dict[str, tuple[float, float]] = {"measured": (1.0, 1.0), "fast server": (1.0, 0.1),
-                                             "phone + fast server": (10.0, 0.1)}
+                                             "low-end phone (×10) + fast server": (10.0, 0.1)}
 
 
 def predicted_graph(graph: Graph | Mapping[str, Any], kernel_ms: pd.DataFrame, name: str | None = None,

@@ -114,7 +114,7 @@ SEED_CLAIMS: tuple[dict[str, str], ...] = (
      "conditions": "AlexNet, 1000 classes"},
     {"id": "003-speedup", "seed": "003", "claim": "latency speed-up of the chosen partition vs cloud-only",
      "value": "3.1× mean (up to 40.7×)",
-     "conditions": "Neurosurgeon: Jetson TK1 mobile vs Titan X server, 8 DNNs, 3G/LTE/Wi-Fi, measured on hardware"},
+     "conditions": "Neurosurgeon: Jetson TK1 mobile vs Tesla K40 server, 8 DNNs, 3G/LTE/Wi-Fi, measured on hardware"},
     {"id": "003-energy", "seed": "003", "claim": "mobile energy saving vs cloud-only (energy objective)",
      "value": "59.5% mean (up to 94.7%)",
      "conditions": "Neurosurgeon: power measured on the Jetson TK1 board, 8 DNNs, 3G/LTE/Wi-Fi"},
