@@ -40,6 +40,7 @@ from aiohttp import web
 from hybridlib import models
 from hybridlib.export import split_assets
 from hybridlib.partition import DEVICE, Network, chain_graph, solve
+from hybridlib.partition.cost import check_load
 from hybridlib.partition.graph import Graph
 from hybridlib.profiling.profile import load_table, side_costs, time_model_layers
 from hybridlib.serving.http import json_error, safe_file
@@ -127,16 +128,15 @@ def plan_cut(layers: list[dict[str, Any]], body: Any, wire: str = "float32", loa
     g = profile_graph(layers, link.get("device_model_ms"))
     net = Network(uplink_mbps=link["uplink_mbps"], downlink_mbps=link["downlink_mbps"],
                   rtt_ms=link["rtt_ms"], name="measured")
-    if isinstance(load, bool) or not isinstance(load, (int, float)) or not (math.isfinite(load) and load > 0):
-        raise InputError(f"server load must be a positive number (1 = idle), got {load!r}")
-    plan = solve(g, net, objective="latency", schedule="single", load=float(load))
+    load = check_load(load)  # the engine's own check: a bad load is named before any solving
+    plan = solve(g, net, objective="latency", schedule="single", load=load)
     order = [r["layer"] for r in layers]
     dev = [n for n in order if plan.placement[n] == DEVICE]
     cut = dev[-1]
     i = order.index(cut)
     nodes = {n.id: n for n in g.nodes}
     head = sum(nodes[n].device_ms for n in order[: i + 1])
-    tail = sum(nodes[n].cloud_ms for n in order[i + 1:]) * float(load)
+    tail = sum(nodes[n].cloud_ms for n in order[i + 1:]) * load
     last = i == len(order) - 1
     up = 0.0 if last else net.up_ms(nodes[cut].out_bytes)
     down = 0.0 if last else net.down_ms(nodes[order[-1]].out_bytes)
