@@ -83,7 +83,8 @@ def wilson(k: int, n: int, conf: float = 0.95) -> Estimate:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), int(n), "wilson", conf)
+    # the bounds hold p exactly (at k = 0 or n, centre − half can round to 3e-17 instead of 0)
+    return Estimate(p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)), int(n), "wilson", conf)
 
 
 def share(hits: Sequence[bool] | np.ndarray, conf: float = 0.95) -> Estimate:
@@ -130,3 +131,58 @@ def cases_for_difference(p: float, diff: float, conf: float = 0.95, power: float
         raise InputError(f"diff must be in (0, 1), got {diff!r}")
     z_beta = _z(2 * _check_conf(power) - 1) if power != 0.5 else 0.0
     return int(math.ceil(2 * p * (1 - p) * ((_z(_check_conf(conf)) + z_beta) / diff) ** 2))
+
+
+def _bool_pair(a: Sequence[bool] | np.ndarray, b: Sequence[bool] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(a).ravel(), np.asarray(b).ravel()
+    if x.size == 0 or x.shape != y.shape:
+        raise InputError(f"paired cases must be two non-empty sequences of the same length, got {x.size} and {y.size}")
+    return x.astype(float), y.astype(float)
+
+
+def paired_difference(a_ok: Sequence[bool] | np.ndarray, b_ok: Sequence[bool] | np.ndarray, conf: float = 0.95,
+                      n_boot: int = 2000, seed: int = 0) -> Estimate:
+    """Accuracy of ``a`` minus accuracy of ``b`` scored **on the same cases** (per-case
+    correctness), with a paired percentile bootstrap interval: the cases are resampled once for
+    both systems. Why paired: two systems that agree on most cases (an early-exit system and the
+    full model it answers for) differ only on the discordant cases, so the difference is far
+    tighter than two independent accuracies' intervals suggest."""
+    x, y = _bool_pair(a_ok, b_ok)
+    e = bootstrap(x - y, conf=conf, n_boot=n_boot, seed=seed)
+    return Estimate(e.value, e.lo, e.hi, e.n, f"paired {e.method}", e.conf)
+
+
+def paired_resolvable_difference(discordant: float, n: int, conf: float = 0.95, power: float = 0.8) -> float:
+    """The smallest accuracy difference between two systems scored on the **same** ``n`` cases
+    that a two-sided test at ``1 - conf`` detects with ``power``, when a share ``discordant`` of
+    the cases is answered right by one and wrong by the other (McNemar's normal approximation
+    near no difference: ``(z_α/2 + z_β)·sqrt(discordant/n)``). Smaller than
+    :func:`resolvable_difference` whenever the two systems mostly agree."""
+    if not (0 < discordant <= 1) or not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise InputError(f"need 0 < discordant <= 1 and n >= 1, got discordant={discordant!r}, n={n!r}")
+    z_beta = _z(2 * _check_conf(power) - 1) if power != 0.5 else 0.0
+    return (_z(_check_conf(conf)) + z_beta) * math.sqrt(discordant / int(n))
+
+
+def bootstrap_ratio(num: Sequence[float] | np.ndarray, den: Sequence[float] | np.ndarray, conf: float = 0.95,
+                    n_boot: int = 2000, seed: int = 0) -> Estimate | None:
+    """``mean(num) / mean(den)`` over paired cases (e.g. a picture's bytes over the bytes sent
+    instead, per input), with a percentile bootstrap interval resampling the cases jointly.
+    None when ``den`` sums to 0 (nothing was sent: the ratio is unbounded, and a huge number
+    would read as a measurement); a resample whose ``den`` sums to 0 counts as +inf."""
+    a, b = np.asarray(num, dtype=float).ravel(), np.asarray(den, dtype=float).ravel()
+    if a.size == 0 or a.shape != b.shape:
+        raise InputError(f"ratio needs two non-empty sequences of the same length, got {a.size} and {b.size}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()) or (a < 0).any() or (b < 0).any():
+        raise InputError("ratio: values must be finite and >= 0")
+    if not (isinstance(n_boot, int) and n_boot >= 100):
+        raise InputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    conf = _check_conf(conf)
+    if b.sum() == 0:
+        return None
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))
+    sa, sb = a[idx].sum(axis=1), b[idx].sum(axis=1)
+    with np.errstate(divide="ignore"):
+        boots = np.where(sb > 0, sa / np.where(sb > 0, sb, 1.0), np.inf)
+    lo, hi = np.quantile(boots, [(1 - conf) / 2, 1 - (1 - conf) / 2])
+    return Estimate(float(a.sum() / b.sum()), float(lo), float(hi), int(a.size), f"bootstrap ratio({n_boot})", conf)

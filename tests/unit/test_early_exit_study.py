@@ -79,7 +79,13 @@ def test_edgent_study_without_chromium_plans_on_tf_times_throttle(monkeypatch):
     phone = devices.get_device("phone").cpu_throttle
     assert tails is None and per_dev["phone"][0] == pytest.approx([phone * c["device_ms"] / 10 for c in TRUNK])
     assert per_dev["phone"][1] == pytest.approx(phone * (30.0 + 2.0 * 1.0)) == lat.edge_ms(phone)
-    assert len(ed.plans) == len(devices.DEVICES) * len(partition.NETWORKS) * 2
+    # the given deadlines and those placed around the phone's option costs (the executed ones)
+    assert len(ed.deadlines) >= 2 and set(ed.deadlines) <= set(ed.plans.deadline_ms)
+    assert len(ed.plans) == len(devices.DEVICES) * len(partition.NETWORKS) * len({50.0, 500.0} | set(ed.deadlines))
+    phone = ed.plans[(ed.plans.device == "phone") & ed.plans.deadline_ms.isin(ed.deadlines)]
+    assert (phone[phone.deadline_ms == min(ed.deadlines)].edgent == "infeasible").all()  # below the fastest: why
+    assert phone[phone.edgent == "infeasible"].reason.str.contains("fastest option").all()
+    assert phone.groupby("network").edgent.nunique().min() >= 2  # the deadlines separate plans
     assert (ed.main.cost_model == edgent_study.TF_THROTTLE).all() and len(ed.main) == len(ed.plans)
 
 

@@ -11,7 +11,7 @@ is what the executed page runs. Both share the cloud side (native TF, all cores)
 transfer formula and the converter's measured bytes.
 
 Pure functions, tested in ``tests/unit/test_edgent.py``: :func:`options`, :func:`plan_rows`,
-:func:`measured_ms`, :func:`executed`.
+:func:`measured_ms`, :func:`executed`, :func:`deadlines_around`.
 """
 from __future__ import annotations
 
@@ -82,6 +82,38 @@ def options(seg_ms: Sequence[float], trunk: Sequence[Mapping[str, Any]], edge_ms
     opts.append({"name": EXIT_ONLY, "worst_ms": edge_ms, "expected_ms": edge_ms, "accuracy": float(branch_acc),
                  "kind": "exit"})
     return opts
+
+
+def deadlines_around(option_sets: Sequence[Sequence[Mapping[str, Any]]], n: int = 6, margin: float = 1.1,
+                     key: str = "worst_ms") -> list[float]:
+    """Deadlines placed **around the options' own costs**, so Edgent's plans differ between them.
+
+    For each option set (one device × network), the latency–accuracy frontier (the options no
+    faster option beats on accuracy) marks where Edgent's choice changes; a deadline ``margin``×
+    above a frontier option's latency admits it and nothing slower. Returns one deadline below
+    the fastest option of all (infeasible everywhere: the plan says why) and up to ``n − 1``
+    frontier deadlines spread over their range, each rounded to 2 significant digits (still
+    inside the margin). Why: fixed deadlines of 50–500 ms against ~50 ms plans were all met and
+    chose the same plans, so they tested nothing."""
+    if not (isinstance(n, int) and n >= 2) or not (1.0 < margin < 1.5):
+        raise InputError(f"need n ≥ 2 and 1 < margin < 1.5, got n={n!r}, margin={margin!r}")
+    pts: set[float] = set()
+    fastest = math.inf
+    for opts in option_sets:
+        if not opts:
+            continue
+        best = -math.inf
+        for o in sorted(opts, key=lambda o: (float(o[key]), -float(o["accuracy"]))):
+            if float(o["accuracy"]) > best + 1e-12:
+                pts.add(float(f"{float(o[key]) * margin:.2g}"))
+                best = float(o["accuracy"])
+        fastest = min(fastest, min(float(o[key]) for o in opts))
+    if not pts or not (math.isfinite(fastest) and fastest > 0):
+        raise InputError("no options with a positive latency to place deadlines around")
+    front = sorted(pts)
+    if len(front) > n - 1:
+        front = [front[i] for i in sorted({int(round(k)) for k in np.linspace(0, len(front) - 1, n - 1)})]
+    return [float(f"{fastest / margin:.2g}"), *front]
 
 
 def served_tail_ms(model_path: Any, cuts: Sequence[str], repeats: int = 7, seed: int = 0) -> dict[str, float]:

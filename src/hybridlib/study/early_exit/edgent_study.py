@@ -62,8 +62,10 @@ def save_operating_point(ctx: Any, eb: ExitBranch, sw: ConverterSweep) -> Bundle
     c = sw.op["channels"]
     conv_dir = ctx.artifacts_dir / "converter"
     chain_h5 = converter_exec.save_chain(eb.trunk_model, sw.converter, conv_dir / f"emotion_cnn_conv{c}.h5")
+    # the page ships with the operating point's codec when it can make it (none | zlib), else zlib
+    codec = str(sw.op.get("codec", "zlib")) if str(sw.op.get("codec")) in ("none", "zlib") else "zlib"
     bundle = exit_exec.save_bundle(eb.trunk_model, sw.converter, float(sw.op["threshold"]), conv_dir / "exit_bundle",
-                                   extra={"data": ctx.data_label, "synthetic": eb.synthetic,
+                                   codec=codec, extra={"data": ctx.data_label, "synthetic": eb.synthetic,
                                           "preset": ctx.preset.name})
     return Bundle(c, conv_dir, Path(chain_h5), Path(bundle))
 
@@ -78,6 +80,7 @@ class EdgentStudy:
     main_cost: str
     plans: pd.DataFrame
     main: pd.DataFrame
+    deadlines: list[float]  # around the main cost model's phone options (edgent.deadlines_around): executed
 
 
 def wasm_cost_model(ctx: Any, eb: ExitBranch, pl: Planner, bundle: Bundle) -> tuple[dict[str, Any], dict[str, float]]:
@@ -104,7 +107,9 @@ def wasm_cost_model(ctx: Any, eb: ExitBranch, pl: Planner, bundle: Bundle) -> tu
 def edgent_study(ctx: Any, eb: ExitBranch, pl: Planner, sw: ConverterSweep, pics: PictureBytes, lat: Latency,
                  bundle: Bundle, deadlines: Sequence[float] = DEADLINES) -> EdgentStudy:
     """Edgent's plans per cost model × device class × network × deadline (a skipped wasm
-    profile is recorded with ``ctx.skip`` and leaves ``tf×throttle`` as the main cost model)."""
+    profile is recorded with ``ctx.skip`` and leaves ``tf×throttle`` as the main cost model).
+    Deadlines: ``deadlines`` and those placed around the main cost model's phone options
+    (:func:`hybridlib.study.early_exit.edgent.deadlines_around`; the executed sample's)."""
     trunk = pl.trunk
     uint8_cut_bytes = {c["id"]: c["out_bytes"] / 4.0 + 40 for c in trunk}  # float32 profile bytes → uint8 + header values (approx.)
     cost_models: dict[str, Any] = {TF_THROTTLE: ({dname: ([dc.cpu_throttle * c["device_ms"] / pl.device_slowdown
@@ -124,15 +129,17 @@ def edgent_study(ctx: Any, eb: ExitBranch, pl: Planner, sw: ConverterSweep, pics
     if WASM in cost_models:
         cost_models[WASM_SERVED] = (cost_models[WASM][0], served_tails)
     main_cost = list(cost_models)[-1]
-    rows = []
-    for cm, (per_dev, tails) in cost_models.items():
-        for dname, (seg_ms, edge_ms) in per_dev.items():
-            for net in partition.NETWORKS:
-                opts = edgent.options(seg_ms, trunk, edge_ms, net, ref_acc=sw.ref_test, op=sw.op,
-                                      branch_acc=sw.branch_acc, crop_bytes=pics.images["png"],
-                                      crop_cloud_ms=lat.crop_cloud_ms, tail_cloud_ms=lat.tail_cloud_ms + lat.restore_ms,
-                                      cut_bytes=uint8_cut_bytes, tail_ms=tails, converter_cut=bundle.cut)
-                rows += edgent.plan_rows(opts, deadlines, cost_model=cm, device=dname, network=net)
+    opts = {(cm, dname, net): edgent.options(seg_ms, trunk, edge_ms, net, ref_acc=sw.ref_test, op=sw.op,
+                                             branch_acc=sw.branch_acc, crop_bytes=pics.images["png"],
+                                             crop_cloud_ms=lat.crop_cloud_ms,
+                                             tail_cloud_ms=lat.tail_cloud_ms + lat.restore_ms,
+                                             cut_bytes=uint8_cut_bytes, tail_ms=tails, converter_cut=bundle.cut)
+            for cm, (per_dev, tails) in cost_models.items() for dname, (seg_ms, edge_ms) in per_dev.items()
+            for net in partition.NETWORKS}
+    around = edgent.deadlines_around([opts[(main_cost, "phone", net)] for net in partition.NETWORKS])
+    every = sorted({float(d) for d in deadlines} | set(around))
+    rows = [r for (cm, dname, net), o in opts.items()
+            for r in edgent.plan_rows(o, every, cost_model=cm, device=dname, network=net)]
     plans = pd.DataFrame(rows)
     return EdgentStudy(cost_models, wasm_info, served_tails, main_cost, plans,
-                       plans[plans.cost_model == main_cost].reset_index(drop=True))
+                       plans[plans.cost_model == main_cost].reset_index(drop=True), around)

@@ -118,7 +118,7 @@ def _profile_edge(edge_dir: str, device: str, runs: int, warmup: int) -> dict[st
 
 def execute(bundle: str | os.PathLike[str], x: np.ndarray, *, devices: Sequence[str] = ("phone",),
             networks: Sequence[str] = ("lte",), threshold: float | None = None, warmup: int = 1,
-            y: np.ndarray | None = None) -> pd.DataFrame:
+            y: np.ndarray | None = None, share_inputs: bool = False) -> pd.DataFrame:
     """Run every input of ``x`` (N×48×48×1 float32, preprocessed) through the benchmark page's
     ``hlSplit.stepExit`` under each device class × network: edge model in TF.js (wasm), entropy
     in the page, exit or POST the uint8+zlib code to the real server's ``/split/<cut>``.
@@ -129,6 +129,11 @@ def execute(bundle: str | os.PathLike[str], x: np.ndarray, *, devices: Sequence[
     X-Scale, X-Zero-Point values: the library's byte count includes them), :data:`STAGES`, ``total_ms``.
     ``df.attrs``: the bundle's meta, the threshold used, the page's branch probabilities and
     pre-quantisation codes of the first condition (``branch_probs``, ``codes``) for parity.
+
+    ``share_inputs``: the conditions **share** the inputs instead of each running all of them —
+    condition j of k runs inputs j, j+k, j+2k, … (``i`` is the input's index in ``x``) — so one
+    run covers k times more distinct faces for the exit share and accuracy (which do not depend
+    on the link) at the same cost; ``branch_probs``/``codes`` then hold every row's, in row order.
     """
 
     meta = read_bundle(bundle)
@@ -141,11 +146,11 @@ def execute(bundle: str | os.PathLike[str], x: np.ndarray, *, devices: Sequence[
     if not devices or not networks:
         raise InputError("devices and networks must each name at least one condition")
     return run_sync(_execute, meta, xs, list(devices), list(networks), t, int(warmup),
-                    None if y is None else np.asarray(y))
+                    None if y is None else np.asarray(y), bool(share_inputs))
 
 
 def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], network_names: list[str],
-             t: float, warmup: int, y: np.ndarray | None) -> pd.DataFrame:
+             t: float, warmup: int, y: np.ndarray | None, share_inputs: bool = False) -> pd.DataFrame:
     devs = [devices.get_device(d) for d in device_names]
     nets = [devices.network_conditions(n) for n in network_names]
     rows: list[dict[str, Any]] = []
@@ -157,7 +162,7 @@ def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], netw
         cdp = bctx.new_cdp_session(page)
         attrs["edge_load"] = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", ["edge", meta["edge_url"]])
         probs_page, codes_page = [], []
-        first = True
+        first, k, j = True, len(devs) * len(nets), 0
         for d in devs:
             devices.apply_device(cdp, d)
             for n in nets:
@@ -166,10 +171,10 @@ def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], netw
                 for _ in range(warmup):  # both paths once: the first fetch opens the connection
                     page.evaluate("o => hlSplit.stepExit(o)", {**opts, "threshold": 0.0})
                     page.evaluate("o => hlSplit.stepExit(o)", {**opts, "threshold": 1.0})
-                for i in range(len(xs)):
+                for i in (range(j, len(xs), k) if share_inputs else range(len(xs))):
                     page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [f32_to_b64(xs[i:i + 1]), [1, *xs.shape[1:]]])
                     r = page.evaluate("o => hlSplit.stepExit(o)", opts)
-                    if first:
+                    if first or share_inputs:
                         probs_page.append(r["branch_probs"])
                         codes_page.append(f32_from_b64(r["code_b64"]).reshape(r["code_shape"]))
                     row = {"device": d.name, "network": n.name, "cpu_throttle": d.cpu_throttle, "i": i,
@@ -181,7 +186,7 @@ def _execute(meta: dict[str, Any], xs: np.ndarray, device_names: list[str], netw
                     if y is not None:
                         row["correct"] = bool(int(y[i]) == row["top1"])
                     rows.append(row)
-                first = False
+                first, j = False, j + 1
         devices.apply_network(cdp, "none")
         attrs["backend"] = page.evaluate("() => hlSplit.backend")
     attrs["branch_probs"] = np.asarray(probs_page, dtype=np.float32)

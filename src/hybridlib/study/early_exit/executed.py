@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from hybridlib import browser, models
-from hybridlib.study.early_exit import branches, converter, converter_exec, edgent
+from hybridlib.export.exit_bundle import read_bundle
+from hybridlib.study.early_exit import branches, converter, converter_exec, decompose, edgent
 from hybridlib.study.early_exit import execute as exit_exec
 from hybridlib.study.early_exit.converter_study import ConverterSweep
 from hybridlib.study.early_exit.edgent_study import Bundle, EdgentStudy
@@ -64,14 +65,17 @@ class Executed:
     medians: pd.DataFrame = field(default_factory=pd.DataFrame)       # per cut × network: stage medians
     sample: pd.DataFrame = field(default_factory=pd.DataFrame)        # Edgent's sampled plans, measured
     edgent: dict[str, dict[str, Any]] = field(default_factory=dict)   # per cost model: hit rate etc.
+    decomposition: dict[str, Any] = field(default_factory=dict)       # the page's run decomposed, 95% intervals
 
 
 def run_executed(ctx: Any, eb: ExitBranch, sw: ConverterSweep, ed: EdgentStudy, bundle: Bundle, *,
                  networks: Sequence[str], repeats: int, n_inputs: int,
                  deadlines: Sequence[float] = (50, 100, 200, 500)) -> Executed:
-    """Run the bundle's early exit on ``n_inputs`` test faces per network (phone), then the
-    converter cut and the cuts Edgent's sampled plans (phone, ``deadlines``) need, ``repeats``
-    timed reps each; score the plans. Failures are recorded with ``ctx.skip``."""
+    """Run the bundle's early exit on ``n_inputs`` distinct test faces shared out over the
+    networks (phone; each network runs every k-th face, :func:`hybridlib.study.early_exit.execute.execute`'s
+    ``share_inputs``) and decompose it with 95% intervals; then the converter cut and the cuts
+    Edgent's sampled plans (phone, ``deadlines``) need, ``repeats`` timed reps each; score the
+    plans. Failures are recorded with ``ctx.skip``."""
     try:
         return _run(ctx, eb, sw, ed, bundle, tuple(networks), int(repeats), int(n_inputs), deadlines)
     except Exception as e:  # noqa: BLE001 — recorded, visible in summary.md
@@ -87,14 +91,22 @@ def _run(ctx: Any, eb: ExitBranch, sw: ConverterSweep, ed: EdgentStudy, bundle: 
     out_layer = eb.trunk_model.layers[-1].name
     t0 = time.perf_counter()
     xin, yin = models.preprocess(eb.x_test[:n_inputs]), eb.y_test[:n_inputs]
-    xe = exit_exec.execute(bundle.bundle, xin, y=yin, devices=("phone",), networks=networks)
+    xe = exit_exec.execute(bundle.bundle, xin, y=yin, devices=("phone",), networks=networks, share_inputs=True)
     exit_s = time.perf_counter() - t0
     xs = exit_exec.summarize(xe)
     # the library on the same inputs: Keras edge model, entropy rule, the wire round trip's tail answer
+    ii = xe.i.to_numpy()
     pk, ck = exit_exec.edge_model(eb.trunk_model, sw.converter).predict(xin, verbose=0)
-    ev_op = converter.evaluate(sw.converter, sw.f_test[:n_inputs], codecs=("zlib",))
-    vk = page_vs_keras(xe[xe.network == networks[0]], xe.attrs["branch_probs"], xe.attrs["codes"], pk, ck,
-                       ev_op["p_final"].argmax(1) == yin, ev_op["codec"]["zlib"], yin, op["threshold"])
+    pcodec = read_bundle(bundle.bundle)["codec"]  # what the page shipped with
+    ev_op = converter.evaluate(sw.converter, sw.f_test[:n_inputs], codecs=tuple(dict.fromkeys(("zlib", pcodec))))
+    vk = page_vs_keras(xe, xe.attrs["branch_probs"], xe.attrs["codes"], pk[ii], ck[ii],
+                       ev_op["p_final"].argmax(1)[ii] == yin[ii], ev_op["codec"]["zlib"][ii], yin[ii], op["threshold"])
+    # the page's own answers and bytes, decomposed (the full model's answers on the same faces from the sweep)
+    crops = converter.image_bytes_each(eb.x_test[:n_inputs])
+    page_dec = decompose.decompose(
+        xe.exited, xe.correct, xe.correct, sw.ok_ref_test[ii], (xe.up_bytes + xe.header_bytes).to_numpy(float),
+        alternatives={"crop raw": crops["raw"][ii], "crop PNG": crops["png"][ii], "crop JPEG q90": crops["jpeg_q90"][ii]})
+    page_dec["goal"] = decompose.goal(page_dec)
     # single cuts on the chain model: the converter cut and every cut a sampled plan needs
     plans = ed.plans
     sample = plans[(plans.device == "phone") & plans.deadline_ms.isin(deadlines)].copy()
@@ -119,5 +131,7 @@ def _run(ctx: Any, eb: ExitBranch, sw: ConverterSweep, ed: EdgentStudy, bundle: 
     res.update({"edgent_cost_model": ed.main_cost, "edgent_by_cost_model": edgent_exec, "wasm_profile": ed.wasm_info,
                 "served_tails_ms": ed.served_tails,
                 "exit_page": {"summary": xs.to_dict("records"), "threshold": float(op["threshold"]),
-                              "codec": "uint8+zlib", "run_s": exit_s, "vs_keras": vk, "bundle": str(bundle.bundle)}})
-    return Executed(res, None, xs, vk, med, sample, edgent_exec)
+                              "codec": f"uint8+{pcodec}", "run_s": exit_s, "vs_keras": vk, "bundle": str(bundle.bundle),
+                              "n_faces": len(xe), "inputs": "distinct test faces shared out over the networks",
+                              "decomposition": page_dec}})
+    return Executed(res, None, xs, vk, med, sample, edgent_exec, page_dec)

@@ -11,6 +11,7 @@ import pandas as pd
 from hybridlib.study.early_exit import converter
 from hybridlib.study.early_exit.converter_study import (
     ConverterSweep,
+    Decomposition,
     Latency,
     PictureBytes,
 )
@@ -30,9 +31,11 @@ def _number(v: Any) -> Any:
 
 def result_record(ctx: Any, eb: ExitBranch, th: Thresholds, bw: Bandwidth, pl: Planner, sw: ConverterSweep,
                   pics: PictureBytes, lat: Latency, ed: EdgentStudy, ex: Executed, *, tolerance: float,
-                  max_exit: float, runtime_s: float) -> dict[str, Any]:
+                  max_exit: float | None, runtime_s: float, dec: Decomposition | None = None) -> dict[str, Any]:
     """``results/early_exit.json``: the branch and its threshold, the bandwidth, the planner, and
-    the converter (sweep, operating point, bytes, latency, Edgent, executed)."""
+    the converter (sweep, operating point, bytes, latency, Edgent, executed, and the operating
+    point decomposed with 95% intervals: ``converter.decomposition``)."""
+    rule = getattr(sw, "rule", "point")
     at = th.at_threshold
     op = sw.op
     return {
@@ -59,7 +62,15 @@ def result_record(ctx: Any, eb: ExitBranch, th: Thresholds, bw: Bandwidth, pl: P
             "reference_acc_val": sw.ref_val, "reference_acc_test": sw.ref_test, "per_channels": sw.per_channels,
             "curve": sw.curve.to_dict("records"), "budget": tolerance,
             "operating_point": {k: _number(v) for k, v in op.items()},
-            "operating_point_val": sw.op_val, "max_exit": max_exit,
+            "operating_point_val": sw.op_val,
+            "max_exit": None if max_exit is None or max_exit >= 1 else max_exit,
+            "operating_rule": (f"fewest bytes per input with the paired accuracy difference vs the final exit alone "
+                               f">= -{tolerance} at its lower 95% bound (validation); no exit-share cap"
+                               if rule == "interval" else
+                               f"fewest bytes per input with overall acc >= final-exit-only - {tolerance} (validation)"),
+            "decomposition": None if dec is None else {"test": dec.test, "enlarged": dec.enlarged, "goal": dec.goal,
+                                                       "extra": dec.extra},
+            "edgent_deadlines_around": getattr(ed, "deadlines", None),
             "branch_alone_within_budget_val": sw.branch_alone_ok,
             "accuracy_loss": sw.ref_test - float(op["overall_acc"]),
             "alternatives_bytes": pics.alternatives, "image_bytes": pics.images, "video": pics.video,
@@ -88,9 +99,27 @@ def seeds_table(res: dict[str, Any]) -> pd.DataFrame:
          "here": (f"×{savings[converter.VIDEO_LABEL]:.0f} ({video['bytes_per_frame']:.0f} B/frame; {video['source']})"
                   if savings.get(converter.VIDEO_LABEL) else "not measured" if not video else "nothing shipped")},
         {"claim": "accuracy loss at the operating point", "seed": "004: 'higher total accuracy'",
-         "here": f"{cv['accuracy_loss']:+.3f} vs final exit only (budget {cv['budget']})"},
+         "here": f"{cv['accuracy_loss']:+.3f} vs final exit only (budget {cv['budget']})" + _with_interval(cv)},
         {"claim": "Edgent plans meeting their deadline when executed", "seed": "Edgent: accuracy vs deadline figure",
          "here": ("; ".join(f"{cm}: {v['hit_rate']:.0%} of {v['executed']} (pred/meas {v['pred_over_meas_median']:.2f})"
                             for cm, v in ex["edgent_by_cost_model"].items() if v["hit_rate"] is not None) + " — phone"
                   if ex.get("edgent_by_cost_model") else "not executed")},
     ])
+
+
+def _with_interval(cv: dict[str, Any]) -> str:
+    """The decomposition's paired accuracy change and ratios with their 95% intervals, in words."""
+    dd = cv.get("decomposition") or {}
+    d = dd.get("enlarged") or dd.get("test")
+    if not d:
+        return ""
+    a, r = d["acc_difference"], (d.get("ratios") or {}).get("crop raw") or {}
+    pi, ps = r.get("per_input"), r.get("per_shipped")
+    g = dd.get("goal") or {}
+    hi = "∞" if not pi or pi["hi"] is None else f"{pi['hi']:.0f}"
+    return (f"; paired change {100 * a['value']:+.1f} points [{100 * a['lo']:+.1f}, {100 * a['hi']:+.1f}] on "
+            f"{d['n']} faces" + (f", ×{pi['value']:.0f} [{pi['lo']:.0f}, {hi}] vs the raw crop per input"
+                                 if pi else ", nothing shipped")
+            + (f", ×{ps['value']:.1f} per shipped input" if ps else "")
+            + f"; goal (≥ 40× at ≤ 1 point) {'met' if g.get('met') else 'not met'}"
+            + (", with its interval" if g.get("met_with_interval") else ", not with its interval"))

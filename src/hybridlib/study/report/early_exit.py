@@ -83,7 +83,9 @@ def converter_rows(res: dict[str, Any]) -> list[Comparison]:
     cap = cv.get("max_exit")
     rule = (f"chosen on validation: fewest bytes per input with accuracy ≥ no-exit − {fmt_value(cv.get('budget'))}"
             + (f" and at most {fmt_pct(cap, 0)} exiting" if cap is not None else "") + "; reported on test")
-    if cv.get("branch_alone_within_budget_val"):
+    if cv.get("operating_rule"):  # 06 since the interval rule: its own words (no cap)
+        rule = f"chosen on validation: {cv['operating_rule']}; reported on test"
+    if cv.get("branch_alone_within_budget_val") and cap is not None:
         rule += ("; the branch alone was within the budget on validation (the bare rule would exit every input), "
                  f"the {fmt_pct(cap, 0)} cap keeps a converter path")
     if cap is not None and w["exit_val"] is not None and float(w["exit_val"]) >= float(cap) - 0.01:
@@ -128,6 +130,66 @@ def converter_rows(res: dict[str, Any]) -> list[Comparison]:
             f"cloud mode: whole {fs[0]}×{fs[1]} camera frame, VP8 over WebRTC at {fmt_value(video.get('fps'))} fps "
             f"({video.get('source', 'source not recorded')}); converter {at}", data, MEASURED, src,
             **seed_fields("004-bandwidth", differs + ["004 sends single images, not a video stream"])))
+    return rows + decomposition_rows(res)
+
+
+def _ci(e: dict[str, Any] | None, kind: str = "pct") -> str:
+    """``value [lo, hi]`` of an estimate recorded by 06's decomposition (shares %, changes in points, ratios ×)."""
+    if not isinstance(e, dict) or e.get("value") is None:
+        return "n/a"
+    f = {"pct": lambda v: f"{100 * v:.1f}%", "pts": lambda v: f"{100 * v:+.1f}", "x": lambda v: f"{v:.0f}×",
+         "x1": lambda v: f"{v:.1f}×", "B": lambda v: f"{v:.1f} B"}[kind]
+    g = lambda v: "∞" if v is None else f(v)
+    return f"{g(e['value'])} [{g(e.get('lo'))}, {g(e.get('hi'))}]"
+
+
+def _dec_words(d: dict[str, Any]) -> str:
+    """A decomposition in one line: exit share, correct at the edge, exited/shipped accuracy, the
+    paired change, bytes and the ratios vs the raw crop — each with its 95% interval."""
+    raw = (d.get("ratios") or {}).get("crop raw") or {}
+    res = d.get("resolvable_difference")
+    return (f"exit {_ci(d.get('exit_share'))}, correct at the edge {_ci(d.get('correct_at_edge'))}, exited accuracy "
+            f"{_ci(d.get('exited_acc'))}, shipped accuracy {_ci(d.get('shipped_acc'))}; change vs the full model "
+            f"{_ci(d.get('acc_difference'), 'pts')} points (paired; resolves "
+            f"{'n/a' if res is None else f'{100 * res:.1f}'} points); {_ci(d.get('bytes_per_shipped'), 'B')} per shipped "
+            f"input, {_ci(d.get('bytes_per_input'), 'B')} per input; vs the raw crop "
+            f"{_ci(raw.get('per_input'), 'x') if raw.get('per_input') else '∞ (none shipped)'} per input, "
+            f"{_ci(raw.get('per_shipped'), 'x1')} per shipped input")
+
+
+def decomposition_rows(res: dict[str, Any]) -> list[Comparison]:
+    """06's operating point decomposed with 95% intervals (test, test + extra synthetic faces, the
+    page) and the goal (≥ 40× vs the raw crop per input at ≤ 1 point loss) with its interval."""
+    cv = _converter(res)
+    dd = (cv or {}).get("decomposition")
+    if not isinstance(dd, dict):
+        return []
+    data, src = result_data(res), "results/early_exit.json (converter.decomposition)"
+    w = _op_words(cv)
+    at = f"C = {w['C']}, T = {fmt_value(w['T'])} (chosen on validation: {cv.get('operating_rule', '?')})"
+    rows = []
+    ex = (dd.get("extra") or {})
+    for key, label in (("test", "the test split"), ("enlarged", f"test + {ex.get('n', 0)} extra synthetic faces "
+                                                                f"(generator seeds {ex.get('seeds')})")):
+        d = dd.get(key)
+        if isinstance(d, dict):
+            rows.append(Comparison("early exit (decomposed)", f"operating point decomposed, 95% intervals, on {label} "
+                                   f"(n = {d['n']})", _dec_words(d), at, data,
+                                   MEASURED + " (Wilson / bootstrap / paired bootstrap)", src))
+    g = dd.get("goal")
+    page = ((_executed(cv).get("exit_page") or {}).get("decomposition"))
+    for name, gg, n in (("Keras, largest set", g, (dd.get("enlarged") or dd.get("test") or {}).get("n")),
+                        ("in the page", (page or {}).get("goal"), (page or {}).get("n"))):
+        if isinstance(gg, dict):
+            x = lambda v, d=0: "∞" if v is None else f"{v:.{d}f}×"
+            rows.append(Comparison(
+                "early exit (decomposed)", f"goal ≥ 40× vs the raw crop per input at ≤ 1 point loss ({name}, n = {n})",
+                f"{'met' if gg.get('met') else 'NOT met'} on the point values, "
+                f"{'met' if gg.get('met_with_interval') else 'not met'} with the intervals: "
+                f"{x(gg.get('ratio_per_input'))} per input (lower bound {x(gg.get('ratio_per_input_lo'))}), "
+                f"{'n/a' if gg.get('ratio_per_shipped') is None else x(gg['ratio_per_shipped'], 1)} per shipped input; "
+                f"change {100 * gg['acc_difference']:+.1f} points [{100 * gg['acc_difference_lo']:+.1f}, "
+                f"{100 * gg['acc_difference_hi']:+.1f}]", at, data, MEASURED, src))
     return rows
 
 
@@ -229,6 +291,15 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
         page = [r for r in (ex.get("exit_page") or {}).get("summary") or [] if isinstance(r, dict)]
         in_page = ("; in the page (phone): " + ", ".join(f"{r.get('network')} {fmt_pct(r.get('exit_fraction'), 0)} of "
                                                          f"{r.get('n')}" for r in page)) if page else ""
+        pdec = (ex.get("exit_page") or {}).get("decomposition")
+        if isinstance(pdec, dict):  # the page's own run is the headline: its answers, its bytes, 95% intervals
+            g = pdec.get("goal") or {}
+            out.row(f"early exit executed in the page (phone, {pdec['n']} distinct test faces, C = {w['C']}, "
+                    f"T = {fmt_value(w['T'])})", _dec_words(pdec) + f"; goal ≥ 40× at ≤ 1 point: "
+                    f"{'met' if g.get('met') else 'not met'} (point), "
+                    f"{'met' if g.get('met_with_interval') else 'not met'} (interval)",
+                    f"{MEASURED} in Chromium, {result_data(ee)}; 95% intervals (Wilson / bootstrap / paired bootstrap "
+                    "vs the full model on the same faces); seed 004's 95% / 40× not like for like")
         out.row("early-exit share at the converter operating point (test inputs answered at the edge)",
                 f"{fmt_pct(w['exit'])} at C = {w['C']}, T = {fmt_value(w['T'])}; accuracy {w['pts_test']} vs the no-exit model "
                 f"(validation {w['pts_val']}); {float(w['bpi'] or 0):.0f} B/input, {saving}{in_page}",
