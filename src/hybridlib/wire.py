@@ -107,7 +107,9 @@ def quantize_uint8(x: np.ndarray) -> tuple[np.ndarray, float, int]:
     if x.size == 0:
         return np.zeros(x.shape, np.uint8), 1.0, 0
     lo, hi = float(x.min()), float(x.max())
-    scale = (hi - lo) / 255.0 or 1.0
+    # a constant tensor (hi == lo) takes the step |lo|/255, so it decodes exactly: its one value
+    # sits at code 0 with zero point ∓255 (a fixed step of 1 would round 2.5 to 2)
+    scale = (hi - lo) / 255.0 or abs(lo) / 255.0 or 1.0
     zero = int(round(-lo / scale))
     # in float64: x / scale can exceed float32's range for tiny scales
     q = np.clip(np.round(x.astype(np.float64) / scale) + zero, 0, 255).astype(np.uint8)

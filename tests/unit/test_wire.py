@@ -63,6 +63,16 @@ def test_uint8_round_trip_within_one_step(x, codec):
         assert q.min() <= 1 and q.max() >= 254
 
 
+@pytest.mark.parametrize("value", [0.0, 2.5, -3.75, 1e-3, 7e20])
+def test_uint8_constant_tensor_decodes_exactly(value):
+    """A constant map (a dead ReLU's zeros, a saturated unit) has no range to spread over 0..255:
+    it must still come back as itself, not rounded to a step of 1 (2.5 once decoded as 2.0)."""
+    x = np.full((1, 3, 3, 2), value, np.float32)
+    body, h = wire.encode(x, "uint8")
+    y = wire.decode(body, h, x.shape[1:])
+    assert np.allclose(y, x, rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("dtype", list(wire.DTYPES))
 def test_known_bytes_little_endian(dtype):
     """Fixed vectors a JS client can be checked against."""

@@ -47,7 +47,8 @@ export function encode(data, dtype) {
   if (dtype === "uint8") {
     let lo = Infinity, hi = -Infinity;
     for (let i = 0; i < data.length; i++) { const v = data[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
-    const scale = (hi - lo) / 255 || 1;
+    // a constant tensor takes the step |lo|/255 so it decodes exactly (as wire.py's quantize_uint8)
+    const scale = (hi - lo) / 255 || Math.abs(lo) / 255 || 1;
     const zero = Math.round(-lo / scale);
     const out = new Uint8Array(data.length);
     for (let i = 0; i < data.length; i++) {
