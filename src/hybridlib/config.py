@@ -66,6 +66,9 @@ class Preset:
     # 04/05: where the kernel corpus is timed: device (TF 1 thread), cloud (TF all cores),
     # browser (TF.js wasm in 4×-throttled Chromium: ~45 s for the quick corpus)
     kernel_sides: tuple[str, ...] = ("device", "cloud", "browser")
+    # 04: this share of each family's random kernels is timed in a second session (fresh processes,
+    # after the first) so the predictors are scored across sessions too (0 = one session)
+    kernel_second_session: float = 0.0
     # 02: a variant × backend stops timing after ≥ 10 runs once they took this long (0 = all runs)
     browser_budget_s: float = 0.0
     # 04/05: which models to profile; 04: also profile the emotion CNN in TF.js (Chromium, wasm)
@@ -78,6 +81,11 @@ class Preset:
     split_warmup: int = 2
     # 09_split: per-model repeats of the in-browser per-layer profile (default profile_repeats)
     split_profile_repeats: tuple[tuple[str, int], ...] = ()
+    # 12_privacy: faces the attacker trains its inversion models on / is scored on; epochs of the
+    # conv decoder beside ridge (0 = ridge only: at 2 epochs it scored below ridge on every cut)
+    privacy_train: int = 1500
+    privacy_test: int = 300
+    privacy_epochs: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +106,7 @@ PRESETS: dict[str, Preset] = {
         profile_browser=False, kernel_sides=("device", "cloud"), exit_epochs=1,
         load_users=(1, 2), load_duration_s=2.0, load_fps=10, load_size=(320, 240),
         split_cases=(("emotion_cnn", 3, ("wifi",), ("phone",), ("idle",)),), split_repeats=2, split_warmup=1,
+        privacy_train=150, privacy_test=40, privacy_epochs=0,  # the conv decoder is unit-tested
     ),
     "quick": Preset(
         name="quick", data_size="quick",
@@ -115,7 +124,7 @@ PRESETS: dict[str, Preset] = {
         browser_budget_s=2.5,  # software-GL webgl (~250 ms/call) stops at ~10 runs, wasm keeps 30
         # the kernel corpus and the layer corpus sized for make run's 15 minutes with notebooks 10 and
         # 11 in the study (were 120 and 200); benchmarks/bench_predict.py runs the 400-per-family one
-        profile_repeats=7, predictor_corpus=150, kernel_corpus=80,
+        profile_repeats=7, predictor_corpus=150, kernel_corpus=80, kernel_second_session=0.25,
         exit_epochs=3,
         # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): a seed-pipeline
         # step past 1 user was followed by a ~30 s drain of its backlog (now cut: the load run
@@ -136,7 +145,7 @@ PRESETS: dict[str, Preset] = {
         sweep_lr=(1e-3, 3e-4, 1e-4), sweep_dropout=(0.25, 0.4, 0.5), sweep_batch=(32, 64, 128),
         sweep_epochs=8, patience=6, sweep_max_train=0,
         parity_samples=500, parity_splits=0, browser_runs=100,
-        profile_repeats=21, predictor_corpus=600,
+        profile_repeats=21, predictor_corpus=600, kernel_second_session=0.5,
         exit_epochs=15,
         load_users=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), load_duration_s=30.0, load_fps=15,
         load_size=(640, 480),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from hybridlib.study.report import early_exit, fleet, load, partition, split, train
+from hybridlib.study.report import early_exit, fleet, load, partition, privacy, split, train
 from hybridlib.study.report.core import (
     SEED_CLAIMS,
     Comparison,
@@ -27,7 +27,8 @@ from hybridlib.utils import to_jsonable, write_json_atomic, write_text_atomic
 _PARTS = (("train", train.train_rows), ("07_load", load.load_rows), ("partition", partition.partition_rows),
           ("early_exit", early_exit.early_exit_rows), ("early_exit", early_exit.converter_rows),
           ("early_exit", early_exit.exit_exec_rows), ("early_exit", early_exit.edgent_exec_rows),
-          ("09_split", split.split_rows), ("fleet", fleet.fleet_rows), ("choice", fleet.choice_rows))
+          ("09_split", split.split_rows), ("fleet", fleet.fleet_rows), ("choice", fleet.choice_rows),
+          ("privacy", privacy.privacy_rows))
 
 
 def comparisons(results: dict[str, Any], root: Path | None = None) -> list[Comparison]:
@@ -58,7 +59,7 @@ def headline(results: dict[str, Any], skipped: list[dict[str, Any]] | None = Non
     early-exit share; parts skipped. A row whose notebook did not run says so.
     """
     out = Headline()
-    for part in (train, load, partition, early_exit, split, fleet):
+    for part in (train, load, partition, early_exit, split, fleet, privacy):
         part.add_headline(results, out)
     if skipped:
         req = [s for s in skipped if s.get("required")]
