@@ -1,6 +1,8 @@
 """11_choice at smoke: 003's choice table made, executed and scored out of sample."""
 from __future__ import annotations
 
+import pandas as pd
+
 from hybridlib.study.choice import sizes
 
 from .conftest import read_result
@@ -34,3 +36,16 @@ def test_choice_result(smoke_reports):
     assert all(h["seed_value"] is None and h["differs"] for h in res["headline_003"])
     for fig in ("11_choice_table", "11_choice_bars", "11_choice_scatter"):
         assert (smoke_reports / "figures" / f"{fig}.png").stat().st_size > 5000
+
+
+def test_calibration_rows_and_scored_records_are_disjoint(smoke_reports):
+    """On the run's own records, not on what the result says about them: the probe's rows (the only
+    calibration input) and the scored records share no server session and no input."""
+    probe = pd.read_csv(smoke_reports / "results" / "choice_probe.csv")
+    scored = pd.read_csv(smoke_reports / "results" / "choice_records.csv")
+    assert len(probe) and len(scored) and set(probe["role"]) == {"probe"} and set(scored["role"]) == {"scored"}
+    assert not set(probe["run_id"]) & set(scored["run_id"])
+    assert not set(probe["input_seed"]) & set(scored["input_seed"])
+    # every calibration factor in the result is the probe's median ÷ the profiled cloud ms: from these rows only
+    res = read_result(smoke_reports, "choice")
+    assert set(res["calibration"]["factors"]) == {f"{m}|{load}" for m, load in zip(probe["model"], probe["load"])}

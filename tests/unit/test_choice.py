@@ -144,14 +144,32 @@ def test_choice_table_layout_and_seed_column():
 
 
 def test_seed_rule_keeps_a_two_network_mean_from_an_eight_network_one():
-    ok, why = seed_applies(score.SEED_HEADLINE, {"device": "phone", "networks": ("3g", "wifi"),
-                                                 "models": ("DIG", "ASR"), "basis": "measured ÷ measured"})
-    assert not ok and any(w.startswith("models") for w in why)
-    ok, _ = seed_applies(score.SEED_HEADLINE, {"device": "phone", "networks": ("3g", "lte", "wifi"),
-                                               "models": seed003.BENCHMARKS, "basis": "measured ÷ measured"})
-    assert ok
-    assert not seed_applies(score.SEED_HEADLINE, {"device": "desktop", "networks": "wifi",
-                                                  "models": seed003.BENCHMARKS, "basis": "measured ÷ measured"})[0]
+    every = {"networks": ("3g", "lte", "wifi"), "models": seed003.BENCHMARKS, "basis": seed003.HEADLINE_BASIS}
+    # 003's mean spans its mobile CPU and GPU: with a counterpart for both it would apply ...
+    assert seed003.headline_value("mean", {**every, "device": ("phone", "mobile GPU")}) == (3.1, [])
+    assert seed003.headline_value("max", {**every, "device": ("phone", "mobile GPU")})[0] == 40.7
+    # ... our phone class alone (003's CPU rows) never gets it, nor a 2-network or a 2-link mean
+    for ours, key in (({**every, "device": "phone"}, "device"),
+                      ({**every, "device": ("phone", "mobile GPU"), "models": ("DIG", "ASR")}, "models"),
+                      ({**every, "device": ("phone", "mobile GPU"), "networks": ("lte", "wifi")}, "networks"),
+                      ({**every, "device": ("phone", "mobile GPU"), "basis": "predicted"}, "basis")):
+        v, why = seed003.headline_value("mean", ours)
+        assert v is None and [w.split(":")[0] for w in why] == [key]
+    assert seed_applies(seed003.HEADLINE["mean"], {**every, "device": "desktop"})[0] is False
+
+
+def test_headline_rows_hold_the_pick_over_both_ends_per_network_and_device():
+    p = synthetic_plan()
+    sc = run.score(p, run.execute(None, p, run_grid=stand_in_grid))
+    c = sc.cases["uncalibrated"]
+    rows = {r["device"]: r for r in sc.headline}
+    assert set(rows) == {"phone", "desktop"} and all(r["n_networks"] == 1 and r["cases"] == 1 for r in rows.values())
+    for dev, r in rows.items():
+        x = c[c["device"] == dev].iloc[0]
+        assert r["ours_mean"] == pytest.approx(x["measured_cloud_only_ms"] / x["measured_chosen_ms"])
+        assert r["vs_device_mean"] == pytest.approx(x["measured_device_only_ms"] / x["measured_chosen_ms"])
+        assert r["ours_mean"] > 1 and r["vs_device_mean"] > 1  # the interior cut beats both ends here
+        assert r["seed_mean"] is None and r["seed_value"] is None and r["differs"]
 
 
 def test_cut_sample_is_documented_and_independent_of_the_engine():
@@ -171,7 +189,9 @@ def test_sizes_are_keyed_by_preset():
     assert set(sizes.SIZES) == {"smoke", "quick", "full"}
     smoke = sizes.size_for("smoke")
     assert len(smoke.networks) == 1 and len(smoke.cells) == 2
-    assert {"dig", "asr", "pos", "ner", "chk"} <= set(sizes.size_for("quick").networks)
+    quick = sizes.size_for("quick")
+    assert {"dig", "asr", "pos", "ner", "chk"} <= set(quick.networks)
+    assert {d for d, _n, _l in quick.cells} == {"phone", "lowend"}  # the low-end class brings the ends closer
     assert len(sizes.size_for("full").cells) == 3 * 3 * 2
     with pytest.raises(InputError):
         sizes.size_for("huge")

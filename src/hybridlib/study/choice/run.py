@@ -163,7 +163,9 @@ def result_record(p: Plan, ex: choice_execute.Executed, sc: Scores) -> dict[str,
     003's quoted tables, the cuts, the calibration and its disjointness, runs and seconds."""
     tb = tables(sc)
     cols = ["model", "column", "device", "network", "load", "chosen", "best", "hit", "regret", "discriminating",
-            "ends_ratio", "measured_chosen_ms", "measured_best_ms", "predicted_chosen_ms", "energy_pick",
+            "ends_ratio", "measured_chosen_ms", "measured_best_ms", "predicted_chosen_ms",
+            "measured_device_only_ms", "measured_cloud_only_ms", "speedup_vs_cloud", "speedup_vs_device",
+            "best_speedup_vs_cloud", "energy_pick",
             "seed_cut_003", "cuts_label", "factor"]
     return analysis.jsonable({
         "size": p.size.name, "notes": list(p.size.notes),

@@ -1,9 +1,18 @@
 """How much of the choice study each preset runs (kept here, not in :mod:`hybridlib.config`).
 
 ``full`` runs every network × device class × link × load; ``quick`` the small networks (DIG,
-ASR, POS, NER, CHK) on the phone class over 3G and Wi-Fi at an idle server, plus the emotion CNN
-in one cell with a sample of its cuts; ``smoke`` one small network in two cells. Measured on the
-shared 2-core machine (load average 8–10): quick ≈ 4.5 min with AlexNet and LTE, hence this cut.
+ASR, POS, NER, CHK) on the phone (×4) and low-end (×10) classes over Wi-Fi, and the emotion CNN
+(a sample of its cuts) on both classes over LTE and Wi-Fi, at an idle server; ``smoke`` one small
+network in two cells.
+
+Why these quick cells: the small networks take milliseconds on the device, so on the phone class
+one end wins by 6–60× and almost no case can discriminate a good engine from "always device-only"
+(the earlier quick grid, phone × 3G/Wi-Fi, had 1–2 discriminating cases in 11). In a trial run of
+phone/low-end × LTE/Wi-Fi the ends came closest on the low-end class over Wi-Fi (ASR 1.6×) and for
+the emotion CNN (phone Wi-Fi 1.1×); its low-end LTE cell, expected close from its neighbours,
+measured 1.1× when added. The small networks over LTE were 9–20× apart and an LTE execution costs
+far more than a Wi-Fi one (a 70 ms round trip per cut), so they stay in ``full`` with 3G. Quick's
+cost against the earlier grid, side by side from cold caches: ``benchmarks/bench_choice_sizes.py``.
 """
 from __future__ import annotations
 
@@ -64,14 +73,15 @@ SIZES: dict[str, ChoiceSize] = {
     "smoke": ChoiceSize("smoke", networks=("dig",), cells=(("phone", "lte", "idle"), ("phone", "wifi", "idle")),
                         repeats=2, warmup=1, probe_reps=3, profile_repeats=3, readback=False),
     "quick": ChoiceSize("quick", networks=("dig", "asr", "pos", "ner", "chk", "emotion_cnn"),
-                        cells=grid(("phone",), ("3g", "wifi"), ("idle",)),
-                        sampled=(("emotion_cnn", (("phone", "wifi", "idle"),)),),
+                        cells=grid(("phone", "lowend"), ("wifi",), ("idle",)),
+                        sampled=(("emotion_cnn", grid(("phone", "lowend"), ("lte", "wifi"), ("idle",))),),
                         cut_cap=(("emotion_cnn", 6),), repeats=3, warmup=1, probe_reps=3,
                         profile_repeats=3, readback=False,
-                        notes=(("DIG, ASR, POS, NER, CHK on the phone class over 3G and Wi-Fi at an idle server; "
-                                "the emotion CNN on phone × Wi-Fi × idle with a sample of its cuts (both ends, the "
-                                "engine's picks, seeded random others); AlexNet, VGG, FACE, LTE, the desktop and "
-                                "low-end classes and the loaded server only at full (09 executes AlexNet at quick)"),)),
+                        notes=(("DIG, ASR, POS, NER, CHK on the phone (×4) and low-end (×10) classes over Wi-Fi, "
+                                "the emotion CNN on both classes over LTE and Wi-Fi with a sample of its cuts (both "
+                                "ends, the engine's picks, seeded random others), at an idle server; AlexNet, VGG, "
+                                "FACE, 3G, LTE for the small networks, the desktop class and the loaded server only "
+                                "at full (09 executes AlexNet at quick)"),)),
     "full": ChoiceSize("full", networks=("alexnet", "vgg", "face", "dig", "asr", "pos", "ner", "chk", "emotion_cnn"),
                        cells=grid(), repeats=7, warmup=2, probe_reps=7, profile_repeats=7, readback=True),
 }

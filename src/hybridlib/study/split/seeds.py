@@ -60,7 +60,8 @@ def seed_applies(seed: Mapping[str, Any], ours: Mapping[str, Any]) -> tuple[bool
     restrict. Device and basis must be equal; our links and networks must lie within the
     seed's — and our network set must *equal* the seed's when the seed's number is a statistic
     over its networks (``seed["over_models"]`` true: 003's mean over 8 DNNs), so a 2-network
-    mean never sits beside an 8-network mean. Returns ``(applies, what differs)``."""
+    mean never sits beside an 8-network mean; any key named in ``seed["exact"]`` must be equal
+    too (e.g. the links a mean was taken over). Returns ``(applies, what differs)``."""
     why = []
     for key in ("device", "networks", "models", "basis"):
         want = seed.get(key)
@@ -68,7 +69,8 @@ def seed_applies(seed: Mapping[str, Any], ours: Mapping[str, Any]) -> tuple[bool
             continue
         have = ours.get(key)
         w, h = _as_set(want), _as_set(have) if have is not None else set()
-        exact = key in ("device", "basis") or (key == "models" and seed.get("over_models"))
+        exact = (key in ("device", "basis") or key in seed.get("exact", ())
+                 or (key == "models" and seed.get("over_models")))
         if not h or (h != w if exact else not h <= w):
             why.append(f"{key}: ours {', '.join(map(str, sorted(h, key=str))) or 'none'} vs the seed's "
                        f"{', '.join(map(str, sorted(w, key=str)))}")
