@@ -16,6 +16,12 @@ DevTools CPU throttle (1 = desktop, 4 = phone-class), the every-frame pipeline (
 tracked one (detect every k frames) side by side: fps and mean ms per frame of each stage over
 ``--frames`` frames (detect is amortised: its ms summed over all frames ÷ frames), k, the
 tracked/detected split and the first-prediction time (navigation start → first classified face).
+
+--first opens the app ``--repeats`` times per start-up (fresh context, empty cache, alternating
+order) at each throttle and prints the first prediction and where its time went (the page's
+``hlState.timeline``: script, config, face-api, backend, detector, model, video, first detection),
+the old serial start-up (``?eager=0``: /config first, then face-api, then the detector, then the
+CNN, threaded binary) beside the eager one, and the bytes the page downloaded.
 """
 from __future__ import annotations
 
@@ -49,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2, help="--app: runs per pipeline (alternating order)")
     ap.add_argument("--pipelines", default="every-frame=track=0,tracked=",
                     help="--app: name=URL query pairs (e.g. add 'k8=k=8' or 'crop48=crop=canvas48')")
+    ap.add_argument("--first", action="store_true", help="first prediction: serial vs eager start-up")
+    ap.add_argument("--startups", default="serial=eager=0,eager=",
+                    help="--first: name=URL query pairs")
+    ap.add_argument("--variant", default="fp32", help="--first: model variant")
     args = ap.parse_args(argv)
+    if args.first:
+        return first_bench(args)
     if args.app:
         return app_bench(args)
 
@@ -201,6 +213,60 @@ def app_bench(args: argparse.Namespace) -> int:
     print("# ms are means per frame (detect amortised over all frames; total = detect..cnn; draw = canvas +"
           " readout; wait = until the next frame starts: requestAnimationFrame + the browser's rendering);"
           " fps = frames ÷ page time; median fps × = against the first pipeline at the same CPU rate")
+    return 0
+
+
+FIRST_JS = """() => ({first: hlState.first_prediction_ms, tl: hlState.timeline, err: hlState.error,
+  wasm: hlState.wasm, bytes: performance.getEntriesByType('resource').reduce((a, e) => a + (e.transferSize || 0), 0)})"""
+STEPS = ("script", "config", "faceapi", "backend", "detector", "model", "video", "first_detect")
+
+
+def _first_row(ctx0: object, url: str, query: str, throttle: float) -> dict:
+    """One cold start (fresh context, empty cache): the page's timeline up to its first prediction."""
+    ctx = ctx0.browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(120_000)
+        if throttle != 1.0:
+            ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": float(throttle)})
+        page.goto(f"{url}/?{query}")
+        page.wait_for_function("() => window.hlState && (hlState.first_prediction_ms || hlState.error)")
+        return page.evaluate(FIRST_JS)
+    finally:
+        ctx.close()
+
+
+def first_bench(args: argparse.Namespace) -> int:
+    starts = [p.split("=", 1) for p in args.startups.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-first-") as td:
+        h5, tfjs, name = _app_model(Path(td))
+        clip = media.make_y4m("astronaut", Path(td) / "astronaut.y4m", n_frames=30, fps=15, jitter=6.0)
+        app = serve.make_app("hybrid", model_path=h5, models_dir=tfjs)
+        print(f"# {browser.chromium_version()} · hybrid app · {name} · {args.variant} · {os.cpu_count()} cores"
+              f" · load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} · cold cache each row")
+        print(f"{'CPU':>4s} {'start-up':15s} {'first ms':>8s} " + " ".join(f"{s[:8]:>8s}" for s in STEPS)
+              + f" {'binary':>13s} {'kB':>6s}")
+        with serve.run_in_thread(app) as url, browser.launch(fake_video=clip) as ctx0:
+            for t in (float(x) for x in args.throttles.split(",")):
+                got: dict[str, list[float]] = {}
+                for rep in range(args.repeats):
+                    for label, q in (starts if rep % 2 == 0 else starts[::-1]):
+                        r = _first_row(ctx0, url, f"variant={args.variant}&{q}", t)
+                        if r.get("err") or not r.get("first"):
+                            print(f"{t:3g}× {label:15s} error: {r.get('err')}")
+                            continue
+                        got.setdefault(label, []).append(r["first"])
+                        tl = r["tl"]
+                        print(f"{t:3g}× {label:15s} {r['first']:8.0f} " + " ".join(
+                            f"{tl.get(s, float('nan')):8.0f}" for s in STEPS)
+                            + f" {(r['wasm'] or {}).get('binary', '?'):>13s} {r['bytes'] / 1e3:6.0f}", flush=True)
+                med = {k: float(np.median(v)) for k, v in got.items()}
+                base = med.get(starts[0][0])
+                print(f"{t:3g}× median first prediction ms: " + " · ".join(
+                    f"{k} {v:.0f}" + (f" ({v / base:.2f}×)" if base and k != starts[0][0] else "")
+                    for k, v in med.items()), flush=True)
+        print(f"# load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; timeline = ms since"
+              " navigation start when each step finished; kB = bytes the page transferred (compressed)")
     return 0
 
 

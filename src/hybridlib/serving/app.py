@@ -50,11 +50,13 @@ from hybridlib.browser import VENDOR, node_modules, vendor_file
 from hybridlib.data.fer import CLASS_NAMES
 from hybridlib.serving import cloud, exitmode, ray_media, splitmode
 from hybridlib.serving.http import (
+    GZIP_CACHE,
     MAX_SPLIT_BODY,
     decode_tensor,
     error_middleware_factory,
     json_error,
     safe_file,
+    static_response,
 )
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, check_max_sessions, check_pipeline
 from hybridlib.serving.tails import TailRunner
@@ -93,11 +95,24 @@ def list_variants(models_dir: Path | None) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- handlers
 
 
+#: Cache-Control per kind of file (all carry an ETag, so ``no-cache`` = one 304 round trip on a
+#: revisit). The app's own files and the models may change under the same name (an edit, a
+#: re-export): revalidate. The npm assets only change with package.json: a day, then revalidate.
+CACHE_APP = "no-cache"
+CACHE_MODEL = "no-cache"
+CACHE_VENDOR = "public, max-age=86400"
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     p = safe_file(request.app["web_dir"], "index.html")
     if p is None:
         raise json_error(404, "no app page on this server")
-    return web.FileResponse(p, headers={"Cache-Control": "no-store"})
+    # the page's mode in the html (not only in /config): hybrid pages start the detector's
+    # script at once instead of one /config round trip later; cloud pages skip it
+    html = p.read_text(encoding="utf-8").replace('data-mode=""', f'data-mode="{request.app["mode"]}"', 1)
+    if request.app["mode"] == "cloud":  # the server detects: no 1.3 MB detector script per phone
+        html = html.replace('<link rel="preload" as="script" href="/vendor/face-api/face-api.js">', "", 1)
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 async def web_file(request: web.Request) -> web.StreamResponse:
@@ -105,7 +120,7 @@ async def web_file(request: web.Request) -> web.StreamResponse:
     p = safe_file(request.app["web_dir"], name) if _SAFE_NAME.match(name) else None
     if p is None:
         raise json_error(404, f"no such file: /{name[:100]}")
-    return web.FileResponse(p, headers={"Cache-Control": "no-store"})
+    return await static_response(request, p, CACHE_APP)
 
 
 async def vendor(request: web.Request) -> web.StreamResponse:
@@ -116,7 +131,7 @@ async def vendor(request: web.Request) -> web.StreamResponse:
         p = safe_file(node_modules() / VENDOR[prefix][0], *name.split("/"))
     if p is None:
         raise json_error(404, f"no such vendor file: {rel[:100]} (only the app's npm assets are served)")
-    return web.FileResponse(p, headers={"Cache-Control": "public, max-age=3600"})
+    return await static_response(request, p, CACHE_VENDOR)
 
 
 async def model_file(request: web.Request) -> web.StreamResponse:
@@ -126,7 +141,7 @@ async def model_file(request: web.Request) -> web.StreamResponse:
     p = safe_file(models_dir, variant, name) if ok else None  # type: ignore[arg-type]
     if p is None:
         raise json_error(404, f"model file {variant[:100]}/{name[:100]} not found on the server")
-    return web.FileResponse(p, headers={"Cache-Control": "no-cache"})
+    return await static_response(request, p, CACHE_MODEL)
 
 
 #: face-api's tiny face detector at inputSize 320: on the astronaut clip 224 adds a second,
@@ -134,6 +149,13 @@ async def model_file(request: web.Request) -> web.StreamResponse:
 #: coffee/chelsea; 416 costs more and sees a 0.32 box on coffee (measured in Chromium, wasm).
 DETECTOR = {"name": "face-api tiny_face_detector", "input_size": 320, "score_threshold": 0.5,
             "weights": "/vendor/face-api-model/"}
+
+
+#: the npm files the app page downloads (compressed once at start-up: :func:`make_app`)
+PAGE_ASSETS = ("face-api/face-api.js", "tfjs-backend-wasm/tfjs-backend-wasm-threaded-simd.wasm",
+               "tfjs-backend-wasm/tfjs-backend-wasm-simd.wasm",
+               "face-api-model/tiny_face_detector_model-weights_manifest.json",
+               "face-api-model/tiny_face_detector_model.bin")
 
 
 async def config_handler(request: web.Request) -> web.Response:
@@ -304,6 +326,14 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
     async def _close_executor(app: web.Application) -> None:
         app["executor"].shutdown(wait=False, cancel_futures=True)
 
+    async def _warm_gzip(app: web.Application) -> None:
+        # the page's compressible assets, compressed in the background at start-up
+        files = [vendor_file(rel) for rel in PAGE_ASSETS]
+        files += [p for v in list_variants(app["models_dir"]) for p in (app["models_dir"] / v["name"]).iterdir()]
+        fut = asyncio.get_running_loop().run_in_executor(None, GZIP_CACHE.warm, [f for f in files if f])
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never an unretrieved error
+
+    app.on_startup.append(_warm_gzip)
     app.on_cleanup.append(_close_executor)
     if mode == "cloud":
         if cloud_options.get("media_workers"):  # --max-sessions is per worker: the cluster admits workers × that

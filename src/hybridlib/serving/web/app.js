@@ -12,7 +12,15 @@
 // notebooks can read it without scraping the DOM. URL parameters: ?variant=uint8
 // &backend=wasm|webgl|cpu &input=224 (detector input size) &threshold=0.5
 // &track=0 (hybrid mode: detect on every frame instead of ./track.js' detect-every-k + tracking;
-// &k=N fixes its k, &verify=1 checks tracked frames against the every-frame pipeline).
+// &k=N fixes its k, &verify=1 checks tracked frames against the every-frame pipeline)
+// &binary=auto|simd|threaded-simd|plain (which TF.js wasm binary; auto = TF.js' own choice)
+// &eager=0 (the old serial start-up, for side-by-side timings).
+//
+// Start-up (hybrid): the first prediction waits on CPU more than on bytes (face-api's script,
+// the wasm compile, the detector's and the CNN's first runs), so nothing waits in line: the
+// server writes the mode into the html, the detector's script starts before /config answers,
+// the wasm binary, the detector's weights and the CNN (model.json + shards, handed to TF.js from
+// memory) download while the script runs, and the detector and the CNN load side by side.
 
 import { runTracked } from "./track.js";
 
@@ -28,6 +36,9 @@ const state = (window.hlState = {
 });
 const mark = (step) => { state.timeline[step] = Math.round(performance.now()); };
 mark("script");
+const EAGER = params.get("eager") !== "0";
+const WASM_DIR = "/vendor/tfjs-backend-wasm/";
+const DETECTOR_DIR = "/vendor/face-api-model/";
 
 function setMessage(text, kind = "info") {
   // a camera or model error stays on screen: hybrid mode loads its models while the camera
@@ -175,9 +186,60 @@ async function startVideo(stream) {
 
 let tf = null, model = null, detectorOpts = null, cfg = null;
 
+function wasmBinary() {
+  // the binary this page will run, decided before TF.js loads (so it can be fetched early) by
+  // TF.js' own rule: threaded SIMD where the page is isolated, else SIMD, else plain. (On this
+  // 2-core box the threaded binary runs 1 thread; a forced SIMD binary started its backend
+  // ~0.25 s sooner at ×4 but reached the first prediction no sooner: bench_browser.py --first.)
+  const want = params.get("binary") || "auto";
+  const simd = WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0, 253, 15, 26, 11]));
+  const mt = !!self.crossOriginIsolated && typeof SharedArrayBuffer !== "undefined";
+  if (want === "plain" || !simd) return "plain";
+  return (want === "auto" || want === "threaded-simd") && mt ? "threaded-simd" : "simd";
+}
+const WASM_FILE = { plain: "tfjs-backend-wasm.wasm", simd: "tfjs-backend-wasm-simd.wasm", "threaded-simd": "tfjs-backend-wasm-threaded-simd.wasm" };
+
+function warm(url) {
+  // download now into the HTTP cache (vendor files are cacheable), so TF.js' own request later
+  // is served from it; errors surface when the real request fails
+  return fetch(url).then((r) => r.arrayBuffer()).catch(() => null);
+}
+
+async function fetchModel(url) {
+  // a TF.js layers model's files, all at once → ModelArtifacts for tf.io.fromMemory
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url} → HTTP ${r.status}`);
+  const mj = await r.json();
+  const base = url.slice(0, url.lastIndexOf("/") + 1);
+  const groups = mj.weightsManifest || [];
+  const parts = await Promise.all(groups.flatMap((g) => g.paths).map(async (p) => {
+    const q = await fetch(base + p);
+    if (!q.ok) throw new Error(`${base + p} → HTTP ${q.status}`);
+    return new Uint8Array(await q.arrayBuffer());
+  }));
+  const weightData = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
+  let o = 0;
+  for (const b of parts) { weightData.set(b, o); o += b.length; }
+  return { modelTopology: mj.modelTopology, weightSpecs: groups.flatMap((g) => g.weights), weightData: weightData.buffer,
+    format: mj.format, generatedBy: mj.generatedBy, convertedBy: mj.convertedBy };
+}
+
+const early = {}; // downloads started before TF.js exists: {wasm, detector, model: {name: Promise}}
+function startDownloads(variant) {
+  if (!EAGER) return;
+  early.wasm ||= warm(WASM_DIR + WASM_FILE[wasmBinary()]);
+  early.detector ||= Promise.all(["tiny_face_detector_model-weights_manifest.json", "tiny_face_detector_model.bin"]
+    .map((f) => warm(DETECTOR_DIR + f)));
+  const v = variant && (cfg.variants || []).find((x) => x.name === variant);
+  if (v) ((early.model ||= {})[v.name] ||= fetchModel(v.url)).catch(() => null);
+}
+
 async function setupBackend(pref) {
-  if (tf.wasm && tf.wasm.setWasmPaths) tf.wasm.setWasmPaths("/vendor/tfjs-backend-wasm/");
-  else if (tf.setWasmPaths) tf.setWasmPaths("/vendor/tfjs-backend-wasm/");
+  if (tf.wasm && tf.wasm.setWasmPaths) tf.wasm.setWasmPaths(WASM_DIR);
+  else if (tf.setWasmPaths) tf.setWasmPaths(WASM_DIR);
+  const bin = wasmBinary();
+  if (bin !== "threaded-simd") tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+  if (bin === "plain") tf.env().set("WASM_HAS_SIMD_SUPPORT", false);
   // Threads need a cross-origin isolated page (the server sends COOP/COEP) and must be set
   // before the backend starts; TF.js' default is cores ÷ 2, one thread on a 2-core machine.
   // ?threads=N overrides (1 = single-threaded, for side-by-side measurements).
@@ -215,7 +277,9 @@ async function loadVariant(name) {
   setMessage(`Loading the ${name} model (${(v.bytes / 1e6).toFixed(1)} MB)…`);
   let m;
   try {
-    m = await tf.loadLayersModel(v.url);
+    const pre = early.model && early.model[name];
+    const artifacts = pre && (await pre.catch(() => null));
+    m = await tf.loadLayersModel(artifacts ? tf.io.fromMemory(artifacts) : v.url);
   } catch (e) {
     return fail("model", `The model failed to load (${name}): ${e.message || e}`);
   }
@@ -291,7 +355,9 @@ function loadFaceApi() {
   }));
 }
 
-async function setupDetector() {
+async function setupDetector(deferWeights = false) {
+  // deferWeights: return a function that loads the detector's weights (so the caller can run it
+  // beside the CNN's load) instead of loading them here
   await loadFaceApi();
   tf = window.faceapi && window.faceapi.tf;
   if (!tf) return fail("model", "The face detector (face-api) failed to load from /vendor/.");
@@ -301,23 +367,27 @@ async function setupDetector() {
     inputSize: Number(params.get("input") || det.input_size || 224),
     scoreThreshold: Number(params.get("threshold") || det.score_threshold || 0.5),
   });
-  try {
-    await faceapi.nets.tinyFaceDetector.loadFromUri(det.weights || "/vendor/face-api-model/");
-  } catch (e) {
-    return fail("model", `The face detector failed to load: ${e.message || e}`);
-  }
-  return true;
+  const weights = async () => {
+    try {
+      await faceapi.nets.tinyFaceDetector.loadFromUri(det.weights || DETECTOR_DIR);
+    } catch (e) {
+      return fail("model", `The face detector failed to load: ${e.message || e}`);
+    }
+    mark("detector");
+    return true;
+  };
+  return deferWeights ? weights : weights();
 }
 
 async function prepareHybrid() {
   // TF.js backend, detector and CNN: main() starts this before the camera opens (they overlap)
-  if (!(await setupDetector())) return false;
-  mark("detector");
   const want = params.get("variant") || cfg.default_variant;
+  const det = await setupDetector(EAGER);
+  if (!det) return false;
   if (!cfg.variants || !cfg.variants.length) return fail("model", "The model failed to load: the server has no TF.js model.");
-  if (!(await loadVariant(want))) return false;
-  mark("model");
-  return want;
+  const model = () => loadVariant(want).then((m) => { if (m) mark("model"); return m; });
+  const [d, m] = EAGER ? await Promise.all([det(), model()]) : [det, await model()];
+  return d && m ? want : false;
 }
 
 async function runHybrid(video, prepared) {
@@ -589,41 +659,58 @@ async function runCloud(video, stream) {
   } catch (e) {
     return fail("model", `Cloud client failed to load: ${e.message || e}`);
   }
-  let latest = [], sentAt = null;
+  let latest = [];
   const drawLoop = () => { draw(video, latest); requestAnimationFrame(drawLoop); };
   requestAnimationFrame(drawLoop);
   setMessage("Connecting to the server…");
-  try {
-    await mod.startCloud(stream, {
-      onResult: (msg) => {
-        latest = msg.faces || [];
-        showResult(latest);
-        const st = { detect: msg.detect_ms, crop: msg.crop_ms, cnn: msg.cnn_ms ?? msg.server_ms, total: msg.server_ms };
-        showStages(st);
-        if (msg.rtt_ms != null) { state.rtt_ms = msg.rtt_ms; $("ms-rtt").textContent = fmt(msg.rtt_ms); }
-        tickFps();
-        if (state.first_prediction_ms == null && latest.length) {
-          state.first_prediction_ms = performance.now();
-          $("ttfp").textContent = `${fmt(state.first_prediction_ms)} (page load → first result)`;
-        }
-        state.ready = true;
-        if (!state.error) setMessage(latest.length ? "" : "No face found: look at the camera.", latest.length ? "info" : "warn");
-      },
-      onStats: (s) => {
-        const rtt = s && (s.rtt_ms ?? s.round_trip_ms);
-        if (rtt != null) { state.rtt_ms = rtt; $("ms-rtt").textContent = fmt(rtt); }
-        state.cloudStats = s;
-      },
-    });
-  } catch (e) {
-    return fail("model", `Could not connect to the server: ${e.message || e}`);
+  const connect = () => mod.startCloud(stream, {
+    onResult: (msg) => {
+      latest = msg.faces || [];
+      showResult(latest);
+      const st = { detect: msg.detect_ms, crop: msg.crop_ms, cnn: msg.cnn_ms ?? msg.server_ms, total: msg.server_ms };
+      showStages(st);
+      if (msg.rtt_ms != null) { state.rtt_ms = msg.rtt_ms; $("ms-rtt").textContent = fmt(msg.rtt_ms); }
+      tickFps();
+      if (state.first_prediction_ms == null && latest.length) {
+        state.first_prediction_ms = performance.now();
+        $("ttfp").textContent = `${fmt(state.first_prediction_ms)} (page load → first result)`;
+      }
+      state.ready = true;
+      if (!state.error) setMessage(latest.length ? "" : "No face found: look at the camera.", latest.length ? "info" : "warn");
+    },
+    onStats: (s) => {
+      const rtt = s && (s.rtt_ms ?? s.round_trip_ms);
+      if (rtt != null) { state.rtt_ms = rtt; $("ms-rtt").textContent = fmt(rtt); }
+      state.cloudStats = s;
+    },
+  });
+  // a full server (503) is a normal classroom event, not an error: say so plainly, count the
+  // tries, and ask again every ?retry_s seconds (10) until a place frees up
+  for (let tries = 1; ; tries++) {
+    try {
+      await connect();
+      state.full = null;
+      return;
+    } catch (e) {
+      if (e.status !== 503) return fail("model", `Could not connect to the server: ${e.message || e}`);
+      const cap = e.body && e.body.max_sessions;
+      const wait = Math.max(1, e.retryAfter || Number(params.get("retry_s") || 10));
+      state.full = { tries, max_sessions: cap ?? null, retry_s: wait };
+      setMessage(`The server is full: it analyses ${cap ? cap + " camera" + (cap === 1 ? "" : "s") : "as many cameras as it can"}`
+        + ` at a time, at full speed. Trying again in ${wait} s (try ${tries}).`
+        + " Ask your instructor for the hybrid-mode address: there the model runs on this phone.", "warn");
+      await new Promise((r) => setTimeout(r, wait * 1000));
+    }
   }
 }
 
 // ---------------------------------------------------------------------------- main
 
 async function main() {
-  // the camera opens (in the browser process) while the config and the face detector load
+  // the camera opens (in the browser process) while the config and the face detector load;
+  // the html names the mode, so a hybrid page starts the detector's script without waiting
+  const htmlMode = document.documentElement.dataset.mode;
+  if (EAGER && htmlMode && htmlMode !== "cloud") { loadFaceApi(); startDownloads(null); }
   const camera = openCamera();
   try {
     cfg = await (await fetch("/config")).json();
@@ -631,6 +718,7 @@ async function main() {
   } catch (e) {
     return fail("model", `Cannot reach the server: ${e.message || e}`);
   }
+  if (cfg.mode === "hybrid") startDownloads(params.get("variant") || cfg.default_variant);
   state.mode = cfg.mode;
   const badge = $("mode");
   badge.textContent = `${cfg.mode} mode`;

@@ -4,7 +4,8 @@
 //   * adds the camera track (sendrecv: the server returns the video with the overlay drawn),
 //   * opens the data channel "results" (the server answers one JSON message per processed
 //     frame: {frame, pts, faces: [{box, emotion, probs}], server_ms}),
-//   * POSTs the offer to /offer (503 = server full: the error says so),
+//   * POSTs the offer to /offer (503 = server full: the error says so and carries .status,
+//     .body = {error, reason, max_sessions} and .retryAfter),
 //   * calls onResult(msg) with msg.rtt_ms added, and onStats({rtt_ms, ping_ms, lag_ms,
 //     answered, fps, connection}) about once a second.
 //
@@ -84,7 +85,11 @@ export async function startCloud(stream, { onResult = () => {}, onStats = () => 
     try { body = await res.json(); } catch {}
     if (!res.ok) {
       const why = (body && body.error) || `HTTP ${res.status}`;
-      throw new Error(res.status === 503 ? `Server is full, try again later (${why})` : why);
+      const err = new Error(res.status === 503 ? `Server is full, try again later (${why})` : why);
+      err.status = res.status;  // 503: admission control said no (app.js shows it and retries)
+      err.body = body;
+      err.retryAfter = Number(res.headers.get("Retry-After")) || null;
+      throw err;
     }
     await pc.setRemoteDescription(body);
   } catch (e) {
