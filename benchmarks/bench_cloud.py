@@ -8,10 +8,16 @@ Prints, with the goals of issues 6 and 10:
   * hybrid users as real Chromium pages running the app: server CPU per user-minute vs cloud
     (goal ≤ 1%), and what moved to the client: page CPU-ms per frame (DevTools
     Performance.getMetrics TaskDuration) beside the server's CPU-ms per frame;
-  * overload at 4× capacity: admitted users keep fps/p95, the rest get 503, the server stays up.
+  * overload at 4× capacity: admitted users keep fps/p95, the rest get 503, the server stays up;
+  * issue 22: the server's CPU per frame BY STAGE (decode, colour conversion, detection, crop,
+    batched CNN, overlay, results message, returned-video encode, and "other" = the process's
+    measured CPU less the stages: aiortc's packets, SRTP, the event loop) for the seed, today's
+    ("ours") and the fast pipeline side by side, and USERS PER CORE at 15 fps with p95 ≤ 250 ms
+    for each (goal ≥ 20): users ÷ server cores used, at the largest measured count that holds.
 
     .venv/bin/python benchmarks/bench_cloud.py [--users 1,2] [--duration 8] [--model PATH]
-                                               [--hybrid-pages 2] [--out steps.json]
+                                               [--hybrid-pages 2] [--factor 4] [--out steps.json]
+                                               [--fast-users 1,2,4,8]
 
 The load clients share the machine with the server: on a 2-core box they cap the user counts.
 Exit status 1 when a check fails (ratio < 8×, hybrid claim, overload).
@@ -37,7 +43,9 @@ def main() -> int:
     p.add_argument("--model", default=None, help=".h5 (default: the smoke preset's trained model)")
     p.add_argument("--capacity", type=int, default=None,
                    help="overload run: cap (default: the saturation point of ours, else 1)")
-    p.add_argument("--factor", type=int, default=4, help="overload: users offered = factor × cap")
+    p.add_argument("--factor", type=int, default=4, help="overload: users offered = factor × cap (0: skip)")
+    p.add_argument("--fast-users", default=None, help="user counts of the fast pipeline (default: --users)")
+    p.add_argument("--no-agreement", action="store_true", help="skip the fast-vs-ours replay on the test clips")
     p.add_argument("--hybrid-pages", type=int, default=2, help="Chromium pages for hybrid (0: skip)")
     p.add_argument("--out", default=None, help="write all steps as JSON")
     a = p.parse_args()
@@ -53,6 +61,8 @@ def main() -> int:
     t0 = time.time()
     ours = load.run_load("cloud", users, a.duration, pipeline="ours", **kw)
     seed = load.run_load("cloud", users, a.duration, pipeline="seed", **kw)
+    fast = load.run_load("cloud", load.parse_users(a.fast_users) if a.fast_users else users, a.duration,
+                         pipeline="fast", **kw)
     hyb, hyb_skip = [], None
     if a.hybrid_pages:
         try:
@@ -62,7 +72,8 @@ def main() -> int:
             hyb_skip = f"{type(e).__name__}: {e}"
     cap = a.capacity or load.saturation_point(ours, a.fps) or 1
     # capacity, then factor × capacity, back to back on one capped server (same machine conditions)
-    over = load.run_load("cloud", [cap, a.factor * cap], a.duration, pipeline="ours", max_sessions=cap, **kw)
+    over = (load.run_load("cloud", [cap, a.factor * cap], a.duration, pipeline="ours", max_sessions=cap, **kw)
+            if a.factor else [])
 
     def row(name, s):
         print(f"{name:<22}{s.users:>6}{s.admitted:>9}{s.refused:>8}{s.cpu_pct:>9.1f}"
@@ -78,6 +89,8 @@ def main() -> int:
         row("cloud ours", s)
     for s in seed:
         row("cloud seed pipeline", s)
+    for s in fast:
+        row("cloud fast", s)
     for s in hyb:
         row("hybrid (Chromium)", s)
     for s in over:
@@ -118,24 +131,108 @@ def main() -> int:
     elif a.hybrid_pages:
         print(f"hybrid Chromium run SKIPPED: {hyb_skip}")
         failed.append("hybrid (skipped)")
-    v = load.overload_verdict(over[0], over[-1], cap)
-    print(f"overload {v['users']} users ({v['factor']:g}× cap {cap}): admitted {v['admitted']}, refused {v['refused']}, "
-          f"errors {v['errors']}; fps {v['fps_per_user']:.1f} vs {v['baseline_fps_per_user']:.1f}, "
-          f"p95 {_f(v['rtt_p95_ms'])} vs {_f(v['baseline_rtt_p95_ms'])} ms; healthz after: {v['server_up']} → "
-          f"{'holds' if v['holds'] else 'FAILS: ' + ', '.join(k for k, ok in v['checks'].items() if not ok)}")
-    if not v["holds"]:
-        failed.append("overload")
+    print_stages({"seed": seed, "ours": ours, "fast": fast}, a.fps)
+    agree = None if a.no_agreement else print_agreement(model)
+    v = load.overload_verdict(over[0], over[-1], cap) if over else None
+    if v is None:
+        print("overload run skipped (--factor 0)")
+    else:
+        print(f"overload {v['users']} users ({v['factor']:g}× cap {cap}): admitted {v['admitted']}, refused {v['refused']}, "
+              f"errors {v['errors']}; fps {v['fps_per_user']:.1f} vs {v['baseline_fps_per_user']:.1f}, "
+              f"p95 {_f(v['rtt_p95_ms'])} vs {_f(v['baseline_rtt_p95_ms'])} ms; healthz after: {v['server_up']} → "
+              f"{'holds' if v['holds'] else 'FAILS: ' + ', '.join(k for k, ok in v['checks'].items() if not ok)}")
+        if not v["holds"]:
+            failed.append("overload")
     print(f"(total {time.time() - t0:.0f} s){'  FAILED: ' + ', '.join(failed) if failed else ''}")
     if a.out:
         from hybridlib.utils import write_json_atomic
         write_json_atomic(a.out, {**{k: [s.to_dict() for s in v] for k, v in
-                                     {"ours": ours, "seed": seed, "hybrid": hyb, "overload": over}.items()},
-                                  "cloud_ratio": t, "overload_verdict": v})
+                                     {"ours": ours, "seed": seed, "fast": fast, "hybrid": hyb,
+                                      "overload": over}.items()},
+                                  "cloud_ratio": t, "overload_verdict": v,
+                                  "agreement": {k: x.to_dict() for k, x in (agree or {}).items()}})
     return 1 if failed else 0
 
 
-def _f(v, unit=""):
-    return "-" if v is None else f"{v:.1f}{unit}"
+def users_per_core(steps, fps: int, min_fraction: float = 0.93, p95_ms: float = 250.0):
+    """(users ÷ server cores used, users, fps, p95) at the largest count whose admitted users all
+    got ≥ ``min_fraction`` × fps with p95 ≤ ``p95_ms``; None when no count holds."""
+    ok = [s for s in steps if s.admitted == s.users and s.fps_per_user >= min_fraction * fps
+          and s.rtt_p95_ms is not None and s.rtt_p95_ms <= p95_ms and s.cpu_pct > 0]
+    if not ok:
+        return None
+    s = max(ok, key=lambda s: s.users)
+    return s.users * 100.0 / s.cpu_pct, s.users, s.fps_per_user, s.rtt_p95_ms
+
+
+def print_agreement(model: str) -> dict:
+    """Same answers? The fast pipeline against today's, frame by frame on the test clips."""
+    from hybridlib.serving import agreement, vision
+
+    r = agreement.on_test_clips(vision.Classifier.load(model))
+    print("\nfast vs ours on the test clips (640×480, each clip 60 frames looped twice; same classifier)")
+    print(f"{'clip':<18}{'frames':>7}{'count ag.':>10}{'label ag.':>10}{'mean IoU':>9}{'min IoU':>8}"
+          f"{'true-box label ours/fast':>26}{'searches ours/fast':>20}")
+    for k, x in r.items():
+        print(f"{k:<18}{x.frames:>7}{_f(x.count_agreement, '', 3):>10}{_f(x.label_agreement, '', 3):>10}"
+              f"{_f(x.mean_iou, '', 3):>9}{_f(x.min_iou, '', 3):>8}"
+              f"{_f(x.truth_label_ours, '', 3) + ' / ' + _f(x.truth_label_fast, '', 3):>26}"
+              f"{f'{x.detections_ours} / {x.detections_fast}':>20}")
+    return r
+
+
+def _ms_per_processed(s) -> float | None:
+    """Server CPU-ms per frame it processed, from the step's start until its sessions closed —
+    the same span as the step's stage record (``/metrics`` before and after)."""
+    return 1000 / s.processed_per_cpu_s if s.processed_per_cpu_s else None
+
+
+def print_stages(series: dict, fps: int) -> None:
+    """Per-stage CPU ms per frame at each pipeline's busiest step (most frames processed), and
+    users per core."""
+    from hybridlib.serving.stages import STAGES, stage_rows
+
+    def frames(s):
+        return (s.server_metrics.get("stages") or {}).get("results", {}).get("frames", 0)
+
+    top = {k: max(v, key=frames) for k, v in series.items() if v}
+    cols = list(top)
+    print("\nserver CPU-ms per processed frame by stage (thread CPU time; each pipeline's step with the most "
+          "frames: " + ", ".join(f"{k} {s.users}u" for k, s in top.items()) + ")")
+    print(f"{'stage':<10}" + "".join(f"{c:>10}" for c in cols))
+    table = {c: dict(stage_rows(top[c].server_metrics.get("stages") or {}, _ms_per_processed(top[c])))
+             for c in cols}
+    for st in (*STAGES, "other"):
+        if any(st in table[c] for c in cols):
+            print(f"{st:<10}" + "".join(f"{_f(table[c].get(st), '', 2):>10}" for c in cols))
+    print(f"{'total':<10}" + "".join(f"{_f(_ms_per_processed(top[c]), '', 2):>10}" for c in cols)
+          + "   (server process CPU per processed frame, same span)")
+    print(f"\nusers per core at {fps} fps (≥ {0.93 * fps:.1f} fps/user) with p95 ≤ 250 ms   goal ≥ 20;"
+          f" CPU-bound = 1000 ÷ ({fps} × total above)")
+    base = cpu_base = None
+    for k, steps in series.items():
+        if not steps:
+            continue
+        ms = _ms_per_processed(top[k])
+        cpu_bound = 1000 / (fps * ms) if ms else None
+        cpu_base = cpu_bound if k == "ours" else cpu_base
+        tail = (f"   CPU-bound {cpu_bound:5.1f} users/core" if cpu_bound else "   CPU-bound -")
+        tail += f" ({cpu_bound / cpu_base:.2f}× ours)" if cpu_bound and cpu_base and k == "fast" else ""
+        u = users_per_core(steps, fps)
+        if u is None:
+            print(f"  {k:<6} measured: no count holds" + tail)
+            continue
+        base = u[0] if k == "ours" else base
+        print(f"  {k:<6} measured: {u[0]:5.1f} users/core (at {u[1]} users: {u[2]:.1f} fps, p95 {u[3]:.0f} ms)"
+              + (f" {u[0] / base:.2f}× ours" if base and k == "fast" else "") + tail)
+
+
+def _f(v, unit="", nd=1):
+    if v is None:
+        return "-"
+    return f"{v:.{nd}f}{unit}"
+
+
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def test_overlay_yuv_draws_green_in_bgr(clip):
 
 def test_config_validation():
     with pytest.raises(InputError, match="pipeline"):
-        cloud.CloudConfig(pipeline="fast")
+        cloud.CloudConfig(pipeline="turbo")
     with pytest.raises(InputError, match="max_sessions"):
         cloud.CloudConfig(max_sessions=0)
 

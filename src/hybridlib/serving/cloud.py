@@ -15,6 +15,18 @@ study can compare them on equal terms:
     classifier call (a traced ``tf.function``) for the faces of every session in the batch, then
     the overlay. The event loop only moves packets and messages.
 
+``fast``
+    ``ours`` with each stage cut (issue 22; costs per stage in ``/metrics`` ``stages``,
+    :mod:`.stages`): one FFmpeg decoder thread per stream (aiortc leaves FFmpeg's one per CPU,
+    aiortc #1310); the whole downscaled frame searched only every ``detect_every`` frames or
+    when a face is lost, each face followed in between by template matching and re-fitted by
+    Haar around its box every few frames (:meth:`FaceDetector.follow_fast`); the same batched
+    CNN; the overlay video returned for every ``video_every``-th frame (default 3: 5 fps at
+    15 fps in — the results message still goes out for every frame) at half width and height
+    (``video_half``): the returned video is a preview (the app draws from the results), and
+    encoding it was the costliest stage after decoding. Its labels and boxes
+    agree with ``ours`` on the test clips (``tests/unit/test_cloud_fast.py``).
+
 ``seed``
     Seed 000's server as its text describes it (aiortc's server example with a transform track):
     Haar on the full frame, one ``model.predict`` per face, drawing with OpenCV — all inline in
@@ -43,6 +55,7 @@ from aiohttp import web
 from hybridlib.serving.backends import ANSWER_TIMEOUT_S, InProcessBackend, ModelBackend, make_backend
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, check_backend, check_max_sessions, check_pipeline
 from hybridlib.serving.sessions import BatchWorker, Session, Stats, backlog_of, video_track_class
+from hybridlib.serving.stages import CODEC, CODEC_CLOCK, install_codec_hooks, merged
 from hybridlib.serving.vision import Classifier, FaceDetector, single_threaded
 from hybridlib.utils import InputError, percentile
 
@@ -69,12 +82,31 @@ class CloudConfig:
     ray_replicas: int = 2  # ray backend: autoscaling ceiling of the model deployment
     answer_timeout_s: float = ANSWER_TIMEOUT_S  # ray backend: a round waits this long, then its sessions fail
     media_workers: int = 0  # > 0: sessions live in this many Ray actors (:mod:`.ray_media`)
+    detect_every: int = 30  # fast: whole-frame face search every this many frames (or when lost)
+    video_every: int | None = None  # return every n-th frame's overlay video (None: fast 3, else 1)
+    decoder_threads: int | None = None  # FFmpeg threads per stream's decoder (None: fast 1, else FFmpeg's)
+    video_half: bool | None = None  # return the overlay video at half width and height (None: fast only)
 
     def __post_init__(self) -> None:
         check_pipeline(self.pipeline)
         check_max_sessions(self.max_sessions)
         check_backend(self.backend)
-        if self.backend != "inprocess" and self.pipeline != "ours":
+        fast = self.pipeline == "fast"
+        if self.video_every is None:
+            self.video_every = 3 if fast else 1
+        if self.decoder_threads is None and fast:
+            self.decoder_threads = 1
+        if self.video_half is None:
+            self.video_half = fast
+        for name in ("detect_every", "video_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"{name} must be an integer ≥ 1, got {v!r}")
+        if self.decoder_threads is not None and (isinstance(self.decoder_threads, bool)
+                                                 or not isinstance(self.decoder_threads, int)
+                                                 or self.decoder_threads < 1):
+            raise InputError(f"decoder_threads must be an integer ≥ 1 or None, got {self.decoder_threads!r}")
+        if self.backend != "inprocess" and self.pipeline == "seed":
             raise InputError(f"backend {self.backend!r} needs the 'ours' pipeline (the seed's calls "
                              "model.predict per face inline)")
         if self.ray_address is not None and self.backend != "ray" and not self.media_workers:
@@ -236,9 +268,12 @@ class CloudService:
         from aiortc.mediastreams import MediaStreamError
 
         if self.worker is None:
+            c = self.config
             self.worker = BatchWorker(self.detector, self.backend, self.stats,
-                                      asyncio.get_running_loop(), self.config.max_batch,
-                                      on_backend_error=self._fail)
+                                      asyncio.get_running_loop(), c.max_batch,
+                                      on_backend_error=self._fail, fast=c.pipeline == "fast",
+                                      detect_every=c.detect_every, video_every=c.video_every or 1,
+                                      video_half=bool(c.video_half))
             self.worker.start()
         while not s.closed:
             try:
@@ -318,7 +353,11 @@ class CloudService:
                 "backlog_max": st.backlog_max,
                 "inference_ms_p50": percentile(st.infer_ms, 50), "inference_ms_p95": percentile(st.infer_ms, 95),
                 "server_ms_p50": percentile(st.server_ms, 50), "server_ms_p95": percentile(st.server_ms, 95),
-                "bytes_in": rx, "bytes_out": tx}
+                "bytes_in": rx, "bytes_out": tx,
+                # CPU ms per stage, summed since start (decode/encode: every stream in the process)
+                "stages": merged(st.stages.snapshot(), CODEC_CLOCK.snapshot()),
+                "decoder_threads": CODEC.decoder_threads, "video_every": self.config.video_every,
+                "video_half": self.config.video_half}
 
 
 def install_end_signal(app: web.Application) -> bool:
@@ -379,12 +418,13 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
         svc = CloudService(None, cfg, backend=backend)
         register(app, svc)
         return svc
-    if pipeline == "ours":
+    install_codec_hooks(cfg.decoder_threads)  # decode/encode timed; fast: one decoder thread
+    if pipeline != "seed":
         single_threaded()
     if classifier is None:
         if model_path is None:
             raise InputError("cloud mode needs a model file (--model PATH.h5)")
-        classifier = Classifier.load(model_path, runtime="auto" if pipeline == "ours" else "tf")
+        classifier = Classifier.load(model_path, runtime="tf" if pipeline == "seed" else "auto")
     if pipeline == "seed":
         # model.predict traces its Keras function on the first call (seconds): do it now, so the
         # first user's first frame measures the seed's steady cost, not the tracing

@@ -20,7 +20,9 @@ import numpy as np
 
 from hybridlib.serving.backends import BackendError, InProcessBackend, ModelBackend
 from hybridlib.serving.options import VIDEO_CLOCK
-from hybridlib.serving.vision import Classifier, FaceDetector, crop_faces, draw_overlay, draw_overlay_yuv, face_result
+from hybridlib.serving.stages import StageClock, timed
+from hybridlib.serving.vision import (Classifier, FaceDetector, TrackState, crop_faces, draw_overlay, draw_overlay_yuv,
+                                      face_result, half_yuv, scaled_faces)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class Stats:
     sessions_failed: int = 0  # sessions closed because of such a round
     infer_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
     server_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+    stages: StageClock = field(default_factory=StageClock)  # CPU per stage (:mod:`.stages`)
 
 
 class SeedLedger:
@@ -156,6 +159,8 @@ class Session:
         self.pending: tuple[Any, int, float] | None = None
         self.boxes: list[tuple[int, int, int, int]] = []
         self.since_detect = 0
+        self.track = TrackState()  # the fast pipeline's faces (templates, search counters)
+        self.processed = 0  # frames the worker finished for this session (video_every's count)
         self._out: Any = None
         self._out_event = asyncio.Event()
         self.rx_bytes = 0
@@ -174,15 +179,18 @@ class Session:
                 ch.send(json.dumps(msg))
 
     def deliver(self, frame: Any, msg: dict[str, Any]) -> None:
-        """Loop side of a finished frame: results message now, video frame for the sender."""
+        """Loop side of a finished frame: results message now, video frame (if any: the fast
+        pipeline returns every ``video_every``-th) for the sender."""
         if self.closed:
             return
         self.frames_out += 1
         self.stats.frames_out += 1
         self.stats.server_ms.append(msg["server_ms"])
-        self.send(msg)
-        self._out = frame
-        self._out_event.set()
+        with timed(self.stats.stages, "results"):
+            self.send(msg)
+        if frame is not None:
+            self._out = frame
+            self._out_event.set()
 
     async def next_output(self) -> Any:
         await self._out_event.wait()
@@ -205,15 +213,24 @@ class BatchWorker(threading.Thread):
 
     def __init__(self, detector: FaceDetector, classifier: Classifier | ModelBackend, stats: Stats,
                  loop: asyncio.AbstractEventLoop, max_batch: int = 32,
-                 on_backend_error: Callable[[Session, str], None] | None = None) -> None:
+                 on_backend_error: Callable[[Session, str], None] | None = None,
+                 fast: bool = False, detect_every: int = 30, video_every: int = 1,
+                 video_half: bool = False) -> None:
         """``classifier``: a :class:`~hybridlib.serving.backends.ModelBackend`, or a bare
         classifier (``.batch``), which runs in this thread. ``on_backend_error(session, why)``
-        runs on the loop for each session of a round the backend could not answer."""
+        runs on the loop for each session of a round the backend could not answer.
+        ``fast``: detection by :meth:`FaceDetector.follow_fast` (whole-frame search every
+        ``detect_every`` frames, template tracking between) instead of :meth:`FaceDetector.follow`;
+        ``video_every``: draw and return every n-th processed frame of a session on its video
+        track (results go out for every frame regardless); ``video_half``: at half width and
+        height (:func:`~hybridlib.serving.vision.half_yuv`)."""
         super().__init__(name="hybridlib-cloud-worker", daemon=True)
         if not hasattr(classifier, "predict_batch"):
             classifier = InProcessBackend(classifier, max_batch)
         self.detector, self.backend, self.stats, self.loop = detector, classifier, stats, loop
         self.max_batch = max_batch
+        self.fast, self.detect_every, self.video_every = fast, max(1, detect_every), max(1, video_every)
+        self.video_half = video_half
         self.on_backend_error = on_backend_error
         self.cond = threading.Condition()
         self.sessions: list[Session] = []
@@ -264,26 +281,33 @@ class BatchWorker(threading.Thread):
         import av
 
         t0 = time.perf_counter()
+        clock, n = self.stats.stages, len(work)
         imgs, grays, boxes_per, det_ms = [], [], [], []
         for s, frame, _seq, _t in work:
             td = time.perf_counter()
-            if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-                img = frame.to_ndarray()  # planes as decoded; the Y plane is the gray image
+            with timed(clock, "convert"):
+                if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+                    img = frame.to_ndarray()  # planes as decoded; the Y plane is the gray image
+                else:
+                    img = cv2.cvtColor(frame.to_ndarray(format="bgr24"), cv2.COLOR_BGR2YUV_I420)
                 gray = img[:frame.height]
-            else:
-                img = cv2.cvtColor(frame.to_ndarray(format="bgr24"), cv2.COLOR_BGR2YUV_I420)
-                gray = img[:frame.height]
-            boxes, s.since_detect = self.detector.follow(gray, s.boxes, s.since_detect)
-            s.boxes = boxes
+            with timed(clock, "detect"):
+                if self.fast:
+                    boxes = list(self.detector.follow_fast(gray, s.track, self.detect_every))
+                else:
+                    boxes, s.since_detect = self.detector.follow(gray, s.boxes, s.since_detect)
+                s.boxes = boxes
             det_ms.append((time.perf_counter() - td) * 1000)
             imgs.append(img)
             grays.append(gray)
             boxes_per.append(boxes)
-        crops = [crop_faces(g, b) for g, b in zip(grays, boxes_per)]
-        allc = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
+        with timed(clock, "crop", n):
+            crops = [crop_faces(g, b) for g, b in zip(grays, boxes_per)]
+            allc = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
         tc = time.perf_counter()
         try:
-            probs_all = self.backend.predict_batch(allc)
+            with timed(clock, "cnn", n):
+                probs_all = self.backend.predict_batch(allc)
         except BackendError as e:  # the model tier lost this round: fail its sessions, keep serving
             log.warning("cloud worker: %s; failing %d session(s)", e, len(work))
             self.stats.backend_errors += 1
@@ -299,11 +323,19 @@ class BatchWorker(threading.Thread):
         for (s, frame, seq, t_in), img, boxes, dms in zip(work, imgs, boxes_per, det_ms):
             faces = [face_result(b, probs_all[k + j]) for j, b in enumerate(boxes)]
             k += len(boxes)
-            draw_overlay_yuv(img, faces)
-            out = av.VideoFrame.from_ndarray(img, format="yuv420p")
-            out.pts = frame.pts
-            if frame.time_base is not None:
-                out.time_base = frame.time_base
+            out = None
+            s.processed += 1
+            with timed(clock, "overlay"):
+                if (s.processed - 1) % self.video_every == 0:
+                    small = half_yuv(img) if self.video_half else None
+                    if small is not None:
+                        img = draw_overlay_yuv(small, scaled_faces(faces, 0.5))
+                    else:
+                        draw_overlay_yuv(img, faces)
+                    out = av.VideoFrame.from_ndarray(img, format="yuv420p")
+                    out.pts = frame.pts
+                    if frame.time_base is not None:
+                        out.time_base = frame.time_base
             msg = {"frame": seq, "pts": _pts90(frame), "size": [frame.width, frame.height], "faces": faces,
                    "server_ms": round((time.perf_counter() - t_in) * 1000, 2),
                    "detect_ms": round(dms, 2), "cnn_ms": cnn_ms, "batch": len(work)}
@@ -365,26 +397,33 @@ def video_track_class() -> type:
             st.backlog_max = max(st.backlog_max, s.ledger.backlog_max)
             s.frames_in += 1
             st.frames_in += 1
-            img = frame.to_ndarray(format="bgr24")
-            gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+            clock = st.stages
+            with timed(clock, "convert"):
+                img = frame.to_ndarray(format="bgr24")
+                gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
             faces = []
-            boxes = self.cloud.detector.detect_full(gray)
+            with timed(clock, "detect"):
+                boxes = self.cloud.detector.detect_full(gray)
             t_det = time.perf_counter()
-            for box in boxes:
-                face = crop_faces(gray, [box])[0]
-                faces.append(face_result(box, self.cloud.classifier.predict_one(face)))
+            with timed(clock, "crop"):
+                crops = [crop_faces(gray, [box])[0] for box in boxes]
+            with timed(clock, "cnn"):
+                for box, face in zip(boxes, crops):
+                    faces.append(face_result(box, self.cloud.classifier.predict_one(face)))
             t_cnn = time.perf_counter()
-            draw_overlay(img, faces)
-            out = av.VideoFrame.from_ndarray(img, format="bgr24")
-            out.pts, out.time_base = frame.pts, frame.time_base
+            with timed(clock, "overlay"):
+                draw_overlay(img, faces)
+                out = av.VideoFrame.from_ndarray(img, format="bgr24")
+                out.pts, out.time_base = frame.pts, frame.time_base
             ms = round((time.perf_counter() - t_in) * 1000, 2)
             st.infer_ms.append(ms)
             s.frames_out += 1
             st.frames_out += 1
             st.server_ms.append(ms)
-            s.send({"frame": s.frames_in, "pts": _pts90(frame), "size": [frame.width, frame.height],
-                    "faces": faces, "server_ms": ms, "detect_ms": round((t_det - t_in) * 1000, 2),
-                    "cnn_ms": round((t_cnn - t_det) * 1000, 2), "batch": 1})
+            with timed(clock, "results"):
+                s.send({"frame": s.frames_in, "pts": _pts90(frame), "size": [frame.width, frame.height],
+                        "faces": faces, "server_ms": ms, "detect_ms": round((t_det - t_in) * 1000, 2),
+                        "cnn_ms": round((t_cnn - t_det) * 1000, 2), "batch": 1})
             return out
 
     return OursTrack, SeedTrack

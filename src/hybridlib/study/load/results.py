@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hybridlib.serving.stages import stage_delta
 from hybridlib.utils import percentile
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,8 @@ def summarize_step(mode: str, pipeline: str, users: int, duration_s: float, fps:
         server_metrics={k: metrics_after.get(k) for k in
                         ("sessions_total", "refused", "frames_in", "frames_out", "frames_dropped",
                          "frames_queued", "frames_lost", "backlog_max",
-                         "inference_ms_p50", "inference_ms_p95", "bytes_in", "bytes_out")},
+                         "inference_ms_p50", "inference_ms_p95", "bytes_in", "bytes_out")}
+        | {"stages": stage_delta(metrics_before.get("stages"), metrics_after.get("stages"))},
         server_ms_per_frame=round(1000 * max(cpu_s, 0.0) * (user_s / n_adm) / window / ans, 3)
         if ans else None,
         client_ms_per_frame=_client_ms(adm, "client_task_s", ans),
