@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--links", default=None, help="comma-separated links (wifi, lte, 3g) cycled over users")
     ap.add_argument("--adapt-device", default=None, help="device class of the adaptation run's phones")
     ap.add_argument("--pages", type=int, default=None, help="real Chromium pages in the adaptation run")
+    ap.add_argument("--stop-after", type=int, default=None,
+                    help="end a policy's ladder after this many user counts in a row miss the SLO")
     ap.add_argument("--no-adapt", action="store_true", help="throughput sweep only")
     ap.add_argument("--json", default=None, help="also write the whole result here")
     args = ap.parse_args(argv)
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         v = getattr(args, k)
         if v is not None:
             over["rate_qps" if k == "rate" else k] = v
+    if args.stop_after is not None:
+        over["stop_after_misses"] = args.stop_after
     if args.devices:
         over["devices"] = tuple(args.devices.split(","))
     if args.links:

@@ -55,12 +55,13 @@ display(Markdown(f"**Model:** `{model_path.name}` ({ctx.data_label}) · **users:
 
 # %% [markdown]
 # ## The runs
-# One server process for both experiments. Throughput: user counts ascending, the policies taking
-# turns at each count (load-aware first, after the previous count's load has aged out of the
-# server's signal, so it plans with its own users' load); a policy stops after two counts in a row
-# miss the SLO. Adaptation: every policy's phones on one link trace, background cloud-only users
-# switched on for the load phase. `loadavg` is the machine's load average as each step started:
-# this box is shared, and a step can miss the SLO from a neighbour's burst.
+# One server process for both experiments. Throughput: each policy climbs the user counts on its
+# own, load-aware first (the server's load signal remembers ~10 s of tails, so load-aware must not
+# follow a saturated cloud-only step), and stops at its first miss of the SLO (at quick; `full`
+# tolerates one) — the count before it is the most users it serves. Adaptation: every policy's
+# phones on one link trace, background cloud-only users switched on for the load phase. `loadavg`
+# is the machine's load average as each step started: this box is shared, and a step can miss
+# the SLO from a neighbour's burst.
 
 # %%
 res = fleet.run_study(model_path, size, preset=ctx.preset.name,
@@ -88,8 +89,8 @@ display(Markdown(
     "**Users served at the SLO:** " + ", ".join(f"{p} {v['users']}{'' if v['saturated'] else '+ (never saturated)'}"
                                                 f"{'' if v['unbroken'] else ' (a smaller count missed)'}"
                                                 for p, v in thr["served"].items())
-    + f". **Throughput, {r['policy']} ÷ {r['baseline']}:** users {r['users_ratio']}×, answered queries/s "
-    f"{r['qps_ratio']}×{' (a lower bound: load-aware never saturated)' if r['lower_bound'] else ''} — "
+    + f". **Throughput, {r['policy']} ÷ {r['baseline']}:** users {r['users_ratio'] or '—'}×, answered queries/s "
+    f"{r['qps_ratio'] or '—'}×{' (a lower bound: load-aware never saturated)' if r['lower_bound'] else ''} — "
     f"seed 003 reports {r['seed_reported']['mean']}× on average, up to {r['seed_reported']['max']}×."))
 
 # %% [markdown]
@@ -117,8 +118,9 @@ lat = {row["policy"]: row for row in ada["latency"]}
 moves = [x for x in ada["reactions"] if x["moved"]]
 display(Markdown(
     f"- **Throughput** ({thr['slo']}): {r['policy']} serves {thr['served'].get('load-aware', {}).get('users')} users, "
-    f"cloud-only {thr['served'].get('cloud-only', {}).get('users')} → **{r['users_ratio']}×** users, "
-    f"**{r['qps_ratio']}×** answered queries/s (003: 1.5× mean, 6.7× max).\n"
+    f"cloud-only {thr['served'].get('cloud-only', {}).get('users')} → **{r['users_ratio'] or '—'}×** users, "
+    f"**{r['qps_ratio'] or '—'}×** answered queries/s (003: 1.5× mean, 6.7× max; — = cloud-only met the SLO "
+    "at no count tried).\n"
     "- **Adaptation, whole trace, mean / p95 ms:** "
     + ", ".join(f"{p} {v['mean_ms']} / {v['p95_ms']}" for p, v in lat.items()) + ".\n"
     f"- **Cut moves of the load-aware planner:** {len(moves)} of {len(ada['reactions'])} changes; "

@@ -71,3 +71,32 @@ def test_miniature_study_end_to_end(untrained_h5: Path):
     assert a["background"]["users"] == 4 and a["background"]["issued"] > 0
     assert all(q["t"] < size.adapt_s for q in a["queries"]) and a["load"]
     assert a["pages"]["pages"] == 0 and d["differences"] and d["modelled"]
+
+
+def test_plan_is_answered_while_the_tail_executor_is_busy(untrained_h5: Path, work_dir: Path):
+    """Once the served chain is profiled, /plan does not queue behind tails: with the one-thread
+    tail executor held by a job that is released only after the plan came back, the plan still
+    comes back (through the executor it would wait for ever, and this request would time out)."""
+    import threading
+
+    from hybridlib.serving import app as serve
+
+    app = serve.make_app("split", model_path=untrained_h5, heads_dir=work_dir / "fleet-heads")
+    body = json.dumps({"uplink_mbps": 10, "downlink_mbps": 10, "rtt_ms": 10}).encode()
+
+    def plan(url: str) -> dict:
+        req = urllib.request.Request(f"{url}/plan", data=body, headers={"Content-Type": "application/json"},
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())
+
+    with serve.run_in_thread(app) as url:
+        first = plan(url)  # profiles the chain (through the executor) and caches it
+        release, holding = threading.Event(), threading.Event()
+        app["executor"].submit(lambda: (holding.set(), release.wait(120)))
+        assert holding.wait(30)
+        try:
+            again = plan(url)
+        finally:
+            release.set()
+    assert again["cut"] == first["cut"] and again["cuts"] == first["cuts"] and "load" in again

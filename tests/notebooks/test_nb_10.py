@@ -3,8 +3,6 @@
 load over time, what differs from the seed, and both figures."""
 from __future__ import annotations
 
-import itertools
-
 from .conftest import read_result
 
 
@@ -25,10 +23,13 @@ def test_fleet_result(smoke_reports):
             assert s["p95_ms"] >= s["p50_ms"] > 0
         assert s["meets_slo"] == (s["p95_ms"] is not None and s["p95_ms"] <= thr["settings"]["slo_p95_ms"]
                                   and s["answered_frac"] >= thr["settings"]["slo_answered_frac"])
-    # a policy's sweep stops after two misses in a row
+    # a policy's ladder climbs in order and stops after stop_after_misses misses in a row
+    k = thr["settings"]["stop_after_misses"]
     for p in policies:
-        ss = [s["meets_slo"] for s in thr["steps"] if s["policy"] == p]
-        assert not any(not a and not b for a, b in itertools.pairwise(ss[:-1])), ss
+        own = [s for s in thr["steps"] if s["policy"] == p]
+        assert [s["users"] for s in own] == sorted(s["users"] for s in own)
+        ss = [s["meets_slo"] for s in own]
+        assert not any(not any(w) for w in (ss[i:i + k] for i in range(len(ss) - k))), ss
     assert set(thr["served"]) == set(policies)
     r = thr["ratio"]
     assert r["policy"] == "load-aware" and r["baseline"] == "cloud-only"

@@ -4,6 +4,7 @@ reaction times after a change, preset sizes and the figures on synthetic results
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import numpy as np
@@ -184,6 +185,54 @@ def test_slo_users_served_and_ratio():
     assert r["seed_reported"] == {"mean": 1.5, "max": 6.7}
 
 
+def _step(policy: str, users: int, p95: float, frac: float = 1.0, rate: float = 8.0) -> dict:
+    s = {"policy": policy, "users": users, "issued": 10 * users, "answered_frac": frac, "p95_ms": p95,
+         "answered_qps": round(rate * users * frac, 3)}
+    return {**s, "meets_slo": fleet.meets_slo(s, fleet.fleet_size("quick").slo)}
+
+
+def test_a_ladder_stops_at_its_miss_and_served_is_the_count_before():
+    """A synthetic sweep record on a 16, 48, 96 ladder stopping at the first miss (as quick's):
+    cloud-only misses at 48 users (p95 over 250 ms), load-aware at 96 (too few answered).
+    Served = the count before each miss, both saturated, so the ratio is a measured 3×, not a bound."""
+    size = dataclasses.replace(fleet.fleet_size("quick"), users=(16, 48, 96))
+    assert size.stop_after_misses == 1
+    steps: list[dict] = []
+    runs = {("load-aware", 16): (90.0, 1.0), ("load-aware", 48): (180.0, 0.99), ("load-aware", 96): (240.0, 0.9),
+            ("cloud-only", 16): (60.0, 1.0), ("cloud-only", 48): (1300.0, 0.7), ("cloud-only", 96): (10.0, 1.0)}
+    ran = []
+    for pol in ("load-aware", "cloud-only"):
+        for n in size.users:
+            if fleet.ladder_stopped(steps, pol, size.stop_after_misses):
+                continue
+            ran.append((pol, n))
+            steps.append(_step(pol, n, *runs[pol, n]))
+    assert ("cloud-only", 96) not in ran and len(ran) == 5  # past its saturation: never run
+    served = fleet.users_served(steps, size.slo)
+    assert served["cloud-only"] == {"users": 16, "answered_qps": 128.0, "saturated": True, "unbroken": True,
+                                    "largest_tried": 48}
+    assert served["load-aware"]["users"] == 48 and served["load-aware"]["saturated"]
+    r = fleet.throughput_ratio(served)
+    assert r["users_ratio"] == 3.0 and r["qps_ratio"] == pytest.approx(380.16 / 128.0, abs=1e-3)
+    assert not r["lower_bound"]
+    # a policy that never misses is a lower bound, and one missing at its first count serves 0
+    served = fleet.users_served([_step("load-aware", 16, 50.0), _step("cloud-only", 16, 900.0)], size.slo)
+    assert not served["load-aware"]["saturated"] and served["cloud-only"]["users"] == 0
+    assert fleet.throughput_ratio(served)["users_ratio"] is None and fleet.throughput_ratio(served)["lower_bound"]
+
+
+def test_ladder_tolerates_a_single_miss_when_asked():
+    miss, ok = _step("x", 1, 900.0), _step("x", 2, 50.0)
+    assert not fleet.ladder_stopped([], "x", 1)
+    assert fleet.ladder_stopped([miss], "x", 1) and not fleet.ladder_stopped([miss], "x", 2)
+    assert not fleet.ladder_stopped([miss, ok], "x", 1)  # only the last steps count
+    assert fleet.ladder_stopped([ok, miss, {**miss, "users": 3}], "x", 2)
+    assert not fleet.ladder_stopped([miss, {**miss, "policy": "y"}], "x", 2)  # per policy
+    with pytest.raises(InputError, match="stop_after_misses"):
+        fleet.FleetSize("x", users=(1,), step_s=1, warmup_s=0, rate_qps=1, phase_s=1, adapt_users=1,
+                        background_users=0, pages=0, stop_after_misses=0)
+
+
 def test_reaction_times_on_a_synthetic_trace():
     # cloud-only cut until 10 s; the link drops at 10 s, the planner moves 0.4 s later; the load
     # comes at 20 s and nothing needs to move; back at 30 s it returns after 1.2 s
@@ -229,3 +278,17 @@ def test_figures_on_synthetic_results():
                                     {"start_s": 2.5, "end_s": 5, "link": "3g", "load": True}],
            "load": [{"t": 0.5, "factor": 1.0}, {"t": 3.0, "factor": 4.0}]}
     assert fleet.plot_adaptation(ada, CUTS).axes
+
+
+def test_report_row_says_users_served_even_without_a_ratio():
+    """When cloud-only met the SLO at no count tried (a loaded box), there is no ratio, but the
+    report still says how many users each policy served, and '+' marks a count that is a bound."""
+    from hybridlib.study.report import fleet as report_fleet
+
+    fl = {"synthetic": True, "differences": ["one 2-core box"],
+          "throughput": {"ratio": {"qps_ratio": None, "lower_bound": False}, "slo": "p95 ≤ 250 ms",
+                         "served": {"load-aware": {"users": 12, "saturated": False},
+                                    "cloud-only": {"users": 0, "saturated": True}}, "settings": {"users": [12, 32]}}}
+    rows = report_fleet.fleet_rows(fl)
+    assert len(rows) == 1 and rows[0].this_run.startswith("— (cloud-only met the SLO at no user count tried)")
+    assert rows[0].this_run.endswith("users served: load-aware 12+, cloud-only 0")

@@ -476,6 +476,9 @@ def test_fleet_and_choice_rows_never_put_a_seed_number_beside_other_conditions()
                                                               "cut within 10% of the measured best (discriminating)"]
     assert "9/11" in rows[0].this_run and "[52.0%, 95.0%]" in rows[0].this_run
     assert rows[2].seed_value == "" and rows[2].like_for_like.startswith("no")
+    ch["headline_003"][0].update(device="lowend", links="lte, wifi", vs_device_mean=0.8, vs_device_max=1.0)
+    row = fleet.choice_rows(ch)[2]  # the pick over both ends, per device class
+    assert "(lowend class, lte, wifi)" in row.quantity and "over device-only 0.80× mean, 1.00× max" in row.this_run
     from hybridlib.study.report.core import Headline
     out = Headline()
     fleet.add_headline({"fleet": fl, "choice": ch}, out)

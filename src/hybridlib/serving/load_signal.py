@@ -9,6 +9,19 @@ ms* and reports their median — 1 on an idle server (within timing noise), k wh
 k× their idle time. :class:`LoadAwarePlanner` plans with that factor (``solve(load=…)``) and
 re-plans only when it moved past a margin (hysteresis, so timing noise does not make the cut
 flap); with ``aware=False`` it is the load-blind baseline.
+
+Limits (what the signal does not see, by construction):
+
+* It only sees ``/split`` traffic. ``server_ms`` is timed from handing the tail to the one-thread
+  executor to its answer, so queueing *behind other tails* counts, but time spent before that
+  (the event loop reading the body, TCP backlog) does not, nor does any other work on the box.
+* It needs traffic to see anything: when every load-aware phone has moved to device-only, no
+  tails arrive, the samples age out after ``max_age_s`` and the factor reads 1 again, so the
+  phones return to the server — under sustained load the cut oscillates with a period of about
+  ``max_age_s`` (003 pings the server instead; a probe tail would cost server work per probe).
+* ``/plan`` shares the tail executor only for its first call (profiling the served model); once
+  the chain is cached the planner answers from the event loop, so a plan is not queued behind the
+  very tails whose load it is about to plan for.
 """
 from __future__ import annotations
 

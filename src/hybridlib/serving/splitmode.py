@@ -258,7 +258,11 @@ def setup_split(app: web.Application, heads_dir: str | Path | None = None,
         planner = request.query.get("planner", "load-aware")
         if planner not in PLANNERS:
             raise InputError(f"planner must be one of {', '.join(PLANNERS)}; got {planner!r}")
-        rows = await asyncio.get_running_loop().run_in_executor(app["executor"], layers)
+        # once profiled, the chain is read without the one-thread tail executor: a /plan queued
+        # behind every waiting tail would answer late exactly when the load it plans for is high
+        rows = cache.get("layers")
+        if rows is None:
+            rows = await asyncio.get_running_loop().run_in_executor(app["executor"], layers)
         return web.json_response(planners[planner].plan(rows, body, app["split_wire"]))
 
     async def load_handler(request: web.Request) -> web.Response:

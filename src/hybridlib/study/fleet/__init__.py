@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hybridlib.study.fleet.analysis import (
     SEED_THROUGHPUT,
+    ladder_stopped,
     latency_by_policy,
     meets_slo,
     reaction_times,
@@ -60,6 +61,6 @@ from hybridlib.study.fleet.results import (
 __all__ = ["ADAPTIVE", "POLICIES", "SEED_THROUGHPUT", "SIZES", "SLO", "AdaptationResult", "ClientSpec", "CutTable",
            "FleetResult", "FleetRun", "FleetSize", "LinkTrace", "PageFleet", "Phase", "ThroughputResult",
            "adaptation_run", "arrivals", "build_cut_table", "device_model_ms", "differences", "fleet_size",
-           "latency_by_policy", "link_delay_ms", "meets_slo", "pick_fixed_cut", "plot_adaptation",
+           "ladder_stopped", "latency_by_policy", "link_delay_ms", "meets_slo", "pick_fixed_cut", "plot_adaptation",
            "plot_throughput", "reaction_times", "run_fleet", "run_fleet_async", "run_study", "settled_cut",
            "step_summary", "throughput_ratio", "throughput_sweep", "users_served", "warm_server"]

@@ -79,6 +79,15 @@ def users_served(steps: Sequence[dict[str, Any]], slo: SLO) -> dict[str, dict[st
     return out
 
 
+def ladder_stopped(steps: Sequence[dict[str, Any]], policy: str, stop_after: int) -> bool:
+    """Whether ``policy``'s user-count ladder is over: its last ``stop_after`` steps (in the order
+    run) all missed the SLO (``meets_slo``). Why stop: a count past saturation costs a saturated
+    step's time-outs and can only miss again; ``stop_after`` > 1 tolerates one step missed from a
+    neighbour's burst on a shared machine."""
+    own = [bool(s["meets_slo"]) for s in steps if s["policy"] == policy]
+    return len(own) >= stop_after and not any(own[-stop_after:])
+
+
 def throughput_ratio(served: dict[str, dict[str, Any]], policy: str = "load-aware",
                      baseline: str = "cloud-only") -> dict[str, Any]:
     """``policy`` ÷ ``baseline`` in users served and in answered queries/s at the SLO, beside 003's

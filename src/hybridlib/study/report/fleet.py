@@ -15,13 +15,15 @@ def fleet_rows(res: dict[str, Any]) -> list[Comparison]:
     thr = res.get("throughput") or {}
     r = thr.get("ratio") or {}
     differs = "; ".join(res.get("differences") or [])
-    if r.get("qps_ratio") is not None:
+    served = thr.get("served") or {}
+    if r.get("qps_ratio") is not None or served:
         bound = " (a lower bound: the load-aware sweep never saturated)" if r.get("lower_bound") else ""
-        served = thr.get("served") or {}
+        ratio = (fmt_ratio(r["qps_ratio"]) if r.get("qps_ratio") is not None
+                 else "— (cloud-only met the SLO at no user count tried)")
         rows.append(Comparison(
             "many phones, one server", "server throughput at the SLO, load-aware ÷ cloud-only (answered queries/s)",
-            f"{fmt_ratio(r['qps_ratio'])}{bound}; users served: "
-            + ", ".join(f"{p} {s.get('users')}" for p, s in served.items()),
+            f"{ratio}{bound}; users served: "
+            + ", ".join(f"{p} {s.get('users')}{'' if s.get('saturated') else '+'}" for p, s in served.items()),
             f"SLO: {thr.get('slo')}; user counts {thr.get('settings', {}).get('users')}", data, MEASURED, src,
             seed="003", seed_value="",
             like_for_like=f"no — {differs}" if differs else "no — not the seed's setting"))
@@ -61,10 +63,13 @@ def choice_rows(res: dict[str, Any]) -> list[Comparison]:
     for h in res.get("headline_003") or []:
         if h.get("ours_mean") is None:
             continue
+        dev = f" ({h['device']} class, {h.get('links')})" if h.get("device") else ""
+        vs_dev = (f"; over device-only {fmt_ratio(h['vs_device_mean'])} mean, {fmt_ratio(h.get('vs_device_max'))} max"
+                  if h.get("vs_device_mean") is not None else "")
         rows.append(Comparison(
-            "003's choice table, executed", f"latency speed-up of the chosen cut over cloud-only, {h['networks']}",
-            f"{fmt_ratio(h['ours_mean'])} mean, {fmt_ratio(h.get('ours_max'))} max over {h.get('cases')} case(s)",
-            h.get("seed_quote", ""), data, MEASURED, src, seed="003",
+            "003's choice table, executed", f"latency speed-up of the chosen cut over cloud-only, {h['networks']}{dev}",
+            f"{fmt_ratio(h['ours_mean'])} mean, {fmt_ratio(h.get('ours_max'))} max over {h.get('cases')} case(s)"
+            + vs_dev, h.get("seed_quote", ""), data, MEASURED, src, seed="003",
             seed_value=str(h["seed_value"]) if h.get("like_for_like") and h.get("seed_value") is not None else "",
             like_for_like="yes" if h.get("like_for_like") else "no — " + "; ".join(h.get("differs") or [])))
     return rows
