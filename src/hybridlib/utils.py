@@ -6,6 +6,7 @@ looks complete. Every writer goes through :func:`atomic_path`.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -14,7 +15,8 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,54 @@ def start_tensorflow(quiet: bool = True) -> dict[str, Any]:
     for line in lines:
         log.info("tensorflow: %s", line)
     return {"gpus": len(gpus), "device": "GPU" if gpus else "CPU", "startup_lines": lines}
+
+
+@contextlib.contextmanager
+def loop_thread(start: Callable[[], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]], host: str,
+                name: str, timeout_s: float = 60) -> Iterator[str]:
+    """Run an asyncio server on its own event loop in a daemon thread; yield ``http://host:port``.
+
+    ``start`` (a coroutine function, run on that loop) starts the server and returns its port
+    and a coroutine function that closes it. Why one helper: synchronous callers (Playwright's
+    sync API, notebooks, benchmarks) need real servers beside them, and shutting one down
+    cleanly is the subtle part: close the server, then cancel the tasks it left behind (e.g.
+    aiortc's ICE connects of peers that never came, a proxy's open pumps) before the loop
+    stops, else asyncio logs "Task was destroyed but it is pending". A start-up error is
+    raised here, in the caller's thread.
+    """
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    def _run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            state["port"], state["close"] = loop.run_until_complete(start())
+        except BaseException as e:  # noqa: BLE001 - hand the error to the caller
+            state["error"] = e
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=_run, name=name, daemon=True)
+    t.start()
+    if not started.wait(timeout_s):
+        raise HybridlibError(f"{name}: the server did not start within {timeout_s:g} s")
+    if "error" in state:
+        raise state["error"]
+    try:
+        yield f"http://{host}:{state['port']}"
+    finally:
+        async def _stop() -> None:
+            await state["close"]()
+            rest = [x for x in asyncio.all_tasks() if x is not asyncio.current_task()]
+            for x in rest:
+                x.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(30)
+        loop.close()

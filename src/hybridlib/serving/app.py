@@ -32,7 +32,6 @@ import contextlib
 import logging
 import os
 import re
-import threading
 import time
 import warnings
 from collections import Counter, deque
@@ -60,7 +59,7 @@ from hybridlib.serving.http import (
 )
 from hybridlib.serving.options import DEFAULT_MAX_SESSIONS, MODES, check_max_sessions, check_pipeline
 from hybridlib.serving.tails import TailRunner
-from hybridlib.utils import InputError, atomic_path, percentile
+from hybridlib.utils import InputError, atomic_path, loop_thread, percentile
 
 log = logging.getLogger(__name__)
 
@@ -356,51 +355,14 @@ def run_in_thread(app: web.Application, host: str = "127.0.0.1", port: int = 0) 
     For tests, notebooks and benchmarks that need a real server beside synchronous code
     (Playwright's sync API). Port 0 picks a free port.
     """
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def _start() -> None:
+    async def _start() -> tuple[int, Any]:
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        state["runner"] = runner
-        state["port"] = runner.addresses[0][1]
+        await web.TCPSite(runner, host, port).start()
+        return runner.addresses[0][1], runner.cleanup
 
-    def _run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(_start())
-        except BaseException as e:  # noqa: BLE001 - hand the error to the caller
-            state["error"] = e
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=_run, name="hybridlib-serve", daemon=True)
-    t.start()
-    started.wait(60)
-    if "error" in state:
-        raise state["error"]
-    try:
-        yield f"http://{host}:{state['port']}"
-    finally:
-        async def _stop() -> None:
-            await state["runner"].cleanup()
-            # tasks the app left behind (e.g. aiortc's ICE connects of peers that never came)
-            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in rest:
-                t.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
-
-        fut = asyncio.run_coroutine_threadsafe(_stop(), loop)
-        with contextlib.suppress(Exception):
-            fut.result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(30)
-        loop.close()
+    with loop_thread(_start, host, name="hybridlib-serve") as url:
+        yield url
 
 
 def measure_app(url: str, fake_video: str | os.PathLike[str], variants: list[str],

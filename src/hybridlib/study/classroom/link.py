@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hybridlib.utils import InputError
+from hybridlib.utils import InputError, loop_thread
 
 log = logging.getLogger(__name__)
 
@@ -144,40 +143,13 @@ class SharedLink:
 @contextlib.contextmanager
 def running(link: SharedLink, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve ``link`` on a free port of ``host`` from its own thread; yield ``http://host:port``."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    state: dict[str, Any] = {}
+    async def _start() -> tuple[int, Any]:
+        server = await asyncio.start_server(link._handle, host, 0)
 
-    def _run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            server = loop.run_until_complete(asyncio.start_server(link._handle, host, 0))
-        except BaseException as e:  # noqa: BLE001 - hand it to the caller
-            state["error"] = e
-            ready.set()
-            return
-        state["server"] = server
-        state["port"] = server.sockets[0].getsockname()[1]
-        ready.set()
-        loop.run_forever()
+        async def _close() -> None:
+            server.close()
 
-    t = threading.Thread(target=_run, name="classroom-link", daemon=True)
-    t.start()
-    ready.wait(30)
-    if "error" in state:
-        raise state["error"]
-    try:
-        yield f"http://{host}:{state['port']}"
-    finally:
-        async def _stop() -> None:
-            state["server"].close()
-            rest = [x for x in asyncio.all_tasks() if x is not asyncio.current_task()]
-            for x in rest:
-                x.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
+        return server.sockets[0].getsockname()[1], _close
 
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(_stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(30)
-        loop.close()
+    with loop_thread(_start, host, name="classroom-link", timeout_s=30) as url:
+        yield url
