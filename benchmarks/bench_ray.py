@@ -10,7 +10,12 @@ the server's), a 1-user warm-up, then the same user counts. Prints per user coun
   * the start-up cost: spawn → ``/healthz`` 200 (for ray: Ray + Serve + a replica loading TF).
 
     .venv/bin/python benchmarks/bench_ray.py [--users 1,2] [--duration 8] [--model PATH] [--out F.json]
+                                             [--note TEXT]
 
+``--out`` writes every step, the ratio table and the idle costs with their provenance (the
+command, the date, the load average before and after, the git commit) and a checksum, atomically
+(``hybridlib.study.load.capacity_record``); ``benchmarks/capacity.py`` turns a file with ≥ 3 user
+counts per backend into docs/CAPACITY.md and refuses one edited by hand.
 The load clients share the machine with the server: on a 2-core box they cap the user counts.
 Exit status 1 when a backend's step has errors or a server did not stay up.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 
@@ -38,7 +44,9 @@ def main() -> int:
     p.add_argument("--idle", type=float, default=6.0,
                    help="then, per backend, a fresh server's CPU with no user for this long, by process (0: skip)")
     p.add_argument("--idle-only", action="store_true", help="only the idle measurement")
+    p.add_argument("--note", default=None, help="recorded in the --out file as its 'note' (e.g. the box's state)")
     a = p.parse_args()
+    load0 = os.getloadavg()
 
     from hybridlib import config
     from hybridlib.models import artifacts
@@ -54,9 +62,7 @@ def main() -> int:
         idle = {b: idle_cost(b, model, a.idle) for b in ("inprocess", "ray")}
         _print_idle(idle)
         if a.out:
-            from hybridlib.utils import write_json_atomic
-
-            write_json_atomic(a.out, {"command": " ".join(sys.argv), "cpus": os.cpu_count(), "idle": idle})
+            _write(a.out, load0, a.note, {"idle": idle})
         return 0
     runs = {b: load.run_load("cloud", users, a.duration, backend=b, **kw) for b in ("inprocess", "ray")}
     table = ratio_table(runs["inprocess"], runs["ray"])
@@ -83,12 +89,21 @@ def main() -> int:
     failed = [f"{b} {s.users}u" for b, steps in runs.items() for s in steps if s.errors or not s.server_up]
     print(f"(total {time.time() - t0:.0f} s){'  FAILED: ' + ', '.join(failed) if failed else ''}")
     if a.out:
-        from hybridlib.utils import write_json_atomic
-
-        write_json_atomic(a.out, {"command": " ".join(sys.argv), "cpus": os.cpu_count(),
-                                  **{b: [s.to_dict() for s in steps] for b, steps in runs.items()},
-                                  "ratio": table, "idle": idle})
+        _write(a.out, load0, a.note, {**{b: [s.to_dict() for s in steps] for b, steps in runs.items()},
+                                      "ratio": table, "idle": idle})
     return 1 if failed else 0
+
+
+def _write(path: str, load0: tuple, note: str | None, body: dict) -> None:
+    """The --out file: the measurement with its provenance and checksum, checked and written atomically."""
+    from hybridlib.study.load.capacity_record import provenance, write_measurement
+
+    rec = {"command": shlex.join(["benchmarks/bench_ray.py", *sys.argv[1:]]), "cpus": os.cpu_count(), **body,
+           "provenance": provenance(load0)}
+    if note:
+        rec["note"] = note
+    rec = write_measurement(path, rec)
+    print(f"wrote {path}" + (f" (flags: {'; '.join(rec['flags'])})" if rec["flags"] else ""))
 
 
 def idle_cost(backend: str, model: str, seconds: float) -> dict:
