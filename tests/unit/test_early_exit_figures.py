@@ -70,6 +70,28 @@ def test_converter_curves_marks_point_budget_and_alternatives():
         eefig.converter_curves(curve[curve.split == "val"], {}, {"bytes_per_input": 1, "overall_acc": 1}, 1, 0, "c")
 
 
+def test_converter_curves_draws_the_paired_band_when_the_curve_has_it():
+    import matplotlib.pyplot as plt
+
+    curve = pd.DataFrame({"split": ["test"] * 3, "channels": [2, 2, 2], "codec": ["none"] * 3,
+                          "threshold": [0.2, 0.5, 0.8], "bytes_per_input": [90.0, 40.0, 10.0],
+                          "overall_acc": [0.7, 0.69, 0.6], "exit_fraction": [0.3, 0.6, 0.9],
+                          "acc_diff": [0.002, -0.004, -0.03], "acc_diff_lo": [-0.01, -0.02, -0.05],
+                          "acc_diff_hi": [0.01, 0.012, -0.01]})
+    fig = eefig.converter_curves(curve, {}, {"bytes_per_input": 40.0, "overall_acc": 0.69}, 0.7, 0.01, "c")
+    band_ax = fig.axes[2]
+    line = band_ax.get_lines()[0]
+    # sorted by bytes, in points
+    np.testing.assert_allclose(line.get_xdata(), [10.0, 40.0, 90.0])
+    np.testing.assert_allclose(line.get_ydata(), [-3.0, -0.4, 0.2])
+    np.testing.assert_allclose(band_ax.get_lines()[1].get_ydata(), [-1.0, -1.0])  # the budget
+    assert len(band_ax.collections) == 1  # the 95% band
+    plt.close(fig)
+    # without the interval columns: two panels, as before
+    assert len(eefig.converter_curves(curve.drop(columns=["acc_diff_lo"]), {}, {"bytes_per_input": 40.0,
+                                      "overall_acc": 0.69}, 0.7, 0.01, "c").axes) == 2
+
+
 def test_edgent_accuracy_infeasible_is_zero():
     import matplotlib.pyplot as plt
 

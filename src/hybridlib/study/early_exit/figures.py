@@ -73,7 +73,9 @@ def converter_curves(curve: pd.DataFrame, alternatives: Mapping[str, float], ope
                      reference_acc: float, tolerance: float, title: str) -> Figure:
     """Left: accuracy vs uplink bytes per input, one line per C (test rows of the operating
     curve), the picture alternatives as dotted verticals, the budget line and the operating point
-    (★). Right: exit fraction vs T per C."""
+    (★). Middle: exit fraction vs T per C. Right (when the curve carries the paired intervals): the
+    accuracy change vs the full model on the same faces, with its 95% band, against bytes per
+    input — the quantity the operating-point rule holds above −``tolerance``."""
     import matplotlib.pyplot as plt
 
     _need(curve, ("split", "channels", "codec", "threshold", "bytes_per_input", "overall_acc", "exit_fraction"),
@@ -81,7 +83,8 @@ def converter_curves(curve: pd.DataFrame, alternatives: Mapping[str, float], ope
     test = curve[curve.split == "test"]
     if test.empty:
         raise InputError("operating curve has no test rows")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    banded = {"acc_diff", "acc_diff_lo", "acc_diff_hi"} <= set(test.columns)
+    fig, axes = plt.subplots(1, 3 if banded else 2, figsize=(19 if banded else 13, 4.4))
     for c, g in test.groupby("channels"):
         axes[0].plot(g.bytes_per_input.clip(lower=0.5), g.overall_acc, ".-", label=f"C = {c} ({g.codec.iloc[0]})")
     for k, v in alternatives.items():
@@ -100,6 +103,19 @@ def converter_curves(curve: pd.DataFrame, alternatives: Mapping[str, float], ope
     axes[1].set_xlabel("entropy threshold T")
     axes[1].set_ylabel("fraction exiting at the edge")
     axes[1].legend(fontsize=7)
+    if banded:
+        for c, g in test.groupby("channels"):
+            g = g.sort_values("bytes_per_input")
+            x = g.bytes_per_input.clip(lower=0.5)
+            (line,) = axes[2].plot(x, 100 * g.acc_diff, ".-", label=f"C = {c}")
+            axes[2].fill_between(x, 100 * g.acc_diff_lo, 100 * g.acc_diff_hi, color=line.get_color(), alpha=0.15)
+        axes[2].axhline(-100 * tolerance, color="tab:red", ls="--", lw=1, label=f"budget −{100 * tolerance:g} point")
+        axes[2].axhline(0, color="grey", lw=0.8)
+        axes[2].set_xscale("log")
+        axes[2].set_xlabel("uplink bytes per input (mean, test)")
+        axes[2].set_ylabel("accuracy change vs full model (points)")
+        axes[2].set_title("paired change, 95% bootstrap band (test)")
+        axes[2].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
