@@ -483,3 +483,18 @@ def test_fleet_and_choice_rows_never_put_a_seed_number_beside_other_conditions()
     out = Headline()
     fleet.add_headline({"fleet": fl, "choice": ch}, out)
     assert len(list(out)) == 2
+
+
+def test_headline_accuracies_and_split_hits_carry_wilson_intervals():
+    tr = _train()
+    tr["cnn"]["confusion"] = [[27, 23], [23, 27]]  # 100 test faces; 54 right at 0.54
+    sp = {"synthetic": True, "hit_rate": 0.75, "hits": 3, "cases": 4, "worst_regret": 0.1}
+    head = {h["what"]: h for h in report.headline({"train": tr, "09_split": sp})}
+    cnn = head["emotion CNN vs baseline (test accuracy)"]["this run"]
+    # Wilson 95% on 54/100 and 30/100 (values from the closed form, rounded to 0.1 point)
+    assert cnn == "CNN 54.0% [44.3, 63.4] (n=100) vs logistic baseline 30.0% [21.9, 39.6] (n=100) (+24.0 points)"
+    split = head["executed split: engine's cut vs the measured best"]["this run"]
+    assert split.startswith("3/4 hits = 75.0% [30.1, 95.4] (n=4) (Wilson 95%), worst regret 10.0%")
+    # a result without the confusion matrix (older runs): the accuracy alone, never a made-up interval
+    head = {h["what"]: h for h in report.headline({"train": _train()})}
+    assert "[" not in head["emotion CNN vs baseline (test accuracy)"]["this run"]

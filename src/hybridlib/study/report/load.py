@@ -90,7 +90,9 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
         out.row("cloud efficiency ratio (ours ÷ seed pipeline)", "not measured", "07_load did not run")
     elif cr["like_for_like"]:
         out.row("cloud efficiency ratio (ours ÷ seed pipeline)",
-                f"{fmt_ratio(cr['value'])} (lowest of {len(cr['per_users'])} equal user counts, at {cr['at_users']})",
+                f"{fmt_ratio(cr['value'])} (lowest of {len(cr['per_users'])} equal user counts, at {cr['at_users']}; "
+                f"per count {', '.join(fmt_ratio(v) for _, v in sorted(cr['per_users'].items()))}: one step each, "
+                "no interval — benchmarks/bench_load_ci.py measures one step's spread)",
                 f"{MEASURED}: answered frames per server CPU-s, same user counts")
     else:
         out.row("cloud efficiency ratio (ours ÷ seed pipeline)", f"{fmt_ratio(cr['value'])} (not like for like)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hybridlib.stats import wilson
 from hybridlib.study.report.core import MEASURED, Comparison, Headline, result_data, fmt_pct, fmt_ratio
 
 
@@ -65,7 +66,10 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
     if sp.get("hit_rate") is not None:
         vc = sp.get("speedup_vs_cloud") or {}
         out.row("executed split: engine's cut vs the measured best",
-                f"{fmt_pct(sp['hit_rate'])} hits over {sp.get('cases')} cases, worst regret {fmt_pct(sp.get('worst_regret'))}"
+                (f"{sp['hits']}/{sp['cases']} hits = {wilson(int(sp['hits']), int(sp['cases'])).pct()} (Wilson 95%)"
+                 if isinstance(sp.get("hits"), int) and isinstance(sp.get("cases"), int) and sp["cases"] > 0
+                 else f"{fmt_pct(sp['hit_rate'])} hits over {sp.get('cases')} cases")
+                + f", worst regret {fmt_pct(sp.get('worst_regret'))}"
                 + (f"; chosen cut {fmt_ratio(vc.get('mean'))} mean ({fmt_ratio(vc.get('max'))} max) faster than cloud-only"
                    if vc.get("mean") is not None else ""),
                 f"{MEASURED}: every cut run head-in-browser / tail-on-server; {result_data(sp)}")

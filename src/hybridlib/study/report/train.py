@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridlib.config import PRESETS
+from hybridlib.stats import wilson
 from hybridlib.study.report.core import MEASURED, Comparison, Headline, result_data, fmt_pct, seed_fields
 
 #: what every accuracy row names when the data is not the seed's
@@ -56,6 +57,22 @@ def train_rows(res: dict[str, Any]) -> list[Comparison]:
     return rows
 
 
+def test_cases(cnn: dict[str, Any]) -> int | None:
+    """How many test faces the accuracies were scored on: the confusion matrix's total (both the
+    CNN and the baseline are scored on the same test split)."""
+    conf = cnn.get("confusion")
+    try:
+        n = int(sum(sum(int(v) for v in row) for row in conf))
+    except (TypeError, ValueError):
+        return None
+    return n or None
+
+
+def accuracy_ci(acc: float, n: int) -> str:
+    """``71.0% [67.6, 74.2] (n=718)``: an accuracy with its Wilson 95% interval over ``n`` faces."""
+    return wilson(int(round(acc * n)), n).pct()
+
+
 def add_headline(results: dict[str, Any], out: Headline) -> None:
     """The headline's "data" and "emotion CNN vs baseline" rows (or why they are missing)."""
     d = results.get("data") or {}
@@ -71,9 +88,11 @@ def add_headline(results: dict[str, Any], out: Headline) -> None:
     cnn, base = (tr.get("cnn") or {}), (tr.get("baseline") or {})
     if cnn.get("test_accuracy") is not None and base.get("accuracy") is not None:
         margin = cnn["test_accuracy"] - base["accuracy"]
+        n = test_cases(cnn)
         out.row("emotion CNN vs baseline (test accuracy)",
-                f"CNN {fmt_pct(cnn['test_accuracy'])} vs logistic baseline {fmt_pct(base['accuracy'])} "
-                f"({'+' if margin >= 0 else ''}{100 * margin:.1f} points)",
+                (f"CNN {accuracy_ci(cnn['test_accuracy'], n)} vs logistic baseline {accuracy_ci(base['accuracy'], n)}"
+                 if n else f"CNN {fmt_pct(cnn['test_accuracy'])} vs logistic baseline {fmt_pct(base['accuracy'])}")
+                + f" ({'+' if margin >= 0 else ''}{100 * margin:.1f} points)",
                 f"{MEASURED}, {result_data(tr)}, {(tr.get('config') or {}).get('epochs')} epoch(s)")
     else:
         out.row("emotion CNN vs baseline (test accuracy)", "not measured", "01_train did not run")
