@@ -16,6 +16,11 @@
 # * **The measured best**: every cut point executed (head in Chromium, tail on the real server) when
 #   a network has ≤ 30 of them; else both ends, the engine's picks and seeded-random cuts drawn
 #   independently of the engine — then the cell says "best of N of M cuts".
+# * **Offload overhead**: what one offload costs on the page outside the timed stages (request set-up,
+#   reading and parsing the answer, the throttled main thread) — profiled per device class *before*
+#   the scored run (cloud-only round trips on the held-out input over unshaped loopback, minus the
+#   server's own time; plus per-byte upload and download costs) and priced by both engines on every
+#   offloading cut.
 # * **Out of sample**: the *calibrated* engine scales cloud compute by a factor from a **probe run
 #   that is never scored** — its own server session before the scored run, on a held-out input
 #   (seed 1; the scored run uses seed 0). The **uncalibrated** engine (profiles only, factor 1,
@@ -49,13 +54,16 @@ display(Markdown(f"**{SIZE.name}**: networks {', '.join(SIZE.networks)}; {len(SI
 pd.DataFrame([vars(n) for n in networks.registry().values()])
 
 # %% [markdown]
-# ## Plan: profiles, the unscored probe, the engine's picks, the cuts to run
+# ## Plan: profiles, the offload overhead, the unscored probe, the engine's picks, the cuts to run
 
 # %%
 plan = run.plan(ctx, SIZE)
 display(Markdown("\n".join(f"- **{m}**: {c.label} — {', '.join(c.cuts)}" for m, c in plan.cutsets.items())))
 display(pd.Series({f"{m} · {load}": f for (m, load), f in plan.calibration.factors.items()},
                   name="probe factor (server ms ÷ profiled cloud ms)").round(2).to_frame())
+display(Markdown("Offload overhead the engines price per device class (fixed ms per offload, upload and download ms "
+                 "per KB; + the download cost of each network's answer), "
+                 "beside each network's own median:"), plan.overhead.table().round(2))
 plan.picks.pivot_table(index=["model", "device", "network", "load"], columns="engine",
                        values=["latency_pick", "energy_pick"], aggfunc="first")
 
@@ -66,8 +74,9 @@ plan.picks.pivot_table(index=["model", "device", "network", "load"], columns="en
 ex = run.execute(ctx, plan)
 ctx.save_table("choice_records", ex.records)
 ctx.save_table("choice_probe", plan.calibration.rows)  # the unscored calibration rows, kept apart
+ctx.save_table("choice_overhead", plan.overhead.rows)  # the unscored offload-overhead profile's rows
 display(Markdown(f"**{len(ex.records)} records** in {ex.total_s:.0f} s (profiles {plan.seconds['profiles']:.0f} s, "
-                 f"probe {plan.seconds['probe']:.0f} s); shapers: {', '.join(ex.records['shaper'].unique())}"))
+                 f"probe {plan.seconds['probe']:.0f} s, overhead {plan.seconds['overhead']:.0f} s); shapers: {', '.join(ex.records['shaper'].unique())}"))
 pd.DataFrame(ex.runs)[["model", "device", "network", "load", "server_factor", "measured_cpu_rate", "run_id"]]
 
 # %% [markdown]
@@ -89,6 +98,12 @@ display(Markdown(f"Calibration rows and scored rows disjoint: **{scores.disjoint
                  f"{scores.disjoint['calibration_input_seeds']} vs {scores.disjoint['scored_input_seeds']}). "
                  f"Discriminating cases: **{scores.summary['uncalibrated']['n_discriminating']}** of "
                  f"{scores.summary['uncalibrated']['n_cases']}."))
+ab = run.overhead_ablation(plan, ex)  # the same records, the offload overhead left unpriced
+if ab["scored"]:
+    rows.append({"engine": "uncalibrated, overhead unpriced", "cases": "overall", "n": ab["overall"]["n"],
+                 "hits": ab["overall"]["hits"], "worst regret": ab["overall"]["worst_regret"]})
+    rows.append({"engine": "uncalibrated, overhead unpriced", "cases": "discriminating",
+                 "n": ab["discriminating"]["n"], "hits": ab["discriminating"]["hits"]})
 pd.DataFrame(rows).round(3)
 
 # %% [markdown]

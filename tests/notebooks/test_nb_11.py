@@ -49,3 +49,12 @@ def test_calibration_rows_and_scored_records_are_disjoint(smoke_reports):
     # every calibration factor in the result is the probe's median ÷ the profiled cloud ms: from these rows only
     res = read_result(smoke_reports, "choice")
     assert set(res["calibration"]["factors"]) == {f"{m}|{load}" for m, load in zip(probe["model"], probe["load"])}
+    # the offload-overhead profile (priced by both engines) is unscored too: its own runs, the held-out input
+    over = pd.read_csv(smoke_reports / "results" / "choice_overhead.csv")
+    assert len(over) and set(over["role"]) == {"overhead"} and set(over["kind"]) == {"split", "upload", "download"}
+    assert not set(over["run_id"]) & set(scored["run_id"]) and not set(over["input_seed"]) & set(scored["input_seed"])
+    assert res["calibration"]["overhead_runs"] == sorted(set(over["run_id"]))
+    priced = res["offload_overhead"]["fixed_ms"]
+    assert set(priced) == set(over["device"]) and all(v >= 0 for v in priced.values())
+    ab = res["overhead_ablation"]  # the engine with the overhead unpriced, scored on the same records
+    assert ab["scored"] is (not ab["not_executed"]) and (not ab["scored"] or ab["overall"]["n"] == res["n_cases"])

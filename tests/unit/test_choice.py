@@ -13,6 +13,7 @@ from hybridlib.study.choice import (
     cuts,
     engine,
     networks,
+    overhead,
     run,
     score,
     seed003,
@@ -20,6 +21,7 @@ from hybridlib.study.choice import (
     table,
 )
 from hybridlib.study.choice import execute as choice_execute
+from hybridlib.study.split import predict
 from hybridlib.study.split.seeds import seed_applies
 from hybridlib.utils import InputError
 
@@ -203,3 +205,108 @@ def test_executions_cover_exactly_the_cells():
     ragged = [("m", "phone", "wifi", "idle"), ("m", "lowend", "3g", "idle"), ("m", "phone", "wifi", "loaded")]
     assert choice_execute.groups(ragged) == [("m", "idle", ["phone"], ["wifi"]), ("m", "idle", ["lowend"], ["3g"]),
                                              ("m", "loaded", ["phone"], ["wifi"])]
+
+
+#: a world where only the page's offload overhead decides: fc is 40 ms on the device, 1 ms in the
+#: cloud, every tensor tiny — over Wi-Fi (20 ms RTT) cloud-only is ~21 ms by the link model, but each
+#: real offload also pays OFFLOAD_MS on the page, so device-only (41 ms) is the true best
+OV_WORLD = [("input", 0.0, 0.0, 40), ("fc", 40.0, 1.0, 40), ("out", 1.0, 0.1, 40)]
+OV_POINTS = [n for n, *_ in OV_WORLD]
+OFFLOAD_MS, PER_BYTE_MS, PER_BYTE_DOWN_MS = 45.0, 1e-5, 4e-5
+OV_CASES = [("synthetic", "lowend", "wifi", "idle")]
+
+
+def ov_graph() -> partition.Graph:
+    nodes = [{"id": n, "device_ms": d, "cloud_ms": c, "out_bytes": b} for n, d, c, b in OV_WORLD]
+    return partition.Graph.from_dict({"nodes": nodes, "edges": [[a[0], b[0]] for a, b in pairwise(OV_WORLD)],
+                                      "input": "input", "output": "out", "name": "ov"})
+
+
+def ov_grid(model, cut_list, *, devices, networks, load, repeats, warmup, seed=0, **_kw):
+    """The stand-in executor of OV_WORLD: its own arithmetic, every offload paying OFFLOAD_MS on the page."""
+    rows = []
+    for d in devices:
+        for n in networks:
+            for c in cut_list:
+                k = OV_POINTS.index(c)
+                dev = sum(w[1] for w in OV_WORLD[1:k + 1])
+                off = c != OV_POINTS[-1]
+                up = OV_WORLD[k][3] * 8 / (UP_MBPS * 1e3) + RTT_MS / 2 if off else 0.0
+                down, cloud = (RTT_MS / 2, sum(w[2] for w in OV_WORLD[k + 1:])) if off else (0.0, 0.0)
+                for rep in range(repeats):
+                    rows.append({"model": model, "cut": c, "device": d, "network": n, "load": load, "rep": rep,
+                                 "shaper": "stand-in", "backend": "stand-in", "head_ms": dev, "encode_ms": 0.0,
+                                 "upload_ms": up, "tail_ms": cloud, "download_ms": down, "decode_ms": 0.0,
+                                 "total_ms": dev + up + cloud + down + (OFFLOAD_MS if off else 0.0),
+                                 "up_bytes": OV_WORLD[k][3] if off else 0, "down_bytes": 40 if off else 0,
+                                 "load_factor": 1.0})
+    df = pd.DataFrame(rows)
+    df.attrs.update(input_seed=seed, device={}, link={})
+    return df
+
+
+def overhead_rows(device: str = "lowend", seed: int = engine.PROBE_SEED) -> pd.DataFrame:
+    """What overhead.measure records: cloud-only round trips (total − server = the overhead) and
+    the two upload and download sizes, on the held-out input, in the overhead profile's own run."""
+    bytes_ms = (PER_BYTE_MS + PER_BYTE_DOWN_MS) * 40
+    base = {"role": "overhead", "run_id": "overhead:synthetic", "model": "synthetic", "device": device,
+            "input_seed": seed}
+    split = [{**base, "kind": "split", "rep": i, "up_bytes": 40, "down_bytes": 40, "server_ms": 1.1,
+              "total_ms": 1.1 + o + bytes_ms, "overhead_ms": o + bytes_ms}
+             for i, o in enumerate((OFFLOAD_MS - 3, OFFLOAD_MS, OFFLOAD_MS + 9))]
+    up = [{**base, "kind": "upload", "rep": i, "up_bytes": n, "down_bytes": 0, "server_ms": 0.0,
+           "total_ms": 10 + PER_BYTE_MS * n + i, "overhead_ms": 10 + PER_BYTE_MS * n + i}
+          for i in range(3) for n in overhead.PROBE_BYTES]
+    down = [{**base, "kind": "download", "rep": i, "up_bytes": 0, "down_bytes": n, "server_ms": 0.0,
+             "total_ms": 5 + PER_BYTE_DOWN_MS * n - i, "overhead_ms": 5 + PER_BYTE_DOWN_MS * n - i}
+            for i in range(3) for n in overhead.PROBE_BYTES]
+    return pd.DataFrame(split + up + down, columns=list(overhead.COLUMNS))
+
+
+def test_offload_overhead_from_its_rows_and_priced_on_offloading_cuts_only():
+    ov = overhead.from_rows(overhead_rows())
+    assert ov.per_byte_ms["lowend"] == pytest.approx(PER_BYTE_MS)  # the upload slope
+    assert ov.per_byte_down_ms["lowend"] == pytest.approx(PER_BYTE_DOWN_MS)  # the download slope
+    assert ov.fixed_ms["lowend"] == pytest.approx(OFFLOAD_MS)  # the median round trip less its bytes' cost
+    assert ov.answer_bytes == {"synthetic": 40} and ov.offload_ms("lowend", "synthetic") == pytest.approx(
+        OFFLOAD_MS + PER_BYTE_DOWN_MS * 40)
+    g, raw = ov_graph(), partition.get_network("wifi")
+    priced = ov.network("wifi", "lowend", "synthetic")
+    every = OFFLOAD_MS + (PER_BYTE_MS + PER_BYTE_DOWN_MS) * 40
+    for cut, extra in (("input", every), ("fc", every), ("out", 0.0)):
+        place = predict.cut_placement(g, cut)
+        a = partition.evaluate(g, raw, place, schedule="single").latency_ms
+        b = partition.evaluate(g, priced, place, schedule="single").latency_ms
+        assert b - a == pytest.approx(extra)  # every offload pays it once, device-only never
+    assert ov.network("wifi", "phone", "synthetic") == raw  # a class it never profiled: the link alone
+    with pytest.raises(InputError, match="overhead"):
+        overhead.from_rows(overhead_rows().assign(role="scored"))
+    with pytest.raises(InputError, match="two body sizes"):
+        rows = overhead_rows()
+        overhead.from_rows(rows[rows["kind"] != "upload"].pipe(lambda r: pd.concat([r, overhead_rows().iloc[3:4]])))
+
+
+def test_only_the_offload_overhead_flips_the_choice_to_device_only():
+    graphs = {("synthetic", "lowend"): ov_graph()}
+    size = sizes.ChoiceSize("test", networks=("synthetic",), cells=(("lowend", "wifi", "idle"),), repeats=3, warmup=0)
+    probe = pd.DataFrame({"role": "probe", "run_id": "probe:synthetic:idle", "model": "synthetic", "load": "idle",
+                          "input_seed": engine.PROBE_SEED, "cut": "input", "rep": range(3), "server_ms": 1.1})
+    blind = run.decide(size, OV_CASES, graphs, {"synthetic": OV_POINTS}, probe)
+    priced = run.decide(size, OV_CASES, graphs, {"synthetic": OV_POINTS}, probe,
+                        overhead=overhead.from_rows(overhead_rows()))
+    assert set(blind.picks["latency_pick"]) == {"input"}  # the link model alone: cloud-only (~21 ms < 41 ms)
+    assert set(priced.picks["latency_pick"]) == {"out"}  # the overhead priced: device-only
+    for p, hit in ((blind, False), (priced, True)):
+        ex = run.execute(None, p, run_grid=ov_grid)
+        sc = run.score(p, ex)
+        for eng in engine.ENGINES:
+            c = sc.cases[eng]
+            assert (c["best"] == "out").all() and bool(c["hit"].all()) is hit  # the executor: device-only wins
+    # the overhead rows are part of the disjointness evidence, and refused on the scored input
+    ex = run.execute(None, priced, run_grid=ov_grid)
+    ab = run.overhead_ablation(priced, ex)  # the same records, the overhead unpriced: the old miss
+    assert ab["scored"] and ab["picks_changed"] == 1 and ab["overall"]["hits"] == 0 and ab["overall"]["n"] == 1
+    ev = engine.check_disjoint(priced.calibration, ex.records, priced.overhead.rows)
+    assert ev["overhead_runs"] == ["overhead:synthetic"] and ev["overhead_input_seeds"] == [engine.PROBE_SEED]
+    with pytest.raises(InputError, match="overhead and scored rows overlap"):
+        engine.check_disjoint(priced.calibration, ex.records, overhead_rows(seed=0))

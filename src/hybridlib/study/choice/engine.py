@@ -11,8 +11,13 @@
 * **Two engines**: *uncalibrated* (profiles only: cloud factor 1 at every load, load-blind)
   — the headline — and *probe-calibrated* (cloud compute × the probe's server ms ÷ the profiled
   cloud ms, per network and load: Neurosurgeon's load factor, measured out of sample).
+* **Offload overhead** (:mod:`hybridlib.study.choice.overhead`): the page-side cost of one
+  offload round trip per device class (pooled over the networks), profiled before the scored run on the
+  held-out input over an unshaped link; both engines price it on every cut that offloads
+  (issue 20: unpriced, the low-end class picked cloud-only where device-only was 3–6× faster).
 * **Picks**: the latency objective (:func:`hybridlib.partition.solve`, one cut) and the energy
-  objective as a *model* (assumed device and radio powers — "modelled: no power meter").
+  objective as a *model* (assumed device and radio powers — "modelled: no power meter"; the
+  page overhead is CPU time, not radio time, so the energy pick uses the link alone).
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import pandas as pd
 from hybridlib import browser, partition
 from hybridlib.export import split_assets
 from hybridlib.profiling import profile
+from hybridlib.study.choice.overhead import Overhead
 from hybridlib.study.split import predict, profiles
 from hybridlib.study.split import server as split_server
 from hybridlib.utils import InputError
@@ -119,15 +125,24 @@ def calibrate(rows: pd.DataFrame, graphs: Mapping[tuple[str, str], Any]) -> Cali
     return Calibration(rows, factors)
 
 
-def check_disjoint(cal: Calibration, records: pd.DataFrame) -> dict[str, Any]:
-    """Raise unless the calibration rows and the scored records share no run and no input;
-    returns the evidence (run ids and input seeds on each side) for the result file."""
-    cal_runs, rec_runs = set(cal.rows["run_id"]), set(records["run_id"])
-    cal_seeds, rec_seeds = set(cal.rows["input_seed"]), set(records["input_seed"])
-    if cal_runs & rec_runs or cal_seeds & rec_seeds:
-        raise InputError(f"calibration and scored rows overlap: runs {sorted(cal_runs & rec_runs)}, "
-                         f"input seeds {sorted(cal_seeds & rec_seeds)}")
-    return {"calibration_rows": len(cal.rows), "scored_rows": len(records),
+def check_disjoint(cal: Calibration, records: pd.DataFrame, overhead: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Raise unless the calibration rows (and the offload-overhead profile's rows, when given)
+    and the scored records share no run and no input; returns the evidence (run ids and input
+    seeds on each side) for the result file."""
+    rec_runs, rec_seeds = set(records["run_id"]), set(records["input_seed"])
+    extra = {}
+    for name, rows in (("calibration", cal.rows), ("overhead", overhead)):
+        if rows is None or rows.empty:
+            continue
+        runs, seeds = set(rows["run_id"]), set(rows["input_seed"])
+        if runs & rec_runs or seeds & rec_seeds:
+            raise InputError(f"{name} and scored rows overlap: runs {sorted(runs & rec_runs)}, "
+                             f"input seeds {sorted(seeds & rec_seeds)}")
+        if name == "overhead":
+            extra = {"overhead_rows": len(rows), "overhead_runs": sorted(runs),
+                     "overhead_input_seeds": sorted(map(int, seeds))}
+    cal_runs, cal_seeds = set(cal.rows["run_id"]), set(cal.rows["input_seed"])
+    return extra | {"calibration_rows": len(cal.rows), "scored_rows": len(records),
             "calibration_runs": sorted(cal_runs), "scored_runs": sorted(rec_runs),
             "calibration_input_seeds": sorted(map(int, cal_seeds)), "scored_input_seeds": sorted(map(int, rec_seeds)),
             "disjoint": True}
@@ -144,25 +159,34 @@ def factor(engine: str, model: str, load: str, factors: Mapping[tuple[str, str],
 
 def picks(graphs: Mapping[tuple[str, str], Any], cases: Sequence[CaseKey],
           factors: Mapping[tuple[str, str], float] | None = None,
-          engines: Sequence[str] = ENGINES) -> pd.DataFrame:
-    """Per case × engine: the latency pick and the (modelled) energy pick, with the factor used."""
+          engines: Sequence[str] = ENGINES, overhead: Overhead | None = None) -> pd.DataFrame:
+    """Per case × engine: the latency pick (the offload overhead priced, :class:`Overhead`) and
+    the (modelled) energy pick (link only), with the factor used."""
+    ov = overhead or Overhead()
     rows = []
     for m, d, net, load in cases:
         g = graphs[(m, d)]
         for eng in engines:
             f = factor(eng, m, load, factors)
-            lat = predict.predict_cuts(g, net, load=f)
+            lat = predict.predict_cuts(g, ov.network(net, d, m), load=f)
             en = partition.solve(g, net, objective="energy", schedule="single", load=f)
             rows.append({"model": m, "device": d, "network": net, "load": load, "engine": eng, "factor": f,
                          "latency_pick": lat.attrs["chosen"], "predicted_ms": float(lat.attrs["chosen_ms"]),
-                         "energy_pick": predict.plan_cut(en, g), "energy_source": ENERGY_LABEL})
+                         "energy_pick": predict.plan_cut(en, g), "energy_source": ENERGY_LABEL,
+                         "overhead_fixed_ms": ov.offload_ms(d, m)})
     return pd.DataFrame(rows)
 
 
 def predictions(graphs: Mapping[tuple[str, str], Any], cases: Sequence[CaseKey], cuts: Mapping[str, Sequence[str]],
-                engine: str, factors: Mapping[tuple[str, str], float] | None = None) -> pd.DataFrame:
-    """:func:`hybridlib.study.split.predict.predict_case` of every executed cut, per case, for ``engine``."""
-    frames = [predict.predict_case(graphs[(m, d)], model=m, device=d, network=net, load=load,
-                                   load_factor=factor(engine, m, load, factors), cuts=list(cuts[m]))
-              for m, d, net, load in cases]
+                engine: str, factors: Mapping[tuple[str, str], float] | None = None,
+                overhead: Overhead | None = None) -> pd.DataFrame:
+    """The engine's prediction of every executed cut, per case, for ``engine`` (the columns of
+    :func:`hybridlib.study.split.predict.predict_case`), the offload overhead priced as in :func:`picks`."""
+    ov = overhead or Overhead()
+    frames = []
+    for m, d, net, load in cases:
+        f = factor(engine, m, load, factors)
+        df = predict.predict_cuts(graphs[(m, d)], ov.network(net, d, m), load=f, cuts=list(cuts[m]))
+        frames.append(df.assign(model=m, device=d, network=net, load=load, load_factor=f,
+                                engine_choice=df.attrs["chosen"]))
     return pd.concat(frames, ignore_index=True).assign(engine=engine)

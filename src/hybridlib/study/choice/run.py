@@ -3,7 +3,8 @@
 Each step returns a dataclass the notebook shows and the next step reads.
 
 * :func:`plan` — the cases of the preset's :class:`~hybridlib.study.choice.sizes.ChoiceSize`,
-  the engine's graphs, the unscored probe and its calibration, both engines' picks, the cuts;
+  the engine's graphs, the offload-overhead profile (:mod:`hybridlib.study.choice.overhead`),
+  the unscored probe and its calibration, both engines' picks, the cuts;
 * :func:`execute` — the scored run (:func:`hybridlib.study.choice.execute.run_cases`);
 * :func:`score` — both engines against the measured best, 003's layout, the headline;
 * :func:`result_record` — ``results/choice.json``.
@@ -23,6 +24,7 @@ from hybridlib.study.choice import cuts as cuts_mod
 from hybridlib.study.choice import engine, seed003, table
 from hybridlib.study.choice import execute as choice_execute
 from hybridlib.study.choice import networks as nets_mod
+from hybridlib.study.choice import overhead as overhead_mod
 from hybridlib.study.choice import score as score_mod
 from hybridlib.study.choice.sizes import ChoiceSize
 from hybridlib.study.split import analysis, predict
@@ -41,6 +43,7 @@ class Plan:
     picks: pd.DataFrame
     cutsets: dict[str, cuts_mod.CutSet]
     seconds: dict[str, float] = field(default_factory=dict)
+    overhead: overhead_mod.Overhead = field(default_factory=overhead_mod.Overhead)
 
     @property
     def cuts(self) -> dict[str, list[str]]:
@@ -61,8 +64,10 @@ def cut_points(ctx: Any, model: str, graph: Any) -> list[str]:
     return [c for c in pts if c in ok]
 
 
-def plan(ctx: Any, size: ChoiceSize, probe: Callable[..., pd.DataFrame] = engine.probe_server) -> Plan:
-    """Profile, probe (unscored, held-out input), calibrate, pick, and choose the cuts to run."""
+def plan(ctx: Any, size: ChoiceSize, probe: Callable[..., pd.DataFrame] = engine.probe_server,
+         overhead: Callable[..., overhead_mod.Overhead] = overhead_mod.measure) -> Plan:
+    """Profile (layers, then the offload overhead per network × device class), probe (unscored,
+    held-out input), calibrate, pick, and choose the cuts to run."""
     secs: dict[str, float] = {"profiles": 0.0, "probe": 0.0}
     cases = cases_of(size)
     graphs, points, rows = {}, {}, []
@@ -76,21 +81,28 @@ def plan(ctx: Any, size: ChoiceSize, probe: Callable[..., pd.DataFrame] = engine
                  for load in dict.fromkeys(c[3] for c in mine)]
         secs["profiles"] += t2 - t
         secs["probe"] += time.perf_counter() - t2
-    return decide(size, cases, graphs, points, pd.concat(rows, ignore_index=True), secs)
+    t = time.perf_counter()
+    pairs = {m: list(dict.fromkeys(d for mm, d, _n, _l in cases if mm == m)) for m in points}
+    ov = overhead(ctx, pairs, size.overhead_reps, seed=engine.PROBE_SEED)
+    secs["overhead"] = time.perf_counter() - t
+    return decide(size, cases, graphs, points, pd.concat(rows, ignore_index=True), secs, overhead=ov)
 
 
 def decide(size: ChoiceSize, cases: list[engine.CaseKey], graphs: dict[tuple[str, str], Any],
-           points: dict[str, list[str]], probe_rows: pd.DataFrame, seconds: dict[str, float] | None = None) -> Plan:
-    """The pure half of :func:`plan`: calibrate on the probe rows, pick, choose the cuts."""
+           points: dict[str, list[str]], probe_rows: pd.DataFrame, seconds: dict[str, float] | None = None,
+           overhead: overhead_mod.Overhead | None = None) -> Plan:
+    """The pure half of :func:`plan`: calibrate on the probe rows, pick (the offload overhead
+    priced), choose the cuts."""
+    ov = overhead or overhead_mod.Overhead()
     cal = engine.calibrate(probe_rows, graphs)
-    picks = engine.picks(graphs, cases, cal.factors)
+    picks = engine.picks(graphs, cases, cal.factors, overhead=ov)
     cutsets = {}
     for m, pts in points.items():
         cap = size.cap_for(m)
         chosen = picks.loc[picks["model"] == m, "latency_pick"]
         cutsets[m] = cuts_mod.choose(m, pts, dict.fromkeys(chosen), max_cuts=cap or size.max_cuts,
                                      n=cap or size.sample_cuts, seed=size.seed)
-    return Plan(size, cases, graphs, points, cal, picks, cutsets, dict(seconds or {}))
+    return Plan(size, cases, graphs, points, cal, picks, cutsets, dict(seconds or {}), ov)
 
 
 def execute(ctx: Any, p: Plan, run_grid: Callable[..., pd.DataFrame] = split_execute.execute_grid
@@ -134,15 +146,32 @@ def _annotate(comp: pd.DataFrame, p: Plan, eng: str) -> pd.DataFrame:
 
 
 def score(p: Plan, ex: choice_execute.Executed) -> Scores:
-    """Score both engines; the calibration and the scored rows are checked disjoint first."""
-    disjoint = engine.check_disjoint(p.calibration, ex.records)
+    """Score both engines; the calibration (and overhead-profile) rows and the scored rows are checked disjoint first."""
+    disjoint = engine.check_disjoint(p.calibration, ex.records, p.overhead.rows)
     measured = analysis.measured_cuts(ex.records)
     preds, cases, summ = {}, {}, {}
     for eng in engine.ENGINES:
-        preds[eng] = engine.predictions(p.graphs, p.cases, p.cuts, eng, p.calibration.factors)
+        preds[eng] = engine.predictions(p.graphs, p.cases, p.cuts, eng, p.calibration.factors, p.overhead)
         cases[eng] = _annotate(score_mod.compare(preds[eng], ex.records), p, eng)
         summ[eng] = score_mod.summarize(cases[eng])
     return Scores(measured, preds, cases, summ, score_mod.headline(cases["uncalibrated"]), disjoint)
+
+
+def overhead_ablation(p: Plan, ex: choice_execute.Executed) -> dict[str, Any]:
+    """The uncalibrated engine with the offload overhead left unpriced (the engine before issue 20),
+    scored on the same records — why the overhead is priced, side by side from one run. Scorable
+    only where its picks were executed (always, for networks whose every cut runs)."""
+    blind = decide(p.size, p.cases, p.graphs, p.points, p.calibration.rows).picks
+    blind, ours = (x[x["engine"] == "uncalibrated"]["latency_pick"].to_numpy() for x in (blind, p.picks))
+    models_ = [m for m, *_ in p.cases]
+    missing = sorted({(m, c) for m, c in zip(models_, blind) if c not in p.cuts[m]})
+    out = {"engine": "uncalibrated, offload overhead unpriced", "picks_changed": int((blind != ours).sum()),
+           "not_executed": missing, "scored": not missing}
+    if missing:
+        return out
+    comp = score_mod.compare(engine.predictions(p.graphs, p.cases, p.cuts, "uncalibrated", p.calibration.factors),
+                             ex.records)
+    return out | score_mod.summarize(comp)
 
 
 def tables(sc: Scores, engine_name: str = "uncalibrated") -> dict[str, pd.DataFrame]:
@@ -184,6 +213,18 @@ def result_record(p: Plan, ex: choice_execute.Executed, sc: Scores) -> dict[str,
         "calibration": {"factors": {f"{m}|{load}": f for (m, load), f in p.calibration.factors.items()},
                         "probe_seed": engine.PROBE_SEED, **sc.disjoint},
         "energy_source": engine.ENERGY_LABEL,
+        "overhead_ablation": overhead_ablation(p, ex),
+        "offload_overhead": {"source": "profiled before the scored run: cloud-only round trips on the held-out "
+                                       "input over unshaped loopback, total − server_ms; per-byte slopes of "
+                                       "/probe/upload and /probe/download",
+                             "fixed_ms": dict(p.overhead.fixed_ms),
+                             "per_network_median_ms": p.overhead.table().to_dict("records"),
+                             "upload_ms_per_kb": {d: 1000.0 * v for d, v in p.overhead.per_byte_ms.items()},
+                             "download_ms_per_kb": {d: 1000.0 * v for d, v in p.overhead.per_byte_down_ms.items()},
+                             "answer_bytes": dict(p.overhead.answer_bytes),
+                             "offload_ms": {f"{m}|{d}": p.overhead.offload_ms(d, m)
+                                            for m, d in {(m, d) for m, d, _n, _l in p.cases}},
+                             "rows": len(p.overhead.rows)},
         "cases": {eng: c[cols].to_dict("records") for eng, c in sc.cases.items()},
         "runs": ex.runs, "records": len(ex.records), "repeats": p.size.repeats, "warmup": p.size.warmup,
         "seconds": {**p.seconds, "execute": ex.total_s, **ex.seconds},

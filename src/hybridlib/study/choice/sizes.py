@@ -44,7 +44,8 @@ class ChoiceSize:
     (said in the notebook); ``max_cuts``: execute every cut point up to this many, else a sample
     of ``sample_cuts`` (both ends, the engine's picks, seeded random others); ``cut_cap``: per
     network a smaller sample; ``repeats``/``warmup``: timed/untimed reps per cut; ``probe_reps``:
-    the unscored calibration probe's reps; ``readback``: measure CPU rate and link per run."""
+    the unscored calibration probe's reps; ``overhead_reps``: the offload-overhead profile's round
+    trips per (network, device class) (:mod:`hybridlib.study.choice.overhead`); ``readback``: measure CPU rate and link per run."""
 
     name: str
     networks: tuple[str, ...]
@@ -56,6 +57,7 @@ class ChoiceSize:
     repeats: int = 5
     warmup: int = 2
     probe_reps: int = 5
+    overhead_reps: int = 5
     profile_repeats: int = 5
     readback: bool = True
     seed: int = 0
@@ -71,11 +73,11 @@ class ChoiceSize:
 
 SIZES: dict[str, ChoiceSize] = {
     "smoke": ChoiceSize("smoke", networks=("dig",), cells=(("phone", "lte", "idle"), ("phone", "wifi", "idle")),
-                        repeats=2, warmup=1, probe_reps=3, profile_repeats=3, readback=False),
+                        repeats=2, warmup=1, probe_reps=3, overhead_reps=3, profile_repeats=3, readback=False),
     "quick": ChoiceSize("quick", networks=("dig", "asr", "pos", "ner", "chk", "emotion_cnn"),
                         cells=grid(("phone", "lowend"), ("wifi",), ("idle",)),
                         sampled=(("emotion_cnn", grid(("phone", "lowend"), ("lte", "wifi"), ("idle",))),),
-                        cut_cap=(("emotion_cnn", 6),), repeats=3, warmup=1, probe_reps=3,
+                        cut_cap=(("emotion_cnn", 6),), repeats=3, warmup=1, probe_reps=3, overhead_reps=3,
                         profile_repeats=3, readback=False,
                         notes=(("DIG, ASR, POS, NER, CHK on the phone (×4) and low-end (×10) classes over Wi-Fi, "
                                 "the emotion CNN on both classes over LTE and Wi-Fi with a sample of its cuts (both "
