@@ -28,6 +28,13 @@ far the second timing is from the first (the measurement floor on this machine).
 measured per-layer profiles of the preset (``--preset``), per device side, method and
 training set. The load average is printed at start, after timing and at the end.
 
+``--cross-session SHARE`` times the last SHARE of each family's random kernels in a second
+session (fresh processes and Chromium, after the first; never trained on) and prints, per side ×
+method and per kernel type, the within-session (K-fold on session 1) and cross-session MAPE, RMSPE
+and shares within ±5% / ±10% with 95% intervals (:mod:`hybridlib.profiling.ksession`); on the
+browser side also with the in-page reference-kernel target ``ms_ref_adj`` beside the median
+``ms``. ``--per-family 225 --cross-session 0.47`` gives ≥ 30 test kernels per type.
+
 Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_predict.py [--per-family 120]
 [--sides device,cloud] [--corpus FILE.parquet --save FILE.parquet] [--noise 70] [--regret]``.
 ``--layers`` runs the older per-*layer* comparison (all methods of
@@ -94,6 +101,67 @@ def regret_graphs(ctx, side: str) -> dict:
             for m in ("emotion_cnn", "alexnet")}
 
 
+def cross_main(corpus, methods: list[str], target: str) -> None:
+    """Within- vs cross-session scores with intervals (ksession), per side × method and type."""
+    import pandas as pd
+
+    from hybridlib.profiling import ksession
+
+    ms = [m for m in methods if m != "linear"] or methods
+    targets = [("ms_adj", corpus)]
+    if "ms_ref_adj" in corpus and (corpus.side == "browser").any():
+        b = corpus[corpus.side == "browser"]
+        targets.append(("ms_ref_adj", b.assign(ms_adj=b["ms_ref_adj"], side="browser(ref)")))
+    preds = pd.concat([ksession.cross_session(c, ms, target) for _, c in targets], ignore_index=True)
+    n = preds[preds.method == ms[0]].groupby(["split", "side", "kernel_type"]).size().unstack("split")
+    print("\ncross-session: test kernels per side × type (within = session 1 out of fold, cross = session 2):\n"
+          + n.to_string())
+    sc = ksession.scores(preds)
+    cols = [f"{s}_{m}" for m in ("mape", "mape_lo", "mape_hi", "rmspe", "within5", "within10", "within10_lo",
+                                   "within10_hi") for s in ("within", "cross")]
+    print(f"\nwithin vs cross session, %, 95% intervals (browser(ref) = the in-page reference target); {load()}")
+    print(sc.set_index(["side", "method"])[["within_n", "cross_n"] + cols + ["gap", "gap_lo", "gap_hi"]]
+          .round(1).to_string())
+    st = ksession.scores(preds, by=("side", "kernel_type", "method"))
+    print("\nper kernel type:")
+    print(st.set_index(["side", "kernel_type", "method"])[[
+        "within_mape", "cross_mape", "cross_mape_lo", "cross_mape_hi", "cross_rmspe", "cross_within5",
+        "cross_within10", "cross_n", "gap", "gap_lo", "gap_hi", "resolvable_within10_gap"]].round(1).to_string())
+
+
+def trees_main(corpus, sizes: list[int], target: str) -> None:
+    """Forest size vs fit cost and error: the same split, each size fitted in turn, per side."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    from hybridlib.profiling import kpredict
+
+    fam = corpus[corpus.source.isin(kpredict.FAMILY_SOURCES)]
+    s1 = fam[fam["session"] == 1] if "session" in fam else fam
+    s2 = fam[fam["session"] == 2] if "session" in fam else fam.iloc[:0]
+    ids = s1.drop_duplicates("config_id")
+    tr, te = train_test_split(ids.config_id.to_numpy(), test_size=0.25, random_state=0, stratify=ids.kernel_type)
+    rows = []
+    for rep in range(2):  # sizes alternate, twice: drift of the box hits them alike
+        for n in sizes:
+            for method in ("rf", "additive+rf"):
+                secs, errs = 0.0, {"within": [], "cross": []}
+                for side, g in s1.groupby("side"):
+                    train = g[g.config_id.isin(tr)]
+                    t0 = time.perf_counter()
+                    est = kpredict.KernelLatencyPredictor(method, n_estimators=n).fit(train, train[target])
+                    secs += time.perf_counter() - t0
+                    for split, test in (("within", g[g.config_id.isin(te)]), ("cross", s2[s2.side == side])):
+                        if len(test):
+                            errs[split].append(np.abs(est.predict(test) / test[target].to_numpy() - 1))
+                rows.append({"rep": rep, "trees": n, "method": method, "fit_s": secs,
+                             **{f"{k}_mape": 100 * float(np.concatenate(v).mean()) for k, v in errs.items() if v}})
+    t = pd.DataFrame(rows).groupby(["method", "trees"]).mean().drop(columns="rep")
+    print(f"\nforest size: fit seconds (all sides, mean of 2 alternating reps) and pooled MAPE %; {load()}")
+    print(t.round(2).to_string())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog=__doc__.split("\n\n", 1)[1],
@@ -120,6 +188,15 @@ def main() -> None:
     ap.add_argument("--adaptive-per-round", type=int, default=15, help="flagged configs per round (2 neighbours each)")
     ap.add_argument("--noise", type=int, default=0,
                     help="re-time this many random family kernels and print the measurement's own MAPE (the floor)")
+    ap.add_argument("--cross-session", type=float, default=0.0,
+                    help="share of each family's random kernels timed in a second session and scored across "
+                         "sessions (0 = off; needs a corpus timed so, or no --corpus)")
+    ap.add_argument("--trees", default="",
+                    help="comma-separated forest sizes (e.g. 100,200): fit seconds and held-out MAPE of rf and "
+                         "additive+rf per size, side by side (one split of session 1; session 2 too if timed)")
+    ap.add_argument("--session-cost", type=int, default=0,
+                    help="time the --per-family corpus N times with one session and with a second session "
+                         "(share 0.25, 04's quick setting), alternating, and print the seconds side by side")
     ap.add_argument("--regret", action="store_true", help="decision regret on the preset's measured profiles")
     ap.add_argument("--preset", default="quick", help="preset whose cached profiles --regret uses")
     ap.add_argument("--layers", action="store_true", help="old per-layer comparison instead")
@@ -131,7 +208,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from hybridlib.profiling import kernels, kpredict
+    from hybridlib.profiling import kernels, kpredict, ksession
     from hybridlib.utils import InputError, atomic_path
 
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
@@ -143,10 +220,23 @@ def main() -> None:
     prof_kw = {"repeats": args.repeats, "min_sample_ms": args.min_sample_ms}
     t0 = time.perf_counter()
     print(f"start: {load()} on {os.cpu_count()} cores")
+    if args.session_cost:  # what 04's second timing session costs, side by side
+        cfgs = kernels.corpus_configs(args.per_family)
+        secs: dict[float, list[float]] = {0.0: [], 0.25: []}
+        for rep in range(args.session_cost):
+            for share in ((0.0, 0.25) if rep % 2 == 0 else (0.25, 0.0)):
+                t1 = time.perf_counter()
+                kernels.profile_corpus(cfgs, sides=sides, second_share=share, **prof_kw)
+                secs[share].append(time.perf_counter() - t1)
+                print(f"  second share {share}: {secs[share][-1]:.1f} s; {load()}")
+        a, b = (sum(v) / len(v) for v in secs.values())
+        print(f"corpus timing, one session {a:.1f} s vs two sessions {b:.1f} s: ×{b / a:.3f} (+{b - a:.1f} s)")
+        return
     if args.corpus:
         corpus = pd.read_parquet(args.corpus)
     else:
-        corpus = kernels.profile_corpus(kernels.corpus_configs(args.per_family), sides=sides, **prof_kw)
+        corpus = kernels.profile_corpus(kernels.corpus_configs(args.per_family), sides=sides,
+                                        second_share=args.cross_session, **prof_kw)
     if args.save:  # the timing is the expensive part: keep it whatever follows
         with atomic_path(args.save) as tmp:
             corpus.to_parquet(tmp, index=False)
@@ -160,6 +250,10 @@ def main() -> None:
                    ignore_index=True)
     show(ev, "MAPE % per kernel type and side: random forest (nn-Meter) vs linear (Neurosurgeon)", methods)
 
+    if args.cross_session:
+        cross_main(corpus, methods, target)
+    if args.trees:
+        trees_main(corpus, [int(t) for t in args.trees.split(",")], target)
     if args.noise:
         first = sorted(set(corpus.side))[0]
         fam = corpus[corpus.source.isin(kpredict.FAMILY_SOURCES) & (corpus.side == first)]
@@ -174,6 +268,18 @@ def main() -> None:
         print(rep.set_index(["side", "kernel_type"])[["mape", "rmspe", "within10", "median_ratio",
                                                        "mape_run_shift_removed", "n"]].round(2).to_string())
         print("mean MAPE per side:", rep.groupby("side")["mape"].mean().round(1).to_dict())
+        if "ms_ref_adj" in corpus and "ms_ref_adj" in again:  # the browser's floor, both targets
+            m = corpus[corpus.side == "browser"].merge(again[again.side == "browser"], on="config_id",
+                                                        suffixes=("", "_again"))
+            for col in ("ms", "ms_ref_adj"):
+                base = m[["config_id", "kernel_type"]].assign(side="browser")
+                r = kpredict.repeatability(base.assign(ms_adj=m[col]), base.assign(ms_adj=m[f"{col}_again"]),
+                                           "ms_adj")
+                pooled = ksession.interval_metrics(m[f"{col}_again"] / m[col] - 1)
+                print(f"browser floor, target {col}: mean over types {r['mape'].mean():.1f}%; pooled MAPE "
+                      f"{pooled['mape']:.1f} [{pooled['mape_lo']:.1f}, {pooled['mape_hi']:.1f}], within ±10% "
+                      f"{pooled['within10']:.0f}% [{pooled['within10_lo']:.0f}, {pooled['within10_hi']:.0f}] "
+                      f"(n={pooled['n']})")
     if args.adaptive_rounds:
         fam = corpus[corpus.source.isin(kpredict.FAMILY_SOURCES)]
         grown, hist = kpredict.adaptive_sampling(

@@ -124,7 +124,10 @@ PRESETS: dict[str, Preset] = {
         browser_budget_s=2.5,  # software-GL webgl (~250 ms/call) stops at ~10 runs, wasm keeps 30
         # the kernel corpus and the layer corpus sized for make run's 15 minutes with notebooks 10 and
         # 11 in the study (were 120 and 200); benchmarks/bench_predict.py runs the 400-per-family one
-        profile_repeats=7, predictor_corpus=150, kernel_corpus=80, kernel_second_session=0.25,
+        # kernel_second_session stays 0 at quick: the second session's process start-ups cost
+        # +22 s of corpus timing (bench_predict.py --session-cost 2; 0.25 → 04's cross-session
+        # table); benchmarks/bench_predict.py --cross-session runs it with 30 kernels per type
+        profile_repeats=7, predictor_corpus=150, kernel_corpus=80,
         exit_epochs=3,
         # 3 user counts × 6 s steps (was 1, 2, 4, 6 × 10 s; full keeps 1–10 × 30 s): a seed-pipeline
         # step past 1 user was followed by a ~30 s drain of its backlog (now cut: the load run

@@ -70,6 +70,28 @@ def test_profile_kernels_tfjs_table(need_chromium):
     assert (df["leaked_tensors"] == 0).all()
 
 
+def test_in_page_reference_gives_a_drift_corrected_target(need_chromium):
+    """The reference kernel timed in every chunk's rounds: a kernel *equal* to the reference
+    has a per-round ratio near 1, so its ``ms_ref_adj`` is near the run's median reference
+    sample; the reference's own rows are not returned."""
+    from hybridlib.profiling import kernels_tfjs
+    from hybridlib.profiling.timing import REFERENCE_KERNEL
+
+    cfgs = [dict(REFERENCE_KERNEL), _cfg("fc-relu")]
+    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=3, warmup=1, cpu_throttle=2.0, target_ms=1.0,
+                                           reference=REFERENCE_KERNEL)
+    assert df["row"].tolist() == [0, 1] and {"ref_ms", "ms_ref_adj"} <= set(df.columns)
+    assert (df["ms_ref_adj"] > 0).all() and (df["ref_ms"] > 0).all()
+    twin = df.iloc[0]
+    assert 0.5 < twin["ms_ref_adj"] / twin["ref_ms"] < 2.0 and 0.5 < twin["ms"] / twin["ref_ms"] < 2.0
+    # a tight per-kernel cap leaves the (slower) reference fewer samples than a tiny kernel: the
+    # ratio is taken over the rounds both have (this crashed a loaded run once)
+    tiny = _cfg("relu", h=4, w=4, c_in=4, c_out=4)
+    df = kernels_tfjs.profile_kernels_tfjs([tiny], repeats=6, warmup=1, cpu_throttle=4.0, target_ms=1.0,
+                                           max_kernel_ms=4.0, reference=REFERENCE_KERNEL)
+    assert len(df["ms_all"].iloc[0]) >= 3 and df["ms_ref_adj"].iloc[0] > 0
+
+
 @pytest.mark.parametrize("bad, match", [
     ([{"kernel_type": "conv-swish", **SMALL}], "unknown kernel type"),
     ([], "no kernel configurations"),

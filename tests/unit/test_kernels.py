@@ -333,8 +333,8 @@ def test_profile_kernels_sides(monkeypatch):
         kernels.profile_kernels(cfg, sides=("phone",))
     seen = {}
 
-    def profile_kernels_tfjs(configs, repeats=7, warmup=2, cpu_throttle=4.0):
-        seen.update(configs=configs, throttle=cpu_throttle)
+    def profile_kernels_tfjs(configs, repeats=7, warmup=2, cpu_throttle=4.0, reference=None):
+        seen.update(configs=configs, throttle=cpu_throttle, reference=reference)
         return pd.DataFrame([{**c, "ms": 2.0, "ms_min": 1.5, "ms_net": 1.0, "call_overhead_ms": 0.5}
                              for c in configs])
 
@@ -344,6 +344,7 @@ def test_profile_kernels_sides(monkeypatch):
     monkeypatch.setattr(kernels.kernels_tfjs, "BROWSER_TARGET", "ms")
     df = kernels.profile_kernels(cfg, sides=("browser",), cpu_throttle=6.0)
     assert seen["throttle"] == 6.0 and "source" not in seen["configs"][0]  # only configuration fields
+    assert seen["reference"] == kernels.REFERENCE_KERNEL  # the in-page drift reference, as native TF's
     assert list(df.side) == ["browser"] and list(df.row) == [0] and list(df.ms_adj) == [2.0]
 
 

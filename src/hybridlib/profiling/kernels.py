@@ -363,7 +363,8 @@ def _profile_browser(cfgs: list[dict[str, Any]], repeats: int, warmup: int, cpu_
     the fastest: under load Chromium's throttler thread is starved and some samples run at full,
     unthrottled speed, so the fastest sample is the one that is wrong."""
 
-    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=repeats, warmup=warmup, cpu_throttle=cpu_throttle).copy()
+    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=repeats, warmup=warmup, cpu_throttle=cpu_throttle,
+                                           reference=REFERENCE_KERNEL).copy()
     df["side"] = "browser"
     df["ms_adj"] = df[kernels_tfjs.BROWSER_TARGET]
     if "row" not in df:
@@ -385,12 +386,42 @@ def corpus_configs(per_family: int) -> list[dict[str, Any]]:
     return cfgs
 
 
-def profile_corpus(cfgs: list[dict[str, Any]], repeats: int = 7, sides: Sequence[str] = DEFAULT_SIDES,
-                   **kw: Any) -> pd.DataFrame:
-    """:func:`profile_kernels` of :func:`corpus_configs`' list, with ``source``,
-    ``kernel_name``, ``layers`` and ``last_layer`` joined and ``row`` renamed ``config_id``."""
+def session_labels(cfgs: Sequence[dict[str, Any]], second_share: float = 0.0) -> np.ndarray:
+    """The timing session of each configuration: 1, or 2 for the last ``round(second_share · n)``
+    random kernels of each family (``source`` ending ``-family``; a network's own kernels stay
+    in session 1). The last draws of :func:`random_kernel_configs` cycle through the kernel
+    types as the first do, so session 2 holds every type in proportion."""
+    if not (isinstance(second_share, (int, float)) and 0 <= second_share < 1):
+        raise InputError(f"second_share must be in [0, 1), got {second_share!r}")
+    src = np.array([str(c.get("source", "")) for c in cfgs], dtype=object)
+    out = np.ones(len(cfgs), dtype=int)
+    for fam in sorted({x for x in src if x.endswith("-family")}):
+        idx = np.flatnonzero(src == fam)
+        k = int(round(second_share * len(idx)))
+        if k:
+            out[idx[len(idx) - k:]] = 2
+    return out
 
-    df = profile_kernels(cfgs, repeats=repeats, sides=sides, **kw)
+
+def profile_corpus(cfgs: list[dict[str, Any]], repeats: int = 7, sides: Sequence[str] = DEFAULT_SIDES,
+                   second_share: float = 0.0, **kw: Any) -> pd.DataFrame:
+    """:func:`profile_kernels` of :func:`corpus_configs`' list, with ``source``,
+    ``kernel_name``, ``layers`` and ``last_layer`` joined and ``row`` renamed ``config_id``.
+
+    ``second_share`` > 0 times the corpus in two *sessions* (column ``session``,
+    :func:`session_labels`): session 1 first, then session 2's kernels in fresh processes (a
+    new TF worker per native side, a new Chromium), so a predictor trained on session 1 can be
+    scored on kernels timed at another time by another process
+    (:mod:`hybridlib.profiling.ksession`). Each configuration is timed once per side either way:
+    the second session costs process start-ups, not kernels."""
+
+    sess = session_labels(cfgs, second_share)
+    frames = []
+    for s in sorted(set(sess.tolist())):
+        idx = np.flatnonzero(sess == s)
+        df = profile_kernels([cfgs[i] for i in idx], repeats=repeats, sides=sides, **kw)
+        frames.append(df.assign(row=idx[df["row"].to_numpy()], session=s))
+    df = pd.concat(frames, ignore_index=True)
     meta = pd.DataFrame(cfgs).reindex(columns=["source", "kernel_name", "layers", "last_layer"])
     return df.drop(columns=[c for c in meta.columns if c in df]).join(meta, on="row").rename(
         columns={"row": "config_id"})
@@ -404,7 +435,9 @@ def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None
     ``Preset.predictor_corpus``) random kernels per family, timed on ``sides``.
     ``sides`` defaults to ``Preset.kernel_sides``; ``browser`` is left out with a warning where
     Chromium or the npm assets are missing (as 04's TF.js layer profile is). ``config_id``
-    identifies a configuration across sides. A cached corpus lacking one of
+    identifies a configuration across sides; ``Preset.kernel_second_session`` > 0 times that
+    share of each family's random kernels in a second session (:func:`profile_corpus`). A
+    cached corpus lacking one of
     ``sides`` (e.g. ``browser``, added later) gets only that side timed and appended; the
     cache is returned whole (it may hold more sides than asked for).
     """
@@ -416,15 +449,16 @@ def ensure_kernel_corpus(ctx: Any, refresh: bool = False, per_family: int | None
             sides = tuple(s for s in sides if s != "browser")
     n = int(per_family or getattr(ctx.preset, "kernel_corpus", 0) or ctx.preset.predictor_corpus)
     old = pd.read_parquet(path) if path.is_file() and not refresh else None
-    if old is not None and "ms_adj" not in old:
-        log.info("%s predates the drift-corrected target ms_adj; re-timing it", path)
+    share = float(getattr(ctx.preset, "kernel_second_session", 0.0))
+    if old is not None and ("ms_adj" not in old or (share > 0 and "session" not in old)):
+        log.info("%s predates the drift-corrected target ms_adj or the second timing session; re-timing it", path)
         old = None
     todo = [s for s in sides if old is None or s not in set(old["side"])]
     if not todo:
         return old
     n_old = int(old[old.source.str.endswith("-family")].config_id.nunique() // 2) if old is not None else n
     cfgs = corpus_configs(n_old)
-    df = profile_corpus(cfgs, repeats=max(ctx.preset.profile_repeats, 5), sides=todo)
+    df = profile_corpus(cfgs, repeats=max(ctx.preset.profile_repeats, 5), sides=todo, second_share=share)
     if old is not None:
         df = pd.concat([old, df], ignore_index=True)
     with atomic_path(path) as tmp:

@@ -198,7 +198,8 @@ def open_page(page: Any) -> dict[str, Any]:
 
 def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, warmup: int = 2,
                          cpu_throttle: float = 4.0, backend: str = "wasm", runtime: str = "layers",
-                         target_ms: float = 3.0, max_kernel_ms: float = 300.0) -> pd.DataFrame:
+                         target_ms: float = 3.0, max_kernel_ms: float = 300.0,
+                         reference: dict[str, Any] | None = None) -> pd.DataFrame:
     """Time every kernel configuration in TF.js (``backend``) in headless Chromium at ``cpu_throttle``×.
 
     Same columns as :func:`kernels.profile_kernels` — the configuration, ``ms`` (median of
@@ -217,6 +218,15 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
     exceed it, and never fewer than 3), which keeps AlexNet-sized kernels from dominating the
     run. On a loaded machine prefer ``ms`` to ``ms_min`` (module docstring). ``ms_all`` holds
     every sample. ``cpu_throttle=1`` times the unthrottled page (the desktop device class).
+
+    ``reference`` (a kernel configuration, e.g. ``timing.REFERENCE_KERNEL``): built and timed
+    first in *every* chunk, in the same interleaved rounds, as the native corpus' drift
+    reference is. Adds ``ref_ms`` (the chunk's median reference sample) and ``ms_ref_adj``:
+    the median over rounds of the kernel's sample / the reference's sample *of the same round*,
+    times the run's median reference sample. Why: the throttled page's speed drifts with the
+    machine's load and the throttler's starvation; a ratio taken within one round cancels what
+    hits both, and the run-wide scale keeps ms. Whether that lowers the cross-session floor is
+    measured, not assumed (``benchmarks/bench_predict.py --cross-session``).
     """
     if not configs:
         raise InputError("no kernel configurations to profile")
@@ -233,7 +243,8 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
         raise InputError(f"max_kernel_ms must be a number > 0, got {max_kernel_ms!r}")
     _check_common(backend, runtime)
     cfgs = [clean_config(dict(c), f"configs[{i}]") for i, c in enumerate(configs)]
-    chunks = chunk_indices(cfgs)
+    ref = [clean_config(dict(reference), "reference")] if reference is not None else []
+    chunks = chunk_indices(cfgs, max_kernels=CHUNK_KERNELS - len(ref))
 
     def job() -> tuple[list[dict[str, Any]], dict[str, Any], float, float]:
         t0 = time.perf_counter()
@@ -247,7 +258,7 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
             for n, idx in enumerate(chunks):
                 cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1.0})
                 try:
-                    prep = page.evaluate(PREP_JS, [[cfgs[i] for i in idx], runtime, warmup])
+                    prep = page.evaluate(PREP_JS, [ref + [cfgs[i] for i in idx], runtime, warmup])
                     cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
                     res = page.evaluate(TIME_JS, [repeats, target_ms, max_kernel_ms, rate])
                 finally:
@@ -257,11 +268,21 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
                     log.warning("kernel chunk %d left %d tensors behind", n, leak)
                 times, inner = res["times"], res["inner"]
                 overhead = float(min(times[0]))
+                nref = 1 + len(ref)  # the identity, then the reference if any
                 for j, i in enumerate(idx):
-                    ts = times[j + 1]
-                    rows.append({**cfgs[i], "ms": float(np.median(ts)), "ms_min": float(min(ts)), "ms_all": ts,
-                                 "ms_net": max(float(min(ts)) - overhead, 0.0), "call_overhead_ms": overhead,
-                                 "inner": int(inner[j + 1]), "row": i, "leaked_tensors": leak})
+                    ts = times[j + nref]
+                    row = {**cfgs[i], "ms": float(np.median(ts)), "ms_min": float(min(ts)), "ms_all": ts,
+                           "ms_net": max(float(min(ts)) - overhead, 0.0), "call_overhead_ms": overhead,
+                           "inner": int(inner[j + nref]), "row": i, "leaked_tensors": leak}
+                    if ref:
+                        rs = times[1]
+                        row["ref_ms"] = float(np.median(rs))
+                        row["ref_all"] = list(rs)
+                        # the same round's reference: round r of both, over the rounds both were
+                        # sampled in (either may get fewer than ``repeats``: the per-kernel time cap)
+                        k = min(len(ts), len(rs))
+                        row["_ratio"] = float(np.median(np.asarray(ts[:k]) / np.maximum(rs[:k], 1e-9)))
+                    rows.append(row)
                 log.info("tfjs kernels: chunk %d/%d (%d kernels): build+warmup %.1f s, autorange %.1f s, "
                          "rounds %.1f s", n + 1, len(chunks), len(idx), prep["prep_ms"] / 1e3,
                          res["calib_ms"] / 1e3, res["rounds_ms"] / 1e3)
@@ -271,6 +292,11 @@ def profile_kernels_tfjs(configs: Sequence[dict[str, Any]], repeats: int = 7, wa
     log.info("profiled %d kernels in TF.js (%s, %s runtime, %g× throttle) in %.1f s",
              len(rows), env.get("backend"), runtime, rate, secs)
     df = pd.DataFrame(rows).sort_values("row", kind="stable").reset_index(drop=True)
+    if ref:
+        # the scale: the run's median reference sample (its fastest may have escaped the throttle)
+        scale = float(np.median(np.concatenate([np.asarray(r, float) for r in df["ref_all"]])))
+        df["ms_ref_adj"] = df.pop("_ratio") * scale
+        df = df.drop(columns=["ref_all"])
     df["side"] = "browser"
     prov = {"backend": f"tfjs-{env.get('backend')}", "runtime": runtime, "cpu_throttle": rate,
             "chromium": browser.chromium_version(), "tfjs": env.get("tfjs"),
