@@ -16,12 +16,22 @@ help:  ## this list
 
 setup: $(VENV)/.stamp node_modules/.stamp chromium  ## venv + pinned Python deps, npm assets, Debian chromium
 
+# uv (pinned, from PyPI) installs the same pinned lock as pip would, ~6× faster (a fresh clone's
+# set-up: ~15 s instead of ~90 s with warm caches); `make setup INSTALLER=pip` keeps plain pip
+UV_VERSION := 0.13.10
+INSTALLER ?= uv
+ifeq ($(INSTALLER),uv)
+PIP_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --quiet
+else
+PIP_INSTALL = $(BIN)/python -m pip install --quiet
+endif
+
 $(VENV)/.stamp: requirements.lock requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(if $(filter uv,$(INSTALLER)),$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION),$(BIN)/python -m pip install --quiet --upgrade pip)
+	$(PIP_INSTALL) -r requirements.lock
+	$(PIP_INSTALL) --no-deps -r requirements-nodeps.txt
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name hybridlib --display-name "hybridlib (.venv)" >/dev/null
 	@touch $@
 
