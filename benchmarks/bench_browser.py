@@ -26,9 +26,11 @@ CNN, threaded binary) beside the eager one, and the bytes the page downloaded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # (the library imports light: TF and Playwright load on first use, after the settings above)
 from hybridlib import browser, export, models
 from hybridlib.models import reference
+from hybridlib.profiling import devices
 from hybridlib.serving import app as serve
 from hybridlib.serving import media
 from hybridlib.utils import HybridlibError
@@ -114,14 +117,47 @@ def _app_model(td: Path) -> tuple[Path, Path, str]:
     return h5, out, "emotion CNN (random weights)"
 
 
-def _app_row(ctx0: object, url: str, query: str, throttle: float, frames: int) -> dict:
-    """Open the app once (fresh context, empty cache) and read the page's own counters."""
-    ctx = ctx0.browser.new_context(viewport={"width": 1280, "height": 860})
+@contextlib.contextmanager
+def _app_running(prefix: str) -> Iterator[tuple[str, object, str]]:
+    """(url, browser context, model name): the hybrid app on loopback and Chromium whose fake
+    camera plays a drifting photo (astronaut, 640×480, 15 fps) — what --app and --first measure."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as td:
+        h5, tfjs, name = _app_model(Path(td))
+        clip = media.make_y4m("astronaut", Path(td) / "astronaut.y4m", n_frames=30, fps=15, jitter=6.0)
+        app = serve.make_app("hybrid", model_path=h5, models_dir=tfjs)
+        with serve.run_in_thread(app) as url, browser.launch(fake_video=clip) as ctx0:
+            yield url, ctx0, name
+
+
+def _alternating(pairs: list[list[str]], repeats: int) -> Iterator[list[str]]:
+    """``repeats`` passes over the [label, query] pairs, A B then B A: a load swing on the
+    shared machine hits every pair alike."""
+    for rep in range(repeats):
+        yield from (pairs if rep % 2 == 0 else pairs[::-1])
+
+
+@contextlib.contextmanager
+def _app_page(ctx0: object, url: str, throttle: float, timeout_ms: int,
+              viewport: dict | None = None) -> Iterator[object]:
+    """A page in a fresh context (empty cache) at ``throttle``× CPU (the library's one
+    DevTools throttle helper), closed after use; the caller navigates."""
+    ctx = ctx0.browser.new_context(**({"viewport": viewport} if viewport else {}))
     try:
         page = ctx.new_page()
-        page.set_default_timeout(180_000)
+        page.set_default_timeout(timeout_ms)
         if throttle != 1.0:
-            ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": float(throttle)})
+            devices.set_cpu_throttle(page, throttle)
+        yield page
+    finally:
+        ctx.close()
+
+
+VIEWPORT = {"width": 1280, "height": 860}
+
+
+def _app_row(ctx0: object, url: str, query: str, throttle: float, frames: int) -> dict:
+    """Open the app once (fresh context, empty cache) and read the page's own counters."""
+    with _app_page(ctx0, url, throttle, 180_000, VIEWPORT) as page:
         page.goto(f"{url}/?variant=fp32&{query}")
         page.wait_for_function("() => window.hlState && ((hlState.ready && hlState.frames >= 5) || hlState.error)")
         read = ("() => ({tot: {...hlState.totals}, f: hlState.frames, err: hlState.error,"
@@ -139,8 +175,6 @@ def _app_row(ctx0: object, url: str, query: str, throttle: float, frames: int) -
         det = tr_b.get("detected", n) - tr_a.get("detected", 0) if tr_b.get("enabled") else n
         return {"fps": (n - 1) / secs if secs > 0 else float("nan"), **ms, "first": b["first"],
                 "k": tr_b.get("k", 1), "detected": det, "tracked": n - det, "frames": n}
-    finally:
-        ctx.close()
 
 
 CROP_JS = """async (n) => {
@@ -159,57 +193,49 @@ CROP_JS = """async (n) => {
 def _crop_row(ctx0: object, url: str, throttle: float, rounds: int = 20) -> dict:
     """Median ms of each crop path on one page (its loop keeps running: interleaved rounds
     spread that load over all paths alike)."""
-    ctx = ctx0.browser.new_context()
-    try:
-        page = ctx.new_page()
-        page.set_default_timeout(180_000)
-        if throttle != 1.0:
-            ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": float(throttle)})
+    with _app_page(ctx0, url, throttle, 180_000) as page:
         page.goto(f"{url}/?variant=fp32")
         page.wait_for_function("() => window.hlState && hlState.faces.length && window.hlTrack && hlTrack.crops")
         return page.evaluate(CROP_JS, rounds)
-    finally:
-        ctx.close()
+
+
+def _vs_first(got: dict[str, list[float]], first: str, fmt: str) -> str:
+    """Each label's median, and against the first label's median (×) — ratios from one run."""
+    med = {k: float(np.median(v)) for k, v in got.items()}
+    base = med.get(first)
+    return " · ".join(f"{k} {v:{fmt}}" + (f" ({v / base:.2f}×)" if base and k != first else "")
+                      for k, v in med.items())
 
 
 def app_bench(args: argparse.Namespace) -> int:
     pipes = [p.split("=", 1) for p in args.pipelines.split(",")]
-    with tempfile.TemporaryDirectory(prefix="bench-app-") as td:
-        h5, tfjs, name = _app_model(Path(td))
-        clip = media.make_y4m("astronaut", Path(td) / "astronaut.y4m", n_frames=30, fps=15, jitter=6.0)
-        app = serve.make_app("hybrid", model_path=h5, models_dir=tfjs)
+    with _app_running("bench-app-") as (url, ctx0, name):
         print(f"# {browser.chromium_version()} · hybrid app · {name} · fp32 · wasm · {args.frames} frames/row"
               f" · {os.cpu_count()} cores · fake camera: astronaut, 640×480, 15 fps, drifting")
         print(f"{'CPU':>4s} {'pipeline':12s} {'fps':>6s} {'detect':>7s} {'track':>6s} {'crop':>6s} {'cnn':>6s}"
               f" {'total':>7s} {'draw':>6s} {'wait':>6s} {'k':>3s} {'tracked/det':>11s} {'first ms':>9s}")
-        with serve.run_in_thread(app) as url, browser.launch(fake_video=clip) as ctx0:
-            for t in (float(x) for x in args.throttles.split(",")):
-                fps: dict[str, list[float]] = {}
-                first: dict[str, list[float]] = {}
-                for rep in range(args.repeats):  # A B, then B A: a load swing hits both alike
-                    for label, q in (pipes if rep % 2 == 0 else pipes[::-1]):
-                        r = _app_row(ctx0, url, q, t, args.frames)
-                        if "error" in r:
-                            print(f"{t:3g}× {label:12s} error: {r['error']}")
-                            continue
-                        fps.setdefault(label, []).append(r["fps"])
-                        first.setdefault(label, []).append(r["first"] or float("nan"))
-                        print(f"{t:3g}× {label:12s} {r['fps']:6.1f} {r['detect']:7.1f} {r['track']:6.1f}"
-                              f" {r['crop']:6.1f} {r['cnn']:6.1f} {r['total']:7.1f} {r['draw']:6.1f} {r['gap']:6.1f}"
-                              f" {r['k']:3d} {r['tracked']:5d}/{r['detected']:<5d}"
-                              f" {r['first'] or float('nan'):9.0f}", flush=True)
-                med = {k: float(np.median(v)) for k, v in fps.items()}
-                base = med.get(pipes[0][0])
-                print(f"{t:3g}× median fps: " + " · ".join(
-                    f"{k} {v:.1f}" + (f" ({v / base:.2f}×)" if base and k != pipes[0][0] else "")
-                    for k, v in med.items()) + " · median first prediction ms: "
-                    + " · ".join(f"{k} {np.median(v):.0f}" for k, v in first.items()), flush=True)
-            for t in (float(x) for x in args.throttles.split(",")):
-                c = _crop_row(ctx0, url, t)
-                print(f"# crop 48×48 gray, median ms at {t:g}×: frame (fromPixels 640×480 + cropAndResize, the old"
-                      f" one) {c['frame']:.2f} · window-tf (1:1 window + cropAndResize) {c['window-tf']:.2f}"
-                      f" · window (same samples in JS, the default) {c['window']:.2f}"
-                      f" · canvas48 (drawImage to 48×48, other numbers) {c['canvas48']:.2f}", flush=True)
+        for t in (float(x) for x in args.throttles.split(",")):
+            fps: dict[str, list[float]] = {}
+            first: dict[str, list[float]] = {}
+            for label, q in _alternating(pipes, args.repeats):
+                r = _app_row(ctx0, url, q, t, args.frames)
+                if "error" in r:
+                    print(f"{t:3g}× {label:12s} error: {r['error']}")
+                    continue
+                fps.setdefault(label, []).append(r["fps"])
+                first.setdefault(label, []).append(r["first"] or float("nan"))
+                print(f"{t:3g}× {label:12s} {r['fps']:6.1f} {r['detect']:7.1f} {r['track']:6.1f}"
+                      f" {r['crop']:6.1f} {r['cnn']:6.1f} {r['total']:7.1f} {r['draw']:6.1f} {r['gap']:6.1f}"
+                      f" {r['k']:3d} {r['tracked']:5d}/{r['detected']:<5d}"
+                      f" {r['first'] or float('nan'):9.0f}", flush=True)
+            print(f"{t:3g}× median fps: " + _vs_first(fps, pipes[0][0], ".1f") + " · median first prediction ms: "
+                  + " · ".join(f"{k} {np.median(v):.0f}" for k, v in first.items()), flush=True)
+        for t in (float(x) for x in args.throttles.split(",")):
+            c = _crop_row(ctx0, url, t)
+            print(f"# crop 48×48 gray, median ms at {t:g}×: frame (fromPixels 640×480 + cropAndResize, the old"
+                  f" one) {c['frame']:.2f} · window-tf (1:1 window + cropAndResize) {c['window-tf']:.2f}"
+                  f" · window (same samples in JS, the default) {c['window']:.2f}"
+                  f" · canvas48 (drawImage to 48×48, other numbers) {c['canvas48']:.2f}", flush=True)
     print("# ms are means per frame (detect amortised over all frames; total = detect..cnn; draw = canvas +"
           " readout; wait = until the next frame starts: requestAnimationFrame + the browser's rendering);"
           " fps = frames ÷ page time; median fps × = against the first pipeline at the same CPU rate")
@@ -223,48 +249,32 @@ STEPS = ("script", "config", "faceapi", "backend", "detector", "model", "video",
 
 def _first_row(ctx0: object, url: str, query: str, throttle: float) -> dict:
     """One cold start (fresh context, empty cache): the page's timeline up to its first prediction."""
-    ctx = ctx0.browser.new_context(viewport={"width": 1280, "height": 860})
-    try:
-        page = ctx.new_page()
-        page.set_default_timeout(120_000)
-        if throttle != 1.0:
-            ctx.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": float(throttle)})
+    with _app_page(ctx0, url, throttle, 120_000, VIEWPORT) as page:
         page.goto(f"{url}/?{query}")
         page.wait_for_function("() => window.hlState && (hlState.first_prediction_ms || hlState.error)")
         return page.evaluate(FIRST_JS)
-    finally:
-        ctx.close()
 
 
 def first_bench(args: argparse.Namespace) -> int:
     starts = [p.split("=", 1) for p in args.startups.split(",")]
-    with tempfile.TemporaryDirectory(prefix="bench-first-") as td:
-        h5, tfjs, name = _app_model(Path(td))
-        clip = media.make_y4m("astronaut", Path(td) / "astronaut.y4m", n_frames=30, fps=15, jitter=6.0)
-        app = serve.make_app("hybrid", model_path=h5, models_dir=tfjs)
+    with _app_running("bench-first-") as (url, ctx0, name):
         print(f"# {browser.chromium_version()} · hybrid app · {name} · {args.variant} · {os.cpu_count()} cores"
               f" · load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} · cold cache each row")
         print(f"{'CPU':>4s} {'start-up':15s} {'first ms':>8s} " + " ".join(f"{s[:8]:>8s}" for s in STEPS)
               + f" {'binary':>13s} {'kB':>6s}")
-        with serve.run_in_thread(app) as url, browser.launch(fake_video=clip) as ctx0:
-            for t in (float(x) for x in args.throttles.split(",")):
-                got: dict[str, list[float]] = {}
-                for rep in range(args.repeats):
-                    for label, q in (starts if rep % 2 == 0 else starts[::-1]):
-                        r = _first_row(ctx0, url, f"variant={args.variant}&{q}", t)
-                        if r.get("err") or not r.get("first"):
-                            print(f"{t:3g}× {label:15s} error: {r.get('err')}")
-                            continue
-                        got.setdefault(label, []).append(r["first"])
-                        tl = r["tl"]
-                        print(f"{t:3g}× {label:15s} {r['first']:8.0f} " + " ".join(
-                            f"{tl.get(s, float('nan')):8.0f}" for s in STEPS)
-                            + f" {(r['wasm'] or {}).get('binary', '?'):>13s} {r['bytes'] / 1e3:6.0f}", flush=True)
-                med = {k: float(np.median(v)) for k, v in got.items()}
-                base = med.get(starts[0][0])
-                print(f"{t:3g}× median first prediction ms: " + " · ".join(
-                    f"{k} {v:.0f}" + (f" ({v / base:.2f}×)" if base and k != starts[0][0] else "")
-                    for k, v in med.items()), flush=True)
+        for t in (float(x) for x in args.throttles.split(",")):
+            got: dict[str, list[float]] = {}
+            for label, q in _alternating(starts, args.repeats):
+                r = _first_row(ctx0, url, f"variant={args.variant}&{q}", t)
+                if r.get("err") or not r.get("first"):
+                    print(f"{t:3g}× {label:15s} error: {r.get('err')}")
+                    continue
+                got.setdefault(label, []).append(r["first"])
+                tl = r["tl"]
+                print(f"{t:3g}× {label:15s} {r['first']:8.0f} " + " ".join(
+                    f"{tl.get(s, float('nan')):8.0f}" for s in STEPS)
+                    + f" {(r['wasm'] or {}).get('binary', '?'):>13s} {r['bytes'] / 1e3:6.0f}", flush=True)
+            print(f"{t:3g}× median first prediction ms: " + _vs_first(got, starts[0][0], ".0f"), flush=True)
         print(f"# load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; timeline = ms since"
               " navigation start when each step finished; kB = bytes the page transferred (compressed)")
     return 0

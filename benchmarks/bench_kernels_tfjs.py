@@ -7,7 +7,7 @@
    CNN's and AlexNet's own kernels (:func:`kernels_tfjs.profile_kernels_tfjs`) and prints the
    wall time of that call — the cost the study pays for the browser side of the corpus;
 2. faithfulness: Σ of the emotion CNN's kernel ``ms`` against its whole-model TF.js time at
-   the same throttle (:func:`profile.profile_tfjs`'s ``model_ms``), alternated
+   the same throttle (:func:`tfjs_layers.profile_tfjs`'s ``model_ms``), alternated
    ``--faith-rounds`` times so drift on a shared machine shows up as spread, not bias;
 3. the same ratio *in one page*: the exported model (``predict`` + ``dataSync``) and the
    kernels built by :mod:`kernels_tfjs`, each autoranged to ≥ 3 ms samples, alternated in
@@ -59,14 +59,14 @@ def in_page_ratio(model, throttle: float, runtime: str, rounds: int = 7) -> tupl
     from pathlib import Path
 
     from hybridlib import browser, export
-    from hybridlib.profiling import kernels, kernels_tfjs, profile
+    from hybridlib.profiling import devices, kernels, kernels_tfjs
 
     cfgs = [kernels_tfjs.clean_config(c) for c in kernels.kernel_table(model).to_dict("records")]
     with tempfile.TemporaryDirectory(prefix="bench-ktfjs-") as td:
         export.export_tfjs(model, Path(td) / "m")
         with browser.tfjs_session({"m": Path(td) / "m"}, timeout_s=600) as (page, _url):
             kernels_tfjs.open_page(page)  # same page set-up as the corpus
-            profile.set_cpu_throttle(page, throttle)
+            devices.set_cpu_throttle(page, throttle)
             r = page.evaluate(INPAGE_JS, [cfgs, runtime, rounds])
     ratios = [k / m for k, m in zip(r["kernels"], r["model"])]
     return statistics.median(r["kernels"]), statistics.median(r["model"]), statistics.median(ratios)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
 
     from hybridlib import browser, models
-    from hybridlib.profiling import kernels, kernels_tfjs, profile
+    from hybridlib.profiling import kernels, kernels_tfjs, tfjs_layers
 
     print(f"# {browser.chromium_version()} · {args.throttle:g}× throttle · {args.runtime} runtime · "
           f"{os.cpu_count()} cores")
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = []
     for r in range(args.faith_rounds):
         kd = kernels_tfjs.profile_kernels_tfjs(kcfgs, cpu_throttle=args.throttle, runtime=args.runtime)
-        pr = profile.profile_tfjs(m, repeats=7, warmup=2, cpu_throttle=args.throttle)
+        pr = tfjs_layers.profile_tfjs(m, repeats=7, warmup=2, cpu_throttle=args.throttle)
         model_ms = float(pr["model_ms"].iloc[0])
         ratios.append(kd.ms.sum() / model_ms)
         print(f"faithfulness [{r}]: Σ kernel ms {kd.ms.sum():.1f} (Σ ms_min {kd.ms_min.sum():.1f}) / "

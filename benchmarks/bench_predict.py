@@ -91,13 +91,14 @@ def load() -> str:
 
 def regret_graphs(ctx, side: str) -> dict:
     """Measured partition graphs of both networks whose device is corpus side ``side``."""
-    from hybridlib.profiling import profile
+    from hybridlib.profiling import tables
+    from hybridlib.profiling.graphs import to_graph
 
     if side == "browser":  # 09's phone-class graphs: TF.js at 4× (the corpus' browser side), cached
         from hybridlib.study.split import profiles as splitstudy
 
         return {m: splitstudy.device_graph(ctx, m, "phone") for m in ("emotion_cnn", "alexnet")}
-    return {m: profile.to_graph(profile.ensure_profile(ctx, m), m, input_itemsize=1)
+    return {m: to_graph(tables.ensure_profile(ctx, m), m, input_itemsize=1)
             for m in ("emotion_cnn", "alexnet")}
 
 

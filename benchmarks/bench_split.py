@@ -39,12 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from hybridlib import config, export, models
+    from hybridlib.export import split_assets
     from hybridlib.study.split import analysis as ss, execute as split, predict as sp, profiles
 
     ctx = config.context(args.preset)
     devs, nets, loads = (a.split(",") for a in (args.devices, args.networks, args.loads))
     graphs = {d: profiles.device_graph(ctx, args.model, d, args.dtype) for d in devs}
-    km = export.load_model(split.model_h5(args.model, ctx))
+    km = export.load_model(split_assets.model_h5(args.model, ctx))
     must = [sp.predict_cuts(graphs[d], n).attrs["chosen"] for d in devs for n in nets]
     cuts = sp.select_cuts(graphs[devs[0]], args.cuts, must=must, allowed=models.chain_cut_points(km))
     print(f"{args.model}: cuts {', '.join(cuts)}", flush=True)
@@ -97,23 +98,24 @@ def tail_only(args: argparse.Namespace) -> int:
     import warnings
 
     from hybridlib import config, export
-    from hybridlib.profiling import profile
-    from hybridlib.serving import app as serve
-    from hybridlib.study.split import execute as split
+    from hybridlib.export import split_assets
+    from hybridlib.profiling import reconcile, tables
+    from hybridlib.serving.tails import TailRunner
+    from hybridlib.study.split import server
 
     ctx = config.context(args.preset)
-    h5 = split.model_h5(args.model, ctx)
+    h5 = split_assets.model_h5(args.model, ctx)
     km = export.load_model(h5)
-    x = split.example_input(tuple(int(d) for d in km.input_shape[1:]))
-    prof = profile.ensure_profile(ctx, args.model, progress=False)
-    costs, fixed = profile.side_costs(prof[prof["side"] == "cloud"])
+    x = split_assets.example_input(tuple(int(d) for d in km.input_shape[1:]))
+    prof = tables.ensure_profile(ctx, args.model, progress=False)
+    costs, fixed = reconcile.side_costs(prof[prof["side"] == "cloud"])
     names = [l.name for l in km.layers]
     cuts = args.tail_cuts.split(",")
     n = max(args.repeats, 5)
     with contextlib.ExitStack() as st:
         urls = {}
         for compiled in (False, True):
-            url, app = st.enter_context(split.split_server(h5, split.cache_root(ctx) / "heads"))
+            url, app = st.enter_context(server.split_server(h5, split_assets.cache_root(ctx) / "heads"))
             with warnings.catch_warnings():  # serve's string app keys are the contract
                 warnings.simplefilter("ignore")
                 app["tail_runner"] = TailRunner(h5, compiled=compiled)
@@ -129,7 +131,7 @@ def tail_only(args: argparse.Namespace) -> int:
             ts: dict[bool, list[float]] = {False: [], True: []}
             for i in range(args.warmup + n):
                 for compiled in (False, True):
-                    ms = float(split.post_split(urls[compiled], layer, t)["server_ms"])
+                    ms = float(server.post_split(urls[compiled], layer, t)["server_ms"])
                     if i >= args.warmup:
                         ts[compiled].append(ms)
             print(f"{cut:14s} {statistics.median(ts[False]):8.2f} {statistics.median(ts[True]):9.2f} {prof_ms:8.2f}")

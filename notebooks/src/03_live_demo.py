@@ -150,10 +150,10 @@ display(W.HBox([W.VBox([W.HTML("<b>ipywebrtc</b>: CameraStream + ImageRecorder (
 # button copies the camera widget's measured round trip into the RTT slider.
 
 # %%
-from hybridlib.profiling import profile
+from hybridlib.profiling import graphs, tables
 
-prof = profile.ensure_profile(ctx, "emotion_cnn", progress=False)
-graph = profile.to_graph(prof, "emotion_cnn", input_itemsize=1)
+prof = tables.ensure_profile(ctx, "emotion_cnn", progress=False)
+graph = graphs.to_graph(prof, "emotion_cnn", input_itemsize=1)
 explorer = widgets.partition_explorer(graph, "wifi", live=cam)
 live = W.HTML(f"<b>live (this kernel, clip)</b><br>kernel handler p50 {run_kernel.handler_ms_p50:.1f} ms<br>"
               f"kernel mode {run_kernel.fps:.1f} frames/s, "

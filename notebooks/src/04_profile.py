@@ -23,17 +23,17 @@ data_path = None      # FER-2013 csv or folder; None → synthetic
 reports_dir = None    # default: reports/<preset>/
 
 # %%
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import config, plots
 from hybridlib.profiling import figures as profiling_figures
-from hybridlib.profiling import predict, profile
+from hybridlib.profiling import layers, predict
+from hybridlib.profiling.tables import ensure_profile
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
-power = profile.PowerModel()
+power = layers.PowerModel()
 display(Markdown(f"**Preset** `{ctx.preset.name}` · models {', '.join(ctx.preset.profile_models)} · "
                  f"{ctx.preset.profile_repeats} repeats · energy: *model* ({power.active_w} W; {power.source})"))
 
@@ -44,7 +44,7 @@ display(Markdown(f"**Preset** `{ctx.preset.name}` · models {', '.join(ctx.prese
 tables = {}
 for i, m in enumerate(ctx.preset.profile_models):
     browser = ctx.preset.profile_browser and m == "emotion_cnn"
-    tables[m] = profile.ensure_profile(ctx, m, browser=browser)
+    tables[m] = ensure_profile(ctx, m, browser=browser)
 prof = pd.concat(tables.values(), ignore_index=True)
 ctx.save_table("04_profile_layers", prof.drop(columns=["ms_all"]))
 summary = (prof.groupby(["model", "side", "backend"])

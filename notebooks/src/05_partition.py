@@ -30,18 +30,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import config, partition, plots
-from hybridlib.profiling import profile
+from hybridlib.profiling import layers, tables
+from hybridlib.profiling.graphs import to_graph
 from hybridlib.study.offload import figures as offfig
 from hybridlib.study.offload import scenarios as offload
 
 ctx = config.context(preset, data_path=data_path, reports_dir=reports_dir)
 plots.setup_style()
 # the input travels as the camera's uint8 pixels (models scale to [0, 1] themselves after it)
-profiles = {m: profile.ensure_profile(ctx, m) for m in ctx.preset.profile_models}
-graphs = {m: profile.to_graph(t, m, input_itemsize=1) for m, t in profiles.items()}
+profiles = {m: tables.ensure_profile(ctx, m) for m in ctx.preset.profile_models}
+graphs = {m: to_graph(t, m, input_itemsize=1) for m, t in profiles.items()}
 # where 04 profiled the emotion CNN in TF.js (the hybrid app's real device runtime), add that graph
 if "emotion_cnn" in profiles and (profiles["emotion_cnn"]["backend"] == "tfjs-wasm").any():
-    graphs["emotion_cnn@tfjs"] = profile.to_graph(profiles["emotion_cnn"], "emotion_cnn", device="tfjs-wasm",
+    graphs["emotion_cnn@tfjs"] = to_graph(profiles["emotion_cnn"], "emotion_cnn", device="tfjs-wasm",
                                                  name="emotion_cnn@tfjs", input_itemsize=1)
 elif ctx.preset.profile_browser and "emotion_cnn" in profiles:
     # the preset asked for it and 04 could not make it: say so in summary.md instead of dropping it
@@ -125,14 +126,14 @@ ctx.save_figure(offfig.plot_load_sweep(sweep, PHONE, "Wi-Fi", ctx.data_label), "
 from hybridlib import models  # noqa: E402
 from hybridlib.models import artifacts  # noqa: E402
 
-src = profile.model_source(ctx, "emotion_cnn")
+src = tables.model_source(ctx, "emotion_cnn")
 net_model = models.emotion_cnn() if src == "emotion_cnn" else artifacts.load_model(src)
 acts = offload.layer_activations(net_model, ctx.dataset().split("test")[0][:1])
 codecs, measures = offload.compression_table(acts)
 ctx.save_table("05_compression", codecs)
 display(codecs.groupby(["codec", "dtype"])[["ratio", "compress_ms", "decompress_ms"]].median().round(3))
 gz = partition.with_compression(graphs["emotion_cnn"], measures, device_slowdown=2.0,
-                                device_power_w=profile.PowerModel().active_w)
+                                device_power_w=layers.PowerModel().active_w)
 comp = offload.compression_plans({"raw float32": graphs["emotion_cnn"], "zstd float32": gz}, device=PHONE)
 display(comp)
 

@@ -146,7 +146,7 @@ o = summary["overload"] or {}
 ratio = summary["hybrid_vs_cloud_cpu_ratio"]
 h = summary["hybrid"][-1] if summary["hybrid"] else {}
 display(Markdown(
-    f"- **Efficiency:** answered frames per server CPU-second, ours ÷ seed pipeline per user count: "
+    "- **Efficiency:** answered frames per server CPU-second, ours ÷ seed pipeline per user count: "
     + ", ".join(f"{r['users']} → {r['ratio']}×" for r in e["rows"])
     + f"; minimum **{e['min_ratio']}×**.\n"
     f"- **Saturation (users):** ours {summary['saturation_users']['ours']}, seed pipeline "

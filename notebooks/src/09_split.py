@@ -14,7 +14,7 @@
 # * **Prediction** (`hybridlib.study.split.predict`): the partition engine (`partition.evaluate` per cut,
 #   `partition.solve(schedule="single")` for its choice) on the per-layer profile taken **on the
 #   same device class** (TF.js in the throttled page) and the cloud's native-TF profile, both
-#   *reconciled* with their whole-model times (`profile.reconcile`: isolated layers plus a
+#   *reconciled* with their whole-model times (`profiling.reconcile`: isolated layers plus a
 #   measured per-layer dispatch and per-inference fixed cost add up to the whole model).
 #   Cloud compute is scaled by the **measured server factor** (Neurosurgeon's load factor):
 #   the server's own whole-model time as it serves (its `server_ms` for the whole model, idle

@@ -30,7 +30,6 @@ reports_dir = None    # default: reports/<preset>/
 # %%
 import os
 
-import pandas as pd
 from IPython.display import Markdown, display
 
 from hybridlib import config, plots

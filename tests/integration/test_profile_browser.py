@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 def test_profile_tfjs_tiny_dag(need_chromium, tmp_path):
     import tf_keras as keras
 
-    from hybridlib.profiling import profile
+    from hybridlib.profiling import layers, tfjs_layers
 
     L = keras.layers
     inp = keras.Input((16, 16, 1), name="input")
@@ -19,7 +19,7 @@ def test_profile_tfjs_tiny_dag(need_chromium, tmp_path):
     c = L.Concatenate(name="cat")([b1, b2])
     out = L.Dense(3, activation="softmax", name="out")(L.Flatten(name="flat")(c))
     model = keras.Model(inp, out, name="tiny")
-    df = profile.profile_tfjs(model, repeats=3, warmup=1, workdir=tmp_path)
+    df = tfjs_layers.profile_tfjs(model, repeats=3, warmup=1, workdir=tmp_path)
     assert df["layer"].tolist() == [l.name for l in model.layers]
     assert (df["backend"] == "tfjs-wasm").all()
     assert df.loc[df.layer == "input", "ms"].iloc[0] == 0
@@ -27,14 +27,14 @@ def test_profile_tfjs_tiny_dag(need_chromium, tmp_path):
     assert (df["ms"] >= 0).all()
     assert (df.set_index("layer").loc[["a", "b1"], "ms"] > 0).all()
     assert (df["model_ms"] > 0).all() and df["chromium"].iloc[0].startswith("Chromium")
-    assert (df["energy_mj"] == df["ms"] * profile.PowerModel().active_w).all()
+    assert (df["energy_mj"] == df["ms"] * layers.PowerModel().active_w).all()
 
 
 def test_profile_tfjs_throttled_adds_up(need_chromium, tmp_path):
     """A device class's profile (CPU throttled 4×) reconciles with its whole-model time."""
     import tf_keras as keras
 
-    from hybridlib.profiling import profile
+    from hybridlib.profiling import reconcile, tfjs_layers
 
     L = keras.layers
     inp = keras.Input((16, 16, 1), name="input")
@@ -42,11 +42,11 @@ def test_profile_tfjs_throttled_adds_up(need_chromium, tmp_path):
     b = L.Conv2D(8, 3, padding="same", activation="relu", name="b")(a)
     out = L.Dense(3, activation="softmax", name="out")(L.Flatten(name="flat")(b))
     model = keras.Model(inp, out, name="tiny_chain")
-    df = profile.profile_tfjs(model, repeats=3, warmup=1, workdir=tmp_path, cpu_throttle=4.0)
+    df = tfjs_layers.profile_tfjs(model, repeats=3, warmup=1, workdir=tmp_path, cpu_throttle=4.0)
     assert (df["cpu_throttle"] == 4.0).all() and (df["backend"] == "tfjs-wasm").all()
     total = df["layer_ms"].sum() + df["fixed_ms"].iloc[0]
     assert abs(total - df["model_ms"].iloc[0]) <= 1e-9 * max(1.0, total)
     # the prefix sub-models were timed (two interior cut points of a 5-layer chain)
     assert len(df["probes"].iloc[0].split()) == 2
-    rt = profile.reconciliation_table(df.assign(side="device"))
+    rt = reconcile.reconciliation_table(df.assign(side="device"))
     assert rt["reconciled_ms"].iloc[0] == __import__("pytest").approx(rt["model_ms"].iloc[0])

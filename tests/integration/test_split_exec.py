@@ -26,17 +26,17 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def emotion_h5(cache: Path) -> Path:
-    from hybridlib.study.split import execute as split
+    from hybridlib.export import split_assets
 
-    return split.model_h5("emotion_cnn", cache_dir=cache)
+    return split_assets.model_h5("emotion_cnn", cache_dir=cache)
 
 
 def _full_probs(h5: Path, seed: int = 0) -> np.ndarray:
     from hybridlib import export
-    from hybridlib.study.split import execute as split
+    from hybridlib.export import split_assets
 
     m = export.load_model(h5)
-    x = split.example_input(tuple(int(d) for d in m.input_shape[1:]), seed)
+    x = split_assets.example_input(tuple(int(d) for d in m.input_shape[1:]), seed)
     return np.asarray(m(x, training=False))[0]
 
 
@@ -107,11 +107,11 @@ def test_compiled_tail_equals_full_model(emotion_h5: Path, cut: str):
     """The server's tail runs as one compiled tf.function (what the engine's cloud profile
     times), traced once for any batch, and still computes exactly the full model."""
     from hybridlib import export
+    from hybridlib.export import split_assets
     from hybridlib.serving.tails import TailRunner
-    from hybridlib.study.split import execute as split
 
     m = export.load_model(emotion_h5)
-    x = np.concatenate([split.example_input((48, 48, 1), s) for s in (0, 1, 2)])
+    x = np.concatenate([split_assets.example_input((48, 48, 1), s) for s in (0, 1, 2)])
     ref = np.asarray(m(x, training=False))
     runner = TailRunner(emotion_h5)
     sp = runner.split(cut)
@@ -137,13 +137,14 @@ def test_head_and_profile_loads_survive_failed_requests(need_chromium, cache: Pa
     from aiohttp import web
 
     from hybridlib import browser, export
-    from hybridlib.profiling import profile
+    from hybridlib.export import split_assets
+    from hybridlib.profiling import tfjs_layers
     from hybridlib.serving import app as serve
     from hybridlib.study.split import execute as split
 
     km = export.load_model(emotion_h5)
-    (cut,) = split.resolve_cuts(km, ["pool2"])
-    head = split.ensure_head(km, emotion_h5, cut, cache / "heads")
+    (cut,) = split_assets.resolve_cuts(km, ["pool2"])
+    head = split_assets.ensure_head(km, emotion_h5, cut, cache / "heads")
     files = [p.name for p in Path(head["dir"]).iterdir() if p.name != "manifest.json"]
     seen: Counter[str] = Counter()
     # Chromium itself re-sends a request once when a reused connection drops before any
@@ -167,14 +168,14 @@ def test_head_and_profile_loads_survive_failed_requests(need_chromium, cache: Pa
         info = page.evaluate("([k, u]) => hlSplit.loadHead(k, u)", [head["name"], f"/model/{head['name']}/model.json"])
         assert len(seen) == len(files) and min(seen.values()) == fails + 1  # each file: failures, then once
         assert len(files) <= info["retries"] <= fails * len(files)
-        x = split.example_input((48, 48, 1))
+        x = split_assets.example_input((48, 48, 1))
         page.evaluate("([b, s]) => hlSplit.setInput(b, s)", [browser.f32_to_b64(x), [1, 48, 48, 1]])
         got = page.evaluate("k => hlSplit.heads[k].predict(hlSplit.inputTensor).data().then(d => Array.from(d))",
                             head["name"])
         want = np.asarray(export.split_model(km, "pool2").head(x, training=False)).ravel()
         assert np.abs(np.asarray(got) - want).max() <= 1e-4
         seen.clear()  # the profiler's loader, same failures
-        assert len(files) <= page.evaluate(profile.LOAD_JS, head["name"]) <= fails * len(files)
+        assert len(files) <= page.evaluate(tfjs_layers.LOAD_JS, head["name"]) <= fails * len(files)
         assert min(seen.values()) == fails + 1
         n_layers = len(export.split_model(km, "pool2").head.layers)
         assert page.evaluate("() => window.__hlProfModel.layers.length") == n_layers
@@ -184,27 +185,28 @@ def test_shared_model_keeps_its_cut_points(emotion_h5: Path):
     """09 loads an .h5 once (profile, cuts, heads, server tails share it); tails built on its
     layers must not change what the model itself reports as cut points."""
     from hybridlib import export, models
-    from hybridlib.study.split import execute as split
+    from hybridlib.export import split_assets
 
-    km = split.load_h5(emotion_h5)
-    assert split.load_h5(emotion_h5) is km  # loaded once per process
+    km = split_assets.load_h5(emotion_h5)
+    assert split_assets.load_h5(emotion_h5) is km  # loaded once per process
     before = models.chain_cut_points(km)
     export.split_model(km, "pool2", copy=False)  # a tail on the shared layers adds nodes to them
     assert len(km.get_layer("conv3_1")._inbound_nodes) > 1
     assert models.chain_cut_points(km) == before and "pool2" in before
-    (cut,) = split.resolve_cuts(km, ["pool2"])
+    (cut,) = split_assets.resolve_cuts(km, ["pool2"])
     assert cut.shape == (12, 12, 64)
 
 
 def test_alexnet_cuts_equal_full_model(need_chromium, cache: Path):
     """AlexNet (fresh weights, fixed 227×227×3): two conv cuts; the heads carry no fc weights."""
+    from hybridlib.export import split_assets
     from hybridlib.study.split import execute as split
 
     cuts = ["pool2", "conv5"]
     df = split.execute("alexnet", cuts, device="desktop", network="none", repeats=1, warmup=0,
                        cache_dir=cache, readback=False, interleave=False)  # the one-head-at-a-time path
     assert not df.attrs["interleaved"]
-    ref = _full_probs(split.model_h5("alexnet", cache_dir=cache))
+    ref = _full_probs(split_assets.model_h5("alexnet", cache_dir=cache))
     assert ref.shape == (1000,)
     for cut in cuts:
         got = np.asarray(df.attrs["probs"][cut], np.float32)
@@ -217,8 +219,9 @@ def test_throttling_and_network_emulation_read_back(need_chromium, cache: Path, 
     from hybridlib import browser
     from hybridlib.profiling import devices
     from hybridlib.study.split import execute as split
+    from hybridlib.study.split import server
 
-    with split.split_server(emotion_h5, cache / "heads") as (url, _app), browser.launch(camera=False) as bctx:
+    with server.split_server(emotion_h5, cache / "heads") as (url, _app), browser.launch(camera=False) as bctx:
         page = split.open_split_page(bctx, url)
         cdp = bctx.new_cdp_session(page)
         dev = devices.read_back_device(page, cdp, "lowend")
@@ -289,7 +292,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
 def test_malformed_split_bodies_get_4xx(cache: Path, emotion_h5: Path):
     import zlib
 
-    from hybridlib.study.split import execute as split
+    from hybridlib.study.split import server
 
     x = np.zeros((1, 12, 12, 64), np.float32)
     good = x.astype("<f4").tobytes()
@@ -308,7 +311,7 @@ def test_malformed_split_bodies_get_4xx(cache: Path, emotion_h5: Path):
         ("incept3_b1x1", good, ok_h, 400, "tensors"),
         ("pool2", zlib.compress(good), {**ok_h, "X-Codec": "zlib", "X-Shape": "1,12,12,63"}, 400, "does not match"),
     ]
-    with split.split_server(emotion_h5, cache / "heads") as (url, _app):
+    with server.split_server(emotion_h5, cache / "heads") as (url, _app):
         for layer, body, headers, status, words in cases:
             code, ans = _post(f"{url}/split/{layer}", body, headers)
             assert code == status, (layer, headers, ans)
@@ -317,21 +320,22 @@ def test_malformed_split_bodies_get_4xx(cache: Path, emotion_h5: Path):
         code, ans = _post(f"{url}/split/pool2", big, ok_h)
         assert code == 413 and "error" in ans
         # and the server still answers a good request
-        ans = split.post_split(url, "pool2", x)
+        ans = server.post_split(url, "pool2", x)
         assert set(ans) >= {"probs", "emotion", "server_ms"}
 
 
 def test_load_factor_is_measured_under_real_users(cache: Path, emotion_h5: Path):
     """Background cloud-mode WebRTC users reach the same server; the factor is a measurement."""
     pytest.importorskip("aiortc")
-    from hybridlib.study.split import execute as split
+    from hybridlib.export import split_assets
+    from hybridlib.study.split import server
 
-    x = split.example_input((48, 48, 1))
-    with split.split_server(emotion_h5, cache / "heads", load="loaded") as (url, _app):
-        bg = split.BackgroundLoad(url, users=1, fps=10, round_s=40)
+    x = split_assets.example_input((48, 48, 1))
+    with server.split_server(emotion_h5, cache / "heads", load="loaded") as (url, _app):
+        bg = server.BackgroundLoad(url, users=1, fps=10, round_s=40)
         try:
-            res = split.measure_load_factor(url, "input", x, bg, n=5)
-            m = split.cloud_metrics(url)
+            res = server.measure_load_factor(url, "input", x, bg, n=5)
+            m = server.cloud_metrics(url)
         finally:
             bg.stop()
     assert np.isfinite(res["load_factor"]) and res["load_factor"] > 0

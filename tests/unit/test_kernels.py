@@ -264,7 +264,7 @@ def test_decision_cost_on_a_network_never_trained_on():
     """End to end on SYNTHETIC timings: AlexNet's kernels are test rows only; the measured
     graph carries the same synthetic law per layer, so good predictions give (near) 0 regret."""
     from hybridlib import models
-    from hybridlib.profiling import profile
+    from hybridlib.profiling import graphs
 
     m = models.alexnet()
     net = kernels.kernel_table(m, "alexnet")
@@ -276,7 +276,7 @@ def test_decision_cost_on_a_network_never_trained_on():
     assert set(floor) == {"device", "cloud"} and 0 < floor["cloud"] < floor["device"]
     dev = prof[prof.side == "device"].set_index("last_layer")["ms_min"].to_dict()
     cl = prof[prof.side == "cloud"].set_index("last_layer")["ms_min"].to_dict()
-    g = profile.keras_graph(m, dev, cl)
+    g = graphs.keras_graph(m, dev, cl)
     rg = decision.decision_cost(c, {"alexnet": g, "other": g}, methods=("rf",))
     assert set(rg.model) == {"alexnet"} and set(rg.train) == {"families", "other-family"}
     assert (rg.regret >= -1e-9).all() and len(rg) == 2 * len(decision.SCENARIOS) * len(partition.NETWORKS)
@@ -295,30 +295,30 @@ def test_round_robin_autorange_loops_and_interleaves():
     """Loop counts follow the probe (capped), every sample is a loop, fns interleave per round."""
     import gc
 
-    from hybridlib.profiling import profile
+    from hybridlib.profiling import timing
 
     calls: list[int] = []
     fns = [lambda i=i: calls.append(i) for i in range(3)]
-    wall, cpu, loops = profile.round_robin_autorange(fns, repeats=2, warmup=1, min_sample_ms=1e6, max_loops=4)
+    wall, cpu, loops = timing.round_robin_autorange(fns, repeats=2, warmup=1, min_sample_ms=1e6, max_loops=4)
     assert loops == [4, 4, 4]  # a no-op would need millions of calls to last 1e6 ms: capped
     assert all(len(w) == 2 for w in wall) and all(len(c) == 2 for c in cpu)
     assert calls.count(0) == 1 + 3 + 2 * 4  # warmup + 3 probes + repeats × loops
     timed = calls[3 * (1 + 3):]  # after each fn's warmup and probes: round 1 = 0000 1111 2222, round 2 again
     assert timed == ([0] * 4 + [1] * 4 + [2] * 4) * 2
     assert gc.isenabled()
-    _, _, one = profile.round_robin_autorange(fns, repeats=1, warmup=0, min_sample_ms=0)
+    _, _, one = timing.round_robin_autorange(fns, repeats=1, warmup=0, min_sample_ms=0)
     assert one == [1, 1, 1]
     with pytest.raises(InputError, match="repeats"):
-        profile.round_robin_autorange(fns, repeats=0, warmup=0)
+        timing.round_robin_autorange(fns, repeats=0, warmup=0)
 
 
 def test_time_model_calls_columns_in_process():
     """The shared worker on two tiny kernels and the reference (in this process)."""
-    from hybridlib.profiling import profile
+    from hybridlib.profiling import timing
 
     cfgs = [{"kernel_type": "relu", "h": 4, "w": 4, "c_in": 3, "c_out": 3},
             {"kernel_type": "fc", "h": 1, "w": 1, "c_in": 16, "c_out": 4}]
-    rows = profile.time_model_calls((kernels.kernel_model, cfgs, 2, 1, 0.2, profile.REFERENCE_KERNEL))
+    rows = timing.time_model_calls((kernels.kernel_model, cfgs, 2, 1, 0.2, timing.REFERENCE_KERNEL))
     df = pd.DataFrame(rows)
     assert list(df.kernel_type) == ["relu", "fc"] and list(df.out_bytes) == [4 * 4 * 3 * 4, 16]
     for c in ("ms", "ms_min", "ms_net", "cpu_ms_min", "ref_ms", "ref_cpu_ms", "drift", "ms_adj", "loops"):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hybridlib import partition
-from hybridlib.profiling import profile
+from hybridlib.profiling import graphs, layers, tables, timing
 from hybridlib.utils import InputError
 
 
@@ -25,7 +25,7 @@ def tiny():
 
 
 def test_time_model_layers_rows(tiny):
-    rows = profile.time_model_layers(tiny, repeats=3, warmup=1)
+    rows = layers.time_model_layers(tiny, repeats=3, warmup=1)
     by = {r["layer"]: r for r in rows}
     assert [r["layer"] for r in rows] == [l.name for l in tiny.layers]
     assert by["input"]["ms"] == 0 and by["input"]["inputs"] == []
@@ -47,9 +47,9 @@ def _table(rows, model="tiny"):
 
 
 def test_to_graph_is_the_keras_dag(tiny, tmp_path):
-    rows = profile.time_model_layers(tiny, repeats=1, warmup=0)
+    rows = layers.time_model_layers(tiny, repeats=1, warmup=0)
     t = _table(rows)
-    g = profile.to_graph(t, "tiny")
+    g = graphs.to_graph(t, "tiny")
     assert g.input == "input" and g.output == "out" and not g.is_chain()
     assert set(g.edges) == {("input", "a"), ("a", "b1"), ("a", "b2"), ("b1", "cat"), ("b2", "cat"),
                             ("cat", "flat"), ("flat", "out")}
@@ -58,32 +58,32 @@ def test_to_graph_is_the_keras_dag(tiny, tmp_path):
     p = partition.solve(g, "wifi", "latency", "any")
     assert set(p.placement) == set(g.ids)
     # tables round-trip through parquet with list columns intact
-    path = profile.save_table(t, tmp_path / "prof")
-    back = profile.load_table(path)
+    path = tables.save_table(t, tmp_path / "prof")
+    back = tables.load_table(path)
     assert back["inputs"].tolist() == t["inputs"].tolist()
     assert (tmp_path / "prof.csv").is_file()
-    g2 = profile.keras_graph(tiny, {"a": 1.0}, {"a": 0.5})
+    g2 = graphs.keras_graph(tiny, {"a": 1.0}, {"a": 0.5})
     assert set(g2.edges) == set(g.edges) and g2.nodes[1].device_ms == 1.0
 
 
 def test_to_graph_rejects_missing_side(tiny):
-    t = _table(profile.time_model_layers(tiny, repeats=1, warmup=0))
+    t = _table(layers.time_model_layers(tiny, repeats=1, warmup=0))
     with pytest.raises(InputError, match="cloud"):
-        profile.to_graph(t[t.side == "device"], "tiny")
+        graphs.to_graph(t[t.side == "device"], "tiny")
     with pytest.raises(InputError, match="no profile rows"):
-        profile.to_graph(t, "other")
+        graphs.to_graph(t, "other")
 
 
 def test_power_model_and_spec_validation():
-    assert profile.PowerModel(active_w=2.5).energy_mj(10) == 25.0
+    assert layers.PowerModel(active_w=2.5).energy_mj(10) == 25.0
     with pytest.raises(InputError, match="repeats"):
-        profile.ProfileSpec(model="alexnet", threads=1, repeats=0)
+        layers.ProfileSpec(model="alexnet", threads=1, repeats=0)
     with pytest.raises(InputError, match="model 'vgg'"):
-        profile.profile_model("vgg")
+        layers.profile_model("vgg")
 
 
 def test_round_robin_interleaves():
     order = []
     fns = [lambda i=i: order.append(i) for i in range(3)]
-    times = profile.round_robin(fns, repeats=2, warmup=1)
+    times = timing.round_robin(fns, repeats=2, warmup=1)
     assert order == [0, 1, 2, 0, 1, 2, 0, 1, 2] and all(len(t) == 2 for t in times)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hybridlib.profiling import predict, profile
+from hybridlib.profiling import graphs, layers, predict, tables, tfjs_layers
 from hybridlib.utils import InputError, atomic_path
 
 
@@ -41,22 +41,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _model(args: argparse.Namespace) -> int:
     if args.power_w < 0:
         raise InputError(f"--power-w must be ≥ 0, got {args.power_w}")
-    if args.model not in profile.MODELS and not Path(args.model).is_file():
-        raise InputError(f"model {args.model!r} is neither {' nor '.join(profile.MODELS)} nor an existing .h5 file")
-    power = profile.PowerModel(active_w=args.power_w)
+    if args.model not in layers.MODELS and not Path(args.model).is_file():
+        raise InputError(f"model {args.model!r} is neither {' nor '.join(layers.MODELS)} nor an existing .h5 file")
+    power = layers.PowerModel(active_w=args.power_w)
     name = Path(args.model).stem
-    df = profile.profile_model(args.model, repeats=args.repeats, warmup=args.warmup, power=power)
+    df = layers.profile_model(args.model, repeats=args.repeats, warmup=args.warmup, power=power)
     df["model"] = name
     if args.browser:
-        js = profile.profile_tfjs(args.model, repeats=args.repeats, warmup=args.warmup, power=power)
+        js = tfjs_layers.profile_tfjs(args.model, repeats=args.repeats, warmup=args.warmup, power=power)
         meta = df[df.side == "cloud"].set_index("layer")
         for col in ("type", "index", "inputs", "out_shape", "out_bytes", "params"):
             js[col] = js["layer"].map(meta[col])
         js["side"], js["model"] = "device", name
         df = pd.concat([df, js], ignore_index=True)
     out = Path(args.out)
-    table = profile.save_table(df, out / f"profile_{name}")
-    graph = profile.to_graph(df, name).save(out / f"graph_{name}.json")
+    table = tables.save_table(df, out / f"profile_{name}")
+    graph = graphs.to_graph(df, name).save(out / f"graph_{name}.json")
     s = df.groupby(["side", "backend"]).agg(layers=("layer", "size"), sum_ms=("ms", "sum"),
                                             model_ms=("model_ms", "first"))
     print(s.to_string())

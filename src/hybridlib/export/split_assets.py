@@ -3,7 +3,6 @@
 Why: :mod:`hybridlib.study.split.execute` executes cuts; what it executes (the ``.h5``, the resolved
 :class:`Cut`, the exported TF.js head, the seeded input) is one concept, kept here so the
 executor and the split-mode server (:mod:`hybridlib.serving.splitmode`) share it.
-Re-exported by :mod:`hybridlib.study.split.execute`.
 """
 from __future__ import annotations
 

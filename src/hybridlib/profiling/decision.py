@@ -52,7 +52,7 @@ def predicted_graph(graph: Graph | Mapping[str, Any], kernel_ms: pd.DataFrame, n
     ``kernel_ms``: one row per kernel with ``last_layer`` and ``device_ms``/``cloud_ms``
     (predicted). Device energy keeps each node's measured power (mJ/ms; 2 W where the node
     had no time). Every kernel's last layer must be a node of ``graph``. ``fixed_ms``
-    (per side) is a per-inference cost put, as :func:`profile.to_graph` does, on the first
+    (per side) is a per-inference cost put, as :func:`hybridlib.profiling.graphs.to_graph` does, on the first
     compute node (device: paid iff the device runs anything) and on the output node
     (cloud: paid iff the cloud runs anything).
     """
@@ -176,7 +176,7 @@ def decision_cost(corpus: pd.DataFrame, graphs: Mapping[str, Graph], methods: Se
 
     ``graphs``: measured partition graphs keyed by network name (``emotion_cnn``,
     ``alexnet``; others are skipped) whose device is the corpus side ``device_side``
-    (``device``: TF 1 thread; ``browser``: TF.js, e.g. ``profile.to_graph(...,
+    (``device``: TF 1 thread; ``browser``: TF.js, e.g. ``graphs.to_graph(...,
     device="tfjs-wasm")``); ``corpus``: the kernel corpus
     (:func:`kernels.ensure_kernel_corpus`), whose network rows are the *test* kernels only.
     Only the two sides used are fitted. Rows carry ``device_side``.

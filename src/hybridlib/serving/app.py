@@ -47,6 +47,7 @@ from aiohttp import web
 from hybridlib import browser, wire
 from hybridlib.browser import VENDOR, node_modules, vendor_file
 from hybridlib.data.fer import CLASS_NAMES
+from hybridlib.profiling import devices
 from hybridlib.serving import cloud, exitmode, ray_media, splitmode
 from hybridlib.serving.http import (
     GZIP_CACHE,
@@ -394,9 +395,8 @@ def _measure_app(url: str, fake_video: Any, variants: list[str], frames: int, sc
             try:
                 page = ctx.new_page()
                 page.set_default_timeout(timeout_s * 1000)
-                if cpu_throttle != 1.0:
-                    cdp = ctx.new_cdp_session(page)
-                    cdp.send("Emulation.setCPUThrottlingRate", {"rate": float(cpu_throttle)})
+                if cpu_throttle != 1.0:  # the one device-emulation helper (checks the rate, keeps the session)
+                    devices.set_cpu_throttle(page, cpu_throttle)
                 page.goto(f"{url}/?variant={v}{query}")
                 page.wait_for_function("() => window.hlState && (hlState.ready || hlState.error)")
                 st = page.evaluate("() => hlState")

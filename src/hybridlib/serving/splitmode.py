@@ -42,7 +42,9 @@ from hybridlib.export import split_assets
 from hybridlib.partition import DEVICE, Network, chain_graph, solve
 from hybridlib.partition.cost import check_load
 from hybridlib.partition.graph import Graph
-from hybridlib.profiling.profile import load_table, side_costs, time_model_layers
+from hybridlib.profiling.layers import time_model_layers
+from hybridlib.profiling.reconcile import side_costs
+from hybridlib.profiling.tables import load_table
 from hybridlib.serving.http import json_error, safe_file
 from hybridlib.serving.load_signal import LOAD_MARGIN, LoadAwarePlanner, LoadSignal
 from hybridlib.serving.probe import add_probe_routes
@@ -182,7 +184,7 @@ def collapse_to_cuts(rows: list[dict[str, Any]], cut_points: list[str]) -> list[
 
 def rows_from_profile(table: Any, names: list[str]) -> list[dict[str, Any]] | None:
     """``{layer, ms, out_bytes}`` in ``names`` order from a tidy profile's cloud rows
-    (:func:`hybridlib.profiling.profile.side_costs`, reconciled; the per-inference fixed cost
+    (:func:`hybridlib.profiling.reconcile.side_costs`, reconciled; the per-inference fixed cost
     goes on the output layer, which the tail runs iff the cloud runs anything), or None when
     the profile is of another architecture (its layer names differ)."""
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from hybridlib import browser, partition
 from hybridlib.export import split_assets
-from hybridlib.profiling import profile
+from hybridlib.profiling import layers, tables
 from hybridlib.study.choice.overhead import Overhead
 from hybridlib.study.split import predict, profiles
 from hybridlib.study.split import server as split_server
@@ -45,18 +45,18 @@ CaseKey = tuple[str, str, str, str]  # model, device, network, load
 
 def ensure_cloud_profile(ctx: Any, model: str, repeats: int = 5, warmup: int = 2) -> pd.DataFrame:
     """The cloud-side (native TF, all cores) per-layer profile of ``model``, cached where
-    :func:`hybridlib.profiling.profile.ensure_profile` keeps it (``profile_<model>.parquet``)."""
+    :func:`hybridlib.profiling.tables.ensure_profile` keeps it (``profile_<model>.parquet``)."""
     path = Path(ctx.artifacts_dir) / f"profile_{model}.parquet"
     if path.is_file():
-        return profile.load_table(path)
-    if model in profile.MODELS:
-        return profile.ensure_profile(ctx, model, progress=False)
+        return tables.load_table(path)
+    if model in layers.MODELS:
+        return tables.ensure_profile(ctx, model, progress=False)
     km = split_assets.load_h5(split_assets.model_h5(model, ctx))
-    df = pd.DataFrame(profile.time_model_layers(km, repeats, warmup))
-    for k, v in profile.provenance("cloud", "tf-cpu", 0, repeats, warmup).items():
+    df = pd.DataFrame(layers.time_model_layers(km, repeats, warmup))
+    for k, v in layers.provenance("cloud", "tf-cpu", 0, repeats, warmup).items():
         df[k] = v
     df["model"], df["energy_mj"], df["power_w"] = model, 0.0, 0.0
-    profile.save_table(df, path)
+    tables.save_table(df, path)
     return df
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from hybridlib.models.networks import preprocess
 from hybridlib.partition.graph import as_graph
 from hybridlib.partition.network import get_network
-from hybridlib.profiling.profile import time_model_layers
+from hybridlib.profiling.layers import time_model_layers
 from hybridlib.utils import InputError
 from hybridlib.wire import quantize
 
@@ -367,6 +367,6 @@ def trunk_from_graph(graph: Any, cut_points: Sequence[str]) -> list[dict[str, An
 
 def head_ms(head: tf_keras.Model, repeats: int = 5) -> float:
     """The branch head's compute in this process (ms): Σ of per-layer medians measured like the
-    profiles of 04 (:func:`hybridlib.profiling.profile.time_model_layers`, call overhead subtracted)."""
+    profiles of 04 (:func:`hybridlib.profiling.layers.time_model_layers`, call overhead subtracted)."""
 
     return float(sum(r["ms"] for r in time_model_layers(head, repeats=repeats, warmup=2)))

@@ -38,7 +38,6 @@ from hybridlib import browser, export
 from hybridlib.browser import f32_from_b64, f32_to_b64, run_sync
 from hybridlib.export.exit_bundle import CHAIN_H5, EDGE_DIR, META, RULE, check_threshold, read_bundle
 from hybridlib.profiling import devices
-from hybridlib.profiling.profile import set_cpu_throttle
 from hybridlib.study.early_exit import converter_exec
 from hybridlib.study.split.execute import launch_chromium, open_split_page
 from hybridlib.study.split.server import split_server
@@ -106,7 +105,7 @@ def _profile_edge(edge_dir: str, device: str, runs: int, warmup: int) -> dict[st
     d = devices.get_device(device)
     with browser.tfjs_session({"edge": edge_dir}) as (page, _):
         info = page.evaluate("n => hl.load(n)", "edge")
-        rate = set_cpu_throttle(page, d.cpu_throttle) if d.cpu_throttle != 1 else 1.0
+        rate = devices.set_cpu_throttle(page, d.cpu_throttle) if d.cpu_throttle != 1 else 1.0
         shape = [1, *info["inputs"][0][1:]]
         r = page.evaluate("([n, s, k, w]) => hl.time(n, s, k, w)", ["edge", shape, runs, warmup])
     return {"median_ms": float(statistics.median(r["times_ms"])), "times_ms": [float(t) for t in r["times_ms"]],

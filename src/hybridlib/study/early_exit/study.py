@@ -22,7 +22,7 @@ import pandas as pd
 
 from hybridlib import models, partition
 from hybridlib.models import artifacts
-from hybridlib.profiling import profile
+from hybridlib.profiling import graphs, tables
 from hybridlib.study.early_exit import branches
 from hybridlib.study.offload import scenarios as offload
 
@@ -140,8 +140,8 @@ def plan_exits(ctx: Any, eb: ExitBranch, th: Thresholds, deadlines: Sequence[flo
     timed here with all threads, its device cost the trunk's measured device/cloud ratio × the
     same slow-down. Each exit's accuracy is its test accuracy alone."""
     phone, load = offload.SCENARIOS[offload.MAIN_SCENARIO]  # 05's main scenario, one definition
-    prof = profile.ensure_profile(ctx, "emotion_cnn")
-    graph0 = profile.to_graph(prof, "emotion_cnn", input_itemsize=1)
+    prof = tables.ensure_profile(ctx, "emotion_cnn")
+    graph0 = graphs.to_graph(prof, "emotion_cnn", input_itemsize=1)
     graph = partition.scale(graph0, device=phone)
     cuts = [c for c in models.chain_cut_points(eb.trunk_model) if c in set(graph.ids)]
     trunk = branches.trunk_from_graph(graph, cuts)

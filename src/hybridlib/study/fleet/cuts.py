@@ -28,7 +28,8 @@ import pandas as pd
 from hybridlib import export, models, wire
 from hybridlib.export import split_assets
 from hybridlib.profiling import devices
-from hybridlib.profiling.profile import load_table, time_model_layers
+from hybridlib.profiling.layers import time_model_layers
+from hybridlib.profiling.tables import load_table
 from hybridlib.serving.splitmode import collapse_to_cuts, parse_wire, rows_from_profile
 
 log = logging.getLogger(__name__)

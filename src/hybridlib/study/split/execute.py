@@ -26,15 +26,16 @@ Server load (``load="loaded"``): a bounded background of cloud-mode WebRTC users
 :mod:`hybridlib.study.load` against the same server, and the load factor (tail ms loaded ÷ idle,
 probed through ``/split``) measured, not assumed: :func:`measure_load_factor`.
 
-Assets (model files, cuts, heads, the input) live in :mod:`hybridlib.export.split_assets`, the
-server side (probe routes, background load, load factor) in :mod:`hybridlib.study.split.server`;
-both are re-exported here.
+Assets (model files, cuts, heads, the input: :func:`~hybridlib.export.split_assets.model_h5`,
+:func:`~hybridlib.export.split_assets.example_input`) live in :mod:`hybridlib.export.split_assets`,
+the server side (:func:`~hybridlib.study.split.server.split_server`,
+:func:`~hybridlib.study.split.server.post_split`, :class:`~hybridlib.study.split.server.BackgroundLoad`,
+the load factor) in :mod:`hybridlib.study.split.server`; import them from there.
 
 Entry points: :func:`execute` → tidy DataFrame, one row per (cut, rep);
 :func:`execute_grid` → the same over device classes × networks in one server + page;
-:func:`summarize` → medians (and means) per condition and cut. Helpers the tests and the
-study use: :func:`split_server`, :func:`open_split_page`, :func:`post_split`,
-:class:`BackgroundLoad`, :func:`measure_load_factor`, :func:`model_h5`, :func:`example_input`.
+:func:`summarize` → medians (and means) per condition and cut; :func:`open_split_page` and
+:func:`launch_chromium` for callers that drive the page themselves (early exit, choice).
 
 Measured on this 2-core machine shared by several jobs (load average 3–10): per-call times
 spread widely (p75/p25 up to 2×), DevTools throttling reads back below its set rate when
@@ -55,8 +56,7 @@ import numpy as np
 import pandas as pd
 
 from hybridlib.browser import CHROMIUM_FLAGS, chromium_path, f32_to_b64, run_sync
-from hybridlib.export.split_assets import (  # noqa: F401 - re-exported: split.model_h5 etc. are the public names
-    HEAD_FP32_MAX_BYTES,
+from hybridlib.export.split_assets import (
     INPUT_NOTE,
     MODELS,
     Cut,
@@ -68,13 +68,11 @@ from hybridlib.export.split_assets import (  # noqa: F401 - re-exported: split.m
     resolve_cuts,
 )
 from hybridlib.profiling import devices
-from hybridlib.study.split.server import (  # noqa: F401 - re-exported
+from hybridlib.study.split.server import (
     LOADS,
     BackgroundLoad,
     cloud_metrics,
-    init_tf_pools,
     measure_load_factor,
-    post_split,
     probe_tail_ms,
     split_server,
 )
@@ -360,7 +358,7 @@ def _execute_grid(model: str, cuts: list[str], device_names: list[str], networks
 
         if inter:
             # every head in memory at once; each round runs every cut once, starting one cut
-            # later each round, so a burst of foreign load spreads over cuts (profile.round_robin)
+            # later each round, so a burst of foreign load spreads over cuts (timing.round_robin)
             for c in resolved:
                 load_head(c)
             sweep(lambda rep: resolved[rep % len(resolved):] + resolved[:rep % len(resolved)])

@@ -15,7 +15,7 @@ goes up), the output layer = **device-only** (nothing is shipped). A **case** is
 
 Neurosurgeon's stacked-bar pieces (:data:`PIECES`): device compute | upload | cloud compute |
 download. Energy is never measured here: the engine's device energy is a *model*
-(:class:`hybridlib.profiling.profile.PowerModel` + radio powers in :data:`hybridlib.partition.NETWORKS`)
+(:class:`hybridlib.profiling.layers.PowerModel` + radio powers in :data:`hybridlib.partition.NETWORKS`)
 and every energy column says so (``energy_source = "model"``).
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ connections per host the load *hung* (6 unread bodies held every connection); an
 aborts in-flight fetches with ``net::ERR_NETWORK_CHANGED`` whenever a network interface
 appears or goes (other jobs' namespaces / veth pairs for ``tc`` shaping). Both loaders (the
 profiler's and the split page's) now fetch through a retrying ``fetchFunc`` that reads each
-body at once (:data:`hybridlib.profiling.profile.RETRY_FETCH_JS`): the phone-class AlexNet
+body at once (:data:`hybridlib.profiling.tfjs_layers.RETRY_FETCH_JS`): the phone-class AlexNet
 profile loads in ~5 s and quick predicts and executes AlexNet (phone × Wi-Fi).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 
 from hybridlib import browser, export, partition
 from hybridlib.export import split_assets
-from hybridlib.profiling import devices, profile
+from hybridlib.profiling import devices, graphs, tables, tfjs_layers
 from hybridlib.study.split.predict import wire_graph
 
 
@@ -47,37 +47,37 @@ def ensure_device_profile(ctx: Any, model: str, device: str, repeats: int | None
     TensorFlow start-up (~10 s) of quick's time budget."""
     path = device_profile_path(ctx, model, device)
     if path.is_file() and not refresh:
-        return profile.load_table(path)
+        return tables.load_table(path)
     dev = devices.get_device(device)
     reps = repeats or dict(getattr(ctx.preset, "split_profile_repeats", ())).get(model) or ctx.preset.profile_repeats
     h5 = split_assets.model_h5(model, ctx)
     km = split_assets.load_h5(h5)
     (cut,) = split_assets.resolve_cuts(km, [km.layers[-1].name])
     head = split_assets.ensure_head(km, h5, cut, split_assets.cache_root(ctx) / "heads")
-    js = browser.run_sync(profile.profile_tfjs, km, repeats=reps, warmup=2, cpu_throttle=dev.cpu_throttle,
+    js = browser.run_sync(tfjs_layers.profile_tfjs, km, repeats=reps, warmup=2, cpu_throttle=dev.cpu_throttle,
                           quantize=export.quantize_of(head["variant"]), tfjs_dir=head["dir"])
     js["model"] = model
     js["side"] = "device"
     js["device_class"] = dev.name
     js["source"] = str(h5)
-    profile.save_table(js, path)
+    tables.save_table(js, path)
     return js
 
 
 def device_graph(ctx: Any, model: str, device: str, dtype: str = "float32") -> partition.Graph:
     """The partition graph the engine solves for ``model`` on ``device``: device costs from
     :func:`ensure_device_profile` (that class's throttled TF.js), cloud costs from the cached
-    native-TF profile (all cores, :func:`hybridlib.profiling.profile.ensure_profile`), both reconciled
+    native-TF profile (all cores, :func:`hybridlib.profiling.tables.ensure_profile`), both reconciled
     with their whole-model times; shipped bytes as the ``/split`` wire carries them in
     ``dtype`` (the input too: cloud-only uploads the float input in the same dtype)."""
-    cloud = profile.ensure_profile(ctx, model, progress=False)
+    cloud = tables.ensure_profile(ctx, model, progress=False)
     cloud = cloud[cloud["side"] == "cloud"]
     js = ensure_device_profile(ctx, model, device)
     meta = cloud.set_index("layer")
     for c in ("type", "inputs", "out_shape", "out_bytes", "params"):
         js[c] = js["layer"].map(meta[c])
     t = pd.concat([cloud, js], ignore_index=True)
-    g = profile.to_graph(t, model, device=str(js["backend"].iloc[0]),
+    g = graphs.to_graph(t, model, device=str(js["backend"].iloc[0]),
                          cpu_throttle=devices.get_device(device).cpu_throttle, input_itemsize=4,
                          name=f"{model}@{device}")
     return wire_graph(g, dtype)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from hybridlib import models, partition
 from hybridlib.export import split_assets
-from hybridlib.profiling import decision, kernels, profile
+from hybridlib.profiling import decision, kernels, reconcile, tables
 from hybridlib.study.split import analysis, execute, predict, profiles
 
 #: a preset's split case: (model, cuts to run (0 = all), networks, device classes, loads)
@@ -57,9 +57,9 @@ def profile_cases(ctx: Any, cases: Sequence[Case], dtype: str = "float32") -> Pr
         for d in devs:
             graphs[(m, d)] = profiles.device_graph(ctx, m, d, dtype=dtype)
             js = profiles.ensure_device_profile(ctx, m, d)
-            recon.append(profile.reconciliation_table(js).assign(device_class=d))
-        cl = profile.ensure_profile(ctx, m, progress=False)
-        recon.append(profile.reconciliation_table(cl[cl["side"] == "cloud"]).assign(device_class="cloud"))
+            recon.append(reconcile.reconciliation_table(js).assign(device_class=d))
+        cl = tables.ensure_profile(ctx, m, progress=False)
+        recon.append(reconcile.reconciliation_table(cl[cl["side"] == "cloud"]).assign(device_class="cloud"))
         secs[f"profiles_{m}"] = time.perf_counter() - t_m
     return Profiles(graphs, pd.concat(recon, ignore_index=True), secs, time.perf_counter() - t0)
 

@@ -3,7 +3,6 @@ from Python, a background of cloud-mode users and the measured load factor.
 
 Why: :mod:`hybridlib.study.split.execute` drives the page; the server it talks to (and how loaded it
 is) is a separate concept, reused by :mod:`hybridlib.serving.splitmode` (probe routes).
-Re-exported by :mod:`hybridlib.study.split.execute`.
 """
 from __future__ import annotations
 
