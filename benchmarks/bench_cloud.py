@@ -13,11 +13,17 @@ Prints, with the goals of issues 6 and 10:
     batched CNN, overlay, results message, returned-video encode, and "other" = the process's
     measured CPU less the stages: aiortc's packets, SRTP, the event loop) for the seed, today's
     ("ours") and the fast pipeline side by side, and USERS PER CORE at 15 fps with p95 ≤ 250 ms
-    for each (goal ≥ 20): users ÷ server cores used, at the largest measured count that holds.
+    for each (goal ≥ 20): users ÷ server cores used, at the largest measured count that holds;
+    "fast-before" is the fast pipeline as round 1 of issue 22 left it (a half-size overlay video
+    returned every 3rd frame), run in the same process set-up through $HYBRIDLIB_CLOUD_OPTIONS,
+    beside today's fast (results on the data channel only);
+  * the CNN runtimes for the batched 48×48 classifier, CPU-ms per call on the same faces
+    (TF Lite as served, TF Lite with fixed padded batch sizes, the Keras model called directly,
+    the traced tf.function) with the largest |Δprob| against Keras (--no-cnn: skip).
 
     .venv/bin/python benchmarks/bench_cloud.py [--users 1,2] [--duration 8] [--model PATH]
                                                [--hybrid-pages 2] [--factor 4] [--out steps.json]
-                                               [--fast-users 1,2,4,8]
+                                               [--fast-users 1,2,4,8] [--no-fast-before] [--no-cnn]
 
 The load clients share the machine with the server: on a 2-core box they cap the user counts.
 Exit status 1 when a check fails (ratio < 8×, hybrid claim, overload).
@@ -45,6 +51,8 @@ def main() -> int:
                    help="overload run: cap (default: the saturation point of ours, else 1)")
     p.add_argument("--factor", type=int, default=4, help="overload: users offered = factor × cap (0: skip)")
     p.add_argument("--fast-users", default=None, help="user counts of the fast pipeline (default: --users)")
+    p.add_argument("--no-fast-before", action="store_true", help="skip round 1's fast (video returned)")
+    p.add_argument("--no-cnn", action="store_true", help="skip the CNN runtime comparison")
     p.add_argument("--no-agreement", action="store_true", help="skip the fast-vs-ours replay on the test clips")
     p.add_argument("--hybrid-pages", type=int, default=2, help="Chromium pages for hybrid (0: skip)")
     p.add_argument("--out", default=None, help="write all steps as JSON")
@@ -61,8 +69,9 @@ def main() -> int:
     t0 = time.time()
     ours = load.run_load("cloud", users, a.duration, pipeline="ours", **kw)
     seed = load.run_load("cloud", users, a.duration, pipeline="seed", **kw)
-    fast = load.run_load("cloud", load.parse_users(a.fast_users) if a.fast_users else users, a.duration,
-                         pipeline="fast", **kw)
+    fast_users = load.parse_users(a.fast_users) if a.fast_users else users
+    fast_before = [] if a.no_fast_before else run_fast_before(fast_users, a.duration, kw)
+    fast = load.run_load("cloud", fast_users, a.duration, pipeline="fast", **kw)
     hyb, hyb_skip = [], None
     if a.hybrid_pages:
         try:
@@ -89,6 +98,8 @@ def main() -> int:
         row("cloud ours", s)
     for s in seed:
         row("cloud seed pipeline", s)
+    for s in fast_before:
+        row("cloud fast-before", s)
     for s in fast:
         row("cloud fast", s)
     for s in hyb:
@@ -131,7 +142,9 @@ def main() -> int:
     elif a.hybrid_pages:
         print(f"hybrid Chromium run SKIPPED: {hyb_skip}")
         failed.append("hybrid (skipped)")
-    print_stages({"seed": seed, "ours": ours, "fast": fast}, a.fps)
+    print_stages({"seed": seed, "ours": ours, "fast-before": fast_before, "fast": fast}, a.fps)
+    if not a.no_cnn:
+        print_cnn_runtimes(model)
     agree = None if a.no_agreement else print_agreement(model)
     v = load.overload_verdict(over[0], over[-1], cap) if over else None
     if v is None:
@@ -147,11 +160,83 @@ def main() -> int:
     if a.out:
         from hybridlib.utils import write_json_atomic
         write_json_atomic(a.out, {**{k: [s.to_dict() for s in v] for k, v in
-                                     {"ours": ours, "seed": seed, "fast": fast, "hybrid": hyb,
+                                     {"ours": ours, "seed": seed, "fast_before": fast_before, "fast": fast,
+                                      "hybrid": hyb,
                                       "overload": over}.items()},
                                   "cloud_ratio": t, "overload_verdict": v,
                                   "agreement": {k: x.to_dict() for k, x in (agree or {}).items()}})
     return 1 if failed else 0
+
+
+#: the fast pipeline as round 1 of issue 22 left it: the overlay video returned (half size, every 3rd)
+FAST_BEFORE = {"return_video": True, "video_every": 3, "video_half": True}
+
+
+def run_fast_before(users, duration: float, kw: dict) -> list:
+    """The fast pipeline with round 1's returned video, through the real server process (the
+    options reach it in $HYBRIDLIB_CLOUD_OPTIONS; restored afterwards)."""
+    import json
+
+    from hybridlib.serving.cloud import ENV_VAR
+    from hybridlib.study import load
+
+    old = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = json.dumps(FAST_BEFORE)
+    try:
+        return load.run_load("cloud", users, duration, pipeline="fast", **kw)
+    finally:
+        if old is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = old
+
+
+def print_cnn_runtimes(model: str, calls: int = 400) -> None:
+    """CPU-ms per classifier call (thread CPU time; batch sizes 1–4 in a fixed random order, as
+    the worker sees them) for each runtime, and the largest |Δprob| against the Keras model."""
+    import numpy as np
+    import tensorflow as tf
+
+    from hybridlib.models.networks import preprocess
+    from hybridlib.serving import vision
+
+    vision.single_threaded()
+    clf = vision.Classifier.load(model)
+    rng = np.random.default_rng(0)
+    sizes = [int(v) for v in rng.choice([1, 2, 3, 4], calls)]
+    xs = {n: preprocess(rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)) for n in (1, 2, 3, 4)}
+    content = clf._tflite_bytes(model.rsplit(".", 1)[0] + ".tflite")
+    fixed = {}
+    for b in (1, 2, 4):
+        it = tf.lite.Interpreter(model_content=content, num_threads=1)
+        i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+        it.resize_tensor_input(i, (b, *clf.input_shape))
+        it.allocate_tensors()
+        fixed[b] = (it, i, o)
+
+    def tfl_fixed(x):
+        n = len(x)
+        it, i, o = fixed[1 if n == 1 else 2 if n == 2 else 4]
+        pad = np.zeros(it.get_input_details()[0]["shape"], np.float32)
+        pad[:n] = x
+        it.set_tensor(i, pad)
+        it.invoke()
+        return it.get_tensor(o)[:n].copy()
+
+    runs = {"tflite (served)": vision._TFLiteRunner(content), "tflite fixed batches": tfl_fixed,
+            "keras call": lambda x: clf.model(x, training=False).numpy(),
+            "tf.function": lambda x: np.asarray(clf._fn(x))}
+    print(f"\nCNN runtimes, {calls} calls of 1–4 faces (thread CPU-ms per call; tf.function's own pool "
+          "threads are not in its thread's CPU, so its wall ms is shown too)")
+    for name, f in runs.items():
+        for n in (1, 4):
+            f(xs[n])
+        t, w = time.thread_time(), time.perf_counter()
+        for n in sizes:
+            f(xs[n])
+        cpu, wall = ((time.thread_time() - t) * 1000 / calls, (time.perf_counter() - w) * 1000 / calls)
+        d = max(float(np.abs(f(xs[n]) - clf.model(xs[n], training=False).numpy()).max()) for n in (1, 2, 3, 4))
+        print(f"  {name:<22}{cpu:7.3f} CPU-ms  {wall:7.3f} wall-ms   max |Δprob| vs Keras {d:.1e}")
 
 
 def users_per_core(steps, fps: int, min_fraction: float = 0.93, p95_ms: float = 250.0):
@@ -199,13 +284,13 @@ def print_stages(series: dict, fps: int) -> None:
     cols = list(top)
     print("\nserver CPU-ms per processed frame by stage (thread CPU time; each pipeline's step with the most "
           "frames: " + ", ".join(f"{k} {s.users}u" for k, s in top.items()) + ")")
-    print(f"{'stage':<10}" + "".join(f"{c:>10}" for c in cols))
+    print(f"{'stage':<10}" + "".join(f"{c:>12}" for c in cols))
     table = {c: dict(stage_rows(top[c].server_metrics.get("stages") or {}, _ms_per_processed(top[c])))
              for c in cols}
     for st in (*STAGES, "other"):
         if any(st in table[c] for c in cols):
-            print(f"{st:<10}" + "".join(f"{_f(table[c].get(st), '', 2):>10}" for c in cols))
-    print(f"{'total':<10}" + "".join(f"{_f(_ms_per_processed(top[c]), '', 2):>10}" for c in cols)
+            print(f"{st:<10}" + "".join(f"{_f(table[c].get(st), '', 2):>12}" for c in cols))
+    print(f"{'total':<10}" + "".join(f"{_f(_ms_per_processed(top[c]), '', 2):>12}" for c in cols)
           + "   (server process CPU per processed frame, same span)")
     print(f"\nusers per core at {fps} fps (≥ {0.93 * fps:.1f} fps/user) with p95 ≤ 250 ms   goal ≥ 20;"
           f" CPU-bound = 1000 ÷ ({fps} × total above)")
@@ -217,14 +302,14 @@ def print_stages(series: dict, fps: int) -> None:
         cpu_bound = 1000 / (fps * ms) if ms else None
         cpu_base = cpu_bound if k == "ours" else cpu_base
         tail = (f"   CPU-bound {cpu_bound:5.1f} users/core" if cpu_bound else "   CPU-bound -")
-        tail += f" ({cpu_bound / cpu_base:.2f}× ours)" if cpu_bound and cpu_base and k == "fast" else ""
+        tail += f" ({cpu_bound / cpu_base:.2f}× ours)" if cpu_bound and cpu_base and k != "ours" else ""
         u = users_per_core(steps, fps)
         if u is None:
-            print(f"  {k:<6} measured: no count holds" + tail)
+            print(f"  {k:<11} measured: no count holds" + tail)
             continue
         base = u[0] if k == "ours" else base
-        print(f"  {k:<6} measured: {u[0]:5.1f} users/core (at {u[1]} users: {u[2]:.1f} fps, p95 {u[3]:.0f} ms)"
-              + (f" {u[0] / base:.2f}× ours" if base and k == "fast" else "") + tail)
+        print(f"  {k:<11} measured: {u[0]:5.1f} users/core (at {u[1]} users: {u[2]:.1f} fps, p95 {u[3]:.0f} ms)"
+              + (f" {u[0] / base:.2f}× ours" if base and k != "ours" else "") + tail)
 
 
 def _f(v, unit="", nd=1):

@@ -1,6 +1,6 @@
 """Issue 22's fast cloud pipeline: template tracking between sparse searches, the same answers as
-today's pipeline on the test clips, the per-stage CPU record, the codec hooks, the half-size
-returned video."""
+today's pipeline on the test clips, the per-stage CPU record, the codec hooks, no returned video
+by default (round 2) and round 1's half-size preview when asked for."""
 from __future__ import annotations
 
 import asyncio
@@ -165,30 +165,50 @@ def test_half_yuv_is_the_frame_at_half_size():
 def test_fast_config_defaults_and_checks():
     c = cloud.CloudConfig(pipeline="fast")
     assert (c.video_every, c.decoder_threads, c.video_half, c.detect_every) == (3, 1, True, 30)
+    assert c.return_video is False  # results on the data channel only
     o = cloud.CloudConfig(pipeline="ours")
-    assert (o.video_every, o.decoder_threads, o.video_half) == (1, None, False)
-    for bad in ({"video_every": 0}, {"detect_every": 0}, {"decoder_threads": 0}):
+    assert (o.video_every, o.decoder_threads, o.video_half, o.return_video) == (1, None, False, True)
+    assert cloud.CloudConfig(pipeline="seed").return_video is True
+    assert cloud.CloudConfig(pipeline="fast", return_video=True).return_video is True
+    for bad in ({"video_every": 0}, {"detect_every": 0}, {"decoder_threads": 0}, {"return_video": "no"},
+                {"video_half": 1}):
         with pytest.raises(InputError, match=next(iter(bad))):
             cloud.CloudConfig(pipeline="fast", **bad)
+    with pytest.raises(InputError, match="seed"):
+        cloud.CloudConfig(pipeline="seed", return_video=False)
 
 
-def test_fast_worker_answers_every_frame_returns_every_third_at_half_size():
+def test_env_options_reach_the_config_and_bad_ones_are_refused():
+    assert cloud.env_options({}) == {} and cloud.env_options({cloud.ENV_VAR: "  "}) == {}
+    got = cloud.env_options({cloud.ENV_VAR: '{"return_video": true, "video_every": 2}'})
+    assert got == {"return_video": True, "video_every": 2}
+    assert cloud.CloudConfig(pipeline="fast", **got).return_video is True
+    with pytest.raises(InputError, match="not valid JSON"):
+        cloud.env_options({cloud.ENV_VAR: "{return_video"})
+    with pytest.raises(InputError, match="JSON object"):
+        cloud.env_options({cloud.ENV_VAR: "[1]"})
+    with pytest.raises(InputError, match="unknown option.*max_sessions"):
+        cloud.env_options({cloud.ENV_VAR: '{"max_sessions": 99}'})
+
+
+class _HappyClassifier:
+    def batch(self, faces):
+        p = np.zeros((len(faces), 7), np.float32)
+        p[:, 3] = 1
+        return p
+
+
+def _run_worker(n_frames: int, **kw):
+    """``n_frames`` astronaut frames through a real BatchWorker (real detector), deliveries collected."""
     import av
-
-    class FakeClassifier:
-        def batch(self, faces):
-            p = np.zeros((len(faces), 7), np.float32)
-            p[:, 3] = 1
-            return p
 
     loop = asyncio.new_event_loop()
     stats = serving_sessions.Stats()
-    w = serving_sessions.BatchWorker(vision.FaceDetector(), FakeClassifier(), stats, loop, fast=True,
-                                     video_every=3, video_half=True)
+    w = serving_sessions.BatchWorker(vision.FaceDetector(), _HappyClassifier(), stats, loop, fast=True, **kw)
     s = serving_sessions.Session(pc=None, stats=stats)
     got = []
     s.deliver = lambda frame, msg: got.append((frame, msg))
-    for k, bgr in enumerate(media.face_clip("astronaut", (640, 480), 6)):
+    for k, bgr in enumerate(media.face_clip("astronaut", (640, 480), n_frames)):
         vf = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
         vf.pts = k
         w.submit(s, vf, k + 1)
@@ -196,11 +216,25 @@ def test_fast_worker_answers_every_frame_returns_every_third_at_half_size():
         loop.call_soon(loop.stop)  # deliveries are scheduled on the loop: run them
         loop.run_forever()
     loop.close()
+    return got, stats, s
+
+
+def test_fast_worker_without_video_answers_every_frame_and_draws_nothing():
+    got, stats, _ = _run_worker(6, video_every=3, video_half=True, return_video=False)
+    assert [m["frame"] for _, m in got] == [1, 2, 3, 4, 5, 6]
+    assert all(len(m["faces"]) == 1 and m["faces"][0]["emotion"] == "Happy" for _, m in got)
+    assert all(f is None for f, _ in got)
+    snap = stats.stages.snapshot()
+    assert "overlay" not in snap and snap["cnn"]["frames"] == 6
+
+
+def test_fast_worker_with_preview_answers_every_frame_returns_every_third_at_half_size():
+    got, stats, s = _run_worker(6, video_every=3, video_half=True, return_video=True)
     assert [m["frame"] for _, m in got] == [1, 2, 3, 4, 5, 6]
     assert all(len(m["faces"]) == 1 and m["faces"][0]["emotion"] == "Happy" for _, m in got)
     returned = [f for f, _ in got if f is not None]
     assert len(returned) == 2 and all((f.width, f.height) == (320, 240) for f in returned)
     snap = stats.stages.snapshot()
     assert {"convert", "detect", "crop", "cnn", "overlay"} <= set(snap)
-    assert snap["detect"]["frames"] == 6 and snap["overlay"]["frames"] == 6
+    assert snap["detect"]["frames"] == 6 and snap["overlay"]["frames"] == 2  # drawn only when returned
     assert s.track.detections == 1  # one whole-frame search, then tracked

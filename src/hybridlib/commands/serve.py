@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cert-dir", help="where the self-signed certificate lives (default ~/.cache/hybridlib/tls)")
     p.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS, help="cloud mode: concurrent peers (503 beyond)")
     p.add_argument("--pipeline", choices=PIPELINES, default="ours",
-                   help="cloud mode: ours (batched, detection every frame; the default), fast (ours with one decoder thread, detection every 30th frame on a 320-px frame with tracking between, the overlay video every 3rd frame at half size) or seed (the seed's per-frame pipeline)")
+                   help="cloud mode: ours (batched, detection every frame; the default), fast (ours with one decoder thread, detection every 30th frame on a 320-px frame with tracking between, no returned video: results on the data channel only) or seed (the seed's per-frame pipeline)")
     p.add_argument("--backend", choices=BACKENDS, default="inprocess",
                    help="cloud mode: where the CNN runs — this process (default) or a Ray Serve "
                         "deployment with batched, autoscaling replicas")

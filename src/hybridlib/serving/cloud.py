@@ -21,17 +21,26 @@ study can compare them on equal terms:
     aiortc #1310); the whole downscaled frame searched only every ``detect_every`` frames or
     when a face is lost, each face followed in between by template matching and re-fitted by
     Haar around its box every few frames (:meth:`FaceDetector.follow_fast`); the same batched
-    CNN; the overlay video returned for every ``video_every``-th frame (default 3: 5 fps at
-    15 fps in — the results message still goes out for every frame) at half width and height
-    (``video_half``): the returned video is a preview (the app draws from the results), and
-    encoding it was the costliest stage after decoding. Its labels and boxes
-    agree with ``ours`` on the test clips (``tests/unit/test_cloud_fast.py``).
+    CNN; and NO returned video (``return_video`` False): the page (``web/cloud.js``) draws from
+    the results message and never showed the returned stream, so the server adds no track to
+    the answer (the camera's transceiver becomes recvonly) and spends nothing on drawing,
+    VP8-encoding, packetising and encrypting a video nobody watches (round 2 of issue 22;
+    before it, a half-size preview every 3rd frame: ``return_video=True``, ``video_every``,
+    ``video_half``). Results travel on the data channel only. Its labels and boxes agree with
+    ``ours`` on the test clips (``tests/unit/test_cloud_fast.py``). ``ours`` and ``seed`` keep
+    the returned overlay video: seed 000's design is a transform track that sends the frame
+    back with the boxes drawn.
 
 ``seed``
     Seed 000's server as its text describes it (aiortc's server example with a transform track):
     Haar on the full frame, one ``model.predict`` per face, drawing with OpenCV — all inline in
     the track's ``recv`` on the event loop, every frame in order, nothing batched or dropped. It
     is the baseline that shows why the seed's server fell over at 6 users.
+
+Benchmark knob: ``HYBRIDLIB_CLOUD_OPTIONS`` (a JSON object of the :data:`ENV_OPTIONS` fields
+of :class:`CloudConfig`, e.g. ``{"return_video": true}``) overrides those fields' defaults in
+:func:`setup_cloud`, so ``benchmarks/bench_cloud.py`` can run an earlier variant of a pipeline in
+the same run through the real ``hybridlib serve`` process (unknown keys or bad JSON: a clear error).
 
 Admission control: at most ``max_sessions`` peer connections; the next ``/offer`` gets 503 with a
 JSON reason, and admitted users keep their service. Malformed offers get 4xx JSON, never 500.
@@ -42,6 +51,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -68,6 +78,9 @@ log = logging.getLogger(__name__)
 #: largest accepted ``/offer`` body: a browser SDP offer is 3–10 KB.
 MAX_OFFER_BYTES = 64 * 1024
 _APP_KEY = "hybridlib.serving.cloud"
+#: the environment variable read by :func:`env_options`, and the fields it may set
+ENV_VAR = "HYBRIDLIB_CLOUD_OPTIONS"
+ENV_OPTIONS = ("detect_every", "video_every", "video_half", "decoder_threads", "return_video")
 
 
 @dataclass
@@ -86,6 +99,7 @@ class CloudConfig:
     video_every: int | None = None  # return every n-th frame's overlay video (None: fast 3, else 1)
     decoder_threads: int | None = None  # FFmpeg threads per stream's decoder (None: fast 1, else FFmpeg's)
     video_half: bool | None = None  # return the overlay video at half width and height (None: fast only)
+    return_video: bool | None = None  # send the overlay video back at all (None: not for fast, else yes)
 
     def __post_init__(self) -> None:
         check_pipeline(self.pipeline)
@@ -98,6 +112,13 @@ class CloudConfig:
             self.decoder_threads = 1
         if self.video_half is None:
             self.video_half = fast
+        if self.return_video is None:
+            self.return_video = not fast
+        for name in ("video_half", "return_video"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not self.return_video and self.pipeline == "seed":
+            raise InputError("the seed pipeline is a transform track: it always returns the video")
         for name in ("detect_every", "video_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -224,7 +245,8 @@ class CloudService:
                                         if t.receiver is not None and t.receiver.track is track), None)
                 pc.addTrack(SeedTrack(track, s, self))
             else:
-                pc.addTrack(OursTrack(s))
+                if self.config.return_video:  # fast: results on the data channel only
+                    pc.addTrack(OursTrack(s))
                 self._spawn(self._read(s, track))
 
         try:
@@ -273,7 +295,7 @@ class CloudService:
                                       asyncio.get_running_loop(), c.max_batch,
                                       on_backend_error=self._fail, fast=c.pipeline == "fast",
                                       detect_every=c.detect_every, video_every=c.video_every or 1,
-                                      video_half=bool(c.video_half))
+                                      video_half=bool(c.video_half), return_video=bool(c.return_video))
             self.worker.start()
         while not s.closed:
             try:
@@ -357,7 +379,7 @@ class CloudService:
                 # CPU ms per stage, summed since start (decode/encode: every stream in the process)
                 "stages": merged(st.stages.snapshot(), CODEC_CLOCK.snapshot()),
                 "decoder_threads": CODEC.decoder_threads, "video_every": self.config.video_every,
-                "video_half": self.config.video_half}
+                "video_half": self.config.video_half, "return_video": self.config.return_video}
 
 
 def install_end_signal(app: web.Application) -> bool:
@@ -407,7 +429,7 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
     ``serve.make_app`` calls this when ``mode == "cloud"``; tests may pass a ``classifier``
     directly instead of a model file.
     """
-    cfg = CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **config)
+    cfg = CloudConfig(max_sessions=max_sessions, pipeline=pipeline, **{**env_options(), **config})
     if cfg.media_workers:
         raise InputError("media workers are set up by hybridlib.serving.ray_media.setup_ray_media "
                          "(serve_app.make_app does it when media_workers > 0)")
@@ -432,6 +454,29 @@ def setup_cloud(app: web.Application, model_path: str | Path | None = None,
     svc = CloudService(classifier, cfg)
     register(app, svc)
     return svc
+
+
+def env_options(environ: Any = None) -> dict[str, Any]:
+    """The :class:`CloudConfig` defaults overridden by ``$HYBRIDLIB_CLOUD_OPTIONS`` (a JSON
+    object, keys from :data:`ENV_OPTIONS`; unset or empty: none). Why an environment variable:
+    the load study starts the real ``hybridlib serve`` in its own process, and a benchmark
+    comparing an earlier variant of a pipeline side by side must reach that process without a
+    user-facing flag for every internal knob. Values are checked by :class:`CloudConfig`."""
+    raw = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
+    if not raw:
+        return {}
+    try:
+        d = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise InputError(f"${ENV_VAR} is not valid JSON: {e}") from e
+    if not isinstance(d, dict):
+        raise InputError(f"${ENV_VAR} must be a JSON object, got {type(d).__name__}")
+    bad = sorted(set(d) - set(ENV_OPTIONS))
+    if bad:
+        raise InputError(f"${ENV_VAR}: unknown option(s) {bad}; allowed: {list(ENV_OPTIONS)}")
+    if d:
+        log.info("cloud options from $%s: %s", ENV_VAR, d)
+    return d
 
 
 def register(app: web.Application, svc: CloudService) -> None:

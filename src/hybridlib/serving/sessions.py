@@ -215,7 +215,7 @@ class BatchWorker(threading.Thread):
                  loop: asyncio.AbstractEventLoop, max_batch: int = 32,
                  on_backend_error: Callable[[Session, str], None] | None = None,
                  fast: bool = False, detect_every: int = 30, video_every: int = 1,
-                 video_half: bool = False) -> None:
+                 video_half: bool = False, return_video: bool = True) -> None:
         """``classifier``: a :class:`~hybridlib.serving.backends.ModelBackend`, or a bare
         classifier (``.batch``), which runs in this thread. ``on_backend_error(session, why)``
         runs on the loop for each session of a round the backend could not answer.
@@ -223,14 +223,15 @@ class BatchWorker(threading.Thread):
         ``detect_every`` frames, template tracking between) instead of :meth:`FaceDetector.follow`;
         ``video_every``: draw and return every n-th processed frame of a session on its video
         track (results go out for every frame regardless); ``video_half``: at half width and
-        height (:func:`~hybridlib.serving.vision.half_yuv`)."""
+        height (:func:`~hybridlib.serving.vision.half_yuv`); ``return_video`` False: no video at
+        all (no overlay drawn, no frame made: the peer has no returned track)."""
         super().__init__(name="hybridlib-cloud-worker", daemon=True)
         if not hasattr(classifier, "predict_batch"):
             classifier = InProcessBackend(classifier, max_batch)
         self.detector, self.backend, self.stats, self.loop = detector, classifier, stats, loop
         self.max_batch = max_batch
         self.fast, self.detect_every, self.video_every = fast, max(1, detect_every), max(1, video_every)
-        self.video_half = video_half
+        self.video_half, self.return_video = video_half, return_video
         self.on_backend_error = on_backend_error
         self.cond = threading.Condition()
         self.sessions: list[Session] = []
@@ -325,8 +326,8 @@ class BatchWorker(threading.Thread):
             k += len(boxes)
             out = None
             s.processed += 1
-            with timed(clock, "overlay"):
-                if (s.processed - 1) % self.video_every == 0:
+            if self.return_video and (s.processed - 1) % self.video_every == 0:
+                with timed(clock, "overlay"):
                     small = half_yuv(img) if self.video_half else None
                     if small is not None:
                         img = draw_overlay_yuv(small, scaled_faces(faces, 0.5))

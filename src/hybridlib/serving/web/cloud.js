@@ -1,7 +1,9 @@
 // hybridlib cloud mode client: the camera goes to the server over WebRTC, results come back.
 //
 // startCloud(stream, {onResult, onStats}) → Promise<stop()>
-//   * adds the camera track (sendrecv: the server returns the video with the overlay drawn),
+//   * adds the camera track (sendrecv: the ours and seed pipelines return the video with the overlay
+//     drawn; --pipeline fast returns none — its answer makes the transceiver recvonly — and the
+//     page draws from the results messages in every case; `returned` stays null then),
 //   * opens the data channel "results" (the server answers one JSON message per processed
 //     frame: {frame, pts, faces: [{box, emotion, probs}], server_ms}),
 //   * POSTs the offer to /offer (503 = server full: the error says so and carries .status,
