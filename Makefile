@@ -16,12 +16,15 @@ help:  ## this list
 
 setup: $(VENV)/.stamp node_modules/.stamp chromium  ## venv + pinned Python deps, npm assets, Debian chromium
 
-# uv (pinned, from PyPI) installs the same pinned lock as pip would, ~6× faster (a fresh clone's
-# set-up: ~15 s instead of ~90 s with warm caches); `make setup INSTALLER=pip` keeps plain pip
+# uv (pinned, from PyPI) installs the same pinned lock as pip would, several times faster;
+# `make setup INSTALLER=pip` keeps plain pip. --compile-bytecode: pip writes .pyc files at install
+# time and uv does not, and where PYTHONDONTWRITEBYTECODE is set (this machine, CI) nothing writes
+# them later, so every process compiled TensorFlow's sources again: +5.5 CPU-s per server start-up,
+# 07 +45 s, the smoke study 460 → 673 s (docs/HISTORY.md)
 UV_VERSION := 0.13.10
 INSTALLER ?= uv
 ifeq ($(INSTALLER),uv)
-PIP_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --quiet
+PIP_INSTALL = $(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode
 else
 PIP_INSTALL = $(BIN)/python -m pip install --quiet
 endif
