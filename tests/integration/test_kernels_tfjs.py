@@ -78,12 +78,15 @@ def test_in_page_reference_gives_a_drift_corrected_target(need_chromium):
     from hybridlib.profiling.timing import REFERENCE_KERNEL
 
     cfgs = [dict(REFERENCE_KERNEL), _cfg("fc-relu")]
-    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=3, warmup=1, cpu_throttle=2.0, target_ms=1.0,
+    df = kernels_tfjs.profile_kernels_tfjs(cfgs, repeats=5, warmup=1, cpu_throttle=2.0, target_ms=1.0,
                                            reference=REFERENCE_KERNEL)
     assert df["row"].tolist() == [0, 1] and {"ref_ms", "ms_ref_adj"} <= set(df.columns)
     assert (df["ms_ref_adj"] > 0).all() and (df["ref_ms"] > 0).all()
     twin = df.iloc[0]
-    assert 0.5 < twin["ms_ref_adj"] / twin["ref_ms"] < 2.0 and 0.5 < twin["ms"] / twin["ref_ms"] < 2.0
+    # within 3× either way: a sub-millisecond kernel's medians over a few samples on a shared box
+    # once came out exactly 2× apart (0.7 vs 1.4 ms); a broken ratio (wrong round, wrong kernel,
+    # ms instead of a ratio) is off by far more than that
+    assert 1 / 3 < twin["ms_ref_adj"] / twin["ref_ms"] < 3.0 and 1 / 3 < twin["ms"] / twin["ref_ms"] < 3.0
     # a tight per-kernel cap leaves the (slower) reference fewer samples than a tiny kernel: the
     # ratio is taken over the rounds both have (this crashed a loaded run once)
     tiny = _cfg("relu", h=4, w=4, c_in=4, c_out=4)
