@@ -9,12 +9,12 @@ Prints, with the goals of issues 6 and 10:
     (goal ≤ 1%), and what moved to the client: page CPU-ms per frame (DevTools
     Performance.getMetrics TaskDuration) beside the server's CPU-ms per frame;
   * overload at 4× capacity: admitted users keep fps/p95, the rest get 503, the server stays up;
-  * issue 22: the server's CPU per frame BY STAGE (decode, colour conversion, detection, crop,
+  * the server's CPU per frame BY STAGE (decode, colour conversion, detection, crop,
     batched CNN, overlay, results message, returned-video encode, and "other" = the process's
     measured CPU less the stages: aiortc's packets, SRTP, the event loop) for the seed, today's
     ("ours") and the fast pipeline side by side, and USERS PER CORE at 15 fps with p95 ≤ 250 ms
     for each (goal ≥ 20): users ÷ server cores used, at the largest measured count that holds;
-    "fast-before" is the fast pipeline as round 1 of issue 22 left it (a half-size overlay video
+    "fast-before" is the fast pipeline's first version (a half-size overlay video
     returned every 3rd frame), run in the same process set-up through $HYBRIDLIB_CLOUD_OPTIONS,
     beside today's fast (results on the data channel only);
   * the CNN runtimes for the batched 48×48 classifier, CPU-ms per call on the same faces
@@ -168,7 +168,7 @@ def main() -> int:
     return 1 if failed else 0
 
 
-#: the fast pipeline as round 1 of issue 22 left it: the overlay video returned (half size, every 3rd)
+#: the fast pipeline's first version: the overlay video returned (half size, every 3rd)
 FAST_BEFORE = {"return_video": True, "video_every": 3, "video_half": True}
 
 

@@ -1,4 +1,4 @@
-"""Cloud mode's model backends side by side in one run: in-process vs Ray Serve (issue 16).
+"""Cloud mode's model backends side by side in one run: in-process vs Ray Serve.
 
 For each backend, one ``hybridlib serve --mode cloud --backend …`` process on loopback (the
 ray one starts its own small local Ray — 2 CPUs, no dashboard — so the GCS, raylet, Serve

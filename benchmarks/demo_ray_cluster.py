@@ -1,4 +1,4 @@
-"""Cloud mode over a simulated multi-node Ray cluster (issue 16): sessions spread across nodes,
+"""Cloud mode over a simulated multi-node Ray cluster: sessions spread across nodes,
 admission applied cluster-wide.
 
 Starts ``ray.cluster_utils.Cluster`` with two raylets on this machine (1 CPU each, loopback),

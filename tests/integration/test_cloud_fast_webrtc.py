@@ -1,4 +1,4 @@
-"""The fast cloud pipeline end to end (issue 22): a real ``hybridlib serve --mode cloud --pipeline
+"""The fast cloud pipeline end to end: a real ``hybridlib serve --mode cloud --pipeline
 fast`` process, a real aiortc peer streaming a real face clip; labels on every answered frame, no
 returned video (results on the data channel only: the answer adds no track, nothing is encoded),
 and the per-stage CPU record on ``/metrics``."""

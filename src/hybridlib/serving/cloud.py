@@ -16,7 +16,7 @@ study can compare them on equal terms:
     the overlay. The event loop only moves packets and messages.
 
 ``fast``
-    ``ours`` with each stage cut (issue 22; costs per stage in ``/metrics`` ``stages``,
+    ``ours`` with each stage cut (costs per stage in ``/metrics`` ``stages``,
     :mod:`.stages`): one FFmpeg decoder thread per stream (aiortc leaves FFmpeg's one per CPU,
     aiortc #1310); the whole downscaled frame searched only every ``detect_every`` frames or
     when a face is lost, each face followed in between by template matching and re-fitted by
@@ -24,8 +24,8 @@ study can compare them on equal terms:
     CNN; and NO returned video (``return_video`` False): the page (``web/cloud.js``) draws from
     the results message and never showed the returned stream, so the server adds no track to
     the answer (the camera's transceiver becomes recvonly) and spends nothing on drawing,
-    VP8-encoding, packetising and encrypting a video nobody watches (round 2 of issue 22;
-    before it, a half-size preview every 3rd frame: ``return_video=True``, ``video_every``,
+    VP8-encoding, packetising and encrypting a video nobody watches (an
+    earlier version sent a half-size preview every 3rd frame: ``return_video=True``, ``video_every``,
     ``video_half``). Results travel on the data channel only. Its labels and boxes agree with
     ``ours`` on the test clips (``tests/unit/test_cloud_fast.py``). ``ours`` and ``seed`` keep
     the returned overlay video: seed 000's design is a transform track that sends the frame

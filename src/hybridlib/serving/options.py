@@ -10,7 +10,7 @@ from hybridlib.utils import InputError
 #: ``split``: the browser runs a head, the server the tail, at a planned cut;
 #: ``exit``: the browser runs the early-exit edge model and ships only unconfident inputs' codes.
 MODES = ("hybrid", "cloud", "split", "exit")
-#: cloud-mode pipelines: our batched one, the same with each stage cut (issue 22) and seed 000's
+#: cloud-mode pipelines: our batched one, the same with each stage cut and seed 000's
 #: per-frame one (see :mod:`.cloud`).
 PIPELINES = ("ours", "fast", "seed")
 #: cloud-mode model backends: the classifier in this process, or a Ray Serve deployment

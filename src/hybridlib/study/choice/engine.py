@@ -14,7 +14,7 @@
 * **Offload overhead** (:mod:`hybridlib.study.choice.overhead`): the page-side cost of one
   offload round trip per device class (pooled over the networks), profiled before the scored run on the
   held-out input over an unshaped link; both engines price it on every cut that offloads
-  (issue 20: unpriced, the low-end class picked cloud-only where device-only was 3–6× faster).
+  (unpriced, the low-end class picked cloud-only where device-only was 3–6× faster).
 * **Picks**: the latency objective (:func:`hybridlib.partition.solve`, one cut) and the energy
   objective as a *model* (assumed device and radio powers — "modelled: no power meter"; the
   page overhead is CPU time, not radio time, so the energy pick uses the link alone).

@@ -5,7 +5,7 @@ link. A real offload also pays what neither the layer profiles nor the link mode
 up the request on the page, the server reading and decoding the body, the page reading and
 JSON-parsing the answer (ASR's answer is 70 KB of senone posteriors) and scheduling on a
 throttled main thread. On the low-end class (×10 CPU throttling) that is tens of ms per offload,
-and left unpriced the engine picked cloud-only where device-only measured 3–6× faster (issue 20).
+and left unpriced the engine picked cloud-only where device-only measured 3–6× faster.
 
 What it measures (:func:`measure`): in one Chromium page (reloaded per network from that
 network's own ``/split`` server, TF.js loading unthrottled), the link **unshaped** (loopback: the link model would charge ≈ 0), per device class
@@ -92,7 +92,7 @@ _STEPS_JS = """async ([o, n]) => {
 @dataclass
 class Overhead:
     """Per device class: fixed ms per offload, ms per uploaded and per downloaded byte; per network
-    its answer's bytes; the rows they come from. ``Overhead()`` prices nothing (the engine before issue 20)."""
+    its answer's bytes; the rows they come from. ``Overhead()`` prices nothing (the engine before the overhead was profiled)."""
 
     rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(COLUMNS)))
     fixed_ms: dict[str, float] = field(default_factory=dict)

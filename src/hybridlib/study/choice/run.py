@@ -158,7 +158,7 @@ def score(p: Plan, ex: choice_execute.Executed) -> Scores:
 
 
 def overhead_ablation(p: Plan, ex: choice_execute.Executed) -> dict[str, Any]:
-    """The uncalibrated engine with the offload overhead left unpriced (the engine before issue 20),
+    """The uncalibrated engine with the offload overhead left unpriced (the engine before the overhead was profiled),
     scored on the same records — why the overhead is priced, side by side from one run. Scorable
     only where its picks were executed (always, for networks whose every cut runs)."""
     blind = decide(p.size, p.cases, p.graphs, p.points, p.calibration.rows).picks
