@@ -333,7 +333,10 @@ def make_app(mode: str = "hybrid", model_path: str | os.PathLike[str] | None = N
         fut = asyncio.get_running_loop().run_in_executor(None, GZIP_CACHE.warm, [f for f in files if f])
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never an unretrieved error
 
-    app.on_startup.append(_warm_gzip)
+    # a cloud page downloads none of these (no detector, wasm or model: the server detects and
+    # classifies), and a cloud server's CPU is what the load study measures: no start-up work there
+    if mode != "cloud":
+        app.on_startup.append(_warm_gzip)
     app.on_cleanup.append(_close_executor)
     if mode == "cloud":
         if cloud_options.get("media_workers"):  # --max-sessions is per worker: the cluster admits workers × that
